@@ -1,0 +1,1 @@
+//! Redis Cloud REST client: typed models, errors, rate limiting, retries and the task waiter. No Terraform types.

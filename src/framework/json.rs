@@ -1,0 +1,1 @@
+//! The JSON encoding of cty values (raw state and `DynamicValue.json`).

@@ -1,0 +1,7 @@
+//! The provider framework: cty values and their wire codecs, schemas,
+//! diagnostics, resource and data-source traits, and the plan/apply rules.
+//! It knows nothing of Redis Cloud.
+
+pub mod json;
+pub mod msgpack;
+pub mod value;

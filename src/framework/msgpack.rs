@@ -1,0 +1,1 @@
+//! The msgpack encoding of cty values (`DynamicValue.msgpack`).

@@ -1,0 +1,3 @@
+//! `terraform-provider-rediscloud`: the provider binary Terraform launches.
+
+fn main() {}

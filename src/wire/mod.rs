@@ -1,0 +1,1 @@
+//! The wire layer: go-plugin handshake, AutoMTLS, gRPC services and hclog-shaped logging. No Redis knowledge.

@@ -1,0 +1,1 @@
+//! The single integration-test binary: every file under `tests/integration/` is a module here.
