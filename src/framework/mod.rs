@@ -2,6 +2,13 @@
 //! diagnostics, resource and data-source traits, and the plan/apply rules.
 //! It knows nothing of Redis Cloud.
 
+pub mod data_source;
+pub mod diag;
 pub mod json;
 pub mod msgpack;
+pub mod path;
+pub mod plan;
+pub mod provider;
+pub mod resource;
+pub mod schema;
 pub mod value;

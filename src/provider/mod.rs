@@ -1,1 +1,156 @@
-//! The Redis Cloud provider: the provider block, the `rediscloud_cloud_account` resource and data source.
+//! The Redis Cloud provider: the provider block (URL and API keys, with the
+//! official provider's environment variables), and the types it serves.
+
+pub mod cloud_account;
+pub mod diagnostics;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::client::{Client, ClientConfig, Secret};
+use crate::framework::data_source::DataSource;
+use crate::framework::diag::Diagnostics;
+use crate::framework::path::AttributePath;
+use crate::framework::provider::{ConfigureRequest, Provider};
+use crate::framework::resource::Resource;
+use crate::framework::schema::{Attribute, Block, Presence, Schema, Validator};
+use crate::framework::value::Value;
+
+/// The provider's version, as built.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The Redis Cloud API used when neither `url` nor `REDISCLOUD_URL` is set.
+pub const DEFAULT_URL: &str = "https://api.redislabs.com/v1";
+/// Environment variable for the API URL (same name as the official provider).
+pub const ENV_URL: &str = "REDISCLOUD_URL";
+/// Environment variable for the account API key.
+pub const ENV_ACCESS_KEY: &str = "REDISCLOUD_ACCESS_KEY";
+/// Environment variable for the user API secret key.
+pub const ENV_SECRET_KEY: &str = "REDISCLOUD_SECRET_KEY";
+
+/// The `rediscloud` provider.
+#[derive(Debug, Default)]
+pub struct RedisCloudProvider;
+
+/// What every resource receives: an API client, or why there is none.
+#[derive(Debug)]
+pub struct RedisCloud {
+    client: Result<Client, String>,
+}
+
+impl RedisCloud {
+    /// The API client, or an error diagnostic explaining why the provider
+    /// could not build one.
+    pub fn client(&self, diags: &mut Diagnostics) -> Option<&Client> {
+        match &self.client {
+            Ok(c) => Some(c),
+            Err(why) => {
+                diags.error("Redis Cloud Provider Not Configured", why.clone());
+                None
+            }
+        }
+    }
+}
+
+fn env_nonempty(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+#[async_trait]
+impl Provider for RedisCloudProvider {
+    type Data = RedisCloud;
+
+    fn type_name(&self) -> &'static str {
+        "rediscloud"
+    }
+
+    fn schema(&self) -> Schema {
+        Schema {
+            version: 0,
+            block: Block {
+                description: "The Redis Cloud provider manages Redis Cloud \"Bring Your Own Account\" (BYOA) cloud accounts through the Redis Cloud REST API v1.".to_owned(),
+                attributes: vec![
+                    Attribute::string("url", Presence::Optional)
+                        .describe(&format!("Base URL of the Redis Cloud API, including `/v1`. Defaults to the `{ENV_URL}` environment variable, then to `{DEFAULT_URL}`."))
+                        .validate(Validator::HttpUrl),
+                    Attribute::string("api_key", Presence::Optional)
+                        .sensitive()
+                        .describe(&format!("Redis Cloud account API key. Defaults to the `{ENV_ACCESS_KEY}` environment variable."))
+                        .validate(Validator::NotBlank),
+                    Attribute::string("secret_key", Presence::Optional)
+                        .sensitive()
+                        .describe(&format!("Redis Cloud user API secret key. Defaults to the `{ENV_SECRET_KEY}` environment variable."))
+                        .validate(Validator::NotBlank),
+                ],
+                blocks: vec![],
+            },
+            config_validators: vec![],
+        }
+    }
+
+    async fn configure(
+        &self,
+        req: ConfigureRequest<'_>,
+        diags: &mut Diagnostics,
+    ) -> Option<RedisCloud> {
+        let config = req.config;
+        // A provider block that depends on other resources is unknown during
+        // plan; operations that need the API will say so if that ever matters.
+        if !config.is_wholly_known() {
+            return Some(RedisCloud {
+                client: Err("The provider configuration depends on values that are not known yet, so the Redis Cloud API cannot be called during this plan. Apply the resources it depends on first (for example with -target).".to_owned()),
+            });
+        }
+        let pick = |attr: &str, env: &str| {
+            config
+                .attr(attr)
+                .as_str()
+                .map(str::to_owned)
+                .or_else(|| env_nonempty(env))
+        };
+        let url = pick("url", ENV_URL).unwrap_or_else(|| DEFAULT_URL.to_owned());
+        let api_key = pick("api_key", ENV_ACCESS_KEY);
+        let secret_key = pick("secret_key", ENV_SECRET_KEY);
+        if api_key.is_none() {
+            diags.attribute_error(
+                AttributePath::root("api_key"),
+                "Missing Redis Cloud API Key",
+                format!("Set `api_key` in the provider block or the {ENV_ACCESS_KEY} environment variable to the Redis Cloud account API key."),
+            );
+        }
+        if secret_key.is_none() {
+            diags.attribute_error(
+                AttributePath::root("secret_key"),
+                "Missing Redis Cloud API Secret Key",
+                format!("Set `secret_key` in the provider block or the {ENV_SECRET_KEY} environment variable to the Redis Cloud user API secret key."),
+            );
+        }
+        let (Some(api_key), Some(secret_key)) = (api_key, secret_key) else {
+            return None;
+        };
+        let mut cfg = ClientConfig::new(url, Secret::new(api_key), Secret::new(secret_key));
+        cfg.user_agent = format!(
+            "terraform-provider-rediscloud/{VERSION} (+https://registry.terraform.io/providers/redislabs/rediscloud) Terraform/{}",
+            req.terraform_version
+        );
+        match Client::new(cfg) {
+            Ok(client) => Some(RedisCloud { client: Ok(client) }),
+            Err(e) => {
+                diags.attribute_error(
+                    AttributePath::root("url"),
+                    "Invalid Redis Cloud Provider Configuration",
+                    format!("The Redis Cloud API client could not be created: {e}"),
+                );
+                None
+            }
+        }
+    }
+
+    fn resources(&self) -> Vec<Arc<dyn Resource<Data = RedisCloud>>> {
+        vec![Arc::new(cloud_account::resource::CloudAccountResource)]
+    }
+
+    fn data_sources(&self) -> Vec<Arc<dyn DataSource<Data = RedisCloud>>> {
+        vec![Arc::new(cloud_account::data_source::CloudAccountDataSource)]
+    }
+}

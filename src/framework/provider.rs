@@ -1,0 +1,46 @@
+//! The provider contract: its own configuration block and the types it serves.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::data_source::DataSource;
+use super::diag::Diagnostics;
+use super::resource::Resource;
+use super::schema::Schema;
+use super::value::Value;
+
+/// A ConfigureProvider call.
+#[derive(Debug)]
+pub struct ConfigureRequest<'a> {
+    /// The provider block; during plan it may hold unknowns.
+    pub config: &'a Value,
+    /// The Terraform version calling, e.g. `1.15.5`.
+    pub terraform_version: &'a str,
+}
+
+/// A Terraform provider.
+#[async_trait]
+pub trait Provider: Send + Sync + 'static {
+    /// What configuration produces and every resource receives.
+    type Data: Send + Sync + 'static;
+
+    /// The provider's type name, e.g. `rediscloud`.
+    fn type_name(&self) -> &'static str;
+
+    /// The provider block schema.
+    fn schema(&self) -> Schema;
+
+    /// Extra validation of the provider block; `config` may hold unknowns.
+    fn validate(&self, _config: &Value, _diags: &mut Diagnostics) {}
+
+    /// Builds the data resources need. Called by every plan, apply and import
+    /// walk, possibly more than once per process: it must be idempotent.
+    async fn configure(&self, req: ConfigureRequest<'_>, diags: &mut Diagnostics) -> Option<Self::Data>;
+
+    /// The managed resource types.
+    fn resources(&self) -> Vec<Arc<dyn Resource<Data = Self::Data>>>;
+
+    /// The data source types.
+    fn data_sources(&self) -> Vec<Arc<dyn DataSource<Data = Self::Data>>>;
+}

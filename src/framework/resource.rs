@@ -1,0 +1,187 @@
+//! The managed-resource contract: what a resource implements, and the
+//! requests the framework hands it. Create, update and delete are told apart by
+//! the framework from null prior and planned states, as Terraform's protocol has
+//! a single ApplyResourceChange.
+
+use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
+
+use super::diag::Diagnostics;
+use super::path::AttributePath;
+use super::schema::{IdentitySchema, Schema};
+use super::value::Value;
+
+/// A create: there is no prior state.
+#[derive(Debug)]
+pub struct CreateRequest<'a> {
+    /// The configuration, write-only values included.
+    pub config: &'a Value,
+    /// The final plan.
+    pub planned: &'a Value,
+    /// Cancelled when Terraform sends StopProvider (Ctrl-C).
+    pub stop: CancellationToken,
+}
+
+/// An in-place update.
+#[derive(Debug)]
+pub struct UpdateRequest<'a> {
+    /// The state before the update.
+    pub prior: &'a Value,
+    /// The configuration, write-only values included.
+    pub config: &'a Value,
+    /// The final plan.
+    pub planned: &'a Value,
+    /// Cancelled when Terraform sends StopProvider.
+    pub stop: CancellationToken,
+}
+
+/// A delete.
+#[derive(Debug)]
+pub struct DeleteRequest<'a> {
+    /// The state being destroyed.
+    pub prior: &'a Value,
+    /// Cancelled when Terraform sends StopProvider.
+    pub stop: CancellationToken,
+}
+
+/// A refresh.
+#[derive(Debug)]
+pub struct ReadRequest<'a> {
+    /// The state as last recorded.
+    pub current: &'a Value,
+    /// Cancelled when Terraform sends StopProvider.
+    pub stop: CancellationToken,
+}
+
+/// What a refresh found.
+#[derive(Debug)]
+pub enum ReadOutcome {
+    /// The object exists; this is its new state.
+    Found(Value),
+    /// The object is gone: Terraform drops it from state and plans a create.
+    Gone,
+}
+
+/// An import, by ID string or by identity.
+#[derive(Debug)]
+pub struct ImportRequest<'a> {
+    /// `terraform import ADDR ID` or `import { id = ... }`; empty when importing by identity.
+    pub id: &'a str,
+    /// `import { identity = {...} }`, when given.
+    pub identity: Option<&'a Value>,
+    /// Cancelled when Terraform sends StopProvider.
+    pub stop: CancellationToken,
+}
+
+/// What a plan customisation may see and change.
+#[derive(Debug)]
+pub struct PlanRequest<'a> {
+    /// Prior state; null on create.
+    pub prior: &'a Value,
+    /// The configuration (may hold unknowns until the final plan).
+    pub config: &'a Value,
+}
+
+/// A Terraform managed resource type.
+#[async_trait]
+pub trait Resource: Send + Sync + 'static {
+    /// What the provider's ConfigureProvider produced (an API client).
+    type Data: Send + Sync + 'static;
+
+    /// Full type name, e.g. `rediscloud_cloud_account`.
+    fn type_name(&self) -> &'static str;
+
+    /// The schema.
+    fn schema(&self) -> Schema;
+
+    /// The identity schema, for resources that have one.
+    fn identity_schema(&self) -> Option<IdentitySchema> {
+        None
+    }
+
+    /// The identity of a known state object.
+    fn identity(&self, _state: &Value) -> Option<Value> {
+        None
+    }
+
+    /// Extra validation beyond the schema's validators; `config` may hold unknowns.
+    fn validate(&self, _config: &Value, _diags: &mut Diagnostics) {}
+
+    /// Adjusts the plan after the framework's own rules ran.
+    fn modify_plan(
+        &self,
+        _req: PlanRequest<'_>,
+        _planned: &mut Value,
+        _requires_replace: &mut Vec<AttributePath>,
+        _diags: &mut Diagnostics,
+    ) {
+    }
+
+    /// Creates the object. Must return `Some(state)` whenever something was
+    /// created, even with errors, so that Terraform taints rather than loses it.
+    async fn create(
+        &self,
+        data: &Self::Data,
+        req: CreateRequest<'_>,
+        diags: &mut Diagnostics,
+    ) -> Option<Value>;
+
+    /// Refreshes the object.
+    async fn read(
+        &self,
+        data: &Self::Data,
+        req: ReadRequest<'_>,
+        diags: &mut Diagnostics,
+    ) -> ReadOutcome;
+
+    /// Updates the object in place; returns the new state (the prior one on failure).
+    async fn update(
+        &self,
+        data: &Self::Data,
+        req: UpdateRequest<'_>,
+        diags: &mut Diagnostics,
+    ) -> Option<Value>;
+
+    /// Deletes the object. An object that is already gone counts as deleted.
+    async fn delete(&self, data: &Self::Data, req: DeleteRequest<'_>, diags: &mut Diagnostics);
+
+    /// Builds the state stub an import starts from (ReadResource follows).
+    async fn import(
+        &self,
+        data: &Self::Data,
+        req: ImportRequest<'_>,
+        diags: &mut Diagnostics,
+    ) -> Option<Value>;
+
+    /// Converts raw JSON state of schema version `version` to the current
+    /// schema. The default decodes it with the current type, ignoring
+    /// attributes the schema no longer has and filling new ones with null.
+    fn upgrade_state(&self, version: i64, json: &[u8], diags: &mut Diagnostics) -> Option<Value> {
+        let schema = self.schema();
+        if version > schema.version {
+            diags.error(
+                "Unsupported State Version",
+                format!(
+                    "The state of this {} was written by a newer provider (schema version {version}; this provider knows up to {}). Upgrade the provider.",
+                    self.type_name(),
+                    schema.version
+                ),
+            );
+            return None;
+        }
+        match super::json::decode(
+            json,
+            &schema.implied_type(),
+            super::json::UnknownAttributes::Ignore,
+        ) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                diags.error(
+                    "Unable to Read Prior State",
+                    format!("The stored state of this {} could not be decoded: {e}", self.type_name()),
+                );
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,588 @@
+//! Schemas as data: attributes, nested blocks, validators and plan behaviour.
+//! The same values drive the wire schema, validation, planning and the generated docs.
+
+use std::collections::BTreeMap;
+
+use super::diag::Diagnostics;
+use super::path::AttributePath;
+use super::value::{Type, Value};
+
+/// A resource, data source or provider schema.
+#[derive(Clone, Debug)]
+pub struct Schema {
+    /// State schema version; raw state of a lower version is upgraded.
+    pub version: i64,
+    /// The top-level block.
+    pub block: Block,
+    /// Rules across several attributes, checked at validate and plan time.
+    pub config_validators: Vec<ConfigValidator>,
+}
+
+/// A block: attributes and nested blocks.
+#[derive(Clone, Debug, Default)]
+pub struct Block {
+    /// Markdown description, shown in generated docs.
+    pub description: String,
+    /// The attributes, in documentation order.
+    pub attributes: Vec<Attribute>,
+    /// Nested blocks.
+    pub blocks: Vec<NestedBlock>,
+}
+
+/// How an attribute may be set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Presence {
+    /// Must be set in configuration.
+    Required,
+    /// May be set in configuration.
+    Optional,
+    /// Set by the provider only.
+    Computed,
+    /// May be set; the provider fills it in when unset.
+    OptionalComputed,
+}
+
+/// One attribute.
+#[derive(Clone, Debug)]
+pub struct Attribute {
+    /// Attribute name (`[a-z0-9_]+`).
+    pub name: &'static str,
+    /// Its type.
+    pub ty: Type,
+    /// Markdown description.
+    pub description: String,
+    /// Required, optional, computed.
+    pub presence: Presence,
+    /// Redacted in Terraform's UI.
+    pub sensitive: bool,
+    /// Never stored in plan or state (Terraform 1.11+).
+    pub write_only: bool,
+    /// A change to this attribute replaces the resource.
+    pub requires_replace: bool,
+    /// On update, keep the prior value instead of planning "known after apply".
+    pub use_state_for_unknown: bool,
+    /// Checks on the value, run when it is known.
+    pub validators: Vec<Validator>,
+}
+
+/// How a nested block repeats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Nesting {
+    /// At most one; null when absent.
+    Single,
+    /// A list of blocks.
+    List,
+    /// A set of blocks.
+    Set,
+}
+
+/// A nested block type.
+#[derive(Clone, Debug)]
+pub struct NestedBlock {
+    /// Block type name.
+    pub name: &'static str,
+    /// How it repeats.
+    pub nesting: Nesting,
+    /// Its contents.
+    pub block: Block,
+}
+
+/// A check on a single known value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Validator {
+    /// The string must be one of these (case-sensitive).
+    OneOf(Vec<&'static str>),
+    /// The string must not be empty or blank.
+    NotBlank,
+    /// The string must be an absolute `https://` URL with a host.
+    HttpsUrl,
+    /// The string must be an absolute `http://` or `https://` URL with a host.
+    HttpUrl,
+    /// The string must be a Go-style duration such as `30s`, `5m` or `1h30m`.
+    Duration,
+    /// The number must be a whole number of at least this value.
+    IntegerAtLeast(i64),
+}
+
+/// A rule across attributes of one block.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ConfigValidator {
+    /// Exactly one of these attributes must be set.
+    ExactlyOneOf(Vec<&'static str>),
+    /// When the first attribute is set, the second must be set too.
+    RequiresWith(&'static str, &'static str),
+}
+
+/// The identity schema of a managed resource (Terraform 1.12+).
+#[derive(Clone, Debug)]
+pub struct IdentitySchema {
+    /// Identity schema version.
+    pub version: i64,
+    /// The identity attributes.
+    pub attributes: Vec<IdentityAttribute>,
+}
+
+/// One identity attribute.
+#[derive(Clone, Debug)]
+pub struct IdentityAttribute {
+    /// Name.
+    pub name: &'static str,
+    /// Primitive type.
+    pub ty: Type,
+    /// Description.
+    pub description: String,
+    /// Required in `import { identity = {...} }`.
+    pub required_for_import: bool,
+}
+
+impl Attribute {
+    fn new(name: &'static str, ty: Type, presence: Presence) -> Self {
+        Attribute {
+            name,
+            ty,
+            description: String::new(),
+            presence,
+            sensitive: false,
+            write_only: false,
+            requires_replace: false,
+            use_state_for_unknown: false,
+            validators: Vec::new(),
+        }
+    }
+
+    /// A string attribute.
+    pub fn string(name: &'static str, presence: Presence) -> Self {
+        Self::new(name, Type::String, presence)
+    }
+
+    /// A number attribute.
+    pub fn number(name: &'static str, presence: Presence) -> Self {
+        Self::new(name, Type::Number, presence)
+    }
+
+    /// A bool attribute.
+    pub fn bool(name: &'static str, presence: Presence) -> Self {
+        Self::new(name, Type::Bool, presence)
+    }
+
+    /// Sets the description.
+    pub fn describe(mut self, text: &str) -> Self {
+        self.description = text.to_owned();
+        self
+    }
+
+    /// Marks the attribute sensitive.
+    pub fn sensitive(mut self) -> Self {
+        self.sensitive = true;
+        self
+    }
+
+    /// Marks the attribute write-only.
+    pub fn write_only(mut self) -> Self {
+        self.write_only = true;
+        self
+    }
+
+    /// A change replaces the resource.
+    pub fn requires_replace(mut self) -> Self {
+        self.requires_replace = true;
+        self
+    }
+
+    /// Keep the prior value on update.
+    pub fn use_state_for_unknown(mut self) -> Self {
+        self.use_state_for_unknown = true;
+        self
+    }
+
+    /// Adds a validator.
+    pub fn validate(mut self, v: Validator) -> Self {
+        self.validators.push(v);
+        self
+    }
+
+    /// True when configuration may set it.
+    pub fn is_configurable(&self) -> bool {
+        self.presence != Presence::Computed
+    }
+
+    /// True when the provider may set it.
+    pub fn is_computed(&self) -> bool {
+        matches!(self.presence, Presence::Computed | Presence::OptionalComputed)
+    }
+}
+
+impl Block {
+    /// The object type of this block's value.
+    pub fn implied_type(&self) -> Type {
+        let mut attrs: BTreeMap<String, Type> = self
+            .attributes
+            .iter()
+            .map(|a| (a.name.to_owned(), a.ty.clone()))
+            .collect();
+        for b in &self.blocks {
+            let inner = b.block.implied_type();
+            let ty = match b.nesting {
+                Nesting::Single => inner,
+                Nesting::List => Type::List(Box::new(inner)),
+                Nesting::Set => Type::Set(Box::new(inner)),
+            };
+            attrs.insert(b.name.to_owned(), ty);
+        }
+        Type::Object(attrs)
+    }
+
+    /// Looks an attribute up by name.
+    pub fn attribute(&self, name: &str) -> Option<&Attribute> {
+        self.attributes.iter().find(|a| a.name == name)
+    }
+
+    /// Sets every write-only attribute (at any depth) to null.
+    pub fn null_write_only(&self, value: &mut Value) {
+        let Some(obj) = value.as_object_mut() else {
+            return;
+        };
+        for a in self.attributes.iter().filter(|a| a.write_only) {
+            obj.insert(a.name.to_owned(), Value::Null);
+        }
+        for b in &self.blocks {
+            if let Some(v) = obj.get_mut(b.name) {
+                match v {
+                    Value::List(items) | Value::Set(items) => {
+                        items.iter_mut().for_each(|i| b.block.null_write_only(i))
+                    }
+                    other => b.block.null_write_only(other),
+                }
+            }
+        }
+    }
+
+    /// Names of the write-only attributes set (non-null) in `config`, at top level.
+    pub fn write_only_set<'a>(&'a self, config: &'a Value) -> impl Iterator<Item = &'a str> + 'a {
+        self.attributes
+            .iter()
+            .filter(move |a| a.write_only && !config.attr(a.name).is_null())
+            .map(|a| a.name)
+    }
+
+    /// Runs attribute validators on every known value of `config`, recursively.
+    pub fn validate_values(&self, config: &Value, base: &AttributePath, diags: &mut Diagnostics) {
+        for a in &self.attributes {
+            let v = config.attr(a.name);
+            let path = base.clone().attr(a.name);
+            for validator in &a.validators {
+                validator.check(v, &path, diags);
+            }
+        }
+        for b in &self.blocks {
+            let v = config.attr(b.name);
+            let path = base.clone().attr(b.name);
+            match v {
+                Value::List(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        let mut p = path.clone();
+                        p.steps.push(super::path::PathStep::ElementKeyInt(i as i64));
+                        b.block.validate_values(item, &p, diags);
+                    }
+                }
+                Value::Set(items) => {
+                    for item in items {
+                        b.block.validate_values(item, &path, diags);
+                    }
+                }
+                Value::Object(_) => b.block.validate_values(v, &path, diags),
+                _ => {}
+            }
+        }
+    }
+}
+
+impl Schema {
+    /// The object type of the whole configuration or state.
+    pub fn implied_type(&self) -> Type {
+        self.block.implied_type()
+    }
+
+    /// All validation that needs no API call: attribute validators and
+    /// cross-attribute rules. Unknown values are skipped; they are checked
+    /// again once known (the final plan).
+    pub fn validate_config(&self, config: &Value, diags: &mut Diagnostics) {
+        if !matches!(config, Value::Object(_)) {
+            return;
+        }
+        self.block
+            .validate_values(config, &AttributePath::default(), diags);
+        for rule in &self.config_validators {
+            rule.check(config, diags);
+        }
+    }
+}
+
+impl ConfigValidator {
+    fn check(&self, config: &Value, diags: &mut Diagnostics) {
+        match self {
+            ConfigValidator::ExactlyOneOf(names) => {
+                if names.iter().any(|n| config.attr(n).is_unknown()) {
+                    return;
+                }
+                let set: Vec<&str> = names
+                    .iter()
+                    .copied()
+                    .filter(|n| !config.attr(n).is_null())
+                    .collect();
+                let list = names
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(" or ");
+                match set.len() {
+                    1 => {}
+                    0 => diags.attribute_error(
+                        AttributePath::root(names[0]),
+                        "Missing Attribute Configuration",
+                        format!("Exactly one of {list} must be set."),
+                    ),
+                    _ => diags.attribute_error(
+                        AttributePath::root(set[1]),
+                        "Invalid Attribute Combination",
+                        format!(
+                            "Exactly one of {list} may be set, but {} are set. Keep one.",
+                            set.iter()
+                                .map(|n| format!("`{n}`"))
+                                .collect::<Vec<_>>()
+                                .join(" and ")
+                        ),
+                    ),
+                }
+            }
+            ConfigValidator::RequiresWith(first, second) => {
+                let a = config.attr(first);
+                let b = config.attr(second);
+                if !a.is_null() && !a.is_unknown() && b.is_null() {
+                    diags.attribute_error(
+                        AttributePath::root(second),
+                        "Missing Attribute Configuration",
+                        format!("`{second}` must be set when `{first}` is set."),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Markdown sentence for generated docs.
+    pub fn description(&self) -> String {
+        match self {
+            ConfigValidator::ExactlyOneOf(names) => format!(
+                "Exactly one of {} must be set.",
+                names
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            ConfigValidator::RequiresWith(a, b) => {
+                format!("`{b}` must be set when `{a}` is set.")
+            }
+        }
+    }
+}
+
+impl Validator {
+    /// Checks one value; null and unknown values always pass.
+    pub fn check(&self, value: &Value, path: &AttributePath, diags: &mut Diagnostics) {
+        match self {
+            Validator::IntegerAtLeast(min) => {
+                let Some(n) = value.as_number() else { return };
+                match n.as_i64() {
+                    Some(i) if i >= *min => {}
+                    _ => diags.attribute_error(
+                        path.clone(),
+                        "Invalid Attribute Value",
+                        format!("Attribute {path} must be a whole number of at least {min}, got: {n}"),
+                    ),
+                }
+            }
+            _ => {
+                let Some(s) = value.as_str() else { return };
+                if let Some(problem) = self.problem(s) {
+                    let summary = match self {
+                        Validator::OneOf(_) => "Invalid Attribute Value Match",
+                        _ => "Invalid Attribute Value",
+                    };
+                    diags.attribute_error(path.clone(), summary, format!("Attribute {path} {problem}"));
+                }
+            }
+        }
+    }
+
+    fn problem(&self, s: &str) -> Option<String> {
+        match self {
+            Validator::OneOf(options) => (!options.contains(&s)).then(|| {
+                format!(
+                    "value must be one of: [{}], got: {s:?}",
+                    options
+                        .iter()
+                        .map(|o| format!("{o:?}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                )
+            }),
+            Validator::NotBlank => s
+                .trim()
+                .is_empty()
+                .then(|| "must not be empty or blank.".to_owned()),
+            Validator::HttpsUrl => url_problem(s, &["https"]),
+            Validator::HttpUrl => url_problem(s, &["http", "https"]),
+            Validator::Duration => parse_duration(s)
+                .is_none()
+                .then(|| format!("must be a duration such as \"30s\", \"5m\" or \"1h30m\", got: {s:?}")),
+            Validator::IntegerAtLeast(_) => None,
+        }
+    }
+
+    /// Markdown sentence for generated docs.
+    pub fn description(&self) -> String {
+        match self {
+            Validator::OneOf(o) => format!(
+                "Must be one of {}.",
+                o.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")
+            ),
+            Validator::NotBlank => "Must not be empty.".to_owned(),
+            Validator::HttpsUrl => "Must be an `https://` URL.".to_owned(),
+            Validator::HttpUrl => "Must be an `http://` or `https://` URL.".to_owned(),
+            Validator::Duration => "A duration such as `30s`, `5m` or `1h30m`.".to_owned(),
+            Validator::IntegerAtLeast(n) => format!("A whole number of at least {n}."),
+        }
+    }
+}
+
+fn url_problem(s: &str, schemes: &[&str]) -> Option<String> {
+    let want = schemes
+        .iter()
+        .map(|s| format!("{s}://"))
+        .collect::<Vec<_>>()
+        .join(" or ");
+    match url::Url::parse(s) {
+        Ok(u) if schemes.contains(&u.scheme()) && u.host_str().is_some_and(|h| !h.is_empty()) => {
+            None
+        }
+        Ok(_) => Some(format!("must be an absolute {want} URL, got: {s:?}")),
+        Err(e) => Some(format!("must be an absolute {want} URL, got: {s:?} ({e})")),
+    }
+}
+
+/// Parses a Go-style duration (`300ms`, `45s`, `5m`, `1h30m`, `2h`), as
+/// Terraform users write in `timeouts` blocks.
+pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let s = text.trim();
+    if s.is_empty() {
+        return None;
+    }
+    if s == "0" {
+        return Some(std::time::Duration::ZERO);
+    }
+    let mut total = 0f64;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        if num_len == 0 {
+            return None;
+        }
+        let n: f64 = rest[..num_len].parse().ok()?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        total += n * scale;
+    }
+    (total.is_finite() && total < 1e9).then(|| std::time::Duration::from_secs_f64(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_like_go() {
+        assert_eq!(parse_duration("5m"), Some(std::time::Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h30m"), Some(std::time::Duration::from_secs(5400)));
+        assert_eq!(parse_duration("250ms"), Some(std::time::Duration::from_millis(250)));
+        assert_eq!(parse_duration("1.5s"), Some(std::time::Duration::from_millis(1500)));
+        for bad in ["", "5", "m", "5x", "-1s", "1h 30m"] {
+            assert_eq!(parse_duration(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn one_of_reports_the_attribute_and_the_choices() {
+        let mut d = Diagnostics::new();
+        Validator::OneOf(vec!["AWS", "GCP"]).check(
+            &Value::string("AZURE"),
+            &AttributePath::root("provider_type"),
+            &mut d,
+        );
+        let diag = &d.0[0];
+        assert_eq!(diag.summary, "Invalid Attribute Value Match");
+        assert_eq!(diag.attribute, Some(AttributePath::root("provider_type")));
+        assert!(diag.detail.contains("\"AWS\" \"GCP\""), "{}", diag.detail);
+    }
+
+    #[test]
+    fn unknown_and_null_values_pass_every_validator() {
+        let mut d = Diagnostics::new();
+        for v in [
+            Validator::NotBlank,
+            Validator::HttpsUrl,
+            Validator::OneOf(vec!["A"]),
+            Validator::IntegerAtLeast(1),
+        ] {
+            v.check(&Value::unknown(), &AttributePath::root("x"), &mut d);
+            v.check(&Value::Null, &AttributePath::root("x"), &mut d);
+        }
+        assert!(d.0.is_empty());
+    }
+
+    #[test]
+    fn https_url_rejects_other_schemes_and_relative_urls() {
+        for (s, ok) in [
+            ("https://123.signin.aws.amazon.com/console", true),
+            ("http://example.com", false),
+            ("example.com/console", false),
+            ("https://", false),
+        ] {
+            let mut d = Diagnostics::new();
+            Validator::HttpsUrl.check(&Value::string(s), &AttributePath::root("u"), &mut d);
+            assert_eq!(d.0.is_empty(), ok, "{s}");
+        }
+    }
+
+    #[test]
+    fn exactly_one_of_catches_both_and_neither_but_waits_for_unknowns() {
+        let rule = ConfigValidator::ExactlyOneOf(vec!["a", "a_wo"]);
+        let obj = |a: Value, b: Value| {
+            Value::Object([("a".to_owned(), a), ("a_wo".to_owned(), b)].into_iter().collect())
+        };
+        let mut d = Diagnostics::new();
+        rule.check(&obj(Value::string("x"), Value::Null), &mut d);
+        assert!(d.0.is_empty());
+        rule.check(&obj(Value::unknown(), Value::Null), &mut d);
+        assert!(d.0.is_empty());
+        rule.check(&obj(Value::string("x"), Value::string("y")), &mut d);
+        assert_eq!(d.0[0].summary, "Invalid Attribute Combination");
+        assert_eq!(d.0[0].attribute, Some(AttributePath::root("a_wo")));
+        rule.check(&obj(Value::Null, Value::Null), &mut d);
+        assert_eq!(d.0[1].summary, "Missing Attribute Configuration");
+    }
+}

@@ -1,0 +1,6 @@
+//! `rediscloud_cloud_account`: the BYOA cloud account resource, its data
+//! source, and the schema and state mapping they share.
+
+pub mod data_source;
+pub mod model;
+pub mod resource;

@@ -1,0 +1,50 @@
+//! Turns client errors into diagnostics that say what happened and what to do.
+
+use crate::client::Error;
+use crate::framework::diag::Diagnostics;
+
+/// Adds an error for a failed API operation. `action` completes "Unable to …",
+/// e.g. "Create Cloud Account"; `context` says what state was kept.
+pub fn api_error(diags: &mut Diagnostics, action: &str, err: &Error, context: &str) {
+    let mut detail = err.to_string();
+    if let Some(hint) = hint(err) {
+        detail.push_str("\n\n");
+        detail.push_str(&hint);
+    }
+    if !context.is_empty() {
+        detail.push_str("\n\n");
+        detail.push_str(context);
+    }
+    diags.error(format!("Unable to {action}"), detail);
+}
+
+fn hint(err: &Error) -> Option<String> {
+    Some(match err {
+        Error::TaskFailed(f) => {
+            let t = f.error_type.as_deref().unwrap_or("");
+            let what = match t {
+                "CLOUD_ACCOUNT_NAME_EXISTS" => "Another cloud account already has this `name`: choose another name, or import the existing account with `terraform import`.",
+                "CLOUD_ACCOUNT_ACCESS_KEY_EXISTS" => "Another cloud account already uses this `access_key_id`: each BYOA cloud account needs its own IAM access key. Import the existing account, or use another key.",
+                "CLOUD_ACCOUNT_INVALID_CREDS" => "Redis Cloud could not authenticate with the IAM access key and secret: check `access_key_id` and the secret key.",
+                "CLOUD_ACCOUNT_PERMISSION_FAILED" => "The IAM user or console role lacks permissions Redis Cloud needs: check the BYOA IAM policy.",
+                "CLOUD_ACCOUNT_USED" => "The cloud account is still used by a subscription: delete or move those subscriptions first.",
+                "CLOUD_ACCOUNT_NOT_ACTIVE" => "The cloud account is not active: wait for it, or fix its credentials.",
+                _ => "Quote the task ID above when you contact Redis Cloud support.",
+            };
+            what.to_owned()
+        }
+        Error::AccountStatus { status, .. } => match status.as_str() {
+            "active-error" => "Redis Cloud accepted the account but cannot use its credentials (status `active-error`). Check that the IAM access key and secret, the console username and password, and the sign-in URL are valid and carry the permissions BYOA needs, then update them.".to_owned(),
+            "error" => "Redis Cloud could not provision the account (status `error`). Check the credentials and the BYOA setup of the AWS account; if it persists, contact Redis Cloud support with the account ID.".to_owned(),
+            "deleted" | "delete-draft" => "The account was deleted while Terraform was waiting for it (outside this Terraform run?).".to_owned(),
+            _ => return None,
+        },
+        Error::Timeout { .. } => "Increase the matching value in this resource's `timeouts` block if Redis Cloud needs longer, then run apply again.".to_owned(),
+        Error::Cancelled { .. } => "Terraform was interrupted; run apply again to finish.".to_owned(),
+        Error::Unauthorized { .. } => "Check the provider's `api_key` and `secret_key` (or REDISCLOUD_ACCESS_KEY and REDISCLOUD_SECRET_KEY), and that API access is enabled for the account.".to_owned(),
+        Error::Forbidden { .. } => "The API key is not allowed to do this; check its role and any source-IP restrictions.".to_owned(),
+        Error::RateLimited { .. } => "Redis Cloud allows 400 API requests per minute per account key. Lower `-parallelism` or retry later.".to_owned(),
+        Error::Ambiguous { .. } => "The connection was lost after the request was sent, so whether Redis Cloud applied it is unknown.".to_owned(),
+        _ => return None,
+    })
+}
