@@ -11,4 +11,5 @@ pub mod plan;
 pub mod provider;
 pub mod resource;
 pub mod schema;
+pub mod server;
 pub mod value;
