@@ -4,4 +4,5 @@
 
 pub mod json;
 pub mod msgpack;
+pub mod type_json;
 pub mod value;
