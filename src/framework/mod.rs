@@ -12,4 +12,5 @@ pub mod provider;
 pub mod resource;
 pub mod schema;
 pub mod server;
+pub mod type_json;
 pub mod value;

@@ -228,3 +228,177 @@ impl Value {
         }
     }
 }
+
+/// Canonical decimal text and exact `f64` conversion, used by the wire codecs.
+///
+/// The canonical text is what Terraform itself writes for a number (Go's
+/// `big.Float.Text('f', -1)`): plain notation, no `+`, no leading or trailing
+/// zeros, `0` for every zero, `+Inf`/`-Inf` for the infinities. Numbers decoded
+/// from the wire are always canonical, so textual equality is value equality.
+impl Number {
+    /// Past this many characters the canonical text uses an exponent instead,
+    /// so a forged `1e999999999` cannot make us allocate a gigabyte of zeros.
+    /// Every finite `f64` fits in plain form below this bound (at most ~1080).
+    const MAX_PLAIN_LEN: i64 = 1200;
+
+    /// Parses decimal text (`-12`, `1.50`, `1e3`, `.5`, `+Inf`) into its
+    /// canonical form; `None` when it is not a number.
+    pub fn from_decimal(text: &str) -> Option<Number> {
+        let t = text.trim();
+        let (neg, body) = match t.as_bytes().first() {
+            Some(b'-') => (true, &t[1..]),
+            Some(b'+') => (false, &t[1..]),
+            _ => (false, t),
+        };
+        if body.eq_ignore_ascii_case("inf") || body.eq_ignore_ascii_case("infinity") {
+            let inf = if neg { "-Inf" } else { "+Inf" };
+            return Some(Number(inf.to_owned()));
+        }
+        let (mantissa, exp_text) = match body.find(['e', 'E']) {
+            Some(i) => (&body[..i], Some(&body[i + 1..])),
+            None => (body, None),
+        };
+        let (int_part, frac_part) = match mantissa.find('.') {
+            Some(i) => (&mantissa[..i], &mantissa[i + 1..]),
+            None => (mantissa, ""),
+        };
+        let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if (int_part.is_empty() && frac_part.is_empty())
+            || !all_digits(int_part)
+            || !all_digits(frac_part)
+        {
+            return None;
+        }
+        let exp = match exp_text {
+            None => 0,
+            Some(e) => Self::parse_exponent(e)?,
+        };
+        let digits = format!("{int_part}{frac_part}");
+        let digits = digits.trim_start_matches('0');
+        let significant = digits.trim_end_matches('0');
+        if significant.is_empty() {
+            return Some(Number("0".to_owned()));
+        }
+        // value = significant × 10^point
+        let point = exp - i64::try_from(frac_part.len()).ok()?
+            + i64::try_from(digits.len() - significant.len()).ok()?;
+        Some(Number(Self::render(neg, significant, point)))
+    }
+
+    /// Exponent digits, saturated far beyond any plain rendering so that
+    /// arithmetic on it cannot overflow.
+    fn parse_exponent(text: &str) -> Option<i64> {
+        const CAP: i64 = 1_000_000_000_000_000;
+        let (neg, digits) = match text.as_bytes().first() {
+            Some(b'-') => (true, &text[1..]),
+            Some(b'+') => (false, &text[1..]),
+            _ => (false, text),
+        };
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let magnitude = digits
+            .bytes()
+            .fold(0i64, |acc, b| (acc * 10 + i64::from(b - b'0')).min(CAP));
+        Some(if neg { -magnitude } else { magnitude })
+    }
+
+    /// Renders `significant × 10^point` (digits without leading or trailing zeros).
+    fn render(neg: bool, significant: &str, point: i64) -> String {
+        let n = significant.len() as i64;
+        let plain_len = if point >= 0 {
+            n + point
+        } else {
+            n.max(-point) + 2
+        };
+        let mut out = String::with_capacity(plain_len.clamp(0, Self::MAX_PLAIN_LEN) as usize + 2);
+        if neg {
+            out.push('-');
+        }
+        if plain_len > Self::MAX_PLAIN_LEN {
+            let (first, rest) = significant.split_at(1);
+            out.push_str(first);
+            if !rest.is_empty() {
+                out.push('.');
+                out.push_str(rest);
+            }
+            out.push('e');
+            out.push_str(&(point + n - 1).to_string());
+        } else if point >= 0 {
+            out.push_str(significant);
+            out.extend(std::iter::repeat_n('0', point as usize));
+        } else {
+            let frac = (-point) as usize;
+            if frac >= significant.len() {
+                out.push_str("0.");
+                out.extend(std::iter::repeat_n('0', frac - significant.len()));
+                out.push_str(significant);
+            } else {
+                let (int, fraction) = significant.split_at(significant.len() - frac);
+                out.push_str(int);
+                out.push('.');
+                out.push_str(fraction);
+            }
+        }
+        out
+    }
+
+    /// The exact value of `v` (every finite `f64` is a finite decimal), or
+    /// ±infinity; `None` for NaN. Exact rather than shortest, so that a float
+    /// Terraform sends comes back as the very same float.
+    pub fn from_f64(v: f64) -> Option<Number> {
+        if v.is_nan() {
+            return None;
+        }
+        if v.is_infinite() {
+            let inf = if v > 0.0 { "+Inf" } else { "-Inf" };
+            return Some(Number(inf.to_owned()));
+        }
+        if v == 0.0 {
+            return Some(Number("0".to_owned()));
+        }
+        // v = m × 2^e with m odd has exactly max(0, -e) fractional decimal digits,
+        // and Rust's fixed-precision formatting is exact.
+        let bits = v.to_bits();
+        let biased = ((bits >> 52) & 0x7ff) as i64;
+        let fraction = bits & ((1u64 << 52) - 1);
+        let (m, e) = if biased == 0 {
+            (fraction, -1074)
+        } else {
+            (fraction | (1u64 << 52), biased - 1075)
+        };
+        let e = e + i64::from(m.trailing_zeros());
+        let text = if e >= 0 {
+            format!("{v:.0}")
+        } else {
+            format!("{v:.prec$}", prec = (-e) as usize)
+        };
+        Self::from_decimal(&text)
+    }
+
+    /// This number in canonical form (`Number::parse` keeps the text as written).
+    pub fn canonical(&self) -> Number {
+        Self::from_decimal(&self.0).unwrap_or_else(|| self.clone())
+    }
+
+    /// The `f64` equal to this number, if one exists exactly (±infinity included).
+    pub fn to_exact_f64(&self) -> Option<f64> {
+        let canon = self.canonical();
+        match canon.0.as_str() {
+            "+Inf" => return Some(f64::INFINITY),
+            "-Inf" => return Some(f64::NEG_INFINITY),
+            text if text.contains('e') => return None,
+            _ => {}
+        }
+        let v: f64 = canon.0.parse().ok()?;
+        if !v.is_finite() {
+            return None;
+        }
+        (Self::from_f64(v)? == canon).then_some(v)
+    }
+
+    /// True for `+Inf` and `-Inf`.
+    pub fn is_infinite(&self) -> bool {
+        matches!(self.canonical().0.as_str(), "+Inf" | "-Inf")
+    }
+}
