@@ -1,1 +1,146 @@
 //! Redis Cloud REST client: typed models, errors, rate limiting, retries and the task waiter. No Terraform types.
+//!
+//! One [`Client`] per set of credentials. Writes return the task envelope; callers then use
+//! [`Client::wait_for_task`] and the cloud-account status waits, which poll with adaptive backoff
+//! and honour a deadline and a cancellation token.
+
+mod cloud_accounts;
+mod error;
+mod http;
+mod models;
+mod poll;
+mod secret;
+mod tasks;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use error::{Error, TaskFailure};
+pub use models::{
+    AccountStatusKind, CloudAccount, CloudAccountCreateRequest, CloudAccountUpdateRequest,
+    ProcessorResponse, TaskErrorDetail, TaskStateUpdate, TaskStatus,
+};
+pub use secret::Secret;
+
+/// The public Redis Cloud API, version 1.
+pub const DEFAULT_BASE_URL: &str = "https://api.redislabs.com/v1";
+
+/// The documented per-key limit.
+pub const DEFAULT_REQUESTS_PER_MINUTE: u32 = 400;
+
+/// How failed requests are retried: GETs on 5xx and transport errors, every method on 429 and
+/// on connection failures (nothing was sent).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    /// Total attempts including the first; at least 1.
+    pub attempts: u32,
+    pub initial_delay: Duration,
+    pub max_delay: Duration,
+    pub jitter: bool,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 5,
+            initial_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(5),
+            jitter: true,
+        }
+    }
+}
+
+/// How the task and status waiters poll.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PollPolicy {
+    /// Delay before the first poll.
+    pub initial_delay: Duration,
+    /// Cap for the growing delay.
+    pub max_delay: Duration,
+    /// Growth per poll; at least 1.0.
+    pub multiplier: f64,
+    /// Spread each delay by ±15% so parallel waiters do not poll in lockstep.
+    pub jitter: bool,
+    /// A new task or a just-provisioned account may answer 404 for a while: tolerate up to
+    /// `not_found_limit` consecutive 404s within `not_found_grace` of the first one.
+    pub not_found_limit: u32,
+    pub not_found_grace: Duration,
+}
+
+impl Default for PollPolicy {
+    fn default() -> Self {
+        PollPolicy {
+            initial_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(5),
+            multiplier: 1.5,
+            jitter: true,
+            not_found_limit: 10,
+            not_found_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Everything a [`Client`] needs.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Includes the version prefix, e.g. `https://api.redislabs.com/v1`; a trailing slash is fine.
+    pub base_url: String,
+    pub api_key: Secret,
+    pub secret_key: Secret,
+    pub user_agent: String,
+    pub requests_per_minute: u32,
+    pub retry: RetryPolicy,
+    pub task_poll: PollPolicy,
+    /// Per HTTP request, including reading the body.
+    pub http_timeout: Duration,
+}
+
+impl ClientConfig {
+    pub fn new(base_url: impl Into<String>, api_key: Secret, secret_key: Secret) -> Self {
+        ClientConfig {
+            base_url: base_url.into(),
+            api_key,
+            secret_key,
+            user_agent: default_user_agent(),
+            requests_per_minute: DEFAULT_REQUESTS_PER_MINUTE,
+            retry: RetryPolicy::default(),
+            task_poll: PollPolicy::default(),
+            http_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+fn default_user_agent() -> String {
+    concat!("terraform-provider-rediscloud/", env!("CARGO_PKG_VERSION")).to_owned()
+}
+
+/// The Redis Cloud API client. Cloning is cheap and clones share the rate limiter.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<http::Inner>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("base_url", &self.inner.base_url().as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    pub fn new(cfg: ClientConfig) -> Result<Client, Error> {
+        Self::with_rate_window(cfg, http::RATE_WINDOW)
+    }
+
+    /// `requests_per_minute` applies per `window`; only tests shorten the minute.
+    pub(crate) fn with_rate_window(cfg: ClientConfig, window: Duration) -> Result<Client, Error> {
+        Ok(Client {
+            inner: Arc::new(http::Inner::new(cfg, window)?),
+        })
+    }
+}

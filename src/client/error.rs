@@ -1,0 +1,303 @@
+//! Client errors: one variant per outcome a caller must tell apart, and safe error-body excerpts.
+
+use std::fmt;
+use std::time::Duration;
+
+use super::secret::REDACTED;
+
+/// Everything that can go wrong talking to the Redis Cloud API.
+///
+/// Messages are built from response bodies (shortened, with credentials scrubbed) and never from
+/// request bodies, so they cannot leak the secrets a request carried.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{resource} was not found (HTTP 404)")]
+    NotFound { resource: String },
+
+    #[error("the Redis Cloud API rejected the request (HTTP {status}): {message}")]
+    Validation { status: u16, message: String },
+
+    #[error("the Redis Cloud API reported a conflict (HTTP 409): {message}")]
+    Conflict { message: String },
+
+    #[error(
+        "authentication with the Redis Cloud API failed (HTTP 401): {message}; check the API key and secret key"
+    )]
+    Unauthorized { message: String },
+
+    #[error("the Redis Cloud API denied access (HTTP 403): {message}")]
+    Forbidden { message: String },
+
+    #[error("rate limited by the Redis Cloud API (HTTP 429{}): {message}", retry_hint(.retry_after))]
+    RateLimited {
+        retry_after: Option<Duration>,
+        message: String,
+    },
+
+    #[error("Redis Cloud API server error (HTTP {status}): {message}")]
+    Server { status: u16, message: String },
+
+    #[error("could not reach the Redis Cloud API: {message}")]
+    Transport { message: String },
+
+    /// A write whose outcome is unknown: the request may have been applied.
+    #[error(
+        "{method} {path} may or may not have been applied ({message}); check the current state before retrying"
+    )]
+    Ambiguous {
+        method: String,
+        path: String,
+        message: String,
+    },
+
+    #[error("{0}")]
+    TaskFailed(Box<TaskFailure>),
+
+    /// The account reached a status from which it will not become active on its own.
+    #[error("cloud account {id} reached status \"{status}\"")]
+    AccountStatus { id: i64, status: String },
+
+    #[error("timed out waiting for {waiting_for}{}", last_status_hint(.last_status))]
+    Timeout {
+        waiting_for: String,
+        last_status: Option<String>,
+    },
+
+    #[error("cancelled while waiting for {waiting_for}")]
+    Cancelled { waiting_for: String },
+
+    #[error("could not decode the Redis Cloud API response: {message}")]
+    Decode { message: String },
+
+    #[error("invalid Redis Cloud client configuration: {message}")]
+    Config { message: String },
+}
+
+impl Error {
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::NotFound { .. })
+    }
+
+    /// The failed task's details, when this error is a task failure.
+    pub fn task_failure(&self) -> Option<&TaskFailure> {
+        match self {
+            Error::TaskFailed(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// Errors that may clear up on their own; a waiter keeps polling through them.
+    pub(crate) fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Error::RateLimited { .. } | Error::Server { .. } | Error::Transport { .. }
+        )
+    }
+}
+
+fn retry_hint(retry_after: &Option<Duration>) -> String {
+    match retry_after {
+        Some(d) => format!(", retry after {:.1}s", d.as_secs_f64()),
+        None => String::new(),
+    }
+}
+
+fn last_status_hint(last_status: &Option<String>) -> String {
+    match last_status {
+        Some(s) => format!(" (last status: {s})"),
+        None => String::new(),
+    }
+}
+
+/// A task that ended in `processing-error` (or carried an error), with every detail support needs.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TaskFailure {
+    pub task_id: String,
+    pub command_type: Option<String>,
+    pub status: String,
+    pub description: Option<String>,
+    pub error_type: Option<String>,
+    pub error_status: Option<String>,
+    pub error_description: Option<String>,
+    pub additional_info: Option<String>,
+}
+
+impl fmt::Display for TaskFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The task ID comes first: Redis support asks for it, and the official provider omits it.
+        write!(f, "Redis Cloud task {}", self.task_id)?;
+        if let Some(c) = &self.command_type {
+            write!(f, " ({c})")?;
+        }
+        write!(f, " failed with status {}", self.status)?;
+        let mut detail = Vec::new();
+        if let Some(s) = &self.error_status {
+            detail.push(s.clone());
+        }
+        match (&self.error_type, &self.error_description) {
+            (Some(t), Some(d)) => detail.push(format!("{t}: {d}")),
+            (Some(t), None) => detail.push(t.clone()),
+            (None, Some(d)) => detail.push(d.clone()),
+            (None, None) => {}
+        }
+        if !detail.is_empty() {
+            write!(f, ": {}", detail.join(" - "))?;
+        }
+        if let Some(i) = &self.additional_info {
+            write!(f, " (additional info: {i})")?;
+        }
+        if detail.is_empty() {
+            if let Some(d) = &self.description {
+                write!(f, ": {d}")?;
+            }
+        }
+        write!(
+            f,
+            ". Quote task ID {} when contacting Redis support.",
+            self.task_id
+        )
+    }
+}
+
+/// Longest excerpt of a response body kept in an error message.
+const EXCERPT_MAX_CHARS: usize = 300;
+
+/// A short, printable summary of an error response body.
+///
+/// JSON bodies are reduced to their descriptive fields, HTML pages (nginx answers 401 this way)
+/// to their title, everything else to collapsed text. Any occurrence of a `redact` value is
+/// replaced, so a server echoing a credential cannot leak it into an error message.
+pub(crate) fn body_excerpt(body: &[u8], redact: &[&str]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return "(empty response body)".to_owned();
+    }
+    let summary = match serde_json::from_str::<serde_json::Value>(trimmed) {
+        Ok(value) => json_summary(&value),
+        Err(_) if trimmed.starts_with('<') => html_summary(trimmed),
+        Err(_) => trimmed.to_owned(),
+    };
+    let mut clean = collapse(&summary);
+    for secret in redact.iter().filter(|s| !s.is_empty()) {
+        clean = clean.replace(secret, REDACTED);
+    }
+    truncate_chars(&clean, EXCERPT_MAX_CHARS)
+}
+
+fn json_summary(value: &serde_json::Value) -> String {
+    let serde_json::Value::Object(map) = value else {
+        return value.to_string();
+    };
+    let mut parts = Vec::new();
+    for key in ["status", "type", "error", "message", "description", "detail"] {
+        match map.get(key) {
+            Some(serde_json::Value::String(s)) if !s.is_empty() => parts.push(s.clone()),
+            Some(serde_json::Value::Number(n)) => parts.push(n.to_string()),
+            Some(serde_json::Value::Object(inner)) => {
+                for k in ["status", "type", "description", "message"] {
+                    if let Some(serde_json::Value::String(s)) = inner.get(k) {
+                        parts.push(s.clone());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if parts.is_empty() {
+        value.to_string()
+    } else {
+        parts.join(" - ")
+    }
+}
+
+fn html_summary(html: &str) -> String {
+    let lower = html.to_ascii_lowercase();
+    if let (Some(start), Some(end)) = (lower.find("<title>"), lower.find("</title>")) {
+        let from = start + "<title>".len();
+        if from <= end {
+            if let Some(title) = html.get(from..end) {
+                return format!("HTML page: {}", title.trim());
+            }
+        }
+    }
+    let mut out = String::with_capacity(html.len());
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => {
+                in_tag = true;
+                out.push(' ');
+            }
+            '>' => in_tag = false,
+            _ if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    format!("HTML page: {}", out.trim())
+}
+
+fn collapse(s: &str) -> String {
+    s.split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn truncate_chars(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((idx, _)) => format!("{}…", &s[..idx]),
+        None => s.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpt_of_nginx_html_is_its_title() {
+        let body = b"<html>\r\n<head><title>401 Authorization Required</title></head>\r\n<body><center><h1>401</h1></center><hr><center>nginx</center></body></html>";
+        assert_eq!(
+            body_excerpt(body, &[]),
+            "HTML page: 401 Authorization Required"
+        );
+    }
+
+    #[test]
+    fn excerpt_of_json_keeps_descriptive_fields_and_scrubs_credentials() {
+        let body = br#"{"error":{"type":"BAD_REQUEST","status":"400 BAD_REQUEST","description":"key sk-123 invalid"}}"#;
+        assert_eq!(
+            body_excerpt(body, &["sk-123"]),
+            "400 BAD_REQUEST - BAD_REQUEST - key *** invalid"
+        );
+    }
+
+    #[test]
+    fn excerpt_is_bounded_and_handles_empty_and_multibyte() {
+        assert_eq!(body_excerpt(b"  ", &[]), "(empty response body)");
+        let long = "é".repeat(1000);
+        let got = body_excerpt(long.as_bytes(), &[]);
+        assert_eq!(got.chars().count(), EXCERPT_MAX_CHARS + 1);
+        assert!(got.ends_with('…'));
+    }
+
+    #[test]
+    fn task_failure_display_names_task_and_error_details() {
+        let f = TaskFailure {
+            task_id: "e02b40d6-1395-4861-a3b9-ecf829d835fd".into(),
+            command_type: Some("cloudAccountCreateRequest".into()),
+            status: "processing-error".into(),
+            description: Some("Task request failed during processing.".into()),
+            error_type: Some("GENERAL_ERROR".into()),
+            error_status: Some("500 INTERNAL_SERVER_ERROR".into()),
+            error_description: Some("General error occurred".into()),
+            additional_info: Some("rcp-cannot-provision-without-plan".into()),
+        };
+        let s = Error::TaskFailed(Box::new(f)).to_string();
+        assert_eq!(
+            s,
+            "Redis Cloud task e02b40d6-1395-4861-a3b9-ecf829d835fd (cloudAccountCreateRequest) failed with status processing-error: 500 INTERNAL_SERVER_ERROR - GENERAL_ERROR: General error occurred (additional info: rcp-cannot-provision-without-plan). Quote task ID e02b40d6-1395-4861-a3b9-ecf829d835fd when contacting Redis support."
+        );
+    }
+}

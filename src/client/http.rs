@@ -1,0 +1,517 @@
+//! Request execution: URL building, headers, the client-side rate limiter and retries.
+//!
+//! Retry rules follow from what a failure says about the server's state: 429 and connect errors
+//! mean nothing was done (retry any method); 5xx or a broken connection after sending may mean
+//! a write was applied (retry GETs only, report writes as [`Error::Ambiguous`]).
+
+use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use tokio::time::Instant;
+use url::Url;
+
+use super::error::body_excerpt;
+use super::{ClientConfig, Error, PollPolicy, RetryPolicy, default_user_agent};
+
+/// The period `requests_per_minute` refers to.
+pub(crate) const RATE_WINDOW: Duration = Duration::from_secs(60);
+
+const HEADER_API_KEY: &str = "x-api-key";
+const HEADER_SECRET_KEY: &str = "x-api-secret-key";
+const HEADER_REMAINING: &str = "x-rate-limit-remaining";
+const HEADER_RETRY_AFTER_SECONDS: &str = "x-rate-limit-retry-after-seconds";
+const JSON: &str = "application/json";
+
+/// Longest pause a server's retry-after may impose; guards against absurd header values.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
+
+/// Shared state behind a [`super::Client`].
+pub(crate) struct Inner {
+    http: reqwest::Client,
+    base: Url,
+    api_key: HeaderValue,
+    secret_key: HeaderValue,
+    /// Credential values scrubbed from any error text.
+    redact: Vec<String>,
+    gate: RateGate,
+    retry: RetryPolicy,
+    pub(crate) poll: PollPolicy,
+}
+
+/// One API call.
+pub(crate) struct Call<'a> {
+    pub method: Method,
+    /// Path segments below the base URL; each is percent-encoded.
+    pub segments: Vec<String>,
+    pub body: Option<Vec<u8>>,
+    /// Values from the body to scrub from error text.
+    pub redact: Vec<&'a str>,
+    /// Names the resource in [`Error::NotFound`].
+    pub resource: String,
+    /// Retries (and rate-limit pauses) stop when they would end past this instant.
+    pub deadline: Option<Instant>,
+}
+
+/// What one attempt means for the retry loop.
+enum Attempt<T> {
+    Done(T),
+    Fail(Error),
+    /// Retry after `after` if the server said so, else after the next backoff step.
+    Retry { err: Error, after: Option<Duration> },
+}
+
+impl Inner {
+    pub(crate) fn new(cfg: ClientConfig, window: Duration) -> Result<Inner, Error> {
+        let config_err = |message: &str| Error::Config {
+            message: message.to_owned(),
+        };
+        let base = parse_base_url(&cfg.base_url)?;
+        if cfg.api_key.is_empty() || cfg.secret_key.is_empty() {
+            return Err(config_err("the API key and the secret key must not be empty"));
+        }
+        let mut api_key = HeaderValue::from_str(cfg.api_key.expose())
+            .map_err(|_| config_err("the API key contains characters not allowed in a header"))?;
+        let mut secret_key = HeaderValue::from_str(cfg.secret_key.expose()).map_err(|_| {
+            config_err("the secret key contains characters not allowed in a header")
+        })?;
+        // Sensitive header values print as "Sensitive" in any Debug output of a request.
+        api_key.set_sensitive(true);
+        secret_key.set_sensitive(true);
+        if cfg.retry.attempts == 0 {
+            return Err(config_err("retry attempts must be at least 1"));
+        }
+        if !(cfg.task_poll.multiplier.is_finite() && cfg.task_poll.multiplier >= 1.0) {
+            return Err(config_err("the poll multiplier must be a number >= 1"));
+        }
+        let rpm = NonZeroU32::new(cfg.requests_per_minute)
+            .ok_or_else(|| config_err("requests_per_minute must be at least 1"))?;
+        let user_agent = if cfg.user_agent.trim().is_empty() {
+            default_user_agent()
+        } else {
+            cfg.user_agent.clone()
+        };
+        let user_agent = HeaderValue::from_str(&user_agent)
+            .map_err(|_| config_err("the user agent contains characters not allowed in a header"))?;
+        let http = reqwest::Client::builder()
+            .user_agent(user_agent)
+            .timeout(cfg.http_timeout)
+            .connect_timeout(cfg.http_timeout.min(Duration::from_secs(15)))
+            // A redirect would carry the credential headers to wherever it points.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| Error::Config {
+                message: format!("could not build the HTTP client: {e}"),
+            })?;
+        Ok(Inner {
+            http,
+            base,
+            api_key,
+            secret_key,
+            redact: vec![
+                cfg.api_key.expose().to_owned(),
+                cfg.secret_key.expose().to_owned(),
+            ],
+            gate: RateGate::new(rpm, window)?,
+            retry: cfg.retry,
+            poll: cfg.task_poll,
+        })
+    }
+
+    pub(crate) fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    fn url(&self, segments: &[String]) -> Result<Url, Error> {
+        let mut url = self.base.clone();
+        url.path_segments_mut()
+            .map_err(|()| Error::Config {
+                message: "the base URL cannot take a path".to_owned(),
+            })?
+            .pop_if_empty()
+            .extend(segments);
+        Ok(url)
+    }
+
+    /// Runs `call` with rate limiting and the retry rules, decoding a 2xx body as `T`.
+    pub(crate) async fn execute<T: DeserializeOwned>(&self, call: Call<'_>) -> Result<T, Error> {
+        let url = self.url(&call.segments)?;
+        let path = format!("/{}", call.segments.join("/"));
+        let mut backoff = backoff(&self.retry);
+        let attempts = self.retry.attempts;
+        let mut attempt = 1;
+        loop {
+            self.gate.acquire(call.deadline).await?;
+            let outcome = self.attempt::<T>(&call, &url, &path, attempt).await;
+            let (err, after) = match outcome {
+                Attempt::Done(v) => return Ok(v),
+                Attempt::Fail(e) => return Err(e),
+                Attempt::Retry { err, after } => (err, after),
+            };
+            if attempt >= attempts {
+                return Err(err);
+            }
+            let delay = after.unwrap_or_else(|| backoff.next().unwrap_or(self.retry.max_delay));
+            if let Some(deadline) = call.deadline {
+                if Instant::now() + delay > deadline {
+                    return Err(err);
+                }
+            }
+            tracing::debug!(
+                method = %call.method,
+                path = %path,
+                attempt,
+                delay_ms = delay.as_millis() as u64,
+                error = %err,
+                "retrying Redis Cloud API request"
+            );
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+        }
+    }
+
+    async fn attempt<T: DeserializeOwned>(
+        &self,
+        call: &Call<'_>,
+        url: &Url,
+        path: &str,
+        attempt: u32,
+    ) -> Attempt<T> {
+        let is_get = call.method == Method::GET;
+        let started = Instant::now();
+        let mut request = self
+            .http
+            .request(call.method.clone(), url.clone())
+            .header(HEADER_API_KEY, self.api_key.clone())
+            .header(HEADER_SECRET_KEY, self.secret_key.clone())
+            // The API expects a JSON content type on every request, GET included.
+            .header(CONTENT_TYPE, JSON)
+            .header(ACCEPT, JSON);
+        if let Some(body) = &call.body {
+            request = request.body(body.clone());
+        }
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                let message = transport_message(&e);
+                tracing::debug!(
+                    method = %call.method,
+                    path = %path,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    attempt,
+                    error = %message,
+                    "Redis Cloud API request failed"
+                );
+                return if e.is_connect() || is_get {
+                    // A failed connect sent nothing, so even a write may be retried.
+                    Attempt::Retry {
+                        err: Error::Transport { message },
+                        after: None,
+                    }
+                } else {
+                    Attempt::Fail(self.ambiguous(call, path, message))
+                };
+            }
+        };
+        let status = response.status();
+        let headers = response.headers().clone();
+        self.gate.observe(header_u32(&headers, HEADER_REMAINING));
+        let body = response.bytes().await;
+        tracing::debug!(
+            method = %call.method,
+            path = %path,
+            status = status.as_u16(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            attempt,
+            "Redis Cloud API request"
+        );
+        let body = match body {
+            Ok(b) => b,
+            Err(e) => {
+                let message = format!(
+                    "HTTP {} with an unreadable body: {}",
+                    status.as_u16(),
+                    transport_message(&e)
+                );
+                if is_get {
+                    return Attempt::Retry {
+                        err: Error::Transport { message },
+                        after: None,
+                    };
+                }
+                if status.is_success() || status.is_server_error() {
+                    return Attempt::Fail(self.ambiguous(call, path, message));
+                }
+                // A 4xx status is conclusive on its own: the write was not applied.
+                Default::default()
+            }
+        };
+        if status.is_success() {
+            return match serde_json::from_slice::<T>(&body) {
+                Ok(v) => Attempt::Done(v),
+                Err(e) if is_get => Attempt::Fail(Error::Decode {
+                    message: format!("{} {path}: {e}", call.method),
+                }),
+                Err(e) => Attempt::Fail(self.ambiguous(
+                    call,
+                    path,
+                    format!(
+                        "HTTP {} but the response could not be decoded: {e}",
+                        status.as_u16()
+                    ),
+                )),
+            };
+        }
+        let excerpt = self.excerpt(&body, &call.redact);
+        let message = format!("{} {path}: {excerpt}", call.method);
+        match status {
+            StatusCode::TOO_MANY_REQUESTS => {
+                let after = retry_after(&headers);
+                if let Some(d) = after {
+                    // Everyone sharing this client pauses, not just this request.
+                    self.gate.pause(d);
+                }
+                Attempt::Retry {
+                    err: Error::RateLimited {
+                        retry_after: after,
+                        message,
+                    },
+                    after,
+                }
+            }
+            StatusCode::NOT_FOUND => Attempt::Fail(Error::NotFound {
+                resource: call.resource.clone(),
+            }),
+            StatusCode::UNAUTHORIZED => Attempt::Fail(Error::Unauthorized { message }),
+            StatusCode::FORBIDDEN => Attempt::Fail(Error::Forbidden { message }),
+            StatusCode::CONFLICT => Attempt::Fail(Error::Conflict { message }),
+            StatusCode::PRECONDITION_FAILED => Attempt::Fail(Error::Validation {
+                status: 412,
+                message: format!("{message} (the feature flag for this flow is off)"),
+            }),
+            s if s.is_server_error() || s == StatusCode::REQUEST_TIMEOUT => {
+                let err = Error::Server {
+                    status: s.as_u16(),
+                    message,
+                };
+                if is_get {
+                    Attempt::Retry { err, after: None }
+                } else {
+                    Attempt::Fail(err)
+                }
+            }
+            s if s.is_client_error() => Attempt::Fail(Error::Validation {
+                status: s.as_u16(),
+                message,
+            }),
+            // Redirects are not followed (credentials must stay with the configured host).
+            s => Attempt::Fail(Error::Server {
+                status: s.as_u16(),
+                message: format!("{} {path}: unexpected HTTP status", call.method),
+            }),
+        }
+    }
+
+    fn ambiguous(&self, call: &Call<'_>, path: &str, message: String) -> Error {
+        Error::Ambiguous {
+            method: call.method.to_string(),
+            path: path.to_owned(),
+            message,
+        }
+    }
+
+    fn excerpt(&self, body: &[u8], extra: &[&str]) -> String {
+        let mut redact: Vec<&str> = self.redact.iter().map(String::as_str).collect();
+        redact.extend_from_slice(extra);
+        body_excerpt(body, &redact)
+    }
+}
+
+fn parse_base_url(raw: &str) -> Result<Url, Error> {
+    let url = Url::parse(raw.trim()).map_err(|e| Error::Config {
+        message: format!("the base URL is not a valid URL: {e}"),
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
+        return Err(Error::Config {
+            message: "the base URL must be an http or https URL".to_owned(),
+        });
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(Error::Config {
+            message: "the base URL must not have a query or fragment".to_owned(),
+        });
+    }
+    Ok(url)
+}
+
+fn backoff(policy: &RetryPolicy) -> backon::ExponentialBackoff {
+    let mut builder = ExponentialBuilder::default()
+        .with_min_delay(policy.initial_delay)
+        .with_max_delay(policy.max_delay)
+        .with_factor(2.0)
+        .with_max_times(policy.attempts as usize);
+    if policy.jitter {
+        builder = builder.with_jitter();
+    }
+    builder.build()
+}
+
+/// A transport error's description without the URL (which reqwest includes by default).
+fn transport_message(e: &reqwest::Error) -> String {
+    use std::error::Error as _;
+    let mut parts = Vec::new();
+    // Only the sources: reqwest's own Display names the URL, which logs need not repeat.
+    let mut source = e.source();
+    while let Some(s) = source {
+        parts.push(s.to_string());
+        source = s.source();
+    }
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "reading the response failed"
+    } else {
+        "request failed"
+    };
+    if parts.is_empty() {
+        kind.to_owned()
+    } else {
+        format!("{kind}: {}", parts.join(": "))
+    }
+}
+
+fn header_u32(headers: &HeaderMap, name: &str) -> Option<u32> {
+    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// The server's requested pause: `x-rate-limit-retry-after-seconds`, else a numeric `Retry-After`.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    [HEADER_RETRY_AFTER_SECONDS, "retry-after"]
+        .iter()
+        .find_map(|name| {
+            let secs: f64 = headers.get(*name)?.to_str().ok()?.trim().parse().ok()?;
+            (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+        })
+        .map(|d| d.min(MAX_RETRY_AFTER))
+}
+
+/// Client-side rate limiting: a GCRA limiter (`governor`) at the configured rate, resynced
+/// downwards whenever the server reports fewer remaining requests than the limiter believes.
+pub(crate) struct RateGate {
+    limiter: RateLimiter<NotKeyed, InMemoryState, DefaultClock, StateInformationMiddleware>,
+    window: Duration,
+    state: Mutex<GateState>,
+}
+
+#[derive(Default)]
+struct GateState {
+    /// No request starts before this (set by 429 retry-after or an exhausted server window).
+    not_before: Option<Instant>,
+    /// The limiter's remaining burst after the latest permit.
+    believed_remaining: u32,
+}
+
+impl RateGate {
+    fn new(rpm: NonZeroU32, window: Duration) -> Result<Self, Error> {
+        let quota = Quota::with_period(window / rpm.get())
+            .ok_or_else(|| Error::Config {
+                message: "the rate-limit period is too short".to_owned(),
+            })?
+            .allow_burst(rpm);
+        Ok(RateGate {
+            limiter: RateLimiter::direct(quota).with_middleware::<StateInformationMiddleware>(),
+            window,
+            state: Mutex::new(GateState {
+                not_before: None,
+                believed_remaining: rpm.get(),
+            }),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, GateState> {
+        // The state stays consistent even if a holder panicked; keep using it.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits for a permit. Fails with [`Error::RateLimited`] when the wait would pass `deadline`.
+    async fn acquire(&self, deadline: Option<Instant>) -> Result<(), Error> {
+        loop {
+            let pause_until = self.lock().not_before;
+            if let Some(until) = pause_until {
+                if until > Instant::now() {
+                    wait_until(until, deadline)?;
+                    tokio::time::sleep_until(until).await;
+                    continue;
+                }
+            }
+            match self.limiter.check() {
+                Ok(snapshot) => {
+                    self.lock().believed_remaining = snapshot.remaining_burst_capacity();
+                    return Ok(());
+                }
+                Err(not_until) => {
+                    let wait = not_until.wait_time_from(self.limiter.clock().now());
+                    let until = Instant::now() + wait;
+                    wait_until(until, deadline)?;
+                    tokio::time::sleep_until(until).await;
+                }
+            }
+        }
+    }
+
+    /// Resyncs from the server's `X-Rate-Limit-Remaining`.
+    fn observe(&self, remaining: Option<u32>) {
+        let Some(remaining) = remaining else { return };
+        let mut state = self.lock();
+        if remaining >= state.believed_remaining {
+            return;
+        }
+        // Spend the permits someone else (another client on the same key) used, so the
+        // limiter's spacing matches the server's count.
+        let excess = state.believed_remaining - remaining;
+        for _ in 0..excess {
+            if self.limiter.check().is_err() {
+                break;
+            }
+        }
+        state.believed_remaining = remaining;
+        if remaining == 0 {
+            // The server's window reset time is unknown: wait a whole window.
+            let until = Instant::now() + self.window;
+            state.not_before = Some(state.not_before.map_or(until, |nb| nb.max(until)));
+        }
+        tracing::debug!(
+            remaining,
+            excess,
+            "Redis Cloud API reports fewer remaining requests; slowing down"
+        );
+    }
+
+    /// Holds every request back for `d` (the server's 429 retry-after).
+    fn pause(&self, d: Duration) {
+        let until = Instant::now() + d;
+        let mut state = self.lock();
+        state.not_before = Some(state.not_before.map_or(until, |nb| nb.max(until)));
+    }
+}
+
+fn wait_until(until: Instant, deadline: Option<Instant>) -> Result<(), Error> {
+    match deadline {
+        Some(d) if until > d => Err(Error::RateLimited {
+            retry_after: Some(until.saturating_duration_since(Instant::now())),
+            message: "the client-side rate limit would delay the request past the deadline"
+                .to_owned(),
+        }),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,89 @@
+//! Tasks: `GET /tasks/{id}` and the waiter that follows a task to its end.
+
+use reqwest::Method;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::http::Call;
+use super::models::{TaskStateUpdate, TaskStatus};
+use super::poll::Poller;
+use super::{Client, Error};
+
+impl Client {
+    pub async fn get_task(&self, task_id: &str) -> Result<TaskStateUpdate, Error> {
+        self.get_task_until(task_id, None).await
+    }
+
+    async fn get_task_until(
+        &self,
+        task_id: &str,
+        deadline: Option<Instant>,
+    ) -> Result<TaskStateUpdate, Error> {
+        self.inner
+            .execute(Call {
+                method: Method::GET,
+                segments: vec!["tasks".to_owned(), task_id.to_owned()],
+                body: None,
+                redact: Vec::new(),
+                resource: format!("task {task_id}"),
+                deadline,
+            })
+            .await
+    }
+
+    /// Polls the task until `processing-completed` and returns that final state.
+    ///
+    /// A brand-new task may answer 404 briefly; that is tolerated per [`super::PollPolicy`].
+    /// Failures come back as [`Error::TaskFailed`] naming the task ID; transient API errors
+    /// are polled through until the deadline.
+    pub async fn wait_for_task(
+        &self,
+        task_id: &str,
+        deadline: Instant,
+        cancel: &CancellationToken,
+    ) -> Result<TaskStateUpdate, Error> {
+        let mut poller = Poller::new(
+            &self.inner.poll,
+            deadline,
+            cancel,
+            format!("task {task_id}"),
+        );
+        loop {
+            poller.pause().await?;
+            let polled = poller
+                .run(self.get_task_until(task_id, Some(poller.deadline())))
+                .await?;
+            match polled {
+                Ok(task) => {
+                    if poller.observe_status(&task.status) {
+                        tracing::info!(
+                            "waiting for task {} ({}): {}",
+                            task_id,
+                            task.command_type.as_deref().unwrap_or("unknown command"),
+                            task.status
+                        );
+                    }
+                    if let Some(failure) = task.failure() {
+                        return Err(Error::TaskFailed(Box::new(failure)));
+                    }
+                    match task.task_status() {
+                        TaskStatus::ProcessingCompleted => return Ok(task),
+                        s if s.is_in_progress() => {}
+                        // Not in the spec; keep polling (bounded by the deadline) rather than
+                        // abandon a task that may still complete.
+                        other => tracing::warn!(
+                            "task {task_id} has a status this client does not know: {other}"
+                        ),
+                    }
+                }
+                Err(Error::NotFound { .. }) if poller.tolerate_not_found() => {
+                    tracing::debug!("task {task_id} not found yet; it may be too new");
+                }
+                Err(e) if e.is_transient() => {
+                    tracing::warn!("polling task {task_id} failed, will retry: {e}");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
