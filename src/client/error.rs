@@ -190,7 +190,14 @@ fn json_summary(value: &serde_json::Value) -> String {
         return value.to_string();
     };
     let mut parts = Vec::new();
-    for key in ["status", "type", "error", "message", "description", "detail"] {
+    for key in [
+        "status",
+        "type",
+        "error",
+        "message",
+        "description",
+        "detail",
+    ] {
         match map.get(key) {
             Some(serde_json::Value::String(s)) if !s.is_empty() => parts.push(s.clone()),
             Some(serde_json::Value::Number(n)) => parts.push(n.to_string()),

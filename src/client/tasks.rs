@@ -9,7 +9,31 @@ use super::models::{TaskStateUpdate, TaskStatus};
 use super::poll::Poller;
 use super::{Client, Error};
 
+/// `GET /tasks`: the wrapper object around recent tasks.
+#[derive(serde::Deserialize)]
+struct TaskList {
+    #[serde(default)]
+    tasks: Vec<TaskStateUpdate>,
+}
+
 impl Client {
+    /// Recent tasks (the last 10 days), most recently updated first. Used to
+    /// tell whether a create whose outcome is unknown is still queued.
+    pub async fn list_tasks(&self) -> Result<Vec<TaskStateUpdate>, Error> {
+        let list: TaskList = self
+            .inner
+            .execute(Call {
+                method: Method::GET,
+                segments: vec!["tasks".to_owned()],
+                body: None,
+                redact: Vec::new(),
+                resource: "tasks".to_owned(),
+                deadline: None,
+            })
+            .await?;
+        Ok(list.tasks)
+    }
+
     pub async fn get_task(&self, task_id: &str) -> Result<TaskStateUpdate, Error> {
         self.get_task_until(task_id, None).await
     }

@@ -76,12 +76,12 @@ fn replace_unknowns(v: &mut Value) -> bool {
             *v = Value::Null;
             true
         }
-        Value::List(items) | Value::Set(items) => {
-            items.iter_mut().fold(false, |acc, i| replace_unknowns(i) | acc)
-        }
-        Value::Map(m) | Value::Object(m) => {
-            m.values_mut().fold(false, |acc, i| replace_unknowns(i) | acc)
-        }
+        Value::List(items) | Value::Set(items) => items
+            .iter_mut()
+            .fold(false, |acc, i| replace_unknowns(i) | acc),
+        Value::Map(m) | Value::Object(m) => m
+            .values_mut()
+            .fold(false, |acc, i| replace_unknowns(i) | acc),
         Value::Dynamic(_, inner) => replace_unknowns(inner),
         _ => false,
     }
@@ -111,7 +111,12 @@ mod tests {
     }
 
     fn obj(pairs: &[(&str, Value)]) -> Value {
-        Value::Object(pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
+        Value::Object(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        )
     }
 
     #[test]

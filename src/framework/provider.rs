@@ -36,7 +36,11 @@ pub trait Provider: Send + Sync + 'static {
 
     /// Builds the data resources need. Called by every plan, apply and import
     /// walk, possibly more than once per process: it must be idempotent.
-    async fn configure(&self, req: ConfigureRequest<'_>, diags: &mut Diagnostics) -> Option<Self::Data>;
+    async fn configure(
+        &self,
+        req: ConfigureRequest<'_>,
+        diags: &mut Diagnostics,
+    ) -> Option<Self::Data>;
 
     /// The managed resource types.
     fn resources(&self) -> Vec<Arc<dyn Resource<Data = Self::Data>>>;

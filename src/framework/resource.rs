@@ -178,7 +178,10 @@ pub trait Resource: Send + Sync + 'static {
             Err(e) => {
                 diags.error(
                     "Unable to Read Prior State",
-                    format!("The stored state of this {} could not be decoded: {e}", self.type_name()),
+                    format!(
+                        "The stored state of this {} could not be decoded: {e}",
+                        self.type_name()
+                    ),
                 );
                 None
             }

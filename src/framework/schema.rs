@@ -208,7 +208,10 @@ impl Attribute {
 
     /// True when the provider may set it.
     pub fn is_computed(&self) -> bool {
-        matches!(self.presence, Presence::Computed | Presence::OptionalComputed)
+        matches!(
+            self.presence,
+            Presence::Computed | Presence::OptionalComputed
+        )
     }
 }
 
@@ -398,7 +401,9 @@ impl Validator {
                     _ => diags.attribute_error(
                         path.clone(),
                         "Invalid Attribute Value",
-                        format!("Attribute {path} must be a whole number of at least {min}, got: {n}"),
+                        format!(
+                            "Attribute {path} must be a whole number of at least {min}, got: {n}"
+                        ),
                     ),
                 }
             }
@@ -409,7 +414,11 @@ impl Validator {
                         Validator::OneOf(_) => "Invalid Attribute Value Match",
                         _ => "Invalid Attribute Value",
                     };
-                    diags.attribute_error(path.clone(), summary, format!("Attribute {path} {problem}"));
+                    diags.attribute_error(
+                        path.clone(),
+                        summary,
+                        format!("Attribute {path} {problem}"),
+                    );
                 }
             }
         }
@@ -433,9 +442,9 @@ impl Validator {
                 .then(|| "must not be empty or blank.".to_owned()),
             Validator::HttpsUrl => url_problem(s, &["https"]),
             Validator::HttpUrl => url_problem(s, &["http", "https"]),
-            Validator::Duration => parse_duration(s)
-                .is_none()
-                .then(|| format!("must be a duration such as \"30s\", \"5m\" or \"1h30m\", got: {s:?}")),
+            Validator::Duration => parse_duration(s).is_none().then(|| {
+                format!("must be a duration such as \"30s\", \"5m\" or \"1h30m\", got: {s:?}")
+            }),
             Validator::IntegerAtLeast(_) => None,
         }
     }
@@ -445,7 +454,10 @@ impl Validator {
         match self {
             Validator::OneOf(o) => format!(
                 "Must be one of {}.",
-                o.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")
+                o.iter()
+                    .map(|v| format!("`{v}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             Validator::NotBlank => "Must not be empty.".to_owned(),
             Validator::HttpsUrl => "Must be an `https://` URL.".to_owned(),
@@ -516,10 +528,22 @@ mod tests {
 
     #[test]
     fn durations_parse_like_go() {
-        assert_eq!(parse_duration("5m"), Some(std::time::Duration::from_secs(300)));
-        assert_eq!(parse_duration("1h30m"), Some(std::time::Duration::from_secs(5400)));
-        assert_eq!(parse_duration("250ms"), Some(std::time::Duration::from_millis(250)));
-        assert_eq!(parse_duration("1.5s"), Some(std::time::Duration::from_millis(1500)));
+        assert_eq!(
+            parse_duration("5m"),
+            Some(std::time::Duration::from_secs(300))
+        );
+        assert_eq!(
+            parse_duration("1h30m"),
+            Some(std::time::Duration::from_secs(5400))
+        );
+        assert_eq!(
+            parse_duration("250ms"),
+            Some(std::time::Duration::from_millis(250))
+        );
+        assert_eq!(
+            parse_duration("1.5s"),
+            Some(std::time::Duration::from_millis(1500))
+        );
         for bad in ["", "5", "m", "5x", "-1s", "1h 30m"] {
             assert_eq!(parse_duration(bad), None, "{bad:?}");
         }
@@ -572,7 +596,11 @@ mod tests {
     fn exactly_one_of_catches_both_and_neither_but_waits_for_unknowns() {
         let rule = ConfigValidator::ExactlyOneOf(vec!["a", "a_wo"]);
         let obj = |a: Value, b: Value| {
-            Value::Object([("a".to_owned(), a), ("a_wo".to_owned(), b)].into_iter().collect())
+            Value::Object(
+                [("a".to_owned(), a), ("a_wo".to_owned(), b)]
+                    .into_iter()
+                    .collect(),
+            )
         };
         let mut d = Diagnostics::new();
         rule.check(&obj(Value::string("x"), Value::Null), &mut d);

@@ -177,7 +177,11 @@ impl<P: Provider> FrameworkServer<P> {
         data
     }
 
-    fn resource(&self, name: &str, diags: &mut Diagnostics) -> Option<&(DynResource<P::Data>, Schema)> {
+    fn resource(
+        &self,
+        name: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<&(DynResource<P::Data>, Schema)> {
         let r = self.resources.get(name);
         if r.is_none() {
             diags.error(
@@ -188,7 +192,11 @@ impl<P: Provider> FrameworkServer<P> {
         r
     }
 
-    fn data_source(&self, name: &str, diags: &mut Diagnostics) -> Option<&(DynDataSource<P::Data>, Schema)> {
+    fn data_source(
+        &self,
+        name: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<&(DynDataSource<P::Data>, Schema)> {
         let d = self.data_sources.get(name);
         if d.is_none() {
             diags.error(
@@ -200,13 +208,23 @@ impl<P: Provider> FrameworkServer<P> {
     }
 
     /// Runs one request: a log span, timing, and panic recovery.
-    async fn serve<R, F>(&self, rpc: &'static str, type_name: &str, body: F) -> Result<Response<R>, Status>
+    async fn serve<R, F>(
+        &self,
+        rpc: &'static str,
+        type_name: &str,
+        body: F,
+    ) -> Result<Response<R>, Status>
     where
         R: WithDiagnostics,
         F: Future<Output = R> + Send,
     {
         let req_id = self.next_request.fetch_add(1, Ordering::Relaxed);
-        let span = tracing::debug_span!("rpc", tf_rpc = rpc, tf_resource_type = type_name, tf_req_id = req_id);
+        let span = tracing::debug_span!(
+            "rpc",
+            tf_rpc = rpc,
+            tf_resource_type = type_name,
+            tf_req_id = req_id
+        );
         let started = Instant::now();
         let fut = Box::pin(AssertUnwindSafe(body).catch_unwind());
         let result = InRequest(fut).instrument(span.clone()).await;
@@ -230,15 +248,25 @@ impl<P: Provider> FrameworkServer<P> {
                 r
             }
         };
-        tracing::debug!(elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "served request");
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+            "served request"
+        );
         Ok(Response::new(resp))
     }
 }
 
 // ------------------------------------------------------------ conversions
 
-fn decode_dv(dv: Option<&pb::DynamicValue>, ty: &Type, what: &str, diags: &mut Diagnostics) -> Option<Value> {
-    let Some(dv) = dv else { return Some(Value::Null) };
+fn decode_dv(
+    dv: Option<&pb::DynamicValue>,
+    ty: &Type,
+    what: &str,
+    diags: &mut Diagnostics,
+) -> Option<Value> {
+    let Some(dv) = dv else {
+        return Some(Value::Null);
+    };
     let decoded = if !dv.msgpack.is_empty() {
         msgpack::decode(&dv.msgpack, ty).map_err(|e| e.to_string())
     } else if !dv.json.is_empty() {
@@ -258,7 +286,12 @@ fn decode_dv(dv: Option<&pb::DynamicValue>, ty: &Type, what: &str, diags: &mut D
     }
 }
 
-fn encode_dv(v: &Value, ty: &Type, what: &str, diags: &mut Diagnostics) -> Option<pb::DynamicValue> {
+fn encode_dv(
+    v: &Value,
+    ty: &Type,
+    what: &str,
+    diags: &mut Diagnostics,
+) -> Option<pb::DynamicValue> {
     match msgpack::encode(v, ty) {
         Ok(bytes) => Some(pb::DynamicValue {
             msgpack: bytes,
@@ -267,7 +300,9 @@ fn encode_dv(v: &Value, ty: &Type, what: &str, diags: &mut Diagnostics) -> Optio
         Err(e) => {
             diags.error(
                 "Provider Internal Error",
-                format!("The provider produced a {what} it could not encode: {e}. Please report this."),
+                format!(
+                    "The provider produced a {what} it could not encode: {e}. Please report this."
+                ),
             );
             None
         }
@@ -384,16 +419,30 @@ fn to_pb_identity_schema(s: &IdentitySchema) -> pb::ResourceIdentitySchema {
     }
 }
 
-fn identity_data<D>(resource: &DynResource<D>, state: &Value, diags: &mut Diagnostics) -> Option<pb::ResourceIdentityData> {
+fn identity_data<D: Send + Sync + 'static>(
+    resource: &DynResource<D>,
+    state: &Value,
+    diags: &mut Diagnostics,
+) -> Option<pb::ResourceIdentityData> {
     let schema = resource.identity_schema()?;
     let identity = resource.identity(state)?;
-    let dv = encode_dv(&identity, &identity_type(&schema), "resource identity", diags)?;
+    let dv = encode_dv(
+        &identity,
+        &identity_type(&schema),
+        "resource identity",
+        diags,
+    )?;
     Some(pb::ResourceIdentityData {
         identity_data: Some(dv),
     })
 }
 
-fn write_only_unsupported(schema: &Schema, config: &Value, caps: Option<&pb::ClientCapabilities>, diags: &mut Diagnostics) {
+fn write_only_unsupported(
+    schema: &Schema,
+    config: &Value,
+    caps: Option<&pb::ClientCapabilities>,
+    diags: &mut Diagnostics,
+) {
     if caps.is_some_and(|c| c.write_only_attributes_allowed) {
         return;
     }
@@ -420,12 +469,16 @@ impl<P: Provider> pb::provider_server::Provider for FrameworkServer<P> {
                 resources: self
                     .resources
                     .keys()
-                    .map(|k| pb::get_metadata::TypeName { type_name: (*k).to_owned() })
+                    .map(|k| pb::get_metadata::TypeName {
+                        type_name: (*k).to_owned(),
+                    })
                     .collect(),
                 data_sources: self
                     .data_sources
                     .keys()
-                    .map(|k| pb::get_metadata::TypeName { type_name: (*k).to_owned() })
+                    .map(|k| pb::get_metadata::TypeName {
+                        type_name: (*k).to_owned(),
+                    })
                     .collect(),
                 ..Default::default()
             }
@@ -467,7 +520,8 @@ impl<P: Provider> pb::provider_server::Provider for FrameworkServer<P> {
                     .resources
                     .iter()
                     .filter_map(|(k, (r, _))| {
-                        r.identity_schema().map(|s| ((*k).to_owned(), to_pb_identity_schema(&s)))
+                        r.identity_schema()
+                            .map(|s| ((*k).to_owned(), to_pb_identity_schema(&s)))
                     })
                     .collect(),
                 diagnostics: Vec::new(),
@@ -483,7 +537,12 @@ impl<P: Provider> pb::provider_server::Provider for FrameworkServer<P> {
         let req = request.into_inner();
         self.serve("ValidateProviderConfig", "", async {
             let mut diags = Diagnostics::new();
-            if let Some(config) = decode_dv(req.config.as_ref(), &self.provider_schema.implied_type(), "provider configuration", &mut diags) {
+            if let Some(config) = decode_dv(
+                req.config.as_ref(),
+                &self.provider_schema.implied_type(),
+                "provider configuration",
+                &mut diags,
+            ) {
                 self.provider_schema.validate_config(&config, &mut diags);
                 self.provider.validate(&config, &mut diags);
             }
@@ -501,7 +560,12 @@ impl<P: Provider> pb::provider_server::Provider for FrameworkServer<P> {
         let req = request.into_inner();
         self.serve("ConfigureProvider", "", async {
             let mut diags = Diagnostics::new();
-            if let Some(config) = decode_dv(req.config.as_ref(), &self.provider_schema.implied_type(), "provider configuration", &mut diags) {
+            if let Some(config) = decode_dv(
+                req.config.as_ref(),
+                &self.provider_schema.implied_type(),
+                "provider configuration",
+                &mut diags,
+            ) {
                 let data = self
                     .provider
                     .configure(
@@ -537,7 +601,9 @@ impl<P: Provider> pb::provider_server::Provider for FrameworkServer<P> {
         };
         old.cancel();
         tracing::info!("StopProvider: cancelling in-flight operations");
-        Ok(Response::new(pb::stop_provider::Response { error: String::new() }))
+        Ok(Response::new(pb::stop_provider::Response {
+            error: String::new(),
+        }))
     }
 
     async fn validate_resource_config(
@@ -548,10 +614,20 @@ impl<P: Provider> pb::provider_server::Provider for FrameworkServer<P> {
         self.serve("ValidateResourceConfig", &req.type_name.clone(), async {
             let mut diags = Diagnostics::new();
             if let Some((resource, schema)) = self.resource(&req.type_name, &mut diags) {
-                if let Some(config) = decode_dv(req.config.as_ref(), &schema.implied_type(), "configuration", &mut diags) {
+                if let Some(config) = decode_dv(
+                    req.config.as_ref(),
+                    &schema.implied_type(),
+                    "configuration",
+                    &mut diags,
+                ) {
                     schema.validate_config(&config, &mut diags);
                     resource.validate(&config, &mut diags);
-                    write_only_unsupported(schema, &config, req.client_capabilities.as_ref(), &mut diags);
+                    write_only_unsupported(
+                        schema,
+                        &config,
+                        req.client_capabilities.as_ref(),
+                        &mut diags,
+                    );
                 }
             }
             pb::validate_resource_config::Response {
@@ -641,7 +717,8 @@ impl<P: Provider> pb::provider_server::Provider for FrameworkServer<P> {
                 return resp;
             };
             let ty = schema.implied_type();
-            let Some(current) = decode_dv(req.current_state.as_ref(), &ty, "state", &mut diags) else {
+            let Some(current) = decode_dv(req.current_state.as_ref(), &ty, "state", &mut diags)
+            else {
                 resp.diagnostics = to_pb_diags(&diags);
                 return resp;
             };
@@ -653,7 +730,14 @@ impl<P: Provider> pb::provider_server::Provider for FrameworkServer<P> {
             let new_state = match self.configured(&mut diags) {
                 Some(data) => {
                     let outcome = resource
-                        .read(&data, ReadRequest { current: &current, stop: self.stop_token() }, &mut diags)
+                        .read(
+                            &data,
+                            ReadRequest {
+                                current: &current,
+                                stop: self.stop_token(),
+                            },
+                            &mut diags,
+                        )
                         .await;
                     match outcome {
                         ReadOutcome::Found(mut v) => {
@@ -695,7 +779,12 @@ impl<P: Provider> pb::provider_server::Provider for FrameworkServer<P> {
             let ty = schema.implied_type();
             let decoded = (
                 decode_dv(req.prior_state.as_ref(), &ty, "prior state", &mut diags),
-                decode_dv(req.proposed_new_state.as_ref(), &ty, "proposed new state", &mut diags),
+                decode_dv(
+                    req.proposed_new_state.as_ref(),
+                    &ty,
+                    "proposed new state",
+                    &mut diags,
+                ),
                 decode_dv(req.config.as_ref(), &ty, "configuration", &mut diags),
             );
             let (Some(prior), Some(proposed), Some(config)) = decoded else {
@@ -711,14 +800,22 @@ impl<P: Provider> pb::provider_server::Provider for FrameworkServer<P> {
             // and bad input must stop here, before any API call.
             schema.validate_config(&config, &mut diags);
             resource.validate(&config, &mut diags);
-            write_only_unsupported(schema, &config, req.client_capabilities.as_ref(), &mut diags);
+            write_only_unsupported(
+                schema,
+                &config,
+                req.client_capabilities.as_ref(),
+                &mut diags,
+            );
             if diags.has_error() {
                 resp.diagnostics = to_pb_diags(&diags);
                 return resp;
             }
             let mut plan = plan_change(schema, &prior, &proposed, &config);
             resource.modify_plan(
-                PlanRequest { prior: &prior, config: &config },
+                PlanRequest {
+                    prior: &prior,
+                    config: &config,
+                },
                 &mut plan.planned,
                 &mut plan.requires_replace,
                 &mut diags,
@@ -822,7 +919,12 @@ impl<P: Provider> pb::provider_server::Provider for FrameworkServer<P> {
             };
             let identity = match (&req.identity, resource.identity_schema()) {
                 (Some(data), Some(s)) => {
-                    match decode_dv(data.identity_data.as_ref(), &identity_type(&s), "identity", &mut diags) {
+                    match decode_dv(
+                        data.identity_data.as_ref(),
+                        &identity_type(&s),
+                        "identity",
+                        &mut diags,
+                    ) {
                         Some(v) => Some(v),
                         None => {
                             resp.diagnostics = to_pb_diags(&diags);
@@ -837,18 +939,29 @@ impl<P: Provider> pb::provider_server::Provider for FrameworkServer<P> {
                 return resp;
             };
             let stub = resource
-                .import(&data, ImportRequest { id: &req.id, identity: identity.as_ref(), stop: self.stop_token() }, &mut diags)
+                .import(
+                    &data,
+                    ImportRequest {
+                        id: &req.id,
+                        identity: identity.as_ref(),
+                        stop: self.stop_token(),
+                    },
+                    &mut diags,
+                )
                 .await;
             if let Some(mut stub) = stub {
                 finish_state(schema, &mut stub);
                 let identity = identity_data(resource, &stub, &mut diags);
-                if let Some(state) = encode_dv(&stub, &schema.implied_type(), "imported state", &mut diags) {
-                    resp.imported_resources.push(pb::import_resource_state::ImportedResource {
-                        type_name: req.type_name.clone(),
-                        state: Some(state),
-                        private: Vec::new(),
-                        identity,
-                    });
+                if let Some(state) =
+                    encode_dv(&stub, &schema.implied_type(), "imported state", &mut diags)
+                {
+                    resp.imported_resources
+                        .push(pb::import_resource_state::ImportedResource {
+                            type_name: req.type_name.clone(),
+                            state: Some(state),
+                            private: Vec::new(),
+                            identity,
+                        });
                 }
             }
             resp.diagnostics = to_pb_diags(&diags);
@@ -862,18 +975,27 @@ impl<P: Provider> pb::provider_server::Provider for FrameworkServer<P> {
         request: Request<pb::validate_data_resource_config::Request>,
     ) -> Result<Response<pb::validate_data_resource_config::Response>, Status> {
         let req = request.into_inner();
-        self.serve("ValidateDataResourceConfig", &req.type_name.clone(), async {
-            let mut diags = Diagnostics::new();
-            if let Some((ds, schema)) = self.data_source(&req.type_name, &mut diags) {
-                if let Some(config) = decode_dv(req.config.as_ref(), &schema.implied_type(), "configuration", &mut diags) {
-                    schema.validate_config(&config, &mut diags);
-                    ds.validate(&config, &mut diags);
+        self.serve(
+            "ValidateDataResourceConfig",
+            &req.type_name.clone(),
+            async {
+                let mut diags = Diagnostics::new();
+                if let Some((ds, schema)) = self.data_source(&req.type_name, &mut diags) {
+                    if let Some(config) = decode_dv(
+                        req.config.as_ref(),
+                        &schema.implied_type(),
+                        "configuration",
+                        &mut diags,
+                    ) {
+                        schema.validate_config(&config, &mut diags);
+                        ds.validate(&config, &mut diags);
+                    }
                 }
-            }
-            pb::validate_data_resource_config::Response {
-                diagnostics: to_pb_diags(&diags),
-            }
-        })
+                pb::validate_data_resource_config::Response {
+                    diagnostics: to_pb_diags(&diags),
+                }
+            },
+        )
         .await
     }
 

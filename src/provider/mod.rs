@@ -15,7 +15,6 @@ use crate::framework::path::AttributePath;
 use crate::framework::provider::{ConfigureRequest, Provider};
 use crate::framework::resource::Resource;
 use crate::framework::schema::{Attribute, Block, Presence, Schema, Validator};
-use crate::framework::value::Value;
 
 /// The provider's version, as built.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -9,8 +9,8 @@ use crate::framework::data_source::{DataSource, DataSourceReadRequest};
 use crate::framework::diag::Diagnostics;
 use crate::framework::schema::{Attribute, Block, Presence, Schema, Validator};
 use crate::framework::value::Value;
-use crate::provider::diagnostics::api_error;
 use crate::provider::RedisCloud;
+use crate::provider::diagnostics::api_error;
 
 /// The `rediscloud_cloud_account` data source type.
 #[derive(Debug, Default)]
@@ -31,7 +31,10 @@ impl Filter {
     /// True when `account` passes every filter given.
     pub fn matches(&self, account: &CloudAccount) -> bool {
         !(self.exclude_internal_account && account.id == INTERNAL_ACCOUNT_ID)
-            && self.name.as_deref().is_none_or(|n| account.name.as_deref() == Some(n))
+            && self
+                .name
+                .as_deref()
+                .is_none_or(|n| account.name.as_deref() == Some(n))
             && self
                 .provider_type
                 .as_deref()
@@ -146,7 +149,10 @@ impl DataSource for CloudAccountDataSource {
         let filter = Filter {
             name: config.attr("name").as_str().map(str::to_owned),
             provider_type: config.attr("provider_type").as_str().map(str::to_owned),
-            exclude_internal_account: config.attr("exclude_internal_account").as_bool().unwrap_or(false),
+            exclude_internal_account: config
+                .attr("exclude_internal_account")
+                .as_bool()
+                .unwrap_or(false),
         };
         let accounts = tokio::select! {
             r = client.list_cloud_accounts() => r,
@@ -168,10 +174,19 @@ impl DataSource for CloudAccountDataSource {
         set("id", Value::string(account.id.to_string()));
         set("name", Value::opt_string(account.name.clone()));
         set("provider_type", Value::opt_string(account.provider.clone()));
-        set("access_key_id", Value::opt_string(account.access_key_id.clone()));
+        set(
+            "access_key_id",
+            Value::opt_string(account.access_key_id.clone()),
+        );
         set("status", Value::opt_string(account.status.clone()));
-        set("aws_console_role_arn", Value::opt_string(account.aws_console_role_arn.clone()));
-        set("aws_user_arn", Value::opt_string(account.aws_user_arn.clone()));
+        set(
+            "aws_console_role_arn",
+            Value::opt_string(account.aws_console_role_arn.clone()),
+        );
+        set(
+            "aws_user_arn",
+            Value::opt_string(account.aws_user_arn.clone()),
+        );
         Some(out)
     }
 }

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use crate::client::{CloudAccount, Secret};
 use crate::framework::schema::{
-    parse_duration, Attribute, Block, ConfigValidator, IdentityAttribute, IdentitySchema,
-    NestedBlock, Nesting, Presence, Schema, Validator,
+    Attribute, Block, ConfigValidator, IdentityAttribute, IdentitySchema, NestedBlock, Nesting,
+    Presence, Schema, Validator, parse_duration,
 };
 use crate::framework::value::{Type, Value};
 
@@ -249,8 +249,14 @@ pub fn merge_account(state: &mut Value, account: &CloudAccount) {
         set("sign_in_login_url", Value::string(u));
     }
     set("status", Value::opt_string(account.status.clone()));
-    set("aws_console_role_arn", Value::opt_string(account.aws_console_role_arn.clone()));
-    set("aws_user_arn", Value::opt_string(account.aws_user_arn.clone()));
+    set(
+        "aws_console_role_arn",
+        Value::opt_string(account.aws_console_role_arn.clone()),
+    );
+    set(
+        "aws_user_arn",
+        Value::opt_string(account.aws_user_arn.clone()),
+    );
 }
 
 #[cfg(test)]

@@ -6,8 +6,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::model::{
-    self, identity_schema, identity_value, merge_account, parse_id, timeout, AccountConfig,
-    Operation, TYPE_NAME,
+    self, AccountConfig, Operation, TYPE_NAME, identity_schema, identity_value, merge_account,
+    parse_id, timeout,
 };
 use crate::client::{
     Client, CloudAccount, CloudAccountCreateRequest, CloudAccountUpdateRequest, Error,
@@ -20,8 +20,8 @@ use crate::framework::resource::{
 };
 use crate::framework::schema::{IdentitySchema, Schema};
 use crate::framework::value::Value;
-use crate::provider::diagnostics::api_error;
 use crate::provider::RedisCloud;
+use crate::provider::diagnostics::api_error;
 
 /// The `rediscloud_cloud_account` resource type.
 #[derive(Debug, Default)]
@@ -95,7 +95,12 @@ impl Resource for CloudAccountResource {
             Ok(id) => id,
             Err(CreateFailure { err, adopted }) => {
                 let Some(id) = adopted else {
-                    api_error(diags, "Create Cloud Account", &err, "Nothing was created, so nothing was recorded in state.");
+                    api_error(
+                        diags,
+                        "Create Cloud Account",
+                        &err,
+                        "Nothing was created, so nothing was recorded in state.",
+                    );
                     return None;
                 };
                 api_error(diags, "Create Cloud Account", &err, KEPT_IN_STATE);
@@ -104,11 +109,17 @@ impl Resource for CloudAccountResource {
                 return Some(state);
             }
         };
-        tracing::info!(cloud_account_id = id, "cloud account created; waiting for it to become active");
+        tracing::info!(
+            cloud_account_id = id,
+            "cloud account created; waiting for it to become active"
+        );
         // From here on the ID is known: every exit returns a state holding it.
         let mut state = req.planned.clone();
         set_id(&mut state, id);
-        match client.wait_for_cloud_account_active(id, deadline, &req.stop).await {
+        match client
+            .wait_for_cloud_account_active(id, deadline, &req.stop)
+            .await
+        {
             Ok(account) => merge_account(&mut state, &account),
             Err(err) => {
                 refresh_best_effort(client, id, &mut state).await;
@@ -146,7 +157,10 @@ impl Resource for CloudAccountResource {
                 ReadOutcome::Found(state)
             }
             Err(Error::NotFound { .. }) => {
-                tracing::info!(cloud_account_id = id, "cloud account no longer exists; removing it from state");
+                tracing::info!(
+                    cloud_account_id = id,
+                    "cloud account no longer exists; removing it from state"
+                );
                 ReadOutcome::Gone
             }
             Err(err) => {
@@ -184,52 +198,101 @@ impl Resource for CloudAccountResource {
         let task = match client.update_cloud_account(id, &body).await {
             Ok(t) => t,
             Err(err) => {
-                api_error(diags, "Update Cloud Account", &err, "The state was left as it was before this apply.");
+                api_error(
+                    diags,
+                    "Update Cloud Account",
+                    &err,
+                    "The state was left as it was before this apply.",
+                );
                 return Some(prior);
             }
         };
-        if let Err(err) = client.wait_for_task(&task.task_id, deadline, &req.stop).await {
+        if let Err(err) = client
+            .wait_for_task(&task.task_id, deadline, &req.stop)
+            .await
+        {
             let context = match err {
-                Error::TaskFailed(_) => "Redis Cloud rejected the change; the state was left as it was before this apply.",
-                _ => "The update may still be in progress in Redis Cloud; the next plan reads its outcome.",
+                Error::TaskFailed(_) => {
+                    "Redis Cloud rejected the change; the state was left as it was before this apply."
+                }
+                _ => {
+                    "The update may still be in progress in Redis Cloud; the next plan reads its outcome."
+                }
             };
             api_error(diags, "Update Cloud Account", &err, context);
             return Some(prior);
         }
         // The change was accepted: from here the planned values are the truth.
         let mut state = req.planned.clone();
-        match client.wait_for_cloud_account_active(id, deadline, &req.stop).await {
+        match client
+            .wait_for_cloud_account_active(id, deadline, &req.stop)
+            .await
+        {
             Ok(account) => merge_account(&mut state, &account),
             Err(err) => {
                 refresh_best_effort(client, id, &mut state).await;
-                api_error(diags, "Update Cloud Account", &err, "The change was accepted by Redis Cloud and is recorded in state.");
+                api_error(
+                    diags,
+                    "Update Cloud Account",
+                    &err,
+                    "The change was accepted by Redis Cloud and is recorded in state.",
+                );
             }
         }
         Some(state)
     }
 
     async fn delete(&self, data: &RedisCloud, req: DeleteRequest<'_>, diags: &mut Diagnostics) {
-        let Some(client) = data.client(diags) else { return };
-        let Some(id) = state_id(req.prior) else { return };
+        let Some(client) = data.client(diags) else {
+            return;
+        };
+        let Some(id) = state_id(req.prior) else {
+            return;
+        };
         let deadline = Instant::now() + timeout(req.prior, Operation::Delete);
         let task = match client.delete_cloud_account(id).await {
             Ok(t) => t,
             Err(Error::NotFound { .. }) => return,
             Err(err) => {
-                api_error(diags, "Delete Cloud Account", &err, "The account is still in state; run destroy again once the cause is fixed.");
+                api_error(
+                    diags,
+                    "Delete Cloud Account",
+                    &err,
+                    "The account is still in state; run destroy again once the cause is fixed.",
+                );
                 return;
             }
         };
-        match client.wait_for_task(&task.task_id, deadline, &req.stop).await {
+        match client
+            .wait_for_task(&task.task_id, deadline, &req.stop)
+            .await
+        {
             Ok(_) => {}
-            Err(Error::TaskFailed(f)) if f.error_type.as_deref() == Some("CLOUD_ACCOUNT_NOT_FOUND") => return,
+            Err(Error::TaskFailed(f))
+                if f.error_type.as_deref() == Some("CLOUD_ACCOUNT_NOT_FOUND") =>
+            {
+                return;
+            }
             Err(err) => {
-                api_error(diags, "Delete Cloud Account", &err, "The account is still in state; run destroy again once the cause is fixed.");
+                api_error(
+                    diags,
+                    "Delete Cloud Account",
+                    &err,
+                    "The account is still in state; run destroy again once the cause is fixed.",
+                );
                 return;
             }
         }
-        if let Err(err) = client.wait_for_cloud_account_gone(id, deadline, &req.stop).await {
-            api_error(diags, "Delete Cloud Account", &err, "Redis Cloud accepted the deletion; the account is still in state until it is gone.");
+        if let Err(err) = client
+            .wait_for_cloud_account_gone(id, deadline, &req.stop)
+            .await
+        {
+            api_error(
+                diags,
+                "Delete Cloud Account",
+                &err,
+                "Redis Cloud accepted the deletion; the account is still in state until it is gone.",
+            );
         }
     }
 
@@ -243,7 +306,11 @@ impl Resource for CloudAccountResource {
             Some(identity) => match identity.attr("id").as_str() {
                 Some(id) => id.to_owned(),
                 None => {
-                    diags.attribute_error(AttributePath::root("id"), "Invalid Import Identity", "The identity must set `id` to the cloud account ID.");
+                    diags.attribute_error(
+                        AttributePath::root("id"),
+                        "Invalid Import Identity",
+                        "The identity must set `id` to the cloud account ID.",
+                    );
                     return None;
                 }
             },
@@ -364,7 +431,10 @@ async fn reconcile_by_name(
             .map(|tasks| {
                 tasks.iter().any(|t| {
                     t.command_type.as_deref() == Some("cloudAccountCreateRequest")
-                        && matches!(t.status.as_str(), "initialized" | "received" | "processing-in-progress")
+                        && matches!(
+                            t.status.as_str(),
+                            "initialized" | "received" | "processing-in-progress"
+                        )
                 })
             })
             .unwrap_or(true);
