@@ -4,6 +4,7 @@
 
 pub mod data_source;
 pub mod diag;
+pub mod docs;
 pub mod json;
 pub mod msgpack;
 pub mod path;

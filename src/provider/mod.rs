@@ -153,3 +153,61 @@ impl Provider for RedisCloudProvider {
         vec![Arc::new(cloud_account::data_source::CloudAccountDataSource)]
     }
 }
+
+/// The documentation pages: `(path under docs/, markdown)`, rendered from the
+/// schemas this provider serves. `cargo xtask docs` writes them; a test checks
+/// the committed copies are current.
+pub fn documentation(examples: &std::path::Path) -> Vec<(String, String)> {
+    use crate::framework::docs::{Page, PageKind, render};
+    let provider = RedisCloudProvider;
+    let mut pages = vec![(
+        "index.md".to_owned(),
+        render(
+            &Page {
+                kind: PageKind::Provider,
+                name: "rediscloud",
+                schema: &provider.schema(),
+                notes: PROVIDER_NOTES,
+            },
+            "rediscloud",
+            examples,
+        ),
+    )];
+    for r in provider.resources() {
+        let short = r.type_name().trim_start_matches("rediscloud_").to_owned();
+        pages.push((
+            format!("resources/{short}.md"),
+            render(
+                &Page {
+                    kind: PageKind::Resource,
+                    name: r.type_name(),
+                    schema: &r.schema(),
+                    notes: RESOURCE_NOTES,
+                },
+                "rediscloud",
+                examples,
+            ),
+        ));
+    }
+    for d in provider.data_sources() {
+        let short = d.type_name().trim_start_matches("rediscloud_").to_owned();
+        pages.push((
+            format!("data-sources/{short}.md"),
+            render(
+                &Page {
+                    kind: PageKind::DataSource,
+                    name: d.type_name(),
+                    schema: &d.schema(),
+                    notes: "",
+                },
+                "rediscloud",
+                examples,
+            ),
+        ));
+    }
+    pages
+}
+
+const PROVIDER_NOTES: &str = "## Authentication\n\nCreate an API key for your Redis Cloud account (Access Management → API Keys) and pass it with the `REDISCLOUD_ACCESS_KEY` and `REDISCLOUD_SECRET_KEY` environment variables, or the `api_key` and `secret_key` arguments. Missing credentials are reported when Terraform configures the provider for plan, apply or import, never by `terraform validate`.\n\n## Logging\n\nThe provider logs to Terraform's log as structured lines: set `TF_LOG=DEBUG` (or `TF_LOG_PROVIDER=DEBUG`) to see every API request (method, path, status, time) and every wait. Credentials and secret attributes never appear in any log.\n";
+
+const RESOURCE_NOTES: &str = "## Secrets, drift and import\n\nRedis Cloud never returns `access_secret_key`, `console_username`, `console_password` or (for every account) `sign_in_login_url`, so changes made outside Terraform to those cannot be detected: they keep the values last applied.\n\nAfter an import those attributes are unknown to Terraform, so the first plan shows an in-place update that sets them from your configuration (never one that blanks them); applying it sends the credentials to Redis Cloud again, which re-verifies them, and the plan after that is empty. With the write-only forms the same happens through the `*_wo_version` attributes.\n\n## Timeouts\n\nEach operation waits for the Redis Cloud task and then for the account to become `active` (or, on delete, to be gone), within the `timeouts` given (defaults: create, update and delete 10 minutes; read 5 minutes). If a wait fails or times out after the account was created, the account is still recorded in state, marked tainted, so it is never lost.\n\n## Migrating from the official provider\n\nThe resource type, attribute names and state format are the official provider's. Install this build under the same source address (`redislabs/rediscloud`); the first plan upgrades the existing state in place and shows no changes.\n";
