@@ -20,7 +20,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .compile_with_config(
             config,
             &["proto/tfplugin6.proto", "proto/plugin.proto"],
-            &["proto", wkt_include.to_str().ok_or("non-UTF-8 protoc include path")?],
+            &[
+                "proto",
+                wkt_include
+                    .to_str()
+                    .ok_or("non-UTF-8 protoc include path")?,
+            ],
         )?;
     Ok(())
 }
