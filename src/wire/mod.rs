@@ -1,3 +1,94 @@
 //! The wire layer: go-plugin handshake, AutoMTLS, gRPC services and hclog-shaped logging. No Redis knowledge.
+//!
+//! Entry points: [`run`] for `main`, or [`serve`] inside an existing runtime; wrap the
+//! [`Provider`](proto::tfplugin6::provider_server::Provider) implementation with
+//! [`provider_service`].
+#![deny(clippy::print_stdout)]
 
+pub mod handshake;
+pub mod logging;
 pub mod proto;
+mod serve;
+pub mod tls;
+
+#[cfg(test)]
+mod tests;
+
+use std::process::ExitCode;
+
+pub use serve::{MAX_MESSAGE_SIZE, ServeOptions, provider_service, serve};
+
+use proto::tfplugin6::provider_server::Provider;
+
+/// Why the plugin server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    /// No (or a wrong) magic cookie: a human ran the binary.
+    #[error("{}", handshake::NOT_LAUNCHED_BY_TERRAFORM)]
+    NotLaunchedByTerraform,
+    /// `PLUGIN_PROTOCOL_VERSIONS` does not include 6.
+    #[error(
+        "this provider speaks plugin protocol 6 only, but the client offered {offered:?}; \
+         use Terraform 1.0 or later (or OpenTofu)"
+    )]
+    NoCommonProtocol {
+        /// The client's list, verbatim.
+        offered: String,
+    },
+    /// The TCP port range is unusable or exhausted.
+    #[error("TCP listener: {0}")]
+    PortRange(String),
+    /// `PLUGIN_CLIENT_CERT` could not be used.
+    #[error("AutoMTLS client certificate: {0}")]
+    ClientCert(String),
+    /// Generating the server certificate failed.
+    #[error("generating the server certificate: {0}")]
+    Certificate(#[from] rcgen::Error),
+    /// Building the TLS configuration failed.
+    #[error("TLS configuration: {0}")]
+    Tls(#[from] rustls::Error),
+    /// Listening or another OS-level operation failed.
+    #[error("I/O: {0}")]
+    Io(#[source] std::io::Error),
+    /// Writing the handshake line failed (Terraform closed our stdout?).
+    #[error("writing the handshake to stdout: {0}")]
+    Stdout(#[source] std::io::Error),
+    /// The gRPC server failed.
+    #[error("gRPC server: {0}")]
+    Transport(#[source] tonic::transport::Error),
+}
+
+/// Runs the provider process to completion: installs the panic hook and logging, builds
+/// the tokio runtime, serves, and returns the exit status for `main`.
+///
+/// Errors go to stderr as plain text (Terraform shows the plugin's stderr when the
+/// handshake fails).
+pub fn run<S: Provider>(provider: S, opts: ServeOptions) -> ExitCode {
+    logging::install_panic_hook();
+    logging::init_from_env();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(serve(provider_service(provider), opts));
+    // Do not wait for stray blocking tasks: Terraform kills us 2 s after Shutdown anyway.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e @ WireError::NotLaunchedByTerraform) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "provider server failed");
+            eprintln!("Error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
