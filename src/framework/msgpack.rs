@@ -503,7 +503,7 @@ pub(crate) mod arb {
     use super::super::value::{Number, Type, Value};
 
     /// Test case count: `default` unless `PROPTEST_CASES` is set, which is
-    /// the knob for longer runs (e.g. `PROPTEST_CASES=100000 cargo test --lib codec`).
+    /// the knob for longer runs (e.g. `PROPTEST_CASES=100000 cargo test --lib framework::`).
     pub(crate) fn cases(default: u32) -> ProptestConfig {
         let cases = std::env::var("PROPTEST_CASES")
             .ok()
@@ -560,41 +560,42 @@ pub(crate) mod arb {
         }
     }
 
-    /// A value of `ty`; `unknowns` allows plain unknowns anywhere (msgpack only).
-    pub(crate) fn value_of(ty: &Type, unknowns: bool, depth: u32) -> BoxedStrategy<Value> {
-        let known = known_of(ty, unknowns, depth);
-        if unknowns {
+    /// A value of `ty`. With `msgpack`, plain msgpack may appear anywhere and
+    /// numbers may be infinite; JSON has neither.
+    pub(crate) fn value_of(ty: &Type, msgpack: bool, depth: u32) -> BoxedStrategy<Value> {
+        let known = known_of(ty, msgpack, depth);
+        if msgpack {
             prop_oneof![1 => Just(Value::Null), 1 => Just(Value::unknown()), 6 => known].boxed()
         } else {
             prop_oneof![1 => Just(Value::Null), 6 => known].boxed()
         }
     }
 
-    fn known_of(ty: &Type, unknowns: bool, depth: u32) -> BoxedStrategy<Value> {
+    fn known_of(ty: &Type, msgpack: bool, depth: u32) -> BoxedStrategy<Value> {
         match ty {
             Type::Bool => any::<bool>().prop_map(Value::Bool).boxed(),
-            Type::Number => any_number(unknowns).prop_map(Value::Number).boxed(),
+            Type::Number => any_number(msgpack).prop_map(Value::Number).boxed(),
             Type::String => ".{0,12}".prop_map(Value::String).boxed(),
-            Type::List(elem) => prop::collection::vec(value_of(elem, unknowns, depth), 0..4)
+            Type::List(elem) => prop::collection::vec(value_of(elem, msgpack, depth), 0..4)
                 .prop_map(Value::List)
                 .boxed(),
-            Type::Set(elem) => prop::collection::vec(value_of(elem, unknowns, depth), 0..4)
+            Type::Set(elem) => prop::collection::vec(value_of(elem, msgpack, depth), 0..4)
                 .prop_map(Value::Set)
                 .boxed(),
             Type::Map(elem) => {
-                prop::collection::btree_map(".{0,6}", value_of(elem, unknowns, depth), 0..4)
+                prop::collection::btree_map(".{0,6}", value_of(elem, msgpack, depth), 0..4)
                     .prop_map(Value::Map)
                     .boxed()
             }
             Type::Tuple(elems) => elems
                 .iter()
-                .map(|t| value_of(t, unknowns, depth))
+                .map(|t| value_of(t, msgpack, depth))
                 .collect::<Vec<_>>()
                 .prop_map(Value::List)
                 .boxed(),
             Type::Object(attrs) => attrs
                 .iter()
-                .map(|(k, t)| (Just(k.clone()), value_of(t, unknowns, depth)))
+                .map(|(k, t)| (Just(k.clone()), value_of(t, msgpack, depth)))
                 .collect::<Vec<_>>()
                 .prop_map(|pairs| Value::Object(pairs.into_iter().collect()))
                 .boxed(),
@@ -606,7 +607,7 @@ pub(crate) mod arb {
             Type::Dynamic => any_type()
                 .prop_filter("concrete", |t| *t != Type::Dynamic)
                 .prop_flat_map(move |t| {
-                    value_of(&t, unknowns, depth - 1)
+                    value_of(&t, msgpack, depth - 1)
                         .prop_map(move |v| Value::Dynamic(t.clone(), Box::new(v)))
                 })
                 .boxed(),
@@ -650,10 +651,10 @@ pub(crate) mod arb {
         ])
     }
 
-    /// A type and a value of it.
-    pub(crate) fn typed_value(unknowns: bool) -> BoxedStrategy<(Type, Value)> {
+    /// A type and a value of it (see [`value_of`] for `msgpack`).
+    pub(crate) fn typed_value(msgpack: bool) -> BoxedStrategy<(Type, Value)> {
         any_type()
-            .prop_flat_map(move |t| (Just(t.clone()), value_of(&t, unknowns, 2)))
+            .prop_flat_map(move |t| (Just(t.clone()), value_of(&t, msgpack, 2)))
             .boxed()
     }
 }
@@ -904,8 +905,10 @@ mod tests {
                 assert_eq!(decode(&hex(bytes), t).unwrap(), Value::unknown(), "{bytes}");
             }
         }
-        let mut refined = Refinements::default();
-        refined.nullness = Some(false);
+        let refined = Refinements {
+            nullness: Some(false),
+            ..Refinements::default()
+        };
         assert_eq!(
             encode(&Value::Unknown(refined), &Type::String).unwrap(),
             hex("d4 00 00")
@@ -920,8 +923,10 @@ mod tests {
     fn refined_unknowns_decode() {
         // Not null, as Terraform writes it: ext8, code 12, payload {1: false}.
         let v = decode(&hex("c7 03 0c 81 01 c2"), &Type::String).unwrap();
-        let mut expected = Refinements::default();
-        expected.nullness = Some(false);
+        let expected = Refinements {
+            nullness: Some(false),
+            ..Refinements::default()
+        };
         assert_eq!(v, Value::Unknown(expected));
 
         // Every refinement, plus a key from the future (99) that is ignored:
