@@ -280,3 +280,273 @@ fn encode_value(value: &Value, ty: &Type) -> Result<Json, CodecError> {
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::msgpack::{self, arb};
+    use super::*;
+    use proptest::prelude::*;
+
+    fn obj_type(attrs: &[(&str, Type)]) -> Type {
+        Type::Object(
+            attrs
+                .iter()
+                .map(|(k, t)| ((*k).to_owned(), t.clone()))
+                .collect(),
+        )
+    }
+
+    fn num(text: &str) -> Value {
+        Value::Number(Number::from_decimal(text).unwrap())
+    }
+
+    fn decode_strict(json: &str, ty: &Type) -> Result<Value, CodecError> {
+        decode(json.as_bytes(), ty, UnknownAttributes::Reject)
+    }
+
+    /// The state the official Go provider writes for a BYOA cloud account.
+    const OFFICIAL_STATE: &str = r#"{"access_key_id":"AKIAEXAMPLE","access_secret_key":"s3cr3t","console_password":"pw","console_username":"user","id":"42","name":"byoa","provider_type":"AWS","sign_in_login_url":"https://123.signin.aws.amazon.com/console","status":"active","timeouts":null}"#;
+
+    fn official_type(extra: &[(&str, Type)]) -> Type {
+        let timeouts = obj_type(&[
+            ("create", Type::String),
+            ("read", Type::String),
+            ("update", Type::String),
+            ("delete", Type::String),
+        ]);
+        let mut attrs: Vec<(&str, Type)> = [
+            "id",
+            "access_key_id",
+            "access_secret_key",
+            "console_password",
+            "console_username",
+            "name",
+            "provider_type",
+            "sign_in_login_url",
+            "status",
+        ]
+        .iter()
+        .map(|k| (*k, Type::String))
+        .collect();
+        attrs.push(("timeouts", timeouts));
+        attrs.extend(extra.iter().cloned());
+        obj_type(&attrs)
+    }
+
+    #[test]
+    fn official_provider_state_decodes_with_new_attributes_null() {
+        let ty = official_type(&[
+            ("account_id", Type::Number),
+            ("regions", Type::List(Box::new(Type::String))),
+            ("secret_wo_version", Type::Number),
+        ]);
+        let value = decode_strict(OFFICIAL_STATE, &ty).unwrap();
+        assert_eq!(value.attr("id"), &Value::string("42"));
+        assert_eq!(value.attr("access_secret_key"), &Value::string("s3cr3t"));
+        assert_eq!(
+            value.attr("sign_in_login_url"),
+            &Value::string("https://123.signin.aws.amazon.com/console")
+        );
+        assert_eq!(value.attr("timeouts"), &Value::Null);
+        for new in ["account_id", "regions", "secret_wo_version"] {
+            assert_eq!(value.attr(new), &Value::Null, "{new}");
+        }
+        // Complete, so it can be sent to Terraform as msgpack right away.
+        assert_eq!(value.as_object().unwrap().len(), 13);
+        let bytes = msgpack::encode(&value, &ty).unwrap();
+        assert_eq!(msgpack::decode(&bytes, &ty).unwrap(), value);
+    }
+
+    #[test]
+    fn unknown_attributes_are_rejected_or_ignored_on_request() {
+        // Our schema without `console_password`: the official state has one more attribute.
+        let official = official_type(&[]);
+        let Type::Object(mut attrs) = official else {
+            unreachable!()
+        };
+        attrs.remove("console_password");
+        let ours = Type::Object(attrs);
+        let err = decode_strict(OFFICIAL_STATE, &ours).unwrap_err();
+        assert_eq!(err.to_string(), ".console_password: unsupported attribute");
+        let value = decode(OFFICIAL_STATE.as_bytes(), &ours, UnknownAttributes::Ignore).unwrap();
+        assert_eq!(value.attr("name"), &Value::string("byoa"));
+        assert!(value.as_object().unwrap().get("console_password").is_none());
+        // Ignoring reaches nested objects too.
+        let nested = obj_type(&[("t", obj_type(&[("a", Type::String)]))]);
+        let json = br#"{"t":{"a":"x","gone":1}}"#;
+        assert!(decode(json, &nested, UnknownAttributes::Reject).is_err());
+        let v = decode(json, &nested, UnknownAttributes::Ignore).unwrap();
+        assert_eq!(v.attr("t").attr("a"), &Value::string("x"));
+    }
+
+    #[test]
+    fn numbers_are_lossless() {
+        let n = Type::Number;
+        for text in [
+            "12345678901234567890123",
+            "1.1",
+            "-0.5",
+            "0.1000000000000000000000000001",
+        ] {
+            let v = decode_strict(text, &n).unwrap();
+            assert_eq!(v, num(text));
+            assert_eq!(String::from_utf8(encode(&v, &n).unwrap()).unwrap(), text);
+        }
+        // Old providers sometimes wrote numbers as strings.
+        assert_eq!(decode_strict(r#""12.50""#, &n).unwrap(), num("12.5"));
+        assert!(decode_strict(r#""twelve""#, &n).is_err());
+        assert_eq!(decode_strict("1e3", &n).unwrap(), num("1000"));
+        assert!(encode(&num("+Inf"), &n).is_err());
+    }
+
+    #[test]
+    fn sdkv2_primitive_spellings_are_accepted() {
+        // SDKv2 stores through string conversions, so a string attribute may
+        // hold a number or bool and a bool may be spelled as a string.
+        assert_eq!(
+            decode_strict("42", &Type::String).unwrap(),
+            Value::string("42")
+        );
+        assert_eq!(
+            decode_strict("1.50", &Type::String).unwrap(),
+            Value::string("1.50")
+        );
+        assert_eq!(
+            decode_strict("true", &Type::String).unwrap(),
+            Value::string("true")
+        );
+        assert_eq!(
+            decode_strict(r#""true""#, &Type::Bool).unwrap(),
+            Value::Bool(true)
+        );
+        assert_eq!(
+            decode_strict(r#""false""#, &Type::Bool).unwrap(),
+            Value::Bool(false)
+        );
+        assert!(decode_strict(r#""yes""#, &Type::Bool).is_err());
+        assert!(decode_strict("[]", &Type::String).is_err());
+        assert!(decode_strict("1", &Type::Bool).is_err());
+    }
+
+    #[test]
+    fn dynamic_values_are_value_and_type() {
+        let v = Value::Dynamic(
+            Type::List(Box::new(Type::Number)),
+            Box::new(Value::List(vec![num("1"), num("2.5")])),
+        );
+        let bytes = encode(&v, &Type::Dynamic).unwrap();
+        assert_eq!(
+            String::from_utf8(bytes.clone()).unwrap(),
+            r#"{"value":[1,2.5],"type":["list","number"]}"#
+        );
+        assert_eq!(
+            decode_strict(std::str::from_utf8(&bytes).unwrap(), &Type::Dynamic).unwrap(),
+            v
+        );
+        // Key order does not matter on input.
+        let reordered = r#"{"type":"string","value":"x"}"#;
+        assert_eq!(
+            decode_strict(reordered, &Type::Dynamic).unwrap(),
+            Value::Dynamic(Type::String, Box::new(Value::string("x")))
+        );
+        assert_eq!(decode_strict("null", &Type::Dynamic).unwrap(), Value::Null);
+        assert!(decode_strict(r#"{"value":"x"}"#, &Type::Dynamic).is_err());
+        assert!(decode_strict(r#"{"type":"string","value":"x","z":1}"#, &Type::Dynamic).is_err());
+        assert!(decode_strict(r#""bare""#, &Type::Dynamic).is_err());
+    }
+
+    #[test]
+    fn unknowns_have_no_json_form() {
+        let ty = obj_type(&[("a", Type::List(Box::new(Type::String)))]);
+        let v = Value::Object([("a".to_owned(), Value::List(vec![Value::unknown()]))].into());
+        let err = encode(&v, &ty).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            ".a[0]: an unknown value cannot be written as JSON"
+        );
+    }
+
+    #[test]
+    fn nested_blocks_sets_and_tuples_round_trip() {
+        let rule = obj_type(&[("cidr", Type::String), ("prio", Type::Number)]);
+        let ty = obj_type(&[
+            ("rules", Type::Set(Box::new(rule.clone()))),
+            ("by_name", Type::Map(Box::new(rule))),
+            ("pair", Type::Tuple(vec![Type::String, Type::Bool])),
+        ]);
+        let r = |c: &str, p: &str| {
+            Value::Object(
+                [
+                    ("cidr".to_owned(), Value::string(c)),
+                    ("prio".to_owned(), num(p)),
+                ]
+                .into(),
+            )
+        };
+        let v = Value::Object(
+            [
+                (
+                    "rules".to_owned(),
+                    Value::Set(vec![r("10.0.0.0/8", "1"), r("::/0", "2.25")]),
+                ),
+                (
+                    "by_name".to_owned(),
+                    Value::Map([("a".to_owned(), r("x", "3"))].into()),
+                ),
+                (
+                    "pair".to_owned(),
+                    Value::List(vec![Value::string("s"), Value::Bool(true)]),
+                ),
+            ]
+            .into(),
+        );
+        let bytes = encode(&v, &ty).unwrap();
+        assert_eq!(decode(&bytes, &ty, UnknownAttributes::Reject).unwrap(), v);
+        let err = decode_strict(r#"{"pair":["s"]}"#, &ty).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            ".pair: expected a tuple of 2 elements, found 1"
+        );
+        let err = decode_strict(r#"{"rules":[{"cidr":7,"prio":"x"}]}"#, &ty).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            ".rules[0].prio: string does not hold a decimal number"
+        );
+    }
+
+    #[test]
+    fn hostile_json_is_an_error_not_a_crash() {
+        let deep = "[".repeat(100_000);
+        assert!(decode_strict(&deep, &Type::Dynamic).is_err());
+        assert!(decode_strict("{\"a\":", &arb::resource_type()).is_err());
+        assert!(decode_strict("", &Type::String).is_err());
+    }
+
+    proptest! {
+        #![proptest_config(arb::cases(1000))]
+
+        /// Arbitrary bytes, and arbitrary text, never panic the decoder.
+        #[test]
+        fn arbitrary_input_never_panics(
+            bytes in prop::collection::vec(any::<u8>(), 0..256),
+            text in "[\\[\\]{}\":,0-9a-z.eE+\\- ]{0,64}",
+        ) {
+            for input in [&bytes[..], text.as_bytes()] {
+                let _ = decode(input, &arb::resource_type(), UnknownAttributes::Reject);
+                let _ = decode(input, &Type::Dynamic, UnknownAttributes::Ignore);
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(arb::cases(512))]
+
+        /// Every value of every type (no unknowns or infinities: JSON has
+        /// neither) survives encode then decode exactly.
+        #[test]
+        fn values_round_trip((ty, value) in arb::typed_value(false)) {
+            let bytes = encode(&value, &ty).unwrap();
+            prop_assert_eq!(decode(&bytes, &ty, UnknownAttributes::Reject).unwrap(), value);
+        }
+    }
+}
