@@ -69,7 +69,10 @@ impl Client {
                 method: Method::POST,
                 segments: vec![COLLECTION.to_owned()],
                 body: Some(encode(req)?),
-                redact: vec![req.access_secret_key.expose(), req.console_password.expose()],
+                redact: vec![
+                    req.access_secret_key.expose(),
+                    req.console_password.expose(),
+                ],
                 resource: "the cloud account collection".to_owned(),
                 deadline: None,
             })
@@ -86,7 +89,10 @@ impl Client {
                 method: Method::PUT,
                 segments: vec![COLLECTION.to_owned(), id.to_string()],
                 body: Some(encode(req)?),
-                redact: vec![req.access_secret_key.expose(), req.console_password.expose()],
+                redact: vec![
+                    req.access_secret_key.expose(),
+                    req.console_password.expose(),
+                ],
                 resource: format!("cloud account {id}"),
                 deadline: None,
             })

@@ -66,7 +66,10 @@ enum Attempt<T> {
     Done(T),
     Fail(Error),
     /// Retry after `after` if the server said so, else after the next backoff step.
-    Retry { err: Error, after: Option<Duration> },
+    Retry {
+        err: Error,
+        after: Option<Duration>,
+    },
 }
 
 impl Inner {
@@ -76,7 +79,9 @@ impl Inner {
         };
         let base = parse_base_url(&cfg.base_url)?;
         if cfg.api_key.is_empty() || cfg.secret_key.is_empty() {
-            return Err(config_err("the API key and the secret key must not be empty"));
+            return Err(config_err(
+                "the API key and the secret key must not be empty",
+            ));
         }
         let mut api_key = HeaderValue::from_str(cfg.api_key.expose())
             .map_err(|_| config_err("the API key contains characters not allowed in a header"))?;
@@ -99,8 +104,9 @@ impl Inner {
         } else {
             cfg.user_agent.clone()
         };
-        let user_agent = HeaderValue::from_str(&user_agent)
-            .map_err(|_| config_err("the user agent contains characters not allowed in a header"))?;
+        let user_agent = HeaderValue::from_str(&user_agent).map_err(|_| {
+            config_err("the user agent contains characters not allowed in a header")
+        })?;
         let http = reqwest::Client::builder()
             .user_agent(user_agent)
             .timeout(cfg.http_timeout)
@@ -160,10 +166,10 @@ impl Inner {
                 return Err(err);
             }
             let delay = after.unwrap_or_else(|| backoff.next().unwrap_or(self.retry.max_delay));
-            if let Some(deadline) = call.deadline {
-                if Instant::now() + delay > deadline {
-                    return Err(err);
-                }
+            if let Some(deadline) = call.deadline
+                && Instant::now() + delay > deadline
+            {
+                return Err(err);
             }
             tracing::debug!(
                 method = %call.method,
@@ -447,12 +453,12 @@ impl RateGate {
     async fn acquire(&self, deadline: Option<Instant>) -> Result<(), Error> {
         loop {
             let pause_until = self.lock().not_before;
-            if let Some(until) = pause_until {
-                if until > Instant::now() {
-                    wait_until(until, deadline)?;
-                    tokio::time::sleep_until(until).await;
-                    continue;
-                }
+            if let Some(until) = pause_until
+                && until > Instant::now()
+            {
+                wait_until(until, deadline)?;
+                tokio::time::sleep_until(until).await;
+                continue;
             }
             match self.limiter.check() {
                 Ok(snapshot) => {
