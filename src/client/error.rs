@@ -146,10 +146,10 @@ impl fmt::Display for TaskFailure {
         if let Some(i) = &self.additional_info {
             write!(f, " (additional info: {i})")?;
         }
-        if detail.is_empty() {
-            if let Some(d) = &self.description {
-                write!(f, ": {d}")?;
-            }
+        if detail.is_empty()
+            && let Some(d) = &self.description
+        {
+            write!(f, ": {d}")?;
         }
         write!(
             f,
@@ -222,10 +222,10 @@ fn html_summary(html: &str) -> String {
     let lower = html.to_ascii_lowercase();
     if let (Some(start), Some(end)) = (lower.find("<title>"), lower.find("</title>")) {
         let from = start + "<title>".len();
-        if from <= end {
-            if let Some(title) = html.get(from..end) {
-                return format!("HTML page: {}", title.trim());
-            }
+        if from <= end
+            && let Some(title) = html.get(from..end)
+        {
+            return format!("HTML page: {}", title.trim());
         }
     }
     let mut out = String::with_capacity(html.len());

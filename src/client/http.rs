@@ -166,10 +166,10 @@ impl Inner {
                 return Err(err);
             }
             let delay = after.unwrap_or_else(|| backoff.next().unwrap_or(self.retry.max_delay));
-            if let Some(deadline) = call.deadline {
-                if Instant::now() + delay > deadline {
-                    return Err(err);
-                }
+            if let Some(deadline) = call.deadline
+                && Instant::now() + delay > deadline
+            {
+                return Err(err);
             }
             tracing::debug!(
                 method = %call.method,
@@ -453,12 +453,12 @@ impl RateGate {
     async fn acquire(&self, deadline: Option<Instant>) -> Result<(), Error> {
         loop {
             let pause_until = self.lock().not_before;
-            if let Some(until) = pause_until {
-                if until > Instant::now() {
-                    wait_until(until, deadline)?;
-                    tokio::time::sleep_until(until).await;
-                    continue;
-                }
+            if let Some(until) = pause_until
+                && until > Instant::now()
+            {
+                wait_until(until, deadline)?;
+                tokio::time::sleep_until(until).await;
+                continue;
             }
             match self.limiter.check() {
                 Ok(snapshot) => {

@@ -100,11 +100,16 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
-    pub fn new(base_url: impl Into<String>, api_key: Secret, secret_key: Secret) -> Self {
+    /// Defaults for everything else. The keys accept a [`Secret`] or a plain string.
+    pub fn new(
+        base_url: impl Into<String>,
+        api_key: impl Into<Secret>,
+        secret_key: impl Into<Secret>,
+    ) -> Self {
         ClientConfig {
             base_url: base_url.into(),
-            api_key,
-            secret_key,
+            api_key: api_key.into(),
+            secret_key: secret_key.into(),
             user_agent: default_user_agent(),
             requests_per_minute: DEFAULT_REQUESTS_PER_MINUTE,
             retry: RetryPolicy::default(),

@@ -1,1 +1,1002 @@
+//! Client behaviour tests against small scripted HTTP servers on 127.0.0.1:0.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::*;
+
+const API_KEY: &str = "acct-key-AAAA1111";
+const SECRET_KEY: &str = "user-secret-BBBB2222";
+const AWS_SECRET: &str = "aws-secret-CCCC3333";
+const CONSOLE_PASSWORD: &str = "console-pw-DDDD4444";
+const UA: &str = "terraform-provider-rediscloud/9.9.9 (+https://example.test)";
+
+// ---------- scripted server ----------
+
+#[derive(Clone, Debug)]
+struct Recorded {
+    method: String,
+    path: String,
+    headers: HeaderMap,
+    body: Vec<u8>,
+    at: std::time::Instant,
+}
+
+impl Recorded {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+struct Reply {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    body: String,
+    delay: Duration,
+}
+
+fn reply(status: u16, body: impl Into<String>) -> Reply {
+    Reply {
+        status,
+        headers: Vec::new(),
+        body: body.into(),
+        delay: Duration::ZERO,
+    }
+}
+
+impl Reply {
+    fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+    fn delayed(mut self, d: Duration) -> Self {
+        self.delay = d;
+        self
+    }
+}
+
+type Responder = Box<dyn Fn(&Recorded) -> Reply + Send + Sync>;
+
+struct ServerState {
+    responder: Responder,
+    log: Mutex<Vec<Recorded>>,
+}
+
+struct TestServer {
+    base_url: String,
+    state: Arc<ServerState>,
+}
+
+impl TestServer {
+    async fn start(responder: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> Self {
+        let state = Arc::new(ServerState {
+            responder: Box::new(responder),
+            log: Mutex::new(Vec::new()),
+        });
+        let app = axum::Router::new()
+            .fallback(handle)
+            .with_state(state.clone());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        TestServer {
+            base_url: format!("http://{addr}/v1/"),
+            state,
+        }
+    }
+
+    fn requests(&self) -> Vec<Recorded> {
+        self.state.log.lock().unwrap().clone()
+    }
+
+    fn count(&self, method: &str, path: &str) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| r.method == method && r.path == path)
+            .count()
+    }
+}
+
+async fn handle(
+    State(state): State<Arc<ServerState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let rec = Recorded {
+        method: method.to_string(),
+        path: uri.path().to_owned(),
+        headers,
+        body: body.to_vec(),
+        at: std::time::Instant::now(),
+    };
+    state.log.lock().unwrap().push(rec.clone());
+    let r = (state.responder)(&rec);
+    if !r.delay.is_zero() {
+        tokio::time::sleep(r.delay).await;
+    }
+    let mut resp = (StatusCode::from_u16(r.status).unwrap(), r.body).into_response();
+    resp.headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/json"));
+    for (k, v) in r.headers {
+        resp.headers_mut()
+            .insert(k, HeaderValue::from_str(&v).unwrap());
+    }
+    resp
+}
+
+// ---------- fixtures ----------
+
+fn config(base_url: &str) -> ClientConfig {
+    let mut cfg = ClientConfig::new(base_url, Secret::new(API_KEY), Secret::new(SECRET_KEY));
+    cfg.user_agent = UA.to_owned();
+    cfg.retry = RetryPolicy {
+        attempts: 3,
+        initial_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(20),
+        jitter: true,
+    };
+    cfg.task_poll = PollPolicy {
+        initial_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(20),
+        multiplier: 1.5,
+        jitter: true,
+        not_found_limit: 3,
+        not_found_grace: Duration::from_secs(5),
+    };
+    cfg.http_timeout = Duration::from_secs(5);
+    cfg
+}
+
+fn client(server: &TestServer) -> Client {
+    Client::new(config(&server.base_url)).unwrap()
+}
+
+fn task(id: &str, cmd: &str, status: &str) -> String {
+    json!({"taskId": id, "commandType": cmd, "status": status,
+           "description": "Task request received and is being queued for processing.",
+           "timestamp": "2024-01-01T00:00:00.1Z",
+           "links": [{"rel": "task", "href": format!("https://x/v1/tasks/{id}"), "type": "GET"}]})
+    .to_string()
+}
+
+fn task_done(id: &str, cmd: &str, resource_id: i64) -> String {
+    json!({"taskId": id, "commandType": cmd, "status": "processing-completed",
+           "description": "Request processing completed successfully",
+           "timestamp": "2024-01-01T00:00:01Z",
+           "response": {"resourceId": resource_id}, "links": []})
+    .to_string()
+}
+
+fn account(id: i64, status: &str) -> String {
+    json!({"id": id, "name": "acct", "provider": "AWS", "status": status,
+           "accessKeyId": "AKIAEXAMPLE", "links": []})
+    .to_string()
+}
+
+fn create_request() -> CloudAccountCreateRequest {
+    CloudAccountCreateRequest {
+        name: "acct".into(),
+        provider: None,
+        access_key_id: "AKIAEXAMPLE".into(),
+        access_secret_key: Secret::new(AWS_SECRET),
+        console_username: "me@example.com".into(),
+        console_password: Secret::new(CONSOLE_PASSWORD),
+        sign_in_login_url: "https://123.signin.aws.amazon.com/console".into(),
+    }
+}
+
+fn update_request() -> CloudAccountUpdateRequest {
+    CloudAccountUpdateRequest {
+        name: Some("renamed".into()),
+        access_key_id: "AKIAEXAMPLE".into(),
+        access_secret_key: Secret::new(AWS_SECRET),
+        console_username: "me@example.com".into(),
+        console_password: Secret::new(CONSOLE_PASSWORD),
+        sign_in_login_url: None,
+    }
+}
+
+fn soon(ms: u64) -> Instant {
+    Instant::now() + Duration::from_millis(ms)
+}
+
+fn far() -> Instant {
+    soon(10_000)
+}
+
+fn assert_no_secrets(text: &str) {
+    for s in [API_KEY, SECRET_KEY, AWS_SECRET, CONSOLE_PASSWORD] {
+        assert!(!text.contains(s), "secret leaked into: {text}");
+    }
+}
+
+// ---------- tests ----------
+
+/// Compile-time check: the provider drives these futures from multi-threaded gRPC handlers.
+fn _futures_are_send(c: &Client, cancel: &CancellationToken) {
+    fn is_send<T: Send>(_: &T) {}
+    let c = c.clone();
+    is_send(&c);
+    is_send(&c.list_cloud_accounts());
+    is_send(&c.create_cloud_account(&create_request()));
+    is_send(&c.update_cloud_account(1, &update_request()));
+    is_send(&c.delete_cloud_account(1));
+    is_send(&c.wait_for_task("t", far(), cancel));
+    is_send(&c.wait_for_cloud_account_active(1, far(), cancel));
+    is_send(&c.wait_for_cloud_account_gone(1, far(), cancel));
+}
+
+#[tokio::test]
+async fn create_get_update_delete_flow_with_headers_and_bodies() {
+    let task_polls = Arc::new(AtomicUsize::new(0));
+    let account_polls = Arc::new(AtomicUsize::new(0));
+    let deleted = Arc::new(AtomicBool::new(false));
+    let (tp, ap, del) = (task_polls.clone(), account_polls.clone(), deleted.clone());
+    let server = TestServer::start(move |r| match (r.method.as_str(), r.path.as_str()) {
+        ("POST", "/v1/cloud-accounts") => reply(
+            202,
+            task("t-create", "cloudAccountCreateRequest", "received"),
+        ),
+        ("GET", "/v1/tasks/t-create") => {
+            if tp.fetch_add(1, Ordering::SeqCst) == 0 {
+                reply(
+                    200,
+                    task("t-create", "cloudAccountCreateRequest", "processing-in-progress"),
+                )
+            } else {
+                reply(200, task_done("t-create", "cloudAccountCreateRequest", 42))
+            }
+        }
+        ("GET", "/v1/cloud-accounts/42") => {
+            if del.load(Ordering::SeqCst) {
+                return reply(404, "");
+            }
+            let status = match ap.fetch_add(1, Ordering::SeqCst) {
+                0 => "draft",
+                1 => "pending",
+                _ => "active",
+            };
+            reply(200, account(42, status))
+        }
+        ("PUT", "/v1/cloud-accounts/42") => reply(
+            202,
+            task("t-update", "cloudAccountUpdateRequest", "received"),
+        ),
+        ("GET", "/v1/tasks/t-update") => {
+            reply(200, task_done("t-update", "cloudAccountUpdateRequest", 42))
+        }
+        ("DELETE", "/v1/cloud-accounts/42") => {
+            del.store(true, Ordering::SeqCst);
+            reply(
+                200,
+                task("t-delete", "cloudAccountDeleteRequest", "received"),
+            )
+        }
+        ("GET", "/v1/tasks/t-delete") => {
+            reply(200, task_done("t-delete", "cloudAccountDeleteRequest", 42))
+        }
+        ("GET", "/v1/cloud-accounts") => reply(
+            200,
+            json!({"accountId": 40131, "cloudAccounts": [
+                {"id": 1, "name": "Redis Internal Resources", "provider": "AWS", "status": "active", "links": []},
+                {"id": 42, "name": "acct", "provider": "AWS", "status": "active", "accessKeyId": "A***E"}],
+                "links": []})
+            .to_string(),
+        ),
+        _ => reply(418, "unexpected"),
+    })
+    .await;
+    let c = client(&server);
+    let cancel = CancellationToken::new();
+
+    let created = c.create_cloud_account(&create_request()).await.unwrap();
+    assert_eq!(created.task_status(), TaskStatus::Received);
+    let done = c
+        .wait_for_task(&created.task_id, far(), &cancel)
+        .await
+        .unwrap();
+    assert_eq!(done.resource_id(), Some(42));
+    let active = c
+        .wait_for_cloud_account_active(42, far(), &cancel)
+        .await
+        .unwrap();
+    assert_eq!(active.status.as_deref(), Some("active"));
+    assert_eq!(account_polls.load(Ordering::SeqCst), 3);
+
+    let listed = c.list_cloud_accounts().await.unwrap();
+    assert_eq!(listed.iter().map(|a| a.id).collect::<Vec<_>>(), [1, 42]);
+    assert_eq!(c.get_cloud_account(42).await.unwrap().id, 42);
+
+    let updated = c.update_cloud_account(42, &update_request()).await.unwrap();
+    c.wait_for_task(&updated.task_id, far(), &cancel)
+        .await
+        .unwrap();
+
+    let del_task = c.delete_cloud_account(42).await.unwrap();
+    c.wait_for_task(&del_task.task_id, far(), &cancel)
+        .await
+        .unwrap();
+    c.wait_for_cloud_account_gone(42, far(), &cancel)
+        .await
+        .unwrap();
+    assert!(deleted.load(Ordering::SeqCst));
+
+    let reqs = server.requests();
+    assert!(reqs.len() >= 12);
+    for r in &reqs {
+        assert_eq!(
+            r.header("x-api-key"),
+            Some(API_KEY),
+            "{} {}",
+            r.method,
+            r.path
+        );
+        assert_eq!(r.header("x-api-secret-key"), Some(SECRET_KEY));
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        assert_eq!(r.header("accept"), Some("application/json"));
+        assert_eq!(r.header("user-agent"), Some(UA));
+    }
+    let post = reqs.iter().find(|r| r.method == "POST").unwrap().json();
+    assert_eq!(
+        post,
+        json!({"name": "acct", "accessKeyId": "AKIAEXAMPLE", "accessSecretKey": AWS_SECRET,
+               "consoleUsername": "me@example.com", "consolePassword": CONSOLE_PASSWORD,
+               "signInLoginUrl": "https://123.signin.aws.amazon.com/console"})
+    );
+    let put = reqs.iter().find(|r| r.method == "PUT").unwrap().json();
+    assert_eq!(
+        put,
+        json!({"name": "renamed", "accessKeyId": "AKIAEXAMPLE", "accessSecretKey": AWS_SECRET,
+               "consoleUsername": "me@example.com", "consolePassword": CONSOLE_PASSWORD})
+    );
+    assert!(
+        reqs.iter()
+            .all(|r| r.method != "DELETE" || r.body.is_empty())
+    );
+}
+
+#[tokio::test]
+async fn not_found_is_reported_without_retrying() {
+    let server = TestServer::start(|_| reply(404, "")).await;
+    let err = client(&server).get_cloud_account(7).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::NotFound { resource } if resource == "cloud account 7"),
+        "{err:?}"
+    );
+    assert!(err.is_not_found());
+    assert_eq!(server.count("GET", "/v1/cloud-accounts/7"), 1);
+}
+
+#[tokio::test]
+async fn status_codes_map_to_error_kinds() {
+    let server = TestServer::start(|r| match r.path.as_str() {
+        "/v1/cloud-accounts/400" => reply(400, r#"{"description":"bad input"}"#),
+        "/v1/cloud-accounts/403" => reply(403, "forbidden"),
+        "/v1/cloud-accounts/409" => reply(409, "name exists"),
+        "/v1/cloud-accounts/412" => reply(412, ""),
+        "/v1/cloud-accounts/422" => reply(422, "nope"),
+        "/v1/cloud-accounts/302" => reply(302, "").header("location", "https://elsewhere.test/"),
+        _ => reply(200, "not json"),
+    })
+    .await;
+    let c = client(&server);
+    let get = |id| {
+        let c = c.clone();
+        async move { c.get_cloud_account(id).await.unwrap_err() }
+    };
+    assert!(
+        matches!(get(400).await, Error::Validation { status: 400, message } if message.contains("bad input"))
+    );
+    assert!(matches!(get(403).await, Error::Forbidden { .. }));
+    assert!(matches!(get(409).await, Error::Conflict { .. }));
+    assert!(matches!(
+        get(412).await,
+        Error::Validation { status: 412, .. }
+    ));
+    assert!(matches!(
+        get(422).await,
+        Error::Validation { status: 422, .. }
+    ));
+    assert!(matches!(get(302).await, Error::Server { status: 302, .. }));
+    // A 2xx that is not JSON: a decode error on reads, an unknown outcome on writes.
+    assert!(matches!(get(1).await, Error::Decode { .. }));
+    assert!(matches!(
+        c.delete_cloud_account(1).await.unwrap_err(),
+        Error::Ambiguous { method, .. } if method == "DELETE"
+    ));
+    assert_eq!(server.requests().len(), 8, "none of these is retried");
+}
+
+#[tokio::test]
+async fn rate_limited_write_is_retried_after_the_server_delay() {
+    let posts = Arc::new(AtomicUsize::new(0));
+    let p = posts.clone();
+    let server = TestServer::start(move |_| {
+        if p.fetch_add(1, Ordering::SeqCst) == 0 {
+            reply(429, "Too Many Requests").header("x-rate-limit-retry-after-seconds", "0.25")
+        } else {
+            reply(202, task("t1", "cloudAccountCreateRequest", "received"))
+        }
+    })
+    .await;
+    let started = Instant::now();
+    let t = client(&server)
+        .create_cloud_account(&create_request())
+        .await
+        .unwrap();
+    let waited = started.elapsed();
+    assert_eq!(t.task_id, "t1");
+    assert_eq!(posts.load(Ordering::SeqCst), 2);
+    // The retry backoff is at most 20 ms here, so only the header explains this wait.
+    assert!(waited >= Duration::from_millis(250), "{waited:?}");
+    let reqs = server.requests();
+    assert!(reqs[1].at.duration_since(reqs[0].at) >= Duration::from_millis(250));
+}
+
+#[tokio::test]
+async fn rate_limit_exhausting_attempts_is_reported() {
+    let server = TestServer::start(|_| reply(429, r#"{"message":"slow down"}"#)).await;
+    let err = client(&server).get_cloud_account(3).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::RateLimited { retry_after: None, message } if message.contains("slow down")),
+        "{err:?}"
+    );
+    assert_eq!(server.requests().len(), 3);
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_on_get_but_not_on_writes() {
+    let gets = Arc::new(AtomicUsize::new(0));
+    let g = gets.clone();
+    let server = TestServer::start(move |r| match (r.method.as_str(), r.path.as_str()) {
+        ("GET", "/v1/cloud-accounts/5") => {
+            if g.fetch_add(1, Ordering::SeqCst) < 2 {
+                reply(503, "busy")
+            } else {
+                reply(200, account(5, "active"))
+            }
+        }
+        ("GET", _) => reply(500, "always broken"),
+        _ => reply(500, r#"{"error":"GENERAL_ERROR"}"#),
+    })
+    .await;
+    let c = client(&server);
+    assert_eq!(c.get_cloud_account(5).await.unwrap().id, 5);
+    assert_eq!(server.count("GET", "/v1/cloud-accounts/5"), 3);
+
+    let err = c.get_cloud_account(6).await.unwrap_err();
+    assert!(matches!(err, Error::Server { status: 500, .. }), "{err:?}");
+    assert_eq!(server.count("GET", "/v1/cloud-accounts/6"), 3);
+
+    let err = c.create_cloud_account(&create_request()).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Server { status: 500, message } if message.contains("GENERAL_ERROR")),
+        "{err:?}"
+    );
+    assert_eq!(server.count("POST", "/v1/cloud-accounts"), 1);
+    let err = c
+        .update_cloud_account(6, &update_request())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Server { status: 500, .. }));
+    assert_eq!(server.count("PUT", "/v1/cloud-accounts/6"), 1);
+}
+
+/// Accepts connections, reads each request in full, then closes without answering.
+async fn hang_up_server() -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let acc = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            acc.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let n = sock.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let len = text
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if buf.len() >= end + 4 + len {
+                            break;
+                        }
+                    }
+                }
+                let _ = sock.shutdown().await;
+            });
+        }
+    });
+    (format!("http://{addr}/v1"), accepted)
+}
+
+#[tokio::test]
+async fn connection_dropped_after_a_write_was_sent_is_ambiguous() {
+    let (base, accepted) = hang_up_server().await;
+    let c = Client::new(config(&base)).unwrap();
+    let err = c.create_cloud_account(&create_request()).await.unwrap_err();
+    match &err {
+        Error::Ambiguous { method, path, .. } => {
+            assert_eq!(method, "POST");
+            assert_eq!(path, "/cloud-accounts");
+        }
+        other => panic!("expected Ambiguous, got {other:?}"),
+    }
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "a sent write is never retried"
+    );
+    assert_no_secrets(&format!("{err} {err:?}"));
+
+    // The same failure on a read is retried and then reported as a transport error.
+    let err = c.get_cloud_account(1).await.unwrap_err();
+    assert!(matches!(err, Error::Transport { .. }), "{err:?}");
+    assert_eq!(accepted.load(Ordering::SeqCst), 4);
+}
+
+#[tokio::test]
+async fn refused_connection_is_a_transport_error_even_for_writes() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let c = Client::new(config(&format!("http://{addr}/v1"))).unwrap();
+    let err = c.create_cloud_account(&create_request()).await.unwrap_err();
+    assert!(matches!(err, Error::Transport { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn new_task_answering_404_briefly_is_tolerated() {
+    let polls = Arc::new(AtomicUsize::new(0));
+    let p = polls.clone();
+    let server = TestServer::start(move |r| match r.path.as_str() {
+        "/v1/tasks/fresh" => {
+            if p.fetch_add(1, Ordering::SeqCst) < 3 {
+                reply(404, "")
+            } else {
+                reply(200, task_done("fresh", "cloudAccountCreateRequest", 9))
+            }
+        }
+        _ => reply(404, ""),
+    })
+    .await;
+    let c = client(&server);
+    let cancel = CancellationToken::new();
+    let t = c.wait_for_task("fresh", far(), &cancel).await.unwrap();
+    assert_eq!(t.resource_id(), Some(9));
+    assert_eq!(polls.load(Ordering::SeqCst), 4);
+
+    // Past the limit (3 consecutive 404s) the task is reported missing.
+    let err = c.wait_for_task("ghost", far(), &cancel).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::NotFound { resource } if resource == "task ghost"),
+        "{err:?}"
+    );
+    assert_eq!(server.count("GET", "/v1/tasks/ghost"), 4);
+}
+
+#[tokio::test]
+async fn task_not_found_grace_is_bounded_in_time() {
+    let server = TestServer::start(|_| reply(404, "")).await;
+    let mut cfg = config(&server.base_url);
+    cfg.task_poll.not_found_limit = 1000;
+    cfg.task_poll.not_found_grace = Duration::from_millis(100);
+    let c = Client::new(cfg).unwrap();
+    let started = Instant::now();
+    let err = c
+        .wait_for_task("ghost", far(), &CancellationToken::new())
+        .await
+        .unwrap_err();
+    assert!(err.is_not_found(), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn processing_error_names_the_task_and_every_detail() {
+    let id = "5b6c2a7e-7d7e-4a3f-9c3e-1a2b3c4d5e6f";
+    let server = TestServer::start(move |_| {
+        reply(
+            200,
+            json!({"taskId": id, "commandType": "cloudAccountCreateRequest",
+                   "status": "processing-error",
+                   "description": "Task request failed during processing. See error information for failure details.",
+                   "timestamp": "2024-01-01T00:00:00Z",
+                   "response": {"error": {"type": "CLOUD_ACCOUNT_INVALID_CREDS",
+                                          "status": "400 BAD_REQUEST",
+                                          "description": "Cloud account credentials are invalid"},
+                                "additionalInfo": "aws-auth-failed"}})
+            .to_string(),
+        )
+    })
+    .await;
+    let err = client(&server)
+        .wait_for_task(id, far(), &CancellationToken::new())
+        .await
+        .unwrap_err();
+    let failure = err.task_failure().expect("a task failure").clone();
+    assert_eq!(failure.task_id, id);
+    assert_eq!(
+        failure.error_type.as_deref(),
+        Some("CLOUD_ACCOUNT_INVALID_CREDS")
+    );
+    let text = err.to_string();
+    for part in [
+        id,
+        "cloudAccountCreateRequest",
+        "processing-error",
+        "CLOUD_ACCOUNT_INVALID_CREDS",
+        "400 BAD_REQUEST",
+        "Cloud account credentials are invalid",
+        "aws-auth-failed",
+    ] {
+        assert!(text.contains(part), "{part} missing from: {text}");
+    }
+}
+
+#[tokio::test]
+async fn task_wait_honours_the_deadline() {
+    let server = TestServer::start(|_| {
+        reply(
+            200,
+            task(
+                "slow",
+                "cloudAccountUpdateRequest",
+                "processing-in-progress",
+            ),
+        )
+    })
+    .await;
+    let started = Instant::now();
+    let err = client(&server)
+        .wait_for_task("slow", soon(150), &CancellationToken::new())
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    assert!(
+        matches!(&err, Error::Timeout { waiting_for, last_status: Some(s) }
+            if waiting_for == "task slow" && s == "processing-in-progress"),
+        "{err:?}"
+    );
+    assert!(
+        took >= Duration::from_millis(140) && took < Duration::from_millis(600),
+        "{took:?}"
+    );
+}
+
+#[tokio::test]
+async fn deadline_interrupts_a_slow_request() {
+    let server =
+        TestServer::start(|_| reply(200, account(3, "pending")).delayed(Duration::from_secs(3)))
+            .await;
+    let started = Instant::now();
+    let err = client(&server)
+        .wait_for_cloud_account_active(3, soon(150), &CancellationToken::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
+    assert!(started.elapsed() < Duration::from_millis(1000));
+}
+
+#[tokio::test]
+async fn cancellation_interrupts_sleep_and_request() {
+    let server = TestServer::start(|r| {
+        if r.path.starts_with("/v1/tasks/") {
+            reply(200, task("t", "cloudAccountCreateRequest", "received"))
+        } else {
+            reply(200, account(3, "pending")).delayed(Duration::from_secs(3))
+        }
+    })
+    .await;
+    let mut cfg = config(&server.base_url);
+    cfg.task_poll.initial_delay = Duration::from_secs(30);
+    cfg.task_poll.max_delay = Duration::from_secs(30);
+    let slow_poller = Client::new(cfg).unwrap();
+
+    // Mid-sleep: the first poll is 30 s away.
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        trigger.cancel();
+    });
+    let started = Instant::now();
+    let err = slow_poller
+        .wait_for_task("t", far(), &cancel)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Cancelled { waiting_for } if waiting_for == "task t"),
+        "{err:?}"
+    );
+    assert!(started.elapsed() < Duration::from_millis(1000));
+
+    // Mid-request: the account GET takes 3 s to answer.
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        trigger.cancel();
+    });
+    let started = Instant::now();
+    let err = client(&server)
+        .wait_for_cloud_account_active(3, far(), &cancel)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Cancelled { .. }), "{err:?}");
+    assert!(started.elapsed() < Duration::from_millis(1000));
+}
+
+#[tokio::test]
+async fn rate_limited_polls_stop_at_the_deadline() {
+    let server =
+        TestServer::start(|_| reply(429, "").header("x-rate-limit-retry-after-seconds", "5")).await;
+    let started = Instant::now();
+    let err = client(&server)
+        .wait_for_task("t", soon(200), &CancellationToken::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
+    assert!(started.elapsed() < Duration::from_millis(800));
+    assert_eq!(
+        server.requests().len(),
+        1,
+        "later polls wait for the retry-after"
+    );
+}
+
+#[tokio::test]
+async fn account_wait_handles_failure_statuses_and_not_found_grace() {
+    let polls = Arc::new(AtomicUsize::new(0));
+    let p = polls.clone();
+    let server = TestServer::start(move |r| match r.path.as_str() {
+        "/v1/cloud-accounts/1" => reply(200, account(1, "active-error")),
+        "/v1/cloud-accounts/2" => {
+            if p.fetch_add(1, Ordering::SeqCst) < 2 {
+                reply(404, "")
+            } else {
+                reply(200, account(2, "active"))
+            }
+        }
+        "/v1/cloud-accounts/4" => reply(200, account(4, "deleted")),
+        _ => reply(404, ""),
+    })
+    .await;
+    let c = client(&server);
+    let cancel = CancellationToken::new();
+    let err = c
+        .wait_for_cloud_account_active(1, far(), &cancel)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::AccountStatus { id: 1, status } if status == "active-error"),
+        "{err:?}"
+    );
+    let a = c
+        .wait_for_cloud_account_active(2, far(), &cancel)
+        .await
+        .unwrap();
+    assert_eq!(a.id, 2);
+    let err = c
+        .wait_for_cloud_account_active(3, far(), &cancel)
+        .await
+        .unwrap_err();
+    assert!(err.is_not_found(), "{err:?}");
+    assert_eq!(server.count("GET", "/v1/cloud-accounts/3"), 4);
+
+    // An account that keeps answering is not gone: the wait ends at the deadline.
+    let err = c
+        .wait_for_cloud_account_gone(4, soon(120), &cancel)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Timeout { last_status: Some(s), .. } if s == "deleted"),
+        "{err:?}"
+    );
+    c.wait_for_cloud_account_gone(3, far(), &cancel)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn secrets_never_reach_debug_output_or_errors() {
+    // A hostile or buggy server echoing everything it received.
+    let server = TestServer::start(|r| {
+        let echo = format!(
+            "{} key={} secret={}",
+            String::from_utf8_lossy(&r.body),
+            r.header("x-api-key").unwrap_or(""),
+            r.header("x-api-secret-key").unwrap_or("")
+        );
+        reply(400, echo)
+    })
+    .await;
+    let c = client(&server);
+    let req = create_request();
+    let err = c.create_cloud_account(&req).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Validation { status: 400, .. }),
+        "{err:?}"
+    );
+    assert_no_secrets(&format!("{err} {err:?}"));
+    let err = c
+        .update_cloud_account(1, &update_request())
+        .await
+        .unwrap_err();
+    assert_no_secrets(&format!("{err} {err:?}"));
+    assert_no_secrets(&format!("{req:?} {:?}", update_request()));
+    assert_no_secrets(&format!("{c:?}"));
+    assert_no_secrets(&format!("{:?}", config(&server.base_url)));
+}
+
+#[tokio::test]
+async fn html_unauthorized_body_is_summarised() {
+    let server = TestServer::start(|_| {
+        reply(
+            401,
+            "<html>\r\n<head><title>401 Authorization Required</title></head>\r\n<body>nginx</body></html>",
+        )
+    })
+    .await;
+    let err = client(&server).list_cloud_accounts().await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Unauthorized { message } if message.contains("401 Authorization Required")),
+        "{err:?}"
+    );
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn remaining_zero_pauses_until_the_window_resets() {
+    let n = Arc::new(AtomicUsize::new(0));
+    let m = n.clone();
+    let server = TestServer::start(move |_| {
+        let remaining = if m.fetch_add(1, Ordering::SeqCst) == 0 {
+            "0"
+        } else {
+            "399"
+        };
+        reply(200, account(1, "active")).header("x-rate-limit-remaining", remaining)
+    })
+    .await;
+    let c = Client::with_rate_window(config(&server.base_url), Duration::from_millis(300)).unwrap();
+    c.get_cloud_account(1).await.unwrap();
+    c.get_cloud_account(1).await.unwrap();
+    c.get_cloud_account(1).await.unwrap();
+    let reqs = server.requests();
+    let first_gap = reqs[1].at.duration_since(reqs[0].at);
+    let second_gap = reqs[2].at.duration_since(reqs[1].at);
+    assert!(first_gap >= Duration::from_millis(280), "{first_gap:?}");
+    assert!(second_gap < Duration::from_millis(200), "{second_gap:?}");
+}
+
+async fn three_gets_gap(remaining: &'static str) -> Duration {
+    let server = TestServer::start(move |_| {
+        reply(200, account(1, "active")).header("x-rate-limit-remaining", remaining)
+    })
+    .await;
+    let mut cfg = config(&server.base_url);
+    // 10 per 2 s: one permit every 200 ms once the burst is spent.
+    cfg.requests_per_minute = 10;
+    let c = Client::with_rate_window(cfg, Duration::from_secs(2)).unwrap();
+    for _ in 0..3 {
+        c.get_cloud_account(1).await.unwrap();
+    }
+    let reqs = server.requests();
+    reqs[2].at.duration_since(reqs[0].at)
+}
+
+#[tokio::test]
+async fn low_remaining_from_server_spaces_requests_out() {
+    // The server has 1 request left while the limiter believed 9: it resyncs and paces.
+    let slowed = three_gets_gap("1").await;
+    assert!(slowed >= Duration::from_millis(170), "{slowed:?}");
+    // With plenty left on the server the local burst is used freely.
+    let free = three_gets_gap("300").await;
+    assert!(free < Duration::from_millis(150), "{free:?}");
+}
+
+#[tokio::test]
+async fn local_limiter_enforces_the_configured_rate() {
+    let server = TestServer::start(|_| reply(200, account(1, "active"))).await;
+    let mut cfg = config(&server.base_url);
+    cfg.requests_per_minute = 2;
+    let c = Client::with_rate_window(cfg, Duration::from_millis(400)).unwrap();
+    for _ in 0..3 {
+        c.get_cloud_account(1).await.unwrap();
+    }
+    let reqs = server.requests();
+    assert!(reqs[1].at.duration_since(reqs[0].at) < Duration::from_millis(150));
+    assert!(reqs[2].at.duration_since(reqs[0].at) >= Duration::from_millis(170));
+}
+
+#[tokio::test]
+async fn config_is_validated() {
+    let bad = |mutate: fn(&mut ClientConfig)| {
+        let mut cfg = config("https://api.example.test/v1");
+        mutate(&mut cfg);
+        Client::new(cfg).unwrap_err()
+    };
+    assert!(matches!(
+        bad(|c| c.base_url = "not a url".into()),
+        Error::Config { .. }
+    ));
+    assert!(matches!(
+        bad(|c| c.base_url = "ftp://x/v1".into()),
+        Error::Config { .. }
+    ));
+    assert!(matches!(
+        bad(|c| c.api_key = Secret::new("")),
+        Error::Config { .. }
+    ));
+    let err = bad(|c| c.secret_key = Secret::new("bad\nvalue-EEEE5555"));
+    assert!(matches!(err, Error::Config { .. }));
+    assert!(!format!("{err}").contains("EEEE5555"));
+    assert!(matches!(
+        bad(|c| c.requests_per_minute = 0),
+        Error::Config { .. }
+    ));
+    assert!(matches!(
+        bad(|c| c.retry.attempts = 0),
+        Error::Config { .. }
+    ));
+    let defaults = ClientConfig::new(DEFAULT_BASE_URL, "a", String::from("b"));
+    assert_eq!(defaults.secret_key.expose(), "b");
+    assert_eq!(defaults.requests_per_minute, 400);
+    assert_eq!(defaults.retry.attempts, 5);
+    assert_eq!(defaults.http_timeout, Duration::from_secs(60));
+    assert!(Client::new(defaults).is_ok());
+}
+
+#[tokio::test]
+async fn base_url_with_or_without_trailing_slash_and_encoded_ids() {
+    let server = TestServer::start(|r| {
+        reply(
+            200,
+            task(r.path.trim_start_matches("/v1/tasks/"), "x", "received"),
+        )
+    })
+    .await;
+    let trimmed = server.base_url.trim_end_matches('/').to_owned();
+    for base in [server.base_url.clone(), trimmed] {
+        let c = Client::new(config(&base)).unwrap();
+        c.get_task("abc").await.unwrap();
+    }
+    // A task id cannot escape its path segment.
+    client(&server).get_task("../cloud-accounts").await.unwrap();
+    let paths: Vec<String> = server.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(
+        paths,
+        [
+            "/v1/tasks/abc",
+            "/v1/tasks/abc",
+            "/v1/tasks/..%2Fcloud-accounts"
+        ]
+    );
+}
