@@ -1,3 +1,112 @@
 //! `rediscloud-emulator`: a standalone local Redis Cloud API for tests, demos and CI.
 
-fn main() {}
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use rediscloud_tf::emulator::{EmulatorConfig, start};
+
+/// Local emulator of the Redis Cloud API v1 (cloud accounts and tasks).
+///
+/// Serves /v1/cloud-accounts and /v1/tasks with the real API's authentication headers, task
+/// queueing (one task at a time), time-driven account lifecycles and rate limits, plus an
+/// unauthenticated /admin API to inspect state and inject faults. On start it prints the URL and
+/// the `export` lines for REDISCLOUD_URL, REDISCLOUD_ACCESS_KEY and REDISCLOUD_SECRET_KEY.
+#[derive(Parser)]
+#[command(name = "rediscloud-emulator", version)]
+struct Cli {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: IpAddr,
+    /// Port to listen on; 0 picks a free port.
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Persist accounts and tasks to this JSON file (loaded at start, rewritten atomically after
+    /// every change). Without it, state lives in memory only.
+    #[arg(long, value_name = "PATH")]
+    state_file: Option<PathBuf>,
+    /// Value the x-api-key header must carry.
+    #[arg(long, default_value = "emulator-access-key")]
+    api_key: String,
+    /// Value the x-api-secret-key header must carry.
+    #[arg(long, default_value = "emulator-secret-key")]
+    secret_key: String,
+    /// Duration of each task stage (received, then processing-in-progress), in milliseconds.
+    #[arg(long, default_value_t = 500, value_name = "MS")]
+    task_stage_ms: u64,
+    /// Time from task completion until the account reaches its final status, in milliseconds.
+    #[arg(long, default_value_t = 1500, value_name = "MS")]
+    activation_ms: u64,
+    /// Window during which a brand-new task id answers 404, in milliseconds.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    task_404_ms: u64,
+    /// Time a deleted account is still listed (status "deleted") after its task completed, in ms.
+    #[arg(long, default_value_t = 300, value_name = "MS")]
+    delete_ms: u64,
+    /// Requests allowed per API key per fixed one-minute window.
+    #[arg(long, default_value_t = 400, value_name = "N")]
+    rate_limit: u32,
+    /// Report duplicate names/access keys synchronously (409) instead of as failed tasks.
+    #[arg(long)]
+    sync_errors: bool,
+    /// Do not print lifecycle events (task and account transitions) to stdout.
+    #[arg(long)]
+    quiet: bool,
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::WARN)
+        .init();
+    let cfg = EmulatorConfig {
+        bind: cli.bind,
+        port: cli.port,
+        state_file: cli.state_file,
+        api_key: cli.api_key,
+        secret_key: cli.secret_key,
+        task_stage_ms: cli.task_stage_ms,
+        activation_ms: cli.activation_ms,
+        task_404_ms: cli.task_404_ms,
+        delete_ms: cli.delete_ms,
+        rate_limit_per_minute: cli.rate_limit,
+        sync_errors: cli.sync_errors,
+        quiet: cli.quiet,
+        banner: true,
+    };
+    let running = match start(cfg).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("rediscloud-emulator: failed to start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    wait_for_signal().await;
+    running.shutdown().await;
+    ExitCode::SUCCESS
+}

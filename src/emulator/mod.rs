@@ -1,1 +1,214 @@
 //! Local emulator of the Redis Cloud API v1 (cloud accounts and tasks), following the OpenAPI contract. Shares no code with the client.
+//!
+//! - `/v1/...`: the emulated API (auth, rate limit, tasks run one at a time, time-driven account
+//!   lifecycles), see [`api`];
+//! - `/admin/...`: unauthenticated control API for tests and demos, see [`admin`].
+//!
+//! Use [`start`] to run it on a TCP port, or [`app`] for in-process `oneshot` calls.
+
+mod admin;
+mod api;
+mod model;
+mod net;
+mod state;
+
+#[cfg(test)]
+mod contract_tests;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::io::Write as _;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use axum::Router;
+use axum::middleware::from_fn_with_state;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use api::REDIS_ACCOUNT_ID;
+pub use model::{INTERNAL_ACCOUNT_ID, INTERNAL_ACCOUNT_NAME, TASK_ERROR_TYPES};
+pub use state::{EmulatorState, Knobs};
+
+/// How often the background ticker catches up with time (so events print promptly).
+const TICK: Duration = Duration::from_millis(20);
+/// How long shutdown waits for in-flight requests before closing connections.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// Emulator settings. `Default` gives the `rediscloud-emulator` binary's defaults.
+#[derive(Clone)]
+pub struct EmulatorConfig {
+    pub bind: IpAddr,
+    /// 0 picks a free port.
+    pub port: u16,
+    /// Load the world from here at start and rewrite it atomically after every change.
+    pub state_file: Option<PathBuf>,
+    /// Expected `x-api-key` header value.
+    pub api_key: String,
+    /// Expected `x-api-secret-key` header value.
+    pub secret_key: String,
+    pub task_stage_ms: u64,
+    pub activation_ms: u64,
+    pub task_404_ms: u64,
+    pub delete_ms: u64,
+    pub rate_limit_per_minute: u32,
+    pub sync_errors: bool,
+    /// Do not print lifecycle events to stdout.
+    pub quiet: bool,
+    /// Print the startup banner (URL and `export` lines) to stdout before serving.
+    pub banner: bool,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        Self {
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 8080,
+            state_file: None,
+            api_key: "emulator-access-key".to_owned(),
+            secret_key: "emulator-secret-key".to_owned(),
+            task_stage_ms: 500,
+            activation_ms: 1500,
+            task_404_ms: 0,
+            delete_ms: 300,
+            rate_limit_per_minute: 400,
+            sync_errors: false,
+            quiet: false,
+            banner: false,
+        }
+    }
+}
+
+impl fmt::Debug for EmulatorConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmulatorConfig")
+            .field("bind", &self.bind)
+            .field("port", &self.port)
+            .field("state_file", &self.state_file)
+            .field("api_key", &"<redacted>")
+            .field("secret_key", &"<redacted>")
+            .field("task_stage_ms", &self.task_stage_ms)
+            .field("activation_ms", &self.activation_ms)
+            .field("task_404_ms", &self.task_404_ms)
+            .field("delete_ms", &self.delete_ms)
+            .field("rate_limit_per_minute", &self.rate_limit_per_minute)
+            .field("sync_errors", &self.sync_errors)
+            .field("quiet", &self.quiet)
+            .field("banner", &self.banner)
+            .finish()
+    }
+}
+
+/// The whole HTTP application: `/v1` (logged, rate limited, authenticated, fault-injected)
+/// and `/admin`.
+pub fn app(state: EmulatorState) -> Router {
+    let v1 = api::router()
+        .layer(from_fn_with_state(state.clone(), api::gate))
+        .layer(from_fn_with_state(state.clone(), api::log_layer));
+    Router::new()
+        .nest("/v1", v1)
+        .nest("/admin", admin::router())
+        .with_state(state)
+}
+
+/// A running emulator; stop it with [`RunningEmulator::shutdown`].
+#[derive(Debug)]
+pub struct RunningEmulator {
+    addr: SocketAddr,
+    state: EmulatorState,
+    cancel: CancellationToken,
+    server: JoinHandle<std::io::Result<()>>,
+    ticker: JoinHandle<()>,
+}
+
+impl RunningEmulator {
+    /// The address clients connect to (loopback when bound to an unspecified address).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://<addr>/v1`, the value for `REDISCLOUD_URL`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// `http://<addr>/admin`.
+    pub fn admin_url(&self) -> String {
+        format!("http://{}/admin", self.addr)
+    }
+
+    pub fn state(&self) -> &EmulatorState {
+        &self.state
+    }
+
+    /// Stops accepting, lets in-flight requests finish (briefly), and writes the state file.
+    pub async fn shutdown(self) {
+        self.cancel.cancel();
+        let mut server = self.server;
+        if tokio::time::timeout(SHUTDOWN_GRACE, &mut server)
+            .await
+            .is_err()
+        {
+            server.abort();
+        }
+        let _ = self.ticker.await;
+        self.state.flush();
+    }
+}
+
+/// Binds, prints the banner if asked, and serves until [`RunningEmulator::shutdown`].
+pub async fn start(cfg: EmulatorConfig) -> std::io::Result<RunningEmulator> {
+    let state = EmulatorState::new(&cfg)?;
+    start_with_state(&cfg, state).await
+}
+
+pub(crate) async fn start_with_state(
+    cfg: &EmulatorConfig,
+    state: EmulatorState,
+) -> std::io::Result<RunningEmulator> {
+    let listener = tokio::net::TcpListener::bind((cfg.bind, cfg.port)).await?;
+    let bound = listener.local_addr()?;
+    let ip = match bound.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    let addr = SocketAddr::new(ip, bound.port());
+    if cfg.banner {
+        // Printed before serving and before the ticker exists, so these are the first lines.
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "rediscloud-emulator listening on http://{addr}")?;
+        writeln!(out, "export REDISCLOUD_URL=http://{addr}/v1")?;
+        writeln!(out, "export REDISCLOUD_ACCESS_KEY={}", cfg.api_key)?;
+        writeln!(out, "export REDISCLOUD_SECRET_KEY={}", cfg.secret_key)?;
+        writeln!(out, "admin API: http://{addr}/admin")?;
+        out.flush()?;
+    }
+    let cancel = CancellationToken::new();
+    let service = app(state.clone()).into_make_service_with_connect_info::<net::ConnCtl>();
+    let stop = cancel.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(net::KillableListener(listener), service)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await
+    });
+    let stop = cancel.clone();
+    let ticking = state.clone();
+    let ticker = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                () = tokio::time::sleep(TICK) => ticking.tick(),
+            }
+        }
+    });
+    Ok(RunningEmulator {
+        addr,
+        state,
+        cancel,
+        server,
+        ticker,
+    })
+}

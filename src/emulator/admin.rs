@@ -1,0 +1,183 @@
+//! The unauthenticated `/admin` API that tests and demos use to inspect and steer the emulator:
+//! state, request log, reset, runtime knobs, fault injection and out-of-band account changes.
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use super::model::{INTERNAL_ACCOUNT_ID, KNOWN_STATUSES, TASK_ERROR_TYPES};
+use super::state::{EmulatorState, Fault};
+
+pub(crate) fn router() -> Router<EmulatorState> {
+    Router::new()
+        .route("/state", get(state))
+        .route("/requests", get(requests).delete(clear_requests))
+        .route("/reset", post(reset))
+        .route("/config", get(config).put(put_config))
+        .route("/faults", post(add_fault).delete(clear_faults))
+        .route("/accounts/{id}/delete", post(delete_account))
+        .route("/accounts/{id}/status", post(force_status))
+        .route("/task-errors", post(add_task_errors))
+}
+
+fn admin_error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({"error": message.into()}))).into_response()
+}
+
+fn parse_json(body: &[u8]) -> Result<Value, Response> {
+    serde_json::from_slice(body)
+        .map_err(|e| admin_error(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")))
+}
+
+fn parse_id(raw: &str) -> Result<i64, Response> {
+    raw.parse()
+        .map_err(|_| admin_error(StatusCode::BAD_REQUEST, "account id must be an integer"))
+}
+
+async fn state(State(st): State<EmulatorState>) -> Response {
+    Json(st.admin_snapshot()).into_response()
+}
+
+async fn requests(State(st): State<EmulatorState>) -> Response {
+    Json(json!({"requests": st.requests()})).into_response()
+}
+
+async fn clear_requests(State(st): State<EmulatorState>) -> Response {
+    Json(json!({"cleared": st.clear_requests()})).into_response()
+}
+
+async fn reset(State(st): State<EmulatorState>) -> Response {
+    st.reset();
+    Json(json!({"reset": true})).into_response()
+}
+
+async fn config(State(st): State<EmulatorState>) -> Response {
+    Json(st.knobs()).into_response()
+}
+
+async fn put_config(State(st): State<EmulatorState>, body: Bytes) -> Response {
+    let patch = match parse_json(&body) {
+        Ok(v) => v,
+        Err(resp) => return resp,
+    };
+    match st.knobs().merged(&patch) {
+        Ok(knobs) => {
+            st.set_knobs(knobs.clone());
+            Json(knobs).into_response()
+        }
+        Err(msg) => admin_error(StatusCode::BAD_REQUEST, msg),
+    }
+}
+
+async fn add_fault(State(st): State<EmulatorState>, body: Bytes) -> Response {
+    let fault = match parse_json(&body)
+        .and_then(|v| Fault::parse(&v).map_err(|msg| admin_error(StatusCode::BAD_REQUEST, msg)))
+    {
+        Ok(f) => f,
+        Err(resp) => return resp,
+    };
+    Json(json!({"faults": st.add_fault(fault)})).into_response()
+}
+
+async fn clear_faults(State(st): State<EmulatorState>) -> Response {
+    st.clear_faults();
+    Json(json!({"faults": []})).into_response()
+}
+
+/// Out-of-band deletion: the account disappears at once, as if removed outside Terraform.
+async fn delete_account(State(st): State<EmulatorState>, Path(id): Path<String>) -> Response {
+    let id = match parse_id(&id) {
+        Ok(id) => id,
+        Err(resp) => return resp,
+    };
+    if id == INTERNAL_ACCOUNT_ID {
+        return admin_error(
+            StatusCode::BAD_REQUEST,
+            "the internal account cannot be deleted",
+        );
+    }
+    st.with_world(|w, _, ms, _| match w.accounts.remove(&id) {
+        Some(_) => {
+            ms.changed = true;
+            ms.events.push(format!("account {id}: deleted out of band"));
+            Json(json!({"deleted": id})).into_response()
+        }
+        None => admin_error(StatusCode::NOT_FOUND, format!("account {id} not found")),
+    })
+}
+
+/// Forces a status now; if a lifecycle is still running, it also ends in this status.
+async fn force_status(
+    State(st): State<EmulatorState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let id = match parse_id(&id) {
+        Ok(id) => id,
+        Err(resp) => return resp,
+    };
+    let status = match parse_json(&body) {
+        Ok(v) => match v.get("status").and_then(Value::as_str) {
+            Some(s) if KNOWN_STATUSES.contains(&s) => s.to_owned(),
+            _ => {
+                return admin_error(
+                    StatusCode::BAD_REQUEST,
+                    format!("status must be one of {KNOWN_STATUSES:?}"),
+                );
+            }
+        },
+        Err(resp) => return resp,
+    };
+    st.with_world(|w, _, ms, now| {
+        let busy = w.in_flight(id);
+        let Some(a) = w.accounts.get_mut(&id) else {
+            return admin_error(StatusCode::NOT_FOUND, format!("account {id} not found"));
+        };
+        ms.events
+            .push(format!("account {id}: {} -> {status} (forced)", a.status));
+        a.status = status.clone();
+        a.updated_ms = now;
+        if busy {
+            a.final_override = Some(status);
+        }
+        ms.changed = true;
+        Json(json!({"id": id, "status": a.status})).into_response()
+    })
+}
+
+async fn add_task_errors(State(st): State<EmulatorState>, body: Bytes) -> Response {
+    let v = match parse_json(&body) {
+        Ok(v) => v,
+        Err(resp) => return resp,
+    };
+    let Some(ty) = v
+        .get("type")
+        .and_then(Value::as_str)
+        .filter(|t| TASK_ERROR_TYPES.contains(t))
+    else {
+        return admin_error(
+            StatusCode::BAD_REQUEST,
+            format!("type must be one of {TASK_ERROR_TYPES:?}"),
+        );
+    };
+    let count = match v.get("count") {
+        None | Some(Value::Null) => 1,
+        Some(c) => match c
+            .as_u64()
+            .and_then(|c| u32::try_from(c).ok())
+            .filter(|c| *c > 0)
+        {
+            Some(c) => c,
+            None => {
+                return admin_error(StatusCode::BAD_REQUEST, "count must be a positive integer");
+            }
+        },
+    };
+    st.add_task_errors(ty.to_owned(), count);
+    Json(json!({"type": ty, "count": count})).into_response()
+}

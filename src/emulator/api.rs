@@ -1,0 +1,444 @@
+//! The `/v1` API: request log, rate limit, authentication and fault middleware, and the
+//! cloud-account and task handlers, shaped after the OpenAPI contract.
+
+use std::time::Instant;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Map, Value, json};
+
+use super::model::{Changes, Command, Provider, TASK_RETENTION_MS, status_line};
+use super::net::ConnCtl;
+use super::state::{DropPoint, EmulatorState, FaultKind, LogEntry, RateDecision};
+
+/// Redis Cloud account number reported by `GET /v1/cloud-accounts` (`accountId`).
+pub const REDIS_ACCOUNT_ID: i64 = 40_001;
+
+/// Marks a response whose connection was killed, so the log records "no response".
+#[derive(Clone, Copy)]
+struct Dropped;
+
+pub(crate) fn router() -> Router<EmulatorState> {
+    Router::new()
+        .route("/cloud-accounts", get(list_accounts).post(create_account))
+        .route(
+            "/cloud-accounts/{cloudAccountId}",
+            get(get_account).put(update_account).delete(delete_account),
+        )
+        .route("/tasks", get(list_tasks))
+        .route("/tasks/{taskId}", get(get_task))
+        .fallback(|| async {
+            error_response(
+                StatusCode::NOT_FOUND,
+                "ENTITY_NOT_FOUND",
+                "No such API path",
+            )
+        })
+        .method_not_allowed_fallback(|| async {
+            error_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "BAD_REQUEST",
+                "Method not allowed on this path",
+            )
+        })
+}
+
+/// JSON error body for synchronous errors: the same `{type, status, description}` object
+/// real task errors carry, so clients need only one shape.
+pub(crate) fn error_response(status: StatusCode, ty: &str, description: &str) -> Response {
+    let body = json!({"error": {"type": ty, "status": status_line(status.as_u16()), "description": description}});
+    (status, Json(body)).into_response()
+}
+
+fn html_response(status: StatusCode) -> Response {
+    let title = match status {
+        StatusCode::UNAUTHORIZED => "401 Authorization Required".to_owned(),
+        s => format!("{} {}", s.as_u16(), s.canonical_reason().unwrap_or("Error")),
+    };
+    let body = format!(
+        "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+    );
+    (status, [(header::CONTENT_TYPE, "text/html")], body).into_response()
+}
+
+/// Outermost layer: logs method, path, status and duration (never bodies or headers).
+pub(crate) async fn log_layer(
+    State(st): State<EmulatorState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let method = req.method().to_string();
+    let path = req.uri().path().to_owned();
+    let time_ms = st.now_ms();
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    let dropped = resp.extensions().get::<Dropped>().is_some();
+    st.log_request(LogEntry {
+        method,
+        path,
+        status: (!dropped).then(|| resp.status().as_u16()),
+        time_ms,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    });
+    resp
+}
+
+/// Rate limit (per presented API key, fixed one-minute windows), then auth, then faults.
+/// Every response gets `X-Rate-Limit-Remaining`.
+pub(crate) async fn gate(State(st): State<EmulatorState>, req: Request, next: Next) -> Response {
+    let key = req
+        .headers()
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let (remaining, mut resp) = match st.rate_check(&key) {
+        RateDecision::Limited { retry_after_s } => {
+            let limit = st.knobs().rate_limit_per_minute;
+            let mut resp = error_response(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TOO_MANY_REQUESTS",
+                &format!("Rate limit of {limit} requests per minute exceeded"),
+            );
+            resp.headers_mut().insert(
+                "x-rate-limit-retry-after-seconds",
+                HeaderValue::from(retry_after_s),
+            );
+            (0, resp)
+        }
+        RateDecision::Allowed { remaining } => (remaining, authenticated(&st, req, next).await),
+    };
+    resp.headers_mut()
+        .insert("x-rate-limit-remaining", HeaderValue::from(remaining));
+    resp
+}
+
+async fn authenticated(st: &EmulatorState, req: Request, next: Next) -> Response {
+    let h = req.headers();
+    let key = h.get("x-api-key").map(HeaderValue::as_bytes);
+    let secret = h.get("x-api-secret-key").map(HeaderValue::as_bytes);
+    if !st.authorized(key, secret) {
+        return if st.knobs().html_401 {
+            html_response(StatusCode::UNAUTHORIZED)
+        } else {
+            error_response(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHORIZED",
+                "Authentication failed for requested resource",
+            )
+        };
+    }
+    let (latency_ms, action) = st.faults_for(req.method().as_str(), req.uri().path());
+    if latency_ms > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(latency_ms)).await;
+    }
+    match action {
+        Some(FaultKind::Status { status, html }) => injected_status(status, html),
+        Some(FaultKind::Drop { drop }) => {
+            let conn = req
+                .extensions()
+                .get::<ConnectInfo<ConnCtl>>()
+                .map(|c| c.0.clone());
+            if drop == DropPoint::AfterCommit {
+                let _applied = next.run(req).await;
+            }
+            drop_connection(conn)
+        }
+        Some(FaultKind::Latency { .. }) | None => next.run(req).await,
+    }
+}
+
+fn injected_status(status: u16, html: bool) -> Response {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if html {
+        return html_response(code);
+    }
+    let (ty, description) = match status {
+        401 => (
+            "UNAUTHORIZED",
+            "Authentication failed for requested resource",
+        ),
+        412 => ("PRECONDITION_FAILED", "Feature flag for this flow is off"),
+        429 => (
+            "TOO_MANY_REQUESTS",
+            "Too many resources are concurrently created / updated / deleted in the account",
+        ),
+        503 => (
+            "SERVICE_UNAVAILABLE",
+            "Server is temporarily unable to handle the request, please try again later",
+        ),
+        _ => (
+            "GENERAL_ERROR",
+            "General error occurred. Please contact Redis Labs support with your task ID",
+        ),
+    };
+    error_response(code, ty, description)
+}
+
+fn drop_connection(conn: Option<ConnCtl>) -> Response {
+    match conn {
+        Some(conn) => {
+            conn.kill();
+            let mut resp = StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            resp.extensions_mut().insert(Dropped);
+            resp
+        }
+        // In-process (oneshot) use has no connection to kill; say so rather than hang.
+        None => error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "GENERAL_ERROR",
+            "connection drop requested, but this transport has no connection to drop",
+        ),
+    }
+}
+
+/// Scheme and authority for links, taken from the Host header of the request.
+fn base_url(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
+        .unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+fn parse_account_id(raw: &str) -> Result<i64, Response> {
+    raw.parse::<i32>()
+        .ok()
+        .filter(|id| *id >= 0)
+        .map(i64::from)
+        .ok_or_else(|| {
+            error_response(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                "cloudAccountId must be a non-negative 32-bit integer",
+            )
+        })
+}
+
+fn account_not_found(id: i64) -> Response {
+    error_response(
+        StatusCode::NOT_FOUND,
+        "CLOUD_ACCOUNT_NOT_FOUND",
+        &format!("Cloud account {id} was not found"),
+    )
+}
+
+async fn list_accounts(State(st): State<EmulatorState>, headers: HeaderMap) -> Response {
+    let base = base_url(&headers);
+    st.with_world(|w, _, _, _| {
+        let accounts: Vec<Value> = w.accounts.values().map(|a| a.to_json(&base)).collect();
+        Json(json!({
+            "accountId": REDIS_ACCOUNT_ID,
+            "cloudAccounts": accounts,
+            "links": [{"rel": "self", "href": format!("{base}/v1/cloud-accounts"), "type": "GET"}],
+        }))
+        .into_response()
+    })
+}
+
+async fn get_account(
+    State(st): State<EmulatorState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let id = match parse_account_id(&id) {
+        Ok(id) => id,
+        Err(resp) => return resp,
+    };
+    let base = base_url(&headers);
+    st.with_world(|w, _, _, _| match w.accounts.get(&id) {
+        Some(a) => Json(a.to_json(&base)).into_response(),
+        None => account_not_found(id),
+    })
+}
+
+fn bad_request(msg: &str) -> Response {
+    error_response(StatusCode::BAD_REQUEST, "BAD_REQUEST", msg)
+}
+
+fn parse_object(body: &[u8]) -> Result<Map<String, Value>, Response> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(bad_request("request body must be a JSON object")),
+        Err(e) => Err(bad_request(&format!("request body is not valid JSON: {e}"))),
+    }
+}
+
+/// A required non-empty string. Messages name the field only, never its value (may be secret).
+fn required(obj: &Map<String, Value>, name: &str) -> Result<String, Response> {
+    match obj.get(name) {
+        None | Some(Value::Null) => Err(bad_request(&format!("{name} is required"))),
+        Some(Value::String(s)) if s.trim().is_empty() => {
+            Err(bad_request(&format!("{name} must not be empty")))
+        }
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(_) => Err(bad_request(&format!("{name} must be a string"))),
+    }
+}
+
+fn optional(obj: &Map<String, Value>, name: &str) -> Result<Option<String>, Response> {
+    match obj.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(_) => required(obj, name).map(Some),
+    }
+}
+
+fn validate_create(body: &[u8]) -> Result<Changes, Response> {
+    let obj = parse_object(body)?;
+    let name = required(&obj, "name")?;
+    let access_key_id = required(&obj, "accessKeyId")?;
+    for secret in ["accessSecretKey", "consoleUsername", "consolePassword"] {
+        required(&obj, secret)?;
+    }
+    let sign_in_login_url = required(&obj, "signInLoginUrl")?;
+    let provider = match optional(&obj, "provider")? {
+        None => Provider::Aws,
+        Some(p) => {
+            Provider::parse(&p).ok_or_else(|| bad_request("provider must be one of AWS, GCP"))?
+        }
+    };
+    Ok(Changes {
+        name: Some(name),
+        provider: Some(provider),
+        access_key_id: Some(access_key_id),
+        sign_in_login_url: Some(sign_in_login_url),
+    })
+}
+
+/// `provider` is not part of the update request schema and is ignored.
+fn validate_update(body: &[u8]) -> Result<Changes, Response> {
+    let obj = parse_object(body)?;
+    let access_key_id = required(&obj, "accessKeyId")?;
+    for secret in ["accessSecretKey", "consoleUsername", "consolePassword"] {
+        required(&obj, secret)?;
+    }
+    Ok(Changes {
+        name: optional(&obj, "name")?,
+        provider: None,
+        access_key_id: Some(access_key_id),
+        sign_in_login_url: optional(&obj, "signInLoginUrl")?,
+    })
+}
+
+fn conflict(ty: &str) -> Response {
+    let description = match ty {
+        "CLOUD_ACCOUNT_NAME_EXISTS" => "Cloud account name already exists",
+        _ => "Cloud account with this access key already exists",
+    };
+    error_response(StatusCode::CONFLICT, ty, description)
+}
+
+async fn create_account(
+    State(st): State<EmulatorState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let changes = match validate_create(&body) {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
+    let base = base_url(&headers);
+    st.with_world(|w, knobs, ms, now| {
+        if knobs.sync_errors
+            && let Some(ty) = w.conflict(None, &changes)
+        {
+            return conflict(ty);
+        }
+        let task = ms.enqueue(w, knobs, now, Command::Create, None, changes);
+        (StatusCode::ACCEPTED, Json(task.to_json(&base))).into_response()
+    })
+}
+
+/// Unknown ids answer 404 synchronously for PUT and DELETE too: the account lookup happens
+/// before a task is created, as for GET (the observed task-level NOT_FOUND is kept for accounts
+/// that vanish or are being deleted while the task waits, and for the internal account).
+async fn update_account(
+    State(st): State<EmulatorState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let id = match parse_account_id(&id) {
+        Ok(id) => id,
+        Err(resp) => return resp,
+    };
+    let changes = match validate_update(&body) {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
+    let base = base_url(&headers);
+    st.with_world(|w, knobs, ms, now| {
+        if !w.accounts.contains_key(&id) {
+            return account_not_found(id);
+        }
+        if knobs.sync_errors
+            && let Some(ty) = w.conflict(Some(id), &changes)
+        {
+            return conflict(ty);
+        }
+        let task = ms.enqueue(w, knobs, now, Command::Update, Some(id), changes);
+        (StatusCode::ACCEPTED, Json(task.to_json(&base))).into_response()
+    })
+}
+
+async fn delete_account(
+    State(st): State<EmulatorState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let id = match parse_account_id(&id) {
+        Ok(id) => id,
+        Err(resp) => return resp,
+    };
+    let base = base_url(&headers);
+    st.with_world(|w, knobs, ms, now| {
+        if !w.accounts.contains_key(&id) {
+            return account_not_found(id);
+        }
+        let task = ms.enqueue(w, knobs, now, Command::Delete, Some(id), Changes::default());
+        (StatusCode::OK, Json(task.to_json(&base))).into_response()
+    })
+}
+
+async fn list_tasks(State(st): State<EmulatorState>, headers: HeaderMap) -> Response {
+    let base = base_url(&headers);
+    st.with_world(|w, _, _, now| {
+        let mut tasks: Vec<_> = w
+            .tasks
+            .iter()
+            .filter(|t| t.visible_ms <= now && t.updated_ms + TASK_RETENTION_MS >= now)
+            .collect();
+        tasks.sort_by(|a, b| {
+            b.updated_ms
+                .cmp(&a.updated_ms)
+                .then(b.created_ms.cmp(&a.created_ms))
+        });
+        let tasks: Vec<Value> = tasks.iter().map(|t| t.to_json(&base)).collect();
+        Json(json!({"tasks": tasks})).into_response()
+    })
+}
+
+async fn get_task(
+    State(st): State<EmulatorState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let base = base_url(&headers);
+    st.with_world(
+        |w, _, _, now| match w.tasks.iter().find(|t| t.id == id && t.visible_ms <= now) {
+            Some(t) => Json(t.to_json(&base)).into_response(),
+            None => error_response(
+                StatusCode::NOT_FOUND,
+                "ENTITY_NOT_FOUND",
+                "Task was not found",
+            ),
+        },
+    )
+}

@@ -1,0 +1,831 @@
+//! Emulator data model (accounts, tasks) and the time-driven lifecycle engine that moves them along.
+//!
+//! Time is wall-clock unix milliseconds supplied by the caller, so progress is computed lazily from
+//! stored timestamps: the same inputs always give the same states, and a restart simply catches up.
+
+use std::collections::BTreeMap;
+
+use http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// The Redis-managed account every Redis Cloud account has; listed always, never modifiable.
+pub const INTERNAL_ACCOUNT_ID: i64 = 1;
+/// Name the real API gives the internal account.
+pub const INTERNAL_ACCOUNT_NAME: &str = "Redis Internal Resources";
+/// Tasks older than this are dropped from `GET /v1/tasks` (and from memory).
+pub const TASK_RETENTION_MS: u64 = 10 * 24 * 60 * 60 * 1000;
+/// Canonical description of a freshly accepted task.
+pub const RECEIVED_DESCRIPTION: &str = "Task request received and is being queued for processing.";
+const PROCESSING_DESCRIPTION: &str = "Task request is being processed.";
+const COMPLETED_DESCRIPTION: &str = "Request processing completed successfully and its resources are now being provisioned / de-provisioned.";
+const ERROR_DESCRIPTION: &str =
+    "Task request failed during processing. See error information for failure details.";
+
+/// Account statuses an admin may force and a lifecycle may end in.
+pub const KNOWN_STATUSES: &[&str] = &[
+    "draft",
+    "pending",
+    "active",
+    "change-draft",
+    "change-pending",
+    "delete-draft",
+    "deleted",
+    "active-error",
+    "error",
+];
+/// Statuses a provisioning lifecycle may settle in.
+pub const FINAL_STATUSES: &[&str] = &["active", "active-error", "error"];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Provider {
+    #[serde(rename = "AWS")]
+    Aws,
+    #[serde(rename = "GCP")]
+    Gcp,
+}
+
+impl Provider {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "AWS" => Some(Self::Aws),
+            "GCP" => Some(Self::Gcp),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Aws => "AWS",
+            Self::Gcp => "GCP",
+        }
+    }
+}
+
+/// A scheduled account transition that happens after its task completed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "camelCase")]
+pub enum PendingAction {
+    /// Provisioning finished: move to the given final status.
+    Settle { status: String },
+    /// Deletion finished: the account disappears.
+    Remove,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pending {
+    pub at_ms: u64,
+    #[serde(flatten)]
+    pub action: PendingAction,
+}
+
+/// A cloud account. Secrets are deliberately absent: they are validated and then discarded, so
+/// they can never leak through responses, logs or the state file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Account {
+    pub id: i64,
+    pub name: String,
+    pub provider: Provider,
+    pub status: String,
+    pub access_key_id: Option<String>,
+    pub sign_in_login_url: Option<String>,
+    pub created_ms: u64,
+    pub updated_ms: u64,
+    /// Bumped each time new credentials are applied (lets tests see that an update landed).
+    pub credentials_generation: u64,
+    pub next: Option<Pending>,
+    /// Forced by the admin API: the status the in-flight lifecycle ends in instead of its own.
+    pub final_override: Option<String>,
+}
+
+impl Account {
+    fn internal() -> Self {
+        Self {
+            id: INTERNAL_ACCOUNT_ID,
+            name: INTERNAL_ACCOUNT_NAME.to_owned(),
+            provider: Provider::Aws,
+            status: "active".to_owned(),
+            access_key_id: None,
+            sign_in_login_url: None,
+            created_ms: 0,
+            updated_ms: 0,
+            credentials_generation: 0,
+            next: None,
+            final_override: None,
+        }
+    }
+
+    fn is_deleting(&self) -> bool {
+        matches!(self.status.as_str(), "delete-draft" | "deleted")
+    }
+
+    /// The public representation (`CloudAccount` schema): never any secret.
+    pub fn to_json(&self, base: &str) -> Value {
+        let mut v = json!({
+            "id": self.id,
+            "name": self.name,
+            "provider": self.provider.as_str(),
+            "status": self.status,
+        });
+        if let Some(key) = &self.access_key_id {
+            v["accessKeyId"] = json!(key);
+            if self.provider == Provider::Aws {
+                let number = aws_account_number(key);
+                v["awsConsoleRoleArn"] = json!(format!(
+                    "arn:aws:iam::{number}:role/redis-labs-console-role"
+                ));
+                v["awsUserArn"] = json!(format!(
+                    "arn:aws:iam::{number}:user/redis-labs-programmatic-user"
+                ));
+            }
+        }
+        if let Some(url) = &self.sign_in_login_url {
+            v["signInLoginUrl"] = json!(url);
+        }
+        v["links"] = json!([{
+            "rel": "self",
+            "href": format!("{base}/v1/cloud-accounts/{}", self.id),
+            "type": "GET",
+        }]);
+        v
+    }
+}
+
+/// A fake but stable 12-digit AWS account number derived from the access key (FNV-1a).
+pub fn aws_account_number(access_key_id: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in access_key_id.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{:012}", h % 1_000_000_000_000)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    #[serde(rename = "cloudAccountCreateRequest")]
+    Create,
+    #[serde(rename = "cloudAccountUpdateRequest")]
+    Update,
+    #[serde(rename = "cloudAccountDeleteRequest")]
+    Delete,
+}
+
+impl Command {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Create => "cloudAccountCreateRequest",
+            Self::Update => "cloudAccountUpdateRequest",
+            Self::Delete => "cloudAccountDeleteRequest",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TaskStatus {
+    #[serde(rename = "received")]
+    Received,
+    #[serde(rename = "processing-in-progress")]
+    Processing,
+    #[serde(rename = "processing-completed")]
+    Completed,
+    #[serde(rename = "processing-error")]
+    Error,
+}
+
+impl TaskStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Received => "received",
+            Self::Processing => "processing-in-progress",
+            Self::Completed => "processing-completed",
+            Self::Error => "processing-error",
+        }
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Completed | Self::Error)
+    }
+}
+
+/// The non-secret part of a create or update request, applied when the task runs.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Changes {
+    pub name: Option<String>,
+    pub provider: Option<Provider>,
+    pub access_key_id: Option<String>,
+    pub sign_in_login_url: Option<String>,
+}
+
+/// Everything a task needs to run, fixed when it is accepted so later knob changes and restarts
+/// do not alter tasks already in flight.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Task {
+    pub id: String,
+    pub command: Command,
+    pub account_id: Option<i64>,
+    pub changes: Changes,
+    pub status: TaskStatus,
+    pub created_ms: u64,
+    /// Before this instant `GET /v1/tasks/{id}` answers 404 (eventual consistency).
+    pub visible_ms: u64,
+    pub processing_ms: u64,
+    pub done_ms: u64,
+    pub updated_ms: u64,
+    pub activation_ms: u64,
+    pub delete_ms: u64,
+    pub final_status: String,
+    /// Error type injected through the admin API, used when the task runs.
+    pub injected_error: Option<String>,
+    /// Error type decided when processing started, reported when the task ends.
+    pub error: Option<String>,
+}
+
+impl Task {
+    /// The `TaskStateUpdate` representation. `response` only appears once the task has ended.
+    pub fn to_json(&self, base: &str) -> Value {
+        let description = match self.status {
+            TaskStatus::Received => RECEIVED_DESCRIPTION,
+            TaskStatus::Processing => PROCESSING_DESCRIPTION,
+            TaskStatus::Completed => COMPLETED_DESCRIPTION,
+            TaskStatus::Error => ERROR_DESCRIPTION,
+        };
+        let mut links = vec![json!({
+            "rel": "task",
+            "href": format!("{base}/v1/tasks/{}", self.id),
+            "title": "getTaskStatusUpdates",
+            "type": "GET",
+        })];
+        let mut v = json!({
+            "taskId": self.id,
+            "commandType": self.command.as_str(),
+            "status": self.status.as_str(),
+            "description": description,
+            "timestamp": iso_timestamp(self.updated_ms),
+        });
+        match self.status {
+            TaskStatus::Completed => {
+                let mut response = json!({});
+                if let Some(id) = self.account_id {
+                    response["resourceId"] = json!(id);
+                    links.push(json!({
+                        "rel": "resource",
+                        "href": format!("{base}/v1/cloud-accounts/{id}"),
+                        "title": "getCloudAccountInformation",
+                        "type": "GET",
+                    }));
+                }
+                v["response"] = response;
+            }
+            TaskStatus::Error => {
+                let ty = self.error.as_deref().unwrap_or("GENERAL_ERROR");
+                let info = task_error_info(ty).unwrap_or(GENERAL_ERROR_INFO);
+                v["response"] = json!({
+                    "error": {
+                        "type": ty,
+                        "status": status_line(info.code),
+                        "description": info.description,
+                    },
+                    "additionalInfo": info.additional_info,
+                });
+            }
+            TaskStatus::Received | TaskStatus::Processing => {}
+        }
+        v["links"] = Value::Array(links);
+        v
+    }
+}
+
+/// `"<code> <REASON>"`, e.g. `"404 NOT_FOUND"`, the form real task errors use.
+pub fn status_line(code: u16) -> String {
+    let reason = StatusCode::from_u16(code)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("UNKNOWN");
+    format!(
+        "{code} {}",
+        reason.to_ascii_uppercase().replace([' ', '-'], "_")
+    )
+}
+
+/// ISO-8601 UTC with milliseconds, e.g. `2024-05-01T10:00:00.123Z`.
+pub fn iso_timestamp(ms: u64) -> String {
+    let nanos = i128::from(ms) * 1_000_000;
+    let fmt = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .and_then(|t| t.format(&fmt).ok())
+        .unwrap_or_else(|| "1970-01-01T00:00:00.000Z".to_owned())
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct ErrorInfo {
+    pub code: u16,
+    pub description: &'static str,
+    pub additional_info: &'static str,
+}
+
+const GENERAL_ERROR_INFO: ErrorInfo = ErrorInfo {
+    code: 500,
+    description: "General error occurred. Please contact Redis Labs support with your task ID",
+    additional_info: "general-error",
+};
+
+/// Task error types the emulator can produce (all members of the contract's error-type enum).
+pub const TASK_ERROR_TYPES: &[&str] = &[
+    "CLOUD_ACCOUNT_NOT_FOUND",
+    "CLOUD_ACCOUNT_NAME_EXISTS",
+    "CLOUD_ACCOUNT_ACCESS_KEY_EXISTS",
+    "CLOUD_ACCOUNT_INVALID_CREDS",
+    "CLOUD_ACCOUNT_PERMISSION_FAILED",
+    "CLOUD_ACCOUNT_USED",
+    "CLOUD_ACCOUNT_NOT_ACTIVE",
+    "CLOUD_ACCOUNT_ALLOCATION_FAILURE",
+    "NOT_KNOWN_CLOUD_PROVIDER",
+    "MULTIPLE_CLOUD_PROVIDERS_NOT_SUPPORTED",
+    "UNAUTHORIZED",
+    "BAD_REQUEST",
+    "CONFLICT_ERROR",
+    "ENTITY_NOT_FOUND",
+    "GENERAL_ERROR",
+];
+
+pub fn task_error_info(ty: &str) -> Option<ErrorInfo> {
+    let (code, description, additional_info) = match ty {
+        "CLOUD_ACCOUNT_NOT_FOUND" => (
+            404,
+            "Cloud account was not found",
+            "cloud-account-does-not-exists",
+        ),
+        "CLOUD_ACCOUNT_NAME_EXISTS" => (
+            409,
+            "Cloud account name already exists",
+            "cloud-account-name-exists",
+        ),
+        "CLOUD_ACCOUNT_ACCESS_KEY_EXISTS" => (
+            409,
+            "Cloud account with this access key already exists",
+            "cloud-account-access-key-exists",
+        ),
+        "CLOUD_ACCOUNT_INVALID_CREDS" => (
+            400,
+            "Cloud account credentials are invalid",
+            "cloud-account-credentials-verification-failed",
+        ),
+        "CLOUD_ACCOUNT_PERMISSION_FAILED" => (
+            403,
+            "Cloud account is missing required permissions",
+            "cloud-account-permission-check-failed",
+        ),
+        "CLOUD_ACCOUNT_USED" => (
+            409,
+            "Cloud account is in use by a subscription",
+            "cloud-account-is-used",
+        ),
+        "CLOUD_ACCOUNT_NOT_ACTIVE" => (
+            400,
+            "Cloud account is not active",
+            "cloud-account-not-active",
+        ),
+        "CLOUD_ACCOUNT_ALLOCATION_FAILURE" => (
+            500,
+            "Cloud account resources could not be allocated",
+            "cloud-account-allocation-failure",
+        ),
+        "NOT_KNOWN_CLOUD_PROVIDER" => {
+            (400, "Cloud provider is not known", "unknown-cloud-provider")
+        }
+        "MULTIPLE_CLOUD_PROVIDERS_NOT_SUPPORTED" => (
+            400,
+            "Multiple cloud providers are not supported",
+            "multiple-cloud-providers-not-supported",
+        ),
+        "UNAUTHORIZED" => (401, "Unauthorized", "unauthorized"),
+        "BAD_REQUEST" => (400, "Bad request", "bad-request"),
+        "CONFLICT_ERROR" => (409, "Conflict", "conflict"),
+        "ENTITY_NOT_FOUND" => (404, "Entity was not found", "entity-not-found"),
+        "GENERAL_ERROR" => return Some(GENERAL_ERROR_INFO),
+        _ => return None,
+    };
+    Some(ErrorInfo {
+        code,
+        description,
+        additional_info,
+    })
+}
+
+/// Everything the emulator persists: accounts, tasks and the id counter.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct World {
+    pub next_account_id: i64,
+    pub accounts: BTreeMap<i64, Account>,
+    pub tasks: Vec<Task>,
+}
+
+impl Default for World {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Due {
+    Start(usize),
+    Finish(usize),
+    Account(i64),
+}
+
+impl World {
+    pub fn new() -> Self {
+        let mut accounts = BTreeMap::new();
+        accounts.insert(INTERNAL_ACCOUNT_ID, Account::internal());
+        Self {
+            next_account_id: INTERNAL_ACCOUNT_ID + 1,
+            accounts,
+            tasks: Vec::new(),
+        }
+    }
+
+    /// Instant at which the single task queue becomes free (tasks run one at a time).
+    pub fn queue_free_ms(&self) -> u64 {
+        self.tasks.iter().map(|t| t.done_ms).max().unwrap_or(0)
+    }
+
+    /// Name or access-key clash with any account other than `exclude`.
+    pub fn conflict(&self, exclude: Option<i64>, changes: &Changes) -> Option<&'static str> {
+        let others = || {
+            self.accounts
+                .values()
+                .filter(move |a| Some(a.id) != exclude)
+        };
+        if let Some(name) = &changes.name
+            && others().any(|a| &a.name == name)
+        {
+            return Some("CLOUD_ACCOUNT_NAME_EXISTS");
+        }
+        if let Some(key) = &changes.access_key_id
+            && others().any(|a| a.access_key_id.as_ref() == Some(key))
+        {
+            return Some("CLOUD_ACCOUNT_ACCESS_KEY_EXISTS");
+        }
+        None
+    }
+
+    /// Applies every transition due at or before `now`, in time order. Returns whether anything
+    /// changed; human-readable event lines are appended to `events`.
+    pub fn advance(&mut self, now: u64, events: &mut Vec<String>) -> bool {
+        let mut changed = false;
+        let before = self.tasks.len();
+        self.tasks
+            .retain(|t| !t.status.is_terminal() || t.updated_ms + TASK_RETENTION_MS >= now);
+        changed |= self.tasks.len() != before;
+        while let Some(due) = self.next_due(now) {
+            changed = true;
+            match due {
+                (_, Due::Start(i)) => self.start_task(i, events),
+                (_, Due::Finish(i)) => self.finish_task(i, events),
+                (_, Due::Account(id)) => self.settle_account(id, events),
+            }
+        }
+        changed
+    }
+
+    fn next_due(&self, now: u64) -> Option<(u64, Due)> {
+        let tasks = self
+            .tasks
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| match t.status {
+                TaskStatus::Received if t.processing_ms <= now => {
+                    Some((t.processing_ms, Due::Start(i)))
+                }
+                TaskStatus::Processing if t.done_ms <= now => Some((t.done_ms, Due::Finish(i))),
+                _ => None,
+            });
+        let accounts = self.accounts.values().filter_map(|a| match &a.next {
+            Some(p) if p.at_ms <= now => Some((p.at_ms, Due::Account(a.id))),
+            _ => None,
+        });
+        tasks.chain(accounts).min()
+    }
+
+    fn set_status(account: &mut Account, status: &str, at: u64, events: &mut Vec<String>) {
+        if account.status != status {
+            events.push(format!(
+                "account {}: {} -> {status}",
+                account.id, account.status
+            ));
+            account.status = status.to_owned();
+            account.updated_ms = at;
+        }
+    }
+
+    fn start_task(&mut self, i: usize, events: &mut Vec<String>) {
+        let task = self.tasks[i].clone();
+        let at = task.processing_ms;
+        let target = task.account_id.and_then(|id| self.accounts.get(&id));
+        let not_found = || match target {
+            Some(a) if a.id != INTERNAL_ACCOUNT_ID && !a.is_deleting() => None,
+            _ => Some("CLOUD_ACCOUNT_NOT_FOUND".to_owned()),
+        };
+        let error = match task.command {
+            Command::Create => task
+                .injected_error
+                .clone()
+                .or_else(|| self.conflict(None, &task.changes).map(str::to_owned)),
+            Command::Update => not_found()
+                .or_else(|| task.injected_error.clone())
+                .or_else(|| {
+                    self.conflict(task.account_id, &task.changes)
+                        .map(str::to_owned)
+                }),
+            Command::Delete => not_found().or_else(|| task.injected_error.clone()),
+        };
+        let mut account_id = task.account_id;
+        if error.is_none() {
+            match task.command {
+                Command::Create => {
+                    let id = self.next_account_id;
+                    self.next_account_id += 1;
+                    let account = Account {
+                        id,
+                        name: task.changes.name.clone().unwrap_or_default(),
+                        provider: task.changes.provider.unwrap_or(Provider::Aws),
+                        status: "draft".to_owned(),
+                        access_key_id: task.changes.access_key_id.clone(),
+                        sign_in_login_url: task.changes.sign_in_login_url.clone(),
+                        created_ms: at,
+                        updated_ms: at,
+                        credentials_generation: 1,
+                        next: None,
+                        final_override: None,
+                    };
+                    events.push(format!(
+                        "account {id} ({:?}): created as draft",
+                        account.name
+                    ));
+                    self.accounts.insert(id, account);
+                    account_id = Some(id);
+                }
+                Command::Update | Command::Delete => {
+                    let status = if task.command == Command::Update {
+                        "change-draft"
+                    } else {
+                        "delete-draft"
+                    };
+                    if let Some(a) = task.account_id.and_then(|id| self.accounts.get_mut(&id)) {
+                        a.next = None;
+                        Self::set_status(a, status, at, events);
+                    }
+                }
+            }
+        }
+        let t = &mut self.tasks[i];
+        t.account_id = account_id;
+        t.error = error;
+        t.status = TaskStatus::Processing;
+        t.updated_ms = at;
+        events.push(format!(
+            "task {} ({}): processing-in-progress",
+            t.id,
+            t.command.as_str()
+        ));
+    }
+
+    fn finish_task(&mut self, i: usize, events: &mut Vec<String>) {
+        let task = self.tasks[i].clone();
+        let at = task.done_ms;
+        if let Some(error) = &task.error {
+            let t = &mut self.tasks[i];
+            t.status = TaskStatus::Error;
+            t.updated_ms = at;
+            events.push(format!(
+                "task {} ({}): processing-error {error}",
+                t.id,
+                t.command.as_str()
+            ));
+            return;
+        }
+        if let Some(a) = task.account_id.and_then(|id| self.accounts.get_mut(&id)) {
+            match task.command {
+                Command::Create | Command::Update => {
+                    if task.command == Command::Update {
+                        let c = &task.changes;
+                        if let Some(name) = &c.name {
+                            a.name = name.clone();
+                        }
+                        if c.access_key_id.is_some() {
+                            a.access_key_id = c.access_key_id.clone();
+                        }
+                        if c.sign_in_login_url.is_some() {
+                            a.sign_in_login_url = c.sign_in_login_url.clone();
+                        }
+                        a.credentials_generation += 1;
+                    }
+                    let status = if task.command == Command::Create {
+                        "pending"
+                    } else {
+                        "change-pending"
+                    };
+                    Self::set_status(a, status, at, events);
+                    let final_status = a.final_override.take().unwrap_or(task.final_status.clone());
+                    a.next = Some(Pending {
+                        at_ms: at + task.activation_ms,
+                        action: PendingAction::Settle {
+                            status: final_status,
+                        },
+                    });
+                }
+                Command::Delete => {
+                    Self::set_status(a, "deleted", at, events);
+                    a.next = Some(Pending {
+                        at_ms: at + task.delete_ms,
+                        action: PendingAction::Remove,
+                    });
+                }
+            }
+        }
+        let t = &mut self.tasks[i];
+        t.status = TaskStatus::Completed;
+        t.updated_ms = at;
+        let resource = t
+            .account_id
+            .map(|id| format!(" (resource {id})"))
+            .unwrap_or_default();
+        events.push(format!(
+            "task {} ({}): processing-completed{resource}",
+            t.id,
+            t.command.as_str()
+        ));
+    }
+
+    fn settle_account(&mut self, id: i64, events: &mut Vec<String>) {
+        let Some(a) = self.accounts.get_mut(&id) else {
+            return;
+        };
+        let Some(pending) = a.next.take() else { return };
+        match pending.action {
+            PendingAction::Settle { status } => {
+                let status = a.final_override.take().unwrap_or(status);
+                Self::set_status(a, &status, pending.at_ms, events);
+            }
+            PendingAction::Remove => {
+                self.accounts.remove(&id);
+                events.push(format!("account {id}: deleted (no longer listed)"));
+            }
+        }
+    }
+
+    /// Whether some lifecycle is still running for the account.
+    pub fn in_flight(&self, id: i64) -> bool {
+        self.accounts.get(&id).is_some_and(|a| a.next.is_some())
+            || self
+                .tasks
+                .iter()
+                .any(|t| t.account_id == Some(id) && !t.status.is_terminal())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(command: Command, account_id: Option<i64>, changes: Changes, created: u64) -> Task {
+        Task {
+            id: format!("t-{created}"),
+            command,
+            account_id,
+            changes,
+            status: TaskStatus::Received,
+            created_ms: created,
+            visible_ms: created,
+            processing_ms: created + 10,
+            done_ms: created + 20,
+            updated_ms: created,
+            activation_ms: 30,
+            delete_ms: 5,
+            final_status: "active".to_owned(),
+            injected_error: None,
+            error: None,
+        }
+    }
+
+    fn create_changes(name: &str, key: &str) -> Changes {
+        Changes {
+            name: Some(name.to_owned()),
+            provider: Some(Provider::Aws),
+            access_key_id: Some(key.to_owned()),
+            sign_in_login_url: Some("https://x.signin.aws.amazon.com/console".to_owned()),
+        }
+    }
+
+    #[test]
+    fn create_walks_draft_pending_active_at_the_scheduled_instants() {
+        let mut w = World::new();
+        w.tasks.push(task(
+            Command::Create,
+            None,
+            create_changes("a", "AK1"),
+            1000,
+        ));
+        let mut ev = Vec::new();
+        assert!(!w.advance(1009, &mut ev));
+        assert!(w.advance(1010, &mut ev));
+        assert_eq!(w.accounts[&2].status, "draft");
+        w.advance(1020, &mut ev);
+        assert_eq!(w.tasks[0].status, TaskStatus::Completed);
+        assert_eq!(w.accounts[&2].status, "pending");
+        w.advance(1049, &mut ev);
+        assert_eq!(w.accounts[&2].status, "pending");
+        w.advance(1050, &mut ev);
+        assert_eq!(w.accounts[&2].status, "active");
+        assert!(ev.iter().any(|e| e.contains("pending -> active")));
+    }
+
+    #[test]
+    fn catching_up_in_one_step_gives_the_same_result() {
+        let mut stepwise = World::new();
+        stepwise
+            .tasks
+            .push(task(Command::Create, None, create_changes("a", "AK1"), 0));
+        let mut ev = Vec::new();
+        for now in 0..200 {
+            stepwise.advance(now, &mut ev);
+        }
+        let mut at_once = World::new();
+        at_once
+            .tasks
+            .push(task(Command::Create, None, create_changes("a", "AK1"), 0));
+        at_once.advance(199, &mut Vec::new());
+        assert_eq!(stepwise, at_once);
+    }
+
+    #[test]
+    fn duplicates_and_internal_account_fail_the_task() {
+        let mut w = World::new();
+        w.tasks.push(task(
+            Command::Create,
+            None,
+            create_changes(INTERNAL_ACCOUNT_NAME, "AK"),
+            0,
+        ));
+        w.tasks.push(task(
+            Command::Delete,
+            Some(INTERNAL_ACCOUNT_ID),
+            Changes::default(),
+            100,
+        ));
+        w.advance(1000, &mut Vec::new());
+        assert_eq!(
+            w.tasks[0].error.as_deref(),
+            Some("CLOUD_ACCOUNT_NAME_EXISTS")
+        );
+        assert_eq!(w.tasks[1].error.as_deref(), Some("CLOUD_ACCOUNT_NOT_FOUND"));
+        assert!(w.accounts.contains_key(&INTERNAL_ACCOUNT_ID));
+        let json = w.tasks[1].to_json("http://h");
+        assert_eq!(json["response"]["error"]["status"], "404 NOT_FOUND");
+        assert_eq!(
+            json["response"]["additionalInfo"],
+            "cloud-account-does-not-exists"
+        );
+    }
+
+    #[test]
+    fn account_json_never_has_secrets_and_derives_arns() {
+        let mut w = World::new();
+        w.tasks.push(task(
+            Command::Create,
+            None,
+            create_changes("a", "AKIAEXAMPLE"),
+            0,
+        ));
+        w.advance(1000, &mut Vec::new());
+        let v = w.accounts[&2].to_json("http://h");
+        let number = aws_account_number("AKIAEXAMPLE");
+        assert_eq!(number.len(), 12);
+        assert_eq!(
+            v["awsUserArn"],
+            format!("arn:aws:iam::{number}:user/redis-labs-programmatic-user")
+        );
+        for secret in ["accessSecretKey", "consoleUsername", "consolePassword"] {
+            assert!(v.get(secret).is_none());
+        }
+    }
+
+    #[test]
+    fn status_lines_and_timestamps_have_the_observed_shapes() {
+        assert_eq!(status_line(404), "404 NOT_FOUND");
+        assert_eq!(status_line(500), "500 INTERNAL_SERVER_ERROR");
+        assert_eq!(iso_timestamp(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+        for ty in TASK_ERROR_TYPES {
+            assert!(task_error_info(ty).is_some(), "{ty}");
+        }
+    }
+}

@@ -1,0 +1,603 @@
+//! Shared emulator state: the persisted world, runtime knobs, faults, rate-limit windows, the
+//! request log and lifecycle event output. Every mutation of the world is persisted atomically.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::EmulatorConfig;
+use super::model::{Changes, Command, FINAL_STATUSES, Task, TaskStatus, World};
+
+const MAX_LOG: usize = 10_000;
+const MAX_EVENTS: usize = 1_000;
+
+/// Source of "now" in unix milliseconds. Tests use a manual clock to step time deterministically.
+#[derive(Clone, Debug)]
+pub(crate) enum Clock {
+    System,
+    #[cfg_attr(not(test), allow(dead_code))]
+    Manual(Arc<AtomicU64>),
+}
+
+impl Clock {
+    pub(crate) fn now_ms(&self) -> u64 {
+        match self {
+            Self::System => SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+                .unwrap_or(0),
+            Self::Manual(ms) => ms.load(Ordering::SeqCst),
+        }
+    }
+}
+
+/// Runtime knobs, changeable through `PUT /admin/config` (a JSON merge of these fields).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Knobs {
+    /// Duration of each task stage (`received`, then `processing-in-progress`).
+    pub task_stage_ms: u64,
+    /// Time from task completion to the account's final status.
+    pub activation_ms: u64,
+    /// Window during which a brand-new task id answers 404.
+    pub task_404_ms: u64,
+    /// Time a deleted account stays visible as `deleted` after its task completed.
+    pub delete_ms: u64,
+    /// Report duplicate names/keys synchronously (409) instead of as a failed task.
+    pub sync_errors: bool,
+    /// Requests per fixed one-minute window per API key.
+    pub rate_limit_per_minute: u32,
+    /// Status the next provisions (create/update) end in: `active`, `active-error` or `error`.
+    pub final_status: String,
+    /// How many provisions `final_status` applies to; `null` means all of them.
+    pub final_status_count: Option<u32>,
+    /// Answer 401 with an nginx-style HTML page instead of JSON.
+    pub html_401: bool,
+}
+
+impl Knobs {
+    pub(crate) fn from_config(cfg: &EmulatorConfig) -> Self {
+        Self {
+            task_stage_ms: cfg.task_stage_ms,
+            activation_ms: cfg.activation_ms,
+            task_404_ms: cfg.task_404_ms,
+            delete_ms: cfg.delete_ms,
+            sync_errors: cfg.sync_errors,
+            rate_limit_per_minute: cfg.rate_limit_per_minute,
+            final_status: "active".to_owned(),
+            final_status_count: None,
+            html_401: false,
+        }
+    }
+
+    /// Merges a JSON object into the knobs; rejects unknown fields and bad values.
+    pub(crate) fn merged(&self, patch: &Value) -> Result<Self, String> {
+        let Value::Object(patch) = patch else {
+            return Err("config must be a JSON object".to_owned());
+        };
+        let mut current = serde_json::to_value(self).map_err(|e| e.to_string())?;
+        if let Value::Object(map) = &mut current {
+            for (k, v) in patch {
+                map.insert(k.clone(), v.clone());
+            }
+        }
+        let merged: Self =
+            serde_json::from_value(current).map_err(|e| format!("invalid config: {e}"))?;
+        if !FINAL_STATUSES.contains(&merged.final_status.as_str()) {
+            return Err(format!("final_status must be one of {FINAL_STATUSES:?}"));
+        }
+        Ok(merged)
+    }
+
+    /// The final status for the next provision, counting down `final_status_count`.
+    fn take_final_status(&mut self) -> String {
+        let status = self.final_status.clone();
+        if let Some(n) = self.final_status_count {
+            if n <= 1 {
+                self.final_status = "active".to_owned();
+                self.final_status_count = None;
+            } else {
+                self.final_status_count = Some(n - 1);
+            }
+        }
+        status
+    }
+}
+
+/// How an injected fault fires: a fixed number of times or with a probability.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    Count(u32),
+    Probability(f64),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DropPoint {
+    /// The request is not applied.
+    BeforeCommit,
+    /// The request is applied, then the connection is dropped.
+    AfterCommit,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    Status { status: u16, html: bool },
+    Latency { latency_ms: u64 },
+    Drop { drop: DropPoint },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Fault {
+    pub kind: FaultKind,
+    pub trigger: Trigger,
+    pub method: Option<String>,
+    pub path_prefix: Option<String>,
+}
+
+impl Fault {
+    /// Parses the `POST /admin/faults` body.
+    pub(crate) fn parse(v: &Value) -> Result<Self, String> {
+        let obj = v.as_object().ok_or("fault must be a JSON object")?;
+        let u64_field = |name: &str| -> Result<Option<u64>, String> {
+            match obj.get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(x) => x
+                    .as_u64()
+                    .map(Some)
+                    .ok_or(format!("{name} must be a non-negative integer")),
+            }
+        };
+        let str_field = |name: &str| -> Result<Option<String>, String> {
+            match obj.get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(_) => Err(format!("{name} must be a string")),
+            }
+        };
+        let kind = if let Some(status) = u64_field("status")? {
+            let status = u16::try_from(status).map_err(|_| "status out of range")?;
+            if ![401, 412, 429, 500, 503].contains(&status) {
+                return Err("status must be one of 401, 412, 429, 500, 503".to_owned());
+            }
+            let html = obj.get("html").and_then(Value::as_bool).unwrap_or(false);
+            FaultKind::Status { status, html }
+        } else if let Some(latency_ms) = u64_field("latency_ms")? {
+            FaultKind::Latency { latency_ms }
+        } else if let Some(drop) = str_field("drop")? {
+            let drop = match drop.as_str() {
+                "before_commit" => DropPoint::BeforeCommit,
+                "after_commit" => DropPoint::AfterCommit,
+                _ => return Err("drop must be before_commit or after_commit".to_owned()),
+            };
+            FaultKind::Drop { drop }
+        } else {
+            return Err("fault needs one of status, latency_ms or drop".to_owned());
+        };
+        let trigger = match (u64_field("count")?, obj.get("probability")) {
+            (Some(_), Some(_)) => {
+                return Err("give either count or probability, not both".to_owned());
+            }
+            (Some(n), None) => Trigger::Count(u32::try_from(n).map_err(|_| "count too large")?),
+            (None, Some(p)) => match p.as_f64() {
+                Some(p) if (0.0..=1.0).contains(&p) => Trigger::Probability(p),
+                _ => return Err("probability must be a number between 0 and 1".to_owned()),
+            },
+            (None, None) => Trigger::Count(1),
+        };
+        let method = str_field("method")?.map(|m| m.to_ascii_uppercase());
+        Ok(Self {
+            kind,
+            trigger,
+            method,
+            path_prefix: str_field("path_prefix")?,
+        })
+    }
+
+    fn matches(&self, method: &str, path: &str) -> bool {
+        self.method.as_deref().is_none_or(|m| m == method)
+            && self
+                .path_prefix
+                .as_deref()
+                .is_none_or(|p| path.starts_with(p))
+    }
+
+    /// Whether the fault fires for this request; consumes one use of a counted fault.
+    fn fire(&mut self) -> bool {
+        match &mut self.trigger {
+            Trigger::Count(n) if *n > 0 => {
+                *n -= 1;
+                true
+            }
+            Trigger::Count(_) => false,
+            Trigger::Probability(p) => rand::random::<f64>() < *p,
+        }
+    }
+
+    fn exhausted(&self) -> bool {
+        matches!(self.trigger, Trigger::Count(0))
+    }
+}
+
+/// One line of the request log: never bodies, headers or query strings.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogEntry {
+    pub method: String,
+    pub path: String,
+    /// `None` when the connection was dropped without a response.
+    pub status: Option<u16>,
+    pub time_ms: u64,
+    pub duration_ms: u64,
+}
+
+/// Result of the per-key fixed-window rate limiter.
+pub(crate) enum RateDecision {
+    Allowed { remaining: u32 },
+    Limited { retry_after_s: u64 },
+}
+
+struct Inner {
+    world: World,
+    knobs: Knobs,
+    faults: Vec<Fault>,
+    task_errors: VecDeque<(String, u32)>,
+    /// API key -> (window index, requests counted in it). In memory only.
+    rate: HashMap<String, (u64, u32)>,
+    log: VecDeque<LogEntry>,
+    events: VecDeque<String>,
+}
+
+struct Shared {
+    inner: Mutex<Inner>,
+    clock: Clock,
+    api_key: String,
+    secret_key: String,
+    state_file: Option<PathBuf>,
+    quiet: bool,
+    startup_knobs: Knobs,
+}
+
+/// Handle to the emulator's state; cheap to clone.
+#[derive(Clone)]
+pub struct EmulatorState(Arc<Shared>);
+
+impl fmt::Debug for EmulatorState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmulatorState")
+            .field("state_file", &self.0.state_file)
+            .field("api_key", &"<redacted>")
+            .field("secret_key", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct StateFile {
+    version: u32,
+    world: World,
+}
+
+fn load_world(path: &Path) -> std::io::Result<World> {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let file: StateFile = serde_json::from_slice(&bytes).map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("state file {}: {e}", path.display()),
+                )
+            })?;
+            Ok(file.world)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(World::new()),
+        Err(e) => Err(e),
+    }
+}
+
+fn write_atomically(path: &Path, world: &World) -> std::io::Result<()> {
+    let bytes = serde_json::to_vec_pretty(&StateFile {
+        version: 1,
+        world: world.clone(),
+    })
+    .map_err(std::io::Error::other)?;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
+impl EmulatorState {
+    /// Builds the state, loading the world from `cfg.state_file` when it exists.
+    pub fn new(cfg: &EmulatorConfig) -> std::io::Result<Self> {
+        Self::with_clock(cfg, Clock::System)
+    }
+
+    pub(crate) fn with_clock(cfg: &EmulatorConfig, clock: Clock) -> std::io::Result<Self> {
+        let world = match &cfg.state_file {
+            Some(path) => load_world(path)?,
+            None => World::new(),
+        };
+        let knobs = Knobs::from_config(cfg);
+        Ok(Self(Arc::new(Shared {
+            inner: Mutex::new(Inner {
+                world,
+                knobs: knobs.clone(),
+                faults: Vec::new(),
+                task_errors: VecDeque::new(),
+                rate: HashMap::new(),
+                log: VecDeque::new(),
+                events: VecDeque::new(),
+            }),
+            clock,
+            api_key: cfg.api_key.clone(),
+            secret_key: cfg.secret_key.clone(),
+            state_file: cfg.state_file.clone(),
+            quiet: cfg.quiet,
+            startup_knobs: knobs,
+        })))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the data half-updated in a way that
+        // matters more than stopping the emulator would, so poisoning is ignored.
+        self.0.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.0.clock.now_ms()
+    }
+
+    /// Both API headers must match (compared in constant time).
+    pub(crate) fn authorized(&self, api_key: Option<&[u8]>, secret_key: Option<&[u8]>) -> bool {
+        fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+            a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+        }
+        matches!((api_key, secret_key), (Some(k), Some(s))
+            if ct_eq(k, self.0.api_key.as_bytes()) & ct_eq(s, self.0.secret_key.as_bytes()))
+    }
+
+    /// Runs `f` on the world after catching up to now; persists and prints events on change.
+    pub(crate) fn with_world<R>(
+        &self,
+        f: impl FnOnce(&mut World, &mut Knobs, &mut MutState<'_>, u64) -> R,
+    ) -> R {
+        let now = self.now_ms();
+        let mut events = Vec::new();
+        let (result, events) = {
+            let mut guard = self.lock();
+            let inner = &mut *guard;
+            let mut changed = inner.world.advance(now, &mut events);
+            let mut ms = MutState {
+                changed: false,
+                task_errors: &mut inner.task_errors,
+                events: &mut events,
+            };
+            let result = f(&mut inner.world, &mut inner.knobs, &mut ms, now);
+            changed |= ms.changed;
+            if changed {
+                self.persist(&inner.world);
+            }
+            for e in &events {
+                if inner.events.len() >= MAX_EVENTS {
+                    inner.events.pop_front();
+                }
+                inner.events.push_back(e.clone());
+            }
+            (result, events)
+        };
+        self.print_events(&events);
+        result
+    }
+
+    /// Catches up with time (called by the background ticker and before every request).
+    pub fn tick(&self) {
+        self.with_world(|_, _, _, _| ());
+    }
+
+    fn persist(&self, world: &World) {
+        if let Some(path) = &self.0.state_file
+            && let Err(e) = write_atomically(path, world)
+        {
+            tracing::error!(path = %path.display(), error = %e, "failed to write emulator state file");
+        }
+    }
+
+    /// Writes the state file now (used at shutdown).
+    pub(crate) fn flush(&self) {
+        let guard = self.lock();
+        self.persist(&guard.world);
+    }
+
+    fn print_events(&self, events: &[String]) {
+        if self.0.quiet || events.is_empty() {
+            return;
+        }
+        let mut out = std::io::stdout().lock();
+        for e in events {
+            let _ = writeln!(out, "[emulator] {e}");
+        }
+        let _ = out.flush();
+    }
+
+    pub(crate) fn knobs(&self) -> Knobs {
+        self.lock().knobs.clone()
+    }
+
+    pub(crate) fn set_knobs(&self, knobs: Knobs) {
+        self.lock().knobs = knobs;
+    }
+
+    pub(crate) fn rate_check(&self, key: &str) -> RateDecision {
+        let now = self.now_ms();
+        let window = now / 60_000;
+        let mut guard = self.lock();
+        let limit = guard.knobs.rate_limit_per_minute;
+        guard.rate.retain(|_, (w, _)| *w == window);
+        let entry = guard.rate.entry(key.to_owned()).or_insert((window, 0));
+        if entry.1 >= limit {
+            let retry_after_s = ((window + 1) * 60_000 - now).div_ceil(1000);
+            RateDecision::Limited { retry_after_s }
+        } else {
+            entry.1 += 1;
+            RateDecision::Allowed {
+                remaining: limit - entry.1,
+            }
+        }
+    }
+
+    /// Fires matching faults: returns the total injected latency and the first non-latency fault.
+    pub(crate) fn faults_for(&self, method: &str, path: &str) -> (u64, Option<FaultKind>) {
+        let mut guard = self.lock();
+        let mut latency = 0;
+        let mut action = None;
+        for fault in guard.faults.iter_mut().filter(|f| f.matches(method, path)) {
+            if let FaultKind::Latency { latency_ms } = fault.kind {
+                if fault.fire() {
+                    latency += latency_ms;
+                }
+            } else if action.is_none() && fault.fire() {
+                action = Some(fault.kind.clone());
+            }
+        }
+        guard.faults.retain(|f| !f.exhausted());
+        (latency, action)
+    }
+
+    pub(crate) fn add_fault(&self, fault: Fault) -> Vec<Fault> {
+        let mut guard = self.lock();
+        guard.faults.push(fault);
+        guard.faults.clone()
+    }
+
+    pub(crate) fn clear_faults(&self) {
+        self.lock().faults.clear();
+    }
+
+    pub(crate) fn add_task_errors(&self, ty: String, count: u32) {
+        self.lock().task_errors.push_back((ty, count));
+    }
+
+    pub(crate) fn log_request(&self, entry: LogEntry) {
+        let mut guard = self.lock();
+        if guard.log.len() >= MAX_LOG {
+            guard.log.pop_front();
+        }
+        guard.log.push_back(entry);
+    }
+
+    pub(crate) fn requests(&self) -> Vec<LogEntry> {
+        self.lock().log.iter().cloned().collect()
+    }
+
+    pub(crate) fn clear_requests(&self) -> usize {
+        let mut guard = self.lock();
+        let n = guard.log.len();
+        guard.log.clear();
+        n
+    }
+
+    /// Back to a fresh world and the startup knobs; faults, injections, windows and log cleared.
+    pub(crate) fn reset(&self) {
+        let mut guard = self.lock();
+        guard.world = World::new();
+        guard.knobs = self.0.startup_knobs.clone();
+        guard.faults.clear();
+        guard.task_errors.clear();
+        guard.rate.clear();
+        guard.log.clear();
+        guard.events.clear();
+        self.persist(&guard.world);
+    }
+
+    /// The admin view: accounts (no secrets exist to leak), tasks, knobs, faults and events.
+    pub(crate) fn admin_snapshot(&self) -> Value {
+        self.tick();
+        let guard = self.lock();
+        serde_json::json!({
+            "config": guard.knobs,
+            "nextAccountId": guard.world.next_account_id,
+            "accounts": guard.world.accounts.values().collect::<Vec<_>>(),
+            "tasks": guard.world.tasks,
+            "faults": guard.faults,
+            "taskErrors": guard.task_errors.iter()
+                .map(|(t, n)| serde_json::json!({"type": t, "count": n}))
+                .collect::<Vec<_>>(),
+            "events": guard.events,
+        })
+    }
+}
+
+/// Mutation helpers handed to [`EmulatorState::with_world`] callbacks.
+pub(crate) struct MutState<'a> {
+    pub(crate) changed: bool,
+    task_errors: &'a mut VecDeque<(String, u32)>,
+    pub(crate) events: &'a mut Vec<String>,
+}
+
+impl MutState<'_> {
+    /// Accepts a task: schedules it behind every earlier task (one at a time), applies pending
+    /// error injections and the final-status knob, and returns it.
+    pub(crate) fn enqueue(
+        &mut self,
+        world: &mut World,
+        knobs: &mut Knobs,
+        now: u64,
+        command: Command,
+        account_id: Option<i64>,
+        changes: Changes,
+    ) -> Task {
+        let processing_ms = (now + knobs.task_stage_ms).max(world.queue_free_ms());
+        let injected_error = match self.task_errors.front_mut() {
+            Some((ty, n)) => {
+                let ty = ty.clone();
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.task_errors.pop_front();
+                }
+                Some(ty)
+            }
+            None => None,
+        };
+        let final_status = if command == Command::Delete {
+            "active".to_owned()
+        } else {
+            knobs.take_final_status()
+        };
+        let task = Task {
+            id: uuid::Uuid::new_v4().to_string(),
+            command,
+            account_id,
+            changes,
+            status: TaskStatus::Received,
+            created_ms: now,
+            visible_ms: now + knobs.task_404_ms,
+            processing_ms,
+            done_ms: processing_ms + knobs.task_stage_ms,
+            updated_ms: now,
+            activation_ms: knobs.activation_ms,
+            delete_ms: knobs.delete_ms,
+            final_status,
+            injected_error,
+            error: None,
+        };
+        world.tasks.push(task.clone());
+        self.changed = true;
+        self.events
+            .push(format!("task {} ({}): received", task.id, command.as_str()));
+        task
+    }
+}
