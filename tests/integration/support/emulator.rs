@@ -232,11 +232,19 @@ impl Emulator {
         self.admin("GET", "/admin/state", None)
     }
 
-    /// `GET /admin/requests`: the API requests received, oldest first (`{method, path, status, ...}`).
+    /// `GET /admin/requests`: the API requests received, oldest first (`{method, path, status, ...}`; a bare
+    /// array or `{"requests": [...]}`).
     #[track_caller]
     pub fn requests(&self) -> Vec<Value> {
         match self.admin("GET", "/admin/requests", None) {
             Value::Array(items) => items,
+            Value::Object(mut map) => match map.remove("requests") {
+                Some(Value::Array(items)) => items,
+                _ => panic!(
+                    "GET /admin/requests: no `requests` array in {}",
+                    Value::Object(map)
+                ),
+            },
             other => panic!("GET /admin/requests: expected an array, got {other}"),
         }
     }
@@ -288,21 +296,29 @@ impl Emulator {
         )
     }
 
-    /// IDs of the cloud accounts in [`Emulator::state`], read from its `accounts` (or `cloudAccounts`) member,
-    /// either an array of objects with `id` or an object keyed by id.
+    /// The cloud account objects in [`Emulator::state`] (its `accounts` array), including the internal id 1.
     #[track_caller]
-    pub fn account_ids(&self) -> Vec<u64> {
+    pub fn accounts(&self) -> Vec<Value> {
         let state = self.state();
-        let accounts = ["accounts", "cloudAccounts"]
+        match state.get("accounts") {
+            Some(Value::Array(items)) => items.clone(),
+            _ => panic!("GET /admin/state has no `accounts` array: {state}"),
+        }
+    }
+
+    /// IDs of the accounts that still exist: those whose status is not `deleted` (a deleted account stays
+    /// listed for `--delete-ms`, as in the real API).
+    #[track_caller]
+    pub fn live_account_ids(&self) -> Vec<u64> {
+        self.accounts()
             .iter()
-            .find_map(|key| state.get(*key))
-            .unwrap_or_else(|| panic!("GET /admin/state has no `accounts` member: {state}"));
-        let ids: Option<Vec<u64>> = match accounts {
-            Value::Array(items) => items.iter().map(|a| a.get("id").and_then(as_u64)).collect(),
-            Value::Object(map) => map.keys().map(|k| k.parse().ok()).collect(),
-            _ => None,
-        };
-        ids.unwrap_or_else(|| panic!("cannot read account ids from GET /admin/state: {accounts}"))
+            .filter(|a| a.get("status").and_then(Value::as_str) != Some("deleted"))
+            .map(|a| {
+                a.get("id")
+                    .and_then(as_u64)
+                    .unwrap_or_else(|| panic!("account without a numeric id: {a}"))
+            })
+            .collect()
     }
 
     #[track_caller]

@@ -538,7 +538,7 @@ pub fn no_accounts_left(target: &Target) -> Result<(), String> {
         return Ok(());
     };
     let left: Vec<u64> = emulator
-        .account_ids()
+        .live_account_ids()
         .into_iter()
         .filter(|id| *id != 1)
         .collect();

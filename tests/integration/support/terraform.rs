@@ -105,6 +105,8 @@ pub struct TfOutput {
     pub status: Option<i32>,
     pub stdout: String,
     pub stderr: String,
+    /// Wall time, shown in failure messages to spot slow commands.
+    pub elapsed: Duration,
 }
 
 impl TfOutput {
@@ -152,7 +154,11 @@ impl std::fmt::Display for TfOutput {
         let status = self
             .status
             .map_or_else(|| "killed".to_owned(), |c| c.to_string());
-        writeln!(f, "$ {}  (exit {status})", self.command)?;
+        writeln!(
+            f,
+            "$ {}  (exit {status}, {:.2?})",
+            self.command, self.elapsed
+        )?;
         writeln!(f, "--- stdout ---\n{}", self.stdout.trim_end())?;
         write!(f, "--- stderr ---\n{}", self.stderr.trim_end())
     }
@@ -174,7 +180,8 @@ pub fn run_command(cmd: &mut Command, timeout: Duration) -> TfOutput {
     let stdout = drain(child.stdout.take());
     let stderr = drain(child.stderr.take());
 
-    let deadline = Instant::now() + timeout;
+    let started = Instant::now();
+    let deadline = started + timeout;
     let mut pause = Duration::from_millis(1);
     let status = loop {
         match child.try_wait() {
@@ -196,7 +203,11 @@ pub fn run_command(cmd: &mut Command, timeout: Duration) -> TfOutput {
         status: status.and_then(|s| s.code()),
         stdout: strip_ansi(&join(stdout)),
         stderr: strip_ansi(&join(stderr)),
+        elapsed: started.elapsed(),
     };
+    if std::env::var_os("TF_ACC_TIMINGS").is_some() {
+        eprintln!("[{:>6.2?}] {}", output.elapsed, output.command);
+    }
     assert!(
         !timed_out,
         "command timed out after {timeout:?} and was killed:\n{output}"
