@@ -1,6 +1,13 @@
 //! The single integration-test binary: every file under `tests/integration/` is a module here.
 
+// Modules resolve under `tests/integration/`: add `mod <name>;` here for `tests/integration/<name>.rs`.
 mod integration {
+    // Acceptance-test harness: Terraform runner, work directories, emulator handle, step runner.
+    mod support;
+
+    // The harness proves itself against real Terraform using only built-in resources.
+    mod harness_smoke;
+
     // In-process gRPC tests of every RPC the framework serves.
     mod grpc;
 }

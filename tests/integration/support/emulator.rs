@@ -1,0 +1,438 @@
+//! A running `rediscloud-emulator` process per test: startup handshake, admin API helpers, restart, kill on drop.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::http;
+
+/// The emulator binary Cargo built for this test run.
+pub const EMULATOR_BIN: &str = env!("CARGO_BIN_EXE_rediscloud-emulator");
+
+/// Millisecond latencies keep every asynchronous task visible to the provider while the suite stays fast.
+const DEFAULT_ARGS: &[(&str, &str)] = &[
+    ("--port", "0"),
+    ("--task-stage-ms", "5"),
+    ("--activation-ms", "10"),
+    ("--delete-ms", "5"),
+];
+
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A child emulator process. Its stdout and stderr are collected for assertions; it is killed on drop.
+pub struct Emulator {
+    child: Child,
+    /// Arguments as given to `start`, without the defaults (reapplied on restart).
+    args: Vec<String>,
+    state_file: Option<PathBuf>,
+    addr: SocketAddr,
+    api_url: String,
+    access_key: String,
+    secret_key: String,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+impl std::fmt::Debug for Emulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Keys stay out of Debug output even though they are the emulator's own throwaway credentials.
+        f.debug_struct("Emulator")
+            .field("api_url", &self.api_url)
+            .field("pid", &self.child.id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Emulator {
+    /// Starts an emulator on a free port. `args` are extra flags; a flag given here replaces its default
+    /// (`--port 0 --task-stage-ms 5 --activation-ms 10 --delete-ms 5`).
+    #[track_caller]
+    pub fn start(args: &[&str]) -> Emulator {
+        Self::spawn(args.iter().map(|a| (*a).to_owned()).collect(), None, None)
+    }
+
+    /// Like [`Emulator::start`], persisting state in `state_file` so that [`Emulator::restart`] keeps it.
+    #[track_caller]
+    pub fn start_with_state_file(state_file: &Path, args: &[&str]) -> Emulator {
+        Self::spawn(
+            args.iter().map(|a| (*a).to_owned()).collect(),
+            Some(state_file.to_owned()),
+            None,
+        )
+    }
+
+    /// Kills the process and starts a new one on the same port with the same arguments and state file.
+    ///
+    /// Panics if the new process prints different credentials: the provider environment of existing work
+    /// directories would no longer authenticate.
+    #[track_caller]
+    pub fn restart(&mut self) {
+        self.kill();
+        let next = Self::spawn(
+            self.args.clone(),
+            self.state_file.clone(),
+            Some(self.addr.port()),
+        );
+        assert!(
+            next.access_key == self.access_key && next.secret_key == self.secret_key,
+            "the restarted emulator issued different credentials; with --state-file they must persist"
+        );
+        *self = next;
+    }
+
+    #[track_caller]
+    fn spawn(args: Vec<String>, state_file: Option<PathBuf>, port: Option<u16>) -> Emulator {
+        let mut full: Vec<String> = Vec::new();
+        for (flag, value) in DEFAULT_ARGS {
+            if !args
+                .iter()
+                .any(|a| a == flag || a.starts_with(&format!("{flag}=")))
+            {
+                let value = match (*flag, port) {
+                    ("--port", Some(port)) => port.to_string(),
+                    _ => (*value).to_owned(),
+                };
+                full.extend([(*flag).to_owned(), value]);
+            }
+        }
+        if let Some(path) = &state_file {
+            full.extend([
+                "--state-file".to_owned(),
+                path.to_string_lossy().into_owned(),
+            ]);
+        }
+        full.extend(args.iter().cloned());
+
+        // A restart may race the old socket's release; retry a few times before giving up.
+        let attempts = if port.is_some() { 5 } else { 1 };
+        let mut failure = String::new();
+        for attempt in 0..attempts {
+            match Self::try_spawn(&full) {
+                Ok(mut started) => {
+                    started.args = args;
+                    started.state_file = state_file;
+                    return started;
+                }
+                Err(why) => failure = why,
+            }
+            thread::sleep(Duration::from_millis(20 * (attempt + 1)));
+        }
+        panic!("{failure}");
+    }
+
+    fn try_spawn(args: &[String]) -> Result<Emulator, String> {
+        let command = format!("{EMULATOR_BIN} {}", args.join(" "));
+        let mut child = Command::new(EMULATOR_BIN)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|err| format!("could not start `{command}`: {err}"))?;
+
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        collect_lines(child.stdout.take(), Arc::clone(&stdout), Some(tx));
+        collect_lines(child.stderr.take(), Arc::clone(&stderr), None);
+
+        let mut banner = Banner::default();
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        let (addr, api_url, access_key, secret_key) = loop {
+            if let Some(parsed) = banner.parsed() {
+                break parsed;
+            }
+            let wait = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(wait) {
+                Ok(line) => banner.read(&line),
+                Err(err) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    let why = match err {
+                        mpsc::RecvTimeoutError::Timeout => {
+                            format!("no startup banner within {STARTUP_TIMEOUT:?}")
+                        }
+                        mpsc::RecvTimeoutError::Disconnected => {
+                            "exited before printing its startup banner".to_owned()
+                        }
+                    };
+                    thread::sleep(Duration::from_millis(10)); // let the stderr collector catch the last lines
+                    return Err(format!(
+                        "emulator `{command}` {why}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+                        lock(&stdout).join("\n"),
+                        lock(&stderr).join("\n")
+                    ));
+                }
+            }
+        };
+        Ok(Emulator {
+            child,
+            args: Vec::new(),
+            state_file: None,
+            addr,
+            api_url,
+            access_key,
+            secret_key,
+            stdout,
+            stderr,
+        })
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Base URL of the emulated API, `http://127.0.0.1:<port>/v1` (what `REDISCLOUD_URL` is set to).
+    pub fn api_url(&self) -> &str {
+        &self.api_url
+    }
+
+    pub fn access_key(&self) -> &str {
+        &self.access_key
+    }
+
+    pub fn secret_key(&self) -> &str {
+        &self.secret_key
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// The provider environment pointing at this emulator.
+    pub fn provider_env(&self) -> Vec<(String, String)> {
+        vec![
+            ("REDISCLOUD_URL".to_owned(), self.api_url.clone()),
+            ("REDISCLOUD_ACCESS_KEY".to_owned(), self.access_key.clone()),
+            ("REDISCLOUD_SECRET_KEY".to_owned(), self.secret_key.clone()),
+        ]
+    }
+
+    /// Every stdout line the emulator printed so far (the banner included).
+    pub fn stdout_lines(&self) -> Vec<String> {
+        lock(&self.stdout).clone()
+    }
+
+    /// Every stderr line (logs) the emulator printed so far.
+    pub fn stderr_lines(&self) -> Vec<String> {
+        lock(&self.stderr).clone()
+    }
+
+    /// `GET /admin/state`: the emulator's whole in-memory state.
+    #[track_caller]
+    pub fn state(&self) -> Value {
+        self.admin("GET", "/admin/state", None)
+    }
+
+    /// `GET /admin/requests`: the API requests received, oldest first (`{method, path, status, ...}`; a bare
+    /// array or `{"requests": [...]}`).
+    #[track_caller]
+    pub fn requests(&self) -> Vec<Value> {
+        match self.admin("GET", "/admin/requests", None) {
+            Value::Array(items) => items,
+            Value::Object(mut map) => match map.remove("requests") {
+                Some(Value::Array(items)) => items,
+                _ => panic!(
+                    "GET /admin/requests: no `requests` array in {}",
+                    Value::Object(map)
+                ),
+            },
+            other => panic!("GET /admin/requests: expected an array, got {other}"),
+        }
+    }
+
+    /// Number of API writes (POST/PUT/DELETE outside `/admin`), e.g. to prove a no-op apply wrote nothing.
+    #[track_caller]
+    pub fn writes_count(&self) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| {
+                let method = r.get("method").and_then(Value::as_str).unwrap_or_default();
+                let path = r.get("path").and_then(Value::as_str).unwrap_or_default();
+                matches!(method, "POST" | "PUT" | "DELETE") && !path.starts_with("/admin")
+            })
+            .count()
+    }
+
+    /// `PUT /admin/config`: change latencies or behaviour at run time.
+    #[track_caller]
+    pub fn config(&self, body: Value) -> Value {
+        self.admin("PUT", "/admin/config", Some(&body))
+    }
+
+    /// `POST /admin/faults`: inject HTTP faults (e.g. a 429 or 500 for matching requests).
+    #[track_caller]
+    pub fn fault(&self, body: Value) -> Value {
+        self.admin("POST", "/admin/faults", Some(&body))
+    }
+
+    /// `POST /admin/task-errors`: make matching asynchronous tasks end in `processing-error`.
+    #[track_caller]
+    pub fn task_errors(&self, body: Value) -> Value {
+        self.admin("POST", "/admin/task-errors", Some(&body))
+    }
+
+    /// `POST /admin/accounts/{id}/delete`: remove an account behind Terraform's back (drift).
+    #[track_caller]
+    pub fn delete_out_of_band(&self, id: u64) -> Value {
+        self.admin("POST", &format!("/admin/accounts/{id}/delete"), None)
+    }
+
+    /// `POST /admin/accounts/{id}/status`: force an account's status (e.g. `"error"`).
+    #[track_caller]
+    pub fn set_status(&self, id: u64, status: &str) -> Value {
+        self.admin(
+            "POST",
+            &format!("/admin/accounts/{id}/status"),
+            Some(&json!({ "status": status })),
+        )
+    }
+
+    /// The cloud account objects in [`Emulator::state`] (its `accounts` array), including the internal id 1.
+    #[track_caller]
+    pub fn accounts(&self) -> Vec<Value> {
+        let state = self.state();
+        match state.get("accounts") {
+            Some(Value::Array(items)) => items.clone(),
+            _ => panic!("GET /admin/state has no `accounts` array: {state}"),
+        }
+    }
+
+    /// IDs of the accounts that still exist: those whose status is not `deleted` (a deleted account stays
+    /// listed for `--delete-ms`, as in the real API).
+    #[track_caller]
+    pub fn live_account_ids(&self) -> Vec<u64> {
+        self.accounts()
+            .iter()
+            .filter(|a| a.get("status").and_then(Value::as_str) != Some("deleted"))
+            .map(|a| {
+                a.get("id")
+                    .and_then(as_u64)
+                    .unwrap_or_else(|| panic!("account without a numeric id: {a}"))
+            })
+            .collect()
+    }
+
+    #[track_caller]
+    fn admin(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
+        let response =
+            http::request(self.addr, method, path, body).unwrap_or_else(|err| panic!("{err}"));
+        assert!(
+            (200..300).contains(&response.status),
+            "{method} {path} returned {}: {}",
+            response.status,
+            response.body
+        );
+        response
+            .json()
+            .unwrap_or_else(|err| panic!("{method} {path}: {err}"))
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Numbers may arrive as JSON numbers or numeric strings.
+fn as_u64(value: &Value) -> Option<u64> {
+    value.as_u64().or_else(|| value.as_str()?.parse().ok())
+}
+
+fn lock(lines: &Mutex<Vec<String>>) -> std::sync::MutexGuard<'_, Vec<String>> {
+    // A collector thread cannot panic while holding the lock, but recover the data anyway.
+    lines
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Reads lines until EOF into `sink`, forwarding each one to `tx` while someone listens.
+fn collect_lines(
+    pipe: Option<impl Read + Send + 'static>,
+    sink: Arc<Mutex<Vec<String>>>,
+    tx: Option<mpsc::Sender<String>>,
+) {
+    let Some(pipe) = pipe else { return };
+    thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            lock(&sink).push(line.clone());
+            if let Some(tx) = &tx {
+                let _ = tx.send(line);
+            }
+        }
+    });
+}
+
+/// The startup lines the emulator prints once it is listening.
+#[derive(Default)]
+struct Banner {
+    addr: Option<SocketAddr>,
+    api_url: Option<String>,
+    access_key: Option<String>,
+    secret_key: Option<String>,
+    admin_seen: bool,
+}
+
+impl Banner {
+    fn read(&mut self, line: &str) {
+        let line = line.trim();
+        if let Some(url) = line.strip_prefix("rediscloud-emulator listening on http://") {
+            self.addr = url.trim_end_matches('/').parse().ok();
+        } else if let Some(url) = line.strip_prefix("export REDISCLOUD_URL=") {
+            self.api_url = Some(url.to_owned());
+        } else if let Some(key) = line.strip_prefix("export REDISCLOUD_ACCESS_KEY=") {
+            self.access_key = Some(key.to_owned());
+        } else if let Some(key) = line.strip_prefix("export REDISCLOUD_SECRET_KEY=") {
+            self.secret_key = Some(key.to_owned());
+        } else if line.starts_with("admin API: http://") {
+            self.admin_seen = true;
+        }
+    }
+
+    /// Address, API URL and keys, once every banner line has been seen.
+    fn parsed(&self) -> Option<(SocketAddr, String, String, String)> {
+        if !self.admin_seen {
+            return None;
+        }
+        Some((
+            self.addr?,
+            self.api_url.clone()?,
+            self.access_key.clone()?,
+            self.secret_key.clone()?,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn banner_is_complete_only_with_every_line() {
+        let mut banner = Banner::default();
+        for line in [
+            "rediscloud-emulator listening on http://127.0.0.1:4321",
+            "export REDISCLOUD_URL=http://127.0.0.1:4321/v1",
+            "export REDISCLOUD_ACCESS_KEY=ak",
+            "export REDISCLOUD_SECRET_KEY=sk",
+        ] {
+            banner.read(line);
+            assert!(banner.parsed().is_none());
+        }
+        banner.read("admin API: http://127.0.0.1:4321/admin");
+        let (addr, api_url, access_key, secret_key) = banner.parsed().expect("complete banner");
+        assert_eq!(addr.port(), 4321);
+        assert_eq!(api_url, "http://127.0.0.1:4321/v1");
+        assert_eq!((access_key.as_str(), secret_key.as_str()), ("ak", "sk"));
+    }
+}

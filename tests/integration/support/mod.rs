@@ -1,0 +1,35 @@
+//! Acceptance-test harness: drives the real `terraform` CLI against the built provider and a local emulator
+//! (or the real API), in the style of terraform-plugin-testing.
+//!
+//! A typical test:
+//!
+//! ```ignore
+//! let target = Target::from_env();
+//! let workdir = Workdir::for_target("cloud_account_basic", &target);
+//! run_steps(&target, &workdir, vec![
+//!     Step::new(CONFIG).state_check(StateCheck::known_value("rediscloud_cloud_account.test", "status", json!("active"))),
+//! ]);
+//! ```
+
+// Not every test module uses every helper or re-export.
+#![allow(dead_code, unused_imports)]
+
+mod emulator;
+mod http;
+mod steps;
+mod target;
+mod terraform;
+mod workdir;
+
+pub use emulator::{EMULATOR_BIN, Emulator};
+pub use steps::{
+    CheckDestroy, CompareValue, ImportVerify, JsonCheck, PlanCheck, StateCheck, Step, TestCase,
+    find_resource_values, no_accounts_left, resource_addresses, resource_changes, resource_values,
+    run_steps, value_at,
+};
+pub use target::{RealApi, Target};
+pub use terraform::{
+    DEFAULT_TIMEOUT, MIN_TERRAFORM, TfOutput, strip_ansi, terraform, terraform_version,
+    version_at_least,
+};
+pub use workdir::{PLAN_FILE, PROVIDER_BIN, Workdir};
