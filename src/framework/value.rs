@@ -79,15 +79,8 @@ pub enum Value {
 impl Number {
     /// Parses decimal text (`-12`, `1.5`, `1e3`); `None` when it is not a number.
     pub fn parse(text: &str) -> Option<Number> {
-        let t = text.trim();
-        if t.is_empty() {
-            return None;
-        }
-        // serde_json (arbitrary_precision) is the grammar of record for decimals.
-        match serde_json::from_str::<serde_json::Number>(t) {
-            Ok(n) => Some(Number(n.to_string())),
-            Err(_) => None,
-        }
+        // Canonical text, so equal numbers compare equal whatever their spelling.
+        Number::from_decimal(text.trim())
     }
 
     /// The exact decimal text.

@@ -260,8 +260,15 @@ pub fn panic_report(message: &str, location: Option<&str>, backtrace: &str) -> S
 
 /// Replaces the default panic hook with one writing [`panic_report`] to stderr as plain
 /// lines, which Terraform turns into "The plugin crashed!" with the stack trace.
-pub fn install_panic_hook() {
-    std::panic::set_hook(Box::new(|info| {
+///
+/// `recovered` tells whether the panicking thread is inside a request that the
+/// service layer catches and answers with a diagnostic; such a panic is not a
+/// crash, so it must not trigger Terraform's crash capture.
+pub fn install_panic_hook(recovered: fn() -> bool) {
+    std::panic::set_hook(Box::new(move |info| {
+        if recovered() {
+            return;
+        }
         let payload = info.payload();
         let message = payload
             .downcast_ref::<&str>()

@@ -64,7 +64,7 @@ pub enum WireError {
 /// Errors go to stderr as plain text (Terraform shows the plugin's stderr when the
 /// handshake fails).
 pub fn run<S: Provider>(provider: S, opts: ServeOptions) -> ExitCode {
-    logging::install_panic_hook();
+    logging::install_panic_hook(opts.recovered_panic);
     logging::init_from_env();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

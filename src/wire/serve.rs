@@ -35,6 +35,9 @@ pub struct ServeOptions {
     pub provider_address: &'static str,
     /// Debug (reattach) mode: plaintext, no magic cookie, stop on Ctrl-C.
     pub debug: bool,
+    /// True while the current thread runs a request whose panics the service
+    /// recovers from (see [`crate::wire::logging::install_panic_hook`]).
+    pub recovered_panic: fn() -> bool,
 }
 
 /// Wraps a [`Provider`] implementation with the 256 MiB message limits.

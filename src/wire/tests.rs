@@ -69,6 +69,7 @@ async fn start(launch: Launch, debug: bool) -> Running {
         ServeOptions {
             provider_address: "registry.terraform.io/redislabs/rediscloud",
             debug,
+            recovered_panic: || false,
         },
         launch,
         move |line| {
@@ -281,6 +282,7 @@ async fn large_messages_pass_the_256_mib_limit() {
         ServeOptions {
             provider_address: "registry.terraform.io/redislabs/rediscloud",
             debug: false,
+            recovered_panic: || false,
         },
         terraform_launch(None),
         move |line| {
@@ -381,6 +383,7 @@ async fn refuses_to_start_without_cookie_or_protocol_six() {
         ServeOptions {
             provider_address: "x/y",
             debug: false,
+            recovered_panic: || false,
         },
         no_cookie,
         |_| panic!("must not announce"),
@@ -400,6 +403,7 @@ async fn refuses_to_start_without_cookie_or_protocol_six() {
         ServeOptions {
             provider_address: "x/y",
             debug: false,
+            recovered_panic: || false,
         },
         v5_only,
         |_| panic!("must not announce"),
@@ -415,6 +419,7 @@ async fn refuses_to_start_without_cookie_or_protocol_six() {
         ServeOptions {
             provider_address: "x/y",
             debug: false,
+            recovered_panic: || false,
         },
         bad_pem,
         |_| panic!("must not announce"),
