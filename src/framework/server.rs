@@ -375,7 +375,8 @@ fn to_pb_block(b: &Block) -> pb::schema::Block {
                     Nesting::Set => pb::schema::nested_block::NestingMode::Set,
                 } as i32,
                 min_items: 0,
-                max_items: if nb.nesting == Nesting::Single { 1 } else { 0 },
+                // Terraform requires min = max for SINGLE: 0/0 means optional.
+                max_items: 0,
             })
             .collect(),
         description: b.description.clone(),
