@@ -10,4 +10,13 @@ mod integration {
 
     // In-process gRPC tests of every RPC the framework serves.
     mod grpc;
+
+    // The binary as Terraform sees it: init, validate, schema, logs.
+    mod cli_protocol;
+
+    // docs/ matches what the generator renders from the served schema.
+    mod docs;
+
+    // Every example is formatted, valid, and applied against the emulator.
+    mod examples;
 }

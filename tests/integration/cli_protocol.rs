@@ -1,0 +1,84 @@
+//! The provider binary as Terraform sees it: init through dev_overrides,
+//! validate, the schema Terraform reads, and JSON logs Terraform parses.
+
+use super::support::{Emulator, Workdir};
+
+const CONFIG: &str = r#"
+terraform {
+  required_providers {
+    rediscloud = {
+      source = "redislabs/rediscloud"
+    }
+  }
+}
+
+provider "rediscloud" {}
+
+resource "rediscloud_cloud_account" "a" {
+  name              = "cli-protocol"
+  provider_type     = "AWS"
+  access_key_id     = "AKIAIOSFODNN7EXAMPLE"
+  access_secret_key = "not-a-real-secret"
+  console_username  = "console"
+  console_password  = "not-a-real-password"
+  sign_in_login_url = "https://123456789012.signin.aws.amazon.com/console"
+}
+"#;
+
+#[test]
+fn terraform_loads_validates_and_reads_the_schema() {
+    let w = Workdir::new("cli_schema");
+    w.write_config(CONFIG);
+    w.init().assert_success();
+    w.validate().assert_success().assert_matches("The configuration is valid");
+    let out = w.run(&["providers", "schema", "-json"]);
+    out.assert_success();
+    let schema: serde_json::Value = serde_json::from_str(&out.stdout).expect("schema JSON");
+    let p = &schema["provider_schemas"]["registry.terraform.io/redislabs/rediscloud"];
+    for attr in ["api_key", "secret_key"] {
+        assert_eq!(p["provider"]["block"]["attributes"][attr]["sensitive"], true, "{attr}");
+    }
+    let r = &p["resource_schemas"]["rediscloud_cloud_account"]["block"]["attributes"];
+    for attr in ["access_secret_key", "console_password", "access_secret_key_wo", "console_password_wo"] {
+        assert_eq!(r[attr]["sensitive"], true, "{attr}");
+    }
+    for attr in ["access_secret_key_wo", "console_password_wo"] {
+        assert_eq!(r[attr]["write_only"], true, "{attr}");
+    }
+    assert_eq!(r["id"]["computed"], true);
+    assert_eq!(
+        p["resource_identity_schemas"]["rediscloud_cloud_account"]["attributes"]["id"]["required_for_import"],
+        true
+    );
+    assert!(p["data_source_schemas"]["rediscloud_cloud_account"].is_object());
+}
+
+#[test]
+fn provider_logs_reach_terraform_as_structured_lines_at_their_level() {
+    let emulator = Emulator::start(&[]);
+    let log = std::env::temp_dir().join(format!("rediscloud-trace-{}.log", std::process::id()));
+    let mut w = Workdir::new("cli_trace")
+        .env("TF_LOG", "trace")
+        .env("TF_LOG_PATH", log.to_str().expect("utf-8 path"));
+    for (k, v) in emulator.provider_env() {
+        w = w.env(&k, &v);
+    }
+    w.write_config(CONFIG);
+    w.plan().assert_success();
+    let text = std::fs::read_to_string(&log).expect("TF_LOG_PATH file");
+    let _ = std::fs::remove_file(&log);
+    let ours: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("provider.terraform-provider-rediscloud"))
+        .collect();
+    assert!(!ours.is_empty(), "no provider lines in the trace log");
+    // Parsed lines keep their level and message, with fields as key=value;
+    // an unparsed line would still show the raw JSON keys.
+    assert!(
+        ours.iter().any(|l| l.contains("[DEBUG] provider.terraform-provider-rediscloud: served request:") && l.contains("tf_rpc=GetProviderSchema")),
+        "no parsed debug line for GetProviderSchema:\n{}",
+        ours.join("\n")
+    );
+    assert!(ours.iter().all(|l| !l.contains("\"@level\"")), "raw JSON line:\n{}", ours.join("\n"));
+    assert!(!text.contains("not-a-real-secret") && !text.contains(emulator.secret_key()));
+}
