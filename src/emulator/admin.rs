@@ -29,14 +29,12 @@ fn admin_error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({"error": message.into()}))).into_response()
 }
 
-fn parse_json(body: &[u8]) -> Result<Value, Response> {
-    serde_json::from_slice(body)
-        .map_err(|e| admin_error(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")))
+fn parse_json(body: &[u8]) -> Result<Value, String> {
+    serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))
 }
 
-fn parse_id(raw: &str) -> Result<i64, Response> {
-    raw.parse()
-        .map_err(|_| admin_error(StatusCode::BAD_REQUEST, "account id must be an integer"))
+fn bad_id() -> Response {
+    admin_error(StatusCode::BAD_REQUEST, "account id must be an integer")
 }
 
 async fn state(State(st): State<EmulatorState>) -> Response {
@@ -63,7 +61,7 @@ async fn config(State(st): State<EmulatorState>) -> Response {
 async fn put_config(State(st): State<EmulatorState>, body: Bytes) -> Response {
     let patch = match parse_json(&body) {
         Ok(v) => v,
-        Err(resp) => return resp,
+        Err(msg) => return admin_error(StatusCode::BAD_REQUEST, msg),
     };
     match st.knobs().merged(&patch) {
         Ok(knobs) => {
@@ -75,11 +73,9 @@ async fn put_config(State(st): State<EmulatorState>, body: Bytes) -> Response {
 }
 
 async fn add_fault(State(st): State<EmulatorState>, body: Bytes) -> Response {
-    let fault = match parse_json(&body)
-        .and_then(|v| Fault::parse(&v).map_err(|msg| admin_error(StatusCode::BAD_REQUEST, msg)))
-    {
+    let fault = match parse_json(&body).and_then(|v| Fault::parse(&v)) {
         Ok(f) => f,
-        Err(resp) => return resp,
+        Err(msg) => return admin_error(StatusCode::BAD_REQUEST, msg),
     };
     Json(json!({"faults": st.add_fault(fault)})).into_response()
 }
@@ -91,9 +87,8 @@ async fn clear_faults(State(st): State<EmulatorState>) -> Response {
 
 /// Out-of-band deletion: the account disappears at once, as if removed outside Terraform.
 async fn delete_account(State(st): State<EmulatorState>, Path(id): Path<String>) -> Response {
-    let id = match parse_id(&id) {
-        Ok(id) => id,
-        Err(resp) => return resp,
+    let Ok(id) = id.parse::<i64>() else {
+        return bad_id();
     };
     if id == INTERNAL_ACCOUNT_ID {
         return admin_error(
@@ -117,9 +112,8 @@ async fn force_status(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let id = match parse_id(&id) {
-        Ok(id) => id,
-        Err(resp) => return resp,
+    let Ok(id) = id.parse::<i64>() else {
+        return bad_id();
     };
     let status = match parse_json(&body) {
         Ok(v) => match v.get("status").and_then(Value::as_str) {
@@ -131,7 +125,7 @@ async fn force_status(
                 );
             }
         },
-        Err(resp) => return resp,
+        Err(msg) => return admin_error(StatusCode::BAD_REQUEST, msg),
     };
     st.with_world(|w, _, ms, now| {
         let busy = w.in_flight(id);
@@ -153,7 +147,7 @@ async fn force_status(
 async fn add_task_errors(State(st): State<EmulatorState>, body: Bytes) -> Response {
     let v = match parse_json(&body) {
         Ok(v) => v,
-        Err(resp) => return resp,
+        Err(msg) => return admin_error(StatusCode::BAD_REQUEST, msg),
     };
     let Some(ty) = v
         .get("type")

@@ -6,7 +6,7 @@ use std::time::Instant;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::extract::{ConnectInfo, OriginalUri, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -67,6 +67,13 @@ fn html_response(status: StatusCode) -> Response {
     (status, [(header::CONTENT_TYPE, "text/html")], body).into_response()
 }
 
+/// The request path as the client sent it (`nest` strips the `/v1` prefix from `uri()`).
+fn full_path(req: &Request) -> String {
+    req.extensions()
+        .get::<OriginalUri>()
+        .map_or_else(|| req.uri().path().to_owned(), |u| u.path().to_owned())
+}
+
 /// Outermost layer: logs method, path, status and duration (never bodies or headers).
 pub(crate) async fn log_layer(
     State(st): State<EmulatorState>,
@@ -74,7 +81,7 @@ pub(crate) async fn log_layer(
     next: Next,
 ) -> Response {
     let method = req.method().to_string();
-    let path = req.uri().path().to_owned();
+    let path = full_path(&req);
     let time_ms = st.now_ms();
     let started = Instant::now();
     let resp = next.run(req).await;
@@ -134,7 +141,7 @@ async fn authenticated(st: &EmulatorState, req: Request, next: Next) -> Response
             )
         };
     }
-    let (latency_ms, action) = st.faults_for(req.method().as_str(), req.uri().path());
+    let (latency_ms, action) = st.faults_for(req.method().as_str(), &full_path(&req));
     if latency_ms > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(latency_ms)).await;
     }
@@ -208,18 +215,12 @@ fn base_url(headers: &HeaderMap) -> String {
     format!("http://{host}")
 }
 
-fn parse_account_id(raw: &str) -> Result<i64, Response> {
-    raw.parse::<i32>()
-        .ok()
-        .filter(|id| *id >= 0)
-        .map(i64::from)
-        .ok_or_else(|| {
-            error_response(
-                StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
-                "cloudAccountId must be a non-negative 32-bit integer",
-            )
-        })
+fn parse_account_id(raw: &str) -> Option<i64> {
+    raw.parse::<i32>().ok().filter(|id| *id >= 0).map(i64::from)
+}
+
+fn bad_account_id() -> Response {
+    bad_request("cloudAccountId must be a non-negative 32-bit integer")
 }
 
 fn account_not_found(id: i64) -> Response {
@@ -248,9 +249,8 @@ async fn get_account(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let id = match parse_account_id(&id) {
-        Ok(id) => id,
-        Err(resp) => return resp,
+    let Some(id) = parse_account_id(&id) else {
+        return bad_account_id();
     };
     let base = base_url(&headers);
     st.with_world(|w, _, _, _| match w.accounts.get(&id) {
@@ -263,34 +263,32 @@ fn bad_request(msg: &str) -> Response {
     error_response(StatusCode::BAD_REQUEST, "BAD_REQUEST", msg)
 }
 
-fn parse_object(body: &[u8]) -> Result<Map<String, Value>, Response> {
+fn parse_object(body: &[u8]) -> Result<Map<String, Value>, String> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(bad_request("request body must be a JSON object")),
-        Err(e) => Err(bad_request(&format!("request body is not valid JSON: {e}"))),
+        Ok(_) => Err("request body must be a JSON object".to_owned()),
+        Err(e) => Err(format!("request body is not valid JSON: {e}")),
     }
 }
 
 /// A required non-empty string. Messages name the field only, never its value (may be secret).
-fn required(obj: &Map<String, Value>, name: &str) -> Result<String, Response> {
+fn required(obj: &Map<String, Value>, name: &str) -> Result<String, String> {
     match obj.get(name) {
-        None | Some(Value::Null) => Err(bad_request(&format!("{name} is required"))),
-        Some(Value::String(s)) if s.trim().is_empty() => {
-            Err(bad_request(&format!("{name} must not be empty")))
-        }
+        None | Some(Value::Null) => Err(format!("{name} is required")),
+        Some(Value::String(s)) if s.trim().is_empty() => Err(format!("{name} must not be empty")),
         Some(Value::String(s)) => Ok(s.clone()),
-        Some(_) => Err(bad_request(&format!("{name} must be a string"))),
+        Some(_) => Err(format!("{name} must be a string")),
     }
 }
 
-fn optional(obj: &Map<String, Value>, name: &str) -> Result<Option<String>, Response> {
+fn optional(obj: &Map<String, Value>, name: &str) -> Result<Option<String>, String> {
     match obj.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(_) => required(obj, name).map(Some),
     }
 }
 
-fn validate_create(body: &[u8]) -> Result<Changes, Response> {
+fn validate_create(body: &[u8]) -> Result<Changes, String> {
     let obj = parse_object(body)?;
     let name = required(&obj, "name")?;
     let access_key_id = required(&obj, "accessKeyId")?;
@@ -300,9 +298,7 @@ fn validate_create(body: &[u8]) -> Result<Changes, Response> {
     let sign_in_login_url = required(&obj, "signInLoginUrl")?;
     let provider = match optional(&obj, "provider")? {
         None => Provider::Aws,
-        Some(p) => {
-            Provider::parse(&p).ok_or_else(|| bad_request("provider must be one of AWS, GCP"))?
-        }
+        Some(p) => Provider::parse(&p).ok_or("provider must be one of AWS, GCP")?,
     };
     Ok(Changes {
         name: Some(name),
@@ -313,7 +309,7 @@ fn validate_create(body: &[u8]) -> Result<Changes, Response> {
 }
 
 /// `provider` is not part of the update request schema and is ignored.
-fn validate_update(body: &[u8]) -> Result<Changes, Response> {
+fn validate_update(body: &[u8]) -> Result<Changes, String> {
     let obj = parse_object(body)?;
     let access_key_id = required(&obj, "accessKeyId")?;
     for secret in ["accessSecretKey", "consoleUsername", "consolePassword"] {
@@ -342,7 +338,7 @@ async fn create_account(
 ) -> Response {
     let changes = match validate_create(&body) {
         Ok(c) => c,
-        Err(resp) => return resp,
+        Err(msg) => return bad_request(&msg),
     };
     let base = base_url(&headers);
     st.with_world(|w, knobs, ms, now| {
@@ -365,13 +361,12 @@ async fn update_account(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let id = match parse_account_id(&id) {
-        Ok(id) => id,
-        Err(resp) => return resp,
+    let Some(id) = parse_account_id(&id) else {
+        return bad_account_id();
     };
     let changes = match validate_update(&body) {
         Ok(c) => c,
-        Err(resp) => return resp,
+        Err(msg) => return bad_request(&msg),
     };
     let base = base_url(&headers);
     st.with_world(|w, knobs, ms, now| {
@@ -393,9 +388,8 @@ async fn delete_account(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let id = match parse_account_id(&id) {
-        Ok(id) => id,
-        Err(resp) => return resp,
+    let Some(id) = parse_account_id(&id) else {
+        return bad_account_id();
     };
     let base = base_url(&headers);
     st.with_world(|w, knobs, ms, now| {

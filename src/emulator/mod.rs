@@ -1,10 +1,22 @@
 //! Local emulator of the Redis Cloud API v1 (cloud accounts and tasks), following the OpenAPI contract. Shares no code with the client.
 //!
 //! - `/v1/...`: the emulated API (auth, rate limit, tasks run one at a time, time-driven account
-//!   lifecycles), see [`api`];
-//! - `/admin/...`: unauthenticated control API for tests and demos, see [`admin`].
+//!   lifecycles), module `api`;
+//! - `/admin/...`: unauthenticated control API for tests and demos, module `admin`.
 //!
 //! Use [`start`] to run it on a TCP port, or [`app`] for in-process `oneshot` calls.
+//!
+//! Choices where the real API is undocumented:
+//! - unknown account ids answer 404 synchronously on GET, PUT and DELETE; a task ends in
+//!   `CLOUD_ACCOUNT_NOT_FOUND` when its account vanished or is being deleted by the time it runs,
+//!   and for the internal account (id 1), which can be neither updated nor deleted;
+//! - duplicate names / access keys fail the task (`CLOUD_ACCOUNT_NAME_EXISTS`,
+//!   `CLOUD_ACCOUNT_ACCESS_KEY_EXISTS`), or answer 409 at once when `sync_errors` is set;
+//! - synchronous error bodies are JSON `{"error": {type, status, description}}`, the shape of
+//!   task errors; 401 can be switched to an nginx-style HTML page (`html_401`);
+//! - the list shows access key ids unmasked; secrets are validated, then discarded;
+//! - a single API key pair is served, so there is one task queue;
+//! - a deleted account is listed as `deleted` for `delete_ms`, then disappears (GET 404).
 
 mod admin;
 mod api;

@@ -548,6 +548,11 @@ impl World {
                 }),
             Command::Delete => not_found().or_else(|| task.injected_error.clone()),
         };
+        let command = task.command.as_str();
+        events.push(format!(
+            "task {} ({command}): processing-in-progress",
+            task.id
+        ));
         let mut account_id = task.account_id;
         if error.is_none() {
             match task.command {
@@ -592,11 +597,6 @@ impl World {
         t.error = error;
         t.status = TaskStatus::Processing;
         t.updated_ms = at;
-        events.push(format!(
-            "task {} ({}): processing-in-progress",
-            t.id,
-            t.command.as_str()
-        ));
     }
 
     fn finish_task(&mut self, i: usize, events: &mut Vec<String>) {
