@@ -3,9 +3,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use rediscloud_tf::framework::server::{in_request, FrameworkServer};
+use rediscloud_tf::framework::server::{FrameworkServer, in_request};
 use rediscloud_tf::provider::RedisCloudProvider;
-use rediscloud_tf::wire::{run, ServeOptions};
+use rediscloud_tf::wire::{ServeOptions, run};
 
 /// Terraform provider for Redis Cloud BYOA cloud accounts.
 ///

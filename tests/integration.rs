@@ -19,4 +19,7 @@ mod integration {
 
     // Every example is formatted, valid, and applied against the emulator.
     mod examples;
+
+    // Release zip, manifest and SHA256SUMS install through a plain terraform init.
+    mod release;
 }

@@ -53,6 +53,27 @@ struct Cli {
     /// Do not print lifecycle events (task and account transitions) to stdout.
     #[arg(long)]
     quiet: bool,
+    /// Exit when standard input closes: a parent that pipes our stdin (a demo
+    /// script, a CI job) cannot leave us running, however it dies.
+    #[arg(long)]
+    exit_with_stdin: bool,
+}
+
+async fn stdin_closed() {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    // A plain thread: blocking stdin reads cannot be cancelled, and the
+    // process exits right after this resolves anyway.
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 256];
+        let mut stdin = std::io::stdin();
+        while let Ok(n) = std::io::Read::read(&mut stdin, &mut buf) {
+            if n == 0 {
+                break;
+            }
+        }
+        let _ = tx.send(());
+    });
+    let _ = rx.await;
 }
 
 async fn wait_for_signal() {
@@ -84,6 +105,7 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_max_level(tracing::Level::WARN)
         .init();
+    let cli_exit_with_stdin = cli.exit_with_stdin;
     let cfg = EmulatorConfig {
         bind: cli.bind,
         port: cli.port,
@@ -106,7 +128,14 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    wait_for_signal().await;
+    if cli_exit_with_stdin {
+        tokio::select! {
+            _ = wait_for_signal() => {}
+            _ = stdin_closed() => {}
+        }
+    } else {
+        wait_for_signal().await;
+    }
     running.shutdown().await;
     ExitCode::SUCCESS
 }

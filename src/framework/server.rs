@@ -614,22 +614,22 @@ impl<P: Provider> pb::provider_server::Provider for FrameworkServer<P> {
         let req = request.into_inner();
         self.serve("ValidateResourceConfig", &req.type_name.clone(), async {
             let mut diags = Diagnostics::new();
-            if let Some((resource, schema)) = self.resource(&req.type_name, &mut diags) {
-                if let Some(config) = decode_dv(
+            if let Some((resource, schema)) = self.resource(&req.type_name, &mut diags)
+                && let Some(config) = decode_dv(
                     req.config.as_ref(),
                     &schema.implied_type(),
                     "configuration",
                     &mut diags,
-                ) {
-                    schema.validate_config(&config, &mut diags);
-                    resource.validate(&config, &mut diags);
-                    write_only_unsupported(
-                        schema,
-                        &config,
-                        req.client_capabilities.as_ref(),
-                        &mut diags,
-                    );
-                }
+                )
+            {
+                schema.validate_config(&config, &mut diags);
+                resource.validate(&config, &mut diags);
+                write_only_unsupported(
+                    schema,
+                    &config,
+                    req.client_capabilities.as_ref(),
+                    &mut diags,
+                );
             }
             pb::validate_resource_config::Response {
                 diagnostics: to_pb_diags(&diags),
@@ -750,10 +750,10 @@ impl<P: Provider> pb::provider_server::Provider for FrameworkServer<P> {
                 }
                 None => current,
             };
-            if !new_state.is_null() {
-                if let Some(id) = identity_data(resource, &new_state, &mut diags) {
-                    resp.new_identity = Some(id);
-                }
+            if !new_state.is_null()
+                && let Some(id) = identity_data(resource, &new_state, &mut diags)
+            {
+                resp.new_identity = Some(id);
             }
             resp.new_state = encode_dv(&new_state, &ty, "state", &mut diags);
             resp.diagnostics = to_pb_diags(&diags);
@@ -981,16 +981,16 @@ impl<P: Provider> pb::provider_server::Provider for FrameworkServer<P> {
             &req.type_name.clone(),
             async {
                 let mut diags = Diagnostics::new();
-                if let Some((ds, schema)) = self.data_source(&req.type_name, &mut diags) {
-                    if let Some(config) = decode_dv(
+                if let Some((ds, schema)) = self.data_source(&req.type_name, &mut diags)
+                    && let Some(config) = decode_dv(
                         req.config.as_ref(),
                         &schema.implied_type(),
                         "configuration",
                         &mut diags,
-                    ) {
-                        schema.validate_config(&config, &mut diags);
-                        ds.validate(&config, &mut diags);
-                    }
+                    )
+                {
+                    schema.validate_config(&config, &mut diags);
+                    ds.validate(&config, &mut diags);
                 }
                 pb::validate_data_resource_config::Response {
                     diagnostics: to_pb_diags(&diags),
@@ -1015,8 +1015,8 @@ impl<P: Provider> pb::provider_server::Provider for FrameworkServer<P> {
             let ty = schema.implied_type();
             if let Some(config) = decode_dv(req.config.as_ref(), &ty, "configuration", &mut diags) {
                 schema.validate_config(&config, &mut diags);
-                if !diags.has_error() {
-                    if let Some(data) = self.configured(&mut diags) {
+                if !diags.has_error()
+                    && let Some(data) = self.configured(&mut diags) {
                         let read = ds
                             .read(&data, DataSourceReadRequest { config: &config, stop: self.stop_token() }, &mut diags)
                             .await;
@@ -1027,7 +1027,6 @@ impl<P: Provider> pb::provider_server::Provider for FrameworkServer<P> {
                             resp.state = encode_dv(&state, &ty, "data source state", &mut diags);
                         }
                     }
-                }
             }
             resp.diagnostics = to_pb_diags(&diags);
             resp

@@ -30,16 +30,26 @@ fn terraform_loads_validates_and_reads_the_schema() {
     let w = Workdir::new("cli_schema");
     w.write_config(CONFIG);
     w.init().assert_success();
-    w.validate().assert_success().assert_matches("The configuration is valid");
+    w.validate()
+        .assert_success()
+        .assert_matches("The configuration is valid");
     let out = w.run(&["providers", "schema", "-json"]);
     out.assert_success();
     let schema: serde_json::Value = serde_json::from_str(&out.stdout).expect("schema JSON");
     let p = &schema["provider_schemas"]["registry.terraform.io/redislabs/rediscloud"];
     for attr in ["api_key", "secret_key"] {
-        assert_eq!(p["provider"]["block"]["attributes"][attr]["sensitive"], true, "{attr}");
+        assert_eq!(
+            p["provider"]["block"]["attributes"][attr]["sensitive"], true,
+            "{attr}"
+        );
     }
     let r = &p["resource_schemas"]["rediscloud_cloud_account"]["block"]["attributes"];
-    for attr in ["access_secret_key", "console_password", "access_secret_key_wo", "console_password_wo"] {
+    for attr in [
+        "access_secret_key",
+        "console_password",
+        "access_secret_key_wo",
+        "console_password_wo",
+    ] {
         assert_eq!(r[attr]["sensitive"], true, "{attr}");
     }
     for attr in ["access_secret_key_wo", "console_password_wo"] {
@@ -75,10 +85,16 @@ fn provider_logs_reach_terraform_as_structured_lines_at_their_level() {
     // Parsed lines keep their level and message, with fields as key=value;
     // an unparsed line would still show the raw JSON keys.
     assert!(
-        ours.iter().any(|l| l.contains("[DEBUG] provider.terraform-provider-rediscloud: served request:") && l.contains("tf_rpc=GetProviderSchema")),
+        ours.iter().any(|l| l
+            .contains("[DEBUG] provider.terraform-provider-rediscloud: served request:")
+            && l.contains("tf_rpc=GetProviderSchema")),
         "no parsed debug line for GetProviderSchema:\n{}",
         ours.join("\n")
     );
-    assert!(ours.iter().all(|l| !l.contains("\"@level\"")), "raw JSON line:\n{}", ours.join("\n"));
+    assert!(
+        ours.iter().all(|l| !l.contains("\"@level\"")),
+        "raw JSON line:\n{}",
+        ours.join("\n")
+    );
     assert!(!text.contains("not-a-real-secret") && !text.contains(emulator.secret_key()));
 }

@@ -25,7 +25,11 @@ fn docs_are_generated_from_the_served_schema() {
     let names: Vec<&str> = pages.iter().map(|(r, _)| r.as_str()).collect();
     assert_eq!(
         names,
-        ["index.md", "resources/cloud_account.md", "data-sources/cloud_account.md"]
+        [
+            "index.md",
+            "resources/cloud_account.md",
+            "data-sources/cloud_account.md"
+        ]
     );
     let resource = &pages[1].1;
     for needle in [

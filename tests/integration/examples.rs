@@ -39,8 +39,14 @@ fn copy_tree(from: &Path, to: &Path) {
 fn examples_are_formatted_and_valid() {
     let w = Workdir::new("examples_fmt");
     let dir = examples();
-    w.run(&["fmt", "-check", "-recursive", "-diff", dir.to_str().expect("utf-8 path")])
-        .assert_success();
+    w.run(&[
+        "fmt",
+        "-check",
+        "-recursive",
+        "-diff",
+        dir.to_str().expect("utf-8 path"),
+    ])
+    .assert_success();
     for root in [
         "provider",
         "resources/rediscloud_cloud_account",
@@ -68,14 +74,22 @@ fn resource_data_source_and_import_examples_apply() {
     w.write_config(&read("resources/rediscloud_cloud_account/resource.tf"));
     w.apply().assert_success();
     let outputs = w.output_json();
-    let id = outputs["cloud_account_id"]["value"].as_str().expect("id output").to_owned();
+    let id = outputs["cloud_account_id"]["value"]
+        .as_str()
+        .expect("id output")
+        .to_owned();
     w.plan_detailed().assert_code(0);
 
     // The data source finds the account the resource example created.
     let d = workdir("examples_data_source", &emulator);
-    d.write_config(&read("data-sources/rediscloud_cloud_account/data-source.tf"));
+    d.write_config(&read(
+        "data-sources/rediscloud_cloud_account/data-source.tf",
+    ));
     d.apply().assert_success();
-    assert_eq!(d.output_json()["cloud_account_id"]["value"].as_str(), Some(id.as_str()));
+    assert_eq!(
+        d.output_json()["cloud_account_id"]["value"].as_str(),
+        Some(id.as_str())
+    );
 
     // The import block and the import command, pointed at the real ID.
     let i = workdir("examples_import_block", &emulator)
@@ -86,9 +100,7 @@ fn resource_data_source_and_import_examples_apply() {
         "import.tf",
         &read("resources/rediscloud_cloud_account/import-block.tf").replace("12345", &id),
     );
-    i.plan()
-        .assert_success()
-        .assert_matches("1 to import");
+    i.plan().assert_success().assert_matches("1 to import");
     let c = workdir("examples_import_cli", &emulator)
         .env("TF_VAR_aws_secret_access_key", "example-secret")
         .env("TF_VAR_console_password", "example-password");
@@ -99,7 +111,9 @@ fn resource_data_source_and_import_examples_apply() {
         .expect("import command")
         .replace("12345", &id);
     let args: Vec<&str> = line.split_whitespace().skip(1).collect();
-    c.run(&args).assert_success().assert_matches("Import successful");
+    c.run(&args)
+        .assert_success()
+        .assert_matches("Import successful");
 
     w.destroy().assert_success();
     assert!(emulator.live_account_ids().iter().all(|id| *id == 1));
@@ -114,13 +128,20 @@ fn byoa_module_and_write_only_examples_apply() {
     copy_tree(&examples(), &w.path().join("examples"));
     let chdir = "-chdir=examples/byoa-aws";
     w.run(&[chdir, "init"]).assert_success();
-    w.run(&[chdir, "apply", "-auto-approve", "-input=false"]).assert_success();
+    w.run(&[chdir, "apply", "-auto-approve", "-input=false"])
+        .assert_success();
     let out = w.run(&[chdir, "output", "-json"]);
     let outputs: serde_json::Value = serde_json::from_str(&out.stdout).expect("outputs");
     assert_eq!(outputs["status"]["value"], "active");
-    assert!(outputs["aws_user_arn"]["value"].as_str().is_some_and(|a| a.starts_with("arn:aws:iam::")));
-    w.run(&[chdir, "plan", "-detailed-exitcode", "-input=false"]).assert_code(0);
-    w.run(&[chdir, "destroy", "-auto-approve", "-input=false"]).assert_success();
+    assert!(
+        outputs["aws_user_arn"]["value"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("arn:aws:iam::"))
+    );
+    w.run(&[chdir, "plan", "-detailed-exitcode", "-input=false"])
+        .assert_code(0);
+    w.run(&[chdir, "destroy", "-auto-approve", "-input=false"])
+        .assert_success();
 
     let secret = "wo-secret-never-stored";
     let wo = workdir("examples_write_only", &emulator)

@@ -9,6 +9,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
+mod demo;
+mod package;
+
 /// Oldest Terraform the acceptance tests support (protocol 6 features and `terraform_data` behaviour we rely on).
 const MIN_TERRAFORM: (u64, u64) = (1, 14);
 
@@ -20,7 +23,10 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
+  demo                          build, start the emulator, and watch Terraform create and destroy a BYOA account
   test [-- <cargo test args>]   fmt check, clippy -D warnings, then the whole test suite against real Terraform
+  docs                          regenerate docs/ from the provider schema and examples/
+  release [VERSION]             build release artifacts (zip, SHA256SUMS, manifest, filesystem mirror) in target/dist
   terraform                     print the Terraform the tests would use (installing it if needed)
 ";
 
@@ -40,6 +46,14 @@ fn run() -> Result<()> {
     let rest: Vec<OsString> = args.collect();
     match command.as_deref() {
         Some("test") => test(&rest),
+        Some("demo") => {
+            let root = repo_root();
+            let release = build_release(&root)?;
+            let tf = find_terraform(&root)?;
+            demo::run(&root, &tf, &release, &crate_version(&root)?)
+        }
+        Some("docs") => docs(&repo_root()),
+        Some("release") => release(&repo_root(), rest.first()),
         Some("terraform") => {
             let tf = find_terraform(&repo_root())?;
             println!("{}", tf.display());
@@ -52,6 +66,97 @@ fn run() -> Result<()> {
         Some(other) => bail!("unknown command `{other}`\n\n{USAGE}"),
         None => bail!("missing command\n\n{USAGE}"),
     }
+}
+
+/// Builds the release binaries and returns their directory.
+fn build_release(root: &Path) -> Result<PathBuf> {
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let started = Instant::now();
+    println!("==> building release binaries (cargo build --release)");
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "--bin",
+            "terraform-provider-rediscloud",
+            "--bin",
+            "rediscloud-emulator",
+        ])
+        .current_dir(root)
+        .status()
+        .context("running cargo build")?;
+    if !status.success() {
+        bail!("cargo build --release failed ({status})");
+    }
+    println!("==> built in {:.1}s", started.elapsed().as_secs_f64());
+    let target = env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    Ok(target.join("release"))
+}
+
+/// Regenerates docs/ through the docs test in write mode, so that the test and
+/// the command cannot render differently.
+fn docs(root: &Path) -> Result<()> {
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .args([
+            "test",
+            "--test",
+            "integration",
+            "--",
+            "--exact",
+            "integration::docs::docs_are_generated_from_the_served_schema",
+        ])
+        .env("UPDATE_DOCS", "1")
+        .current_dir(root)
+        .status()
+        .context("running the docs generator")?;
+    if !status.success() {
+        bail!("docs generation failed ({status})");
+    }
+    println!("xtask: docs/ regenerated from the provider schema");
+    Ok(())
+}
+
+fn release(root: &Path, version: Option<&OsString>) -> Result<()> {
+    let version = match version {
+        Some(v) => v.to_string_lossy().into_owned(),
+        None => crate_version(root)?,
+    };
+    let bin_dir = build_release(root)?;
+    let (os, arch) = package::platform();
+    let out = root.join("target").join("dist");
+    let _ = fs::remove_dir_all(&out);
+    let art = package::package(
+        &bin_dir.join("terraform-provider-rediscloud"),
+        &version,
+        os,
+        arch,
+        &out,
+    )?;
+    println!("xtask: {}", art.zip.display());
+    println!(
+        "xtask: {} (zip sha256 {})",
+        art.sums.display(),
+        art.zip_sha256
+    );
+    println!("xtask: {}", art.manifest.display());
+    println!(
+        "xtask: filesystem mirror at {} (use it in provider_installation {{ filesystem_mirror {{ path = ... }} }})",
+        art.mirror.display()
+    );
+    Ok(())
+}
+
+fn crate_version(root: &Path) -> Result<String> {
+    let manifest = fs::read_to_string(root.join("Cargo.toml"))?;
+    manifest
+        .lines()
+        .skip_while(|l| l.trim() != "[package]")
+        .find_map(|l| {
+            l.strip_prefix("version = ")
+                .map(|v| v.trim_matches('"').to_owned())
+        })
+        .context("no package version in Cargo.toml")
 }
 
 /// The workspace root: xtask lives one level below it.

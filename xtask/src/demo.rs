@@ -1,0 +1,189 @@
+//! `cargo xtask demo`: Terraform creates a BYOA cloud account against the
+//! emulator, showing the task and activation waits as they happen, then
+//! prints the outputs and destroys everything.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+/// Realistic, but short enough for a demo that finishes within a minute.
+const EMULATOR_ARGS: &[&str] = &[
+    "--port",
+    "0",
+    "--task-stage-ms",
+    "800",
+    "--activation-ms",
+    "3000",
+    "--delete-ms",
+    "800",
+    "--exit-with-stdin",
+];
+
+/// The emulator process; killed when dropped. It also exits by itself when
+/// our end of its stdin closes, so even a killed demo leaves nothing behind.
+struct EmulatorProcess(Child);
+
+impl Drop for EmulatorProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
+/// Shows the provider's own progress lines (TF_LOG_PROVIDER=INFO) and
+/// Terraform's errors, dropping the rest of its log noise.
+fn relay_terraform_stderr(line: &str) {
+    // Terraform names the logger after the executable: `…rediscloud` under
+    // dev_overrides, `…rediscloud_v0.1.0` when installed from a release zip.
+    const MARK: &str = "provider.terraform-provider-rediscloud";
+    if let Some(msg) = line
+        .find(MARK)
+        .and_then(|i| line[i..].find(": ").map(|j| &line[i + j + 2..]))
+    {
+        // Terraform appends the line's fields as `key=value` after a colon.
+        let cut = [": @", ": tf_", " tf_rpc=", " timestamp=", " @module="]
+            .iter()
+            .filter_map(|m| msg.find(m))
+            .min()
+            .unwrap_or(msg.len());
+        println!("  provider │ {}", msg[..cut].trim_end_matches(':'));
+    } else if !line.contains("[INFO]") && !line.contains("[DEBUG]") && !line.trim().is_empty() {
+        eprintln!("{line}");
+    }
+}
+
+fn terraform(tf: &Path, dir: &Path, env: &[(String, String)], args: &[&str]) -> Result<()> {
+    println!("\n$ terraform {}", args.join(" "));
+    let mut child = Command::new(tf)
+        .args(args)
+        .current_dir(dir)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting terraform")?;
+    let stderr = child.stderr.take().context("terraform stderr")?;
+    let relay = thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            relay_terraform_stderr(&line);
+        }
+    });
+    let status = child.wait()?;
+    let _ = relay.join();
+    if !status.success() {
+        bail!("terraform {} failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
+
+/// Runs the demo. `release_dir` holds the freshly built binaries.
+pub fn run(root: &Path, tf: &Path, release_dir: &Path, version: &str) -> Result<()> {
+    let started = Instant::now();
+    let work = root.join("target").join("demo");
+    let _ = std::fs::remove_dir_all(&work);
+    copy_tree(&root.join("examples"), &work.join("examples"))?;
+    // Install the provider the way users will: from a release zip in a
+    // filesystem mirror, through a plain `terraform init`.
+    let (os, arch) = crate::package::platform();
+    let art = crate::package::package(
+        &release_dir.join("terraform-provider-rediscloud"),
+        version,
+        os,
+        arch,
+        &work.join("dist"),
+    )?;
+    let cli_config = work.join("cli.tfrc");
+    std::fs::write(
+        &cli_config,
+        format!(
+            "provider_installation {{\n  filesystem_mirror {{\n    path    = {:?}\n    include = [\"registry.terraform.io/redislabs/rediscloud\"]\n  }}\n  direct {{\n    exclude = [\"registry.terraform.io/redislabs/rediscloud\"]\n  }}\n}}\n",
+            art.mirror.display().to_string()
+        ),
+    )?;
+
+    println!("==> starting the Redis Cloud API emulator");
+    let mut child = Command::new(release_dir.join("rediscloud-emulator"))
+        .args(EMULATOR_ARGS)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("starting rediscloud-emulator")?;
+    let stdout = child.stdout.take().context("emulator stdout")?;
+    let emulator = EmulatorProcess(child);
+    let mut lines = BufReader::new(stdout).lines();
+    let mut env: Vec<(String, String)> = Vec::new();
+    for line in lines.by_ref().take(5) {
+        let line = line?;
+        println!("  emulator │ {line}");
+        if let Some(kv) = line.strip_prefix("export ")
+            && let Some((k, v)) = kv.split_once('=')
+        {
+            env.push((k.to_owned(), v.to_owned()));
+        }
+    }
+    if env.len() != 3 {
+        bail!("the emulator did not print its REDISCLOUD_* exports");
+    }
+    let relay = thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            println!("  emulator │ {line}");
+        }
+    });
+    env.extend(
+        [
+            ("TF_CLI_CONFIG_FILE", cli_config.display().to_string()),
+            ("TF_IN_AUTOMATION", "1".to_owned()),
+            ("CHECKPOINT_DISABLE", "1".to_owned()),
+            ("TF_LOG_PROVIDER", "INFO".to_owned()),
+            (
+                "TF_VAR_secret_access_key",
+                "demo-aws-secret-access-key".to_owned(),
+            ),
+            (
+                "TF_VAR_console_password",
+                "demo-console-password".to_owned(),
+            ),
+        ]
+        .map(|(k, v)| (k.to_owned(), v)),
+    );
+    let dir: PathBuf = work.join("examples").join("byoa-aws");
+    terraform(tf, &dir, &env, &["init", "-input=false", "-no-color"])?;
+    terraform(
+        tf,
+        &dir,
+        &env,
+        &["apply", "-auto-approve", "-input=false", "-no-color"],
+    )?;
+    terraform(tf, &dir, &env, &["output", "-no-color"])?;
+    terraform(
+        tf,
+        &dir,
+        &env,
+        &["destroy", "-auto-approve", "-input=false", "-no-color"],
+    )?;
+    drop(emulator);
+    let _ = relay.join();
+    println!(
+        "\n==> demo finished in {:.1}s (build excluded); the emulator has stopped.",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

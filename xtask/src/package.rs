@@ -1,0 +1,107 @@
+//! Release packaging in the Terraform Registry's conventions: the zip, the
+//! manifest declaring protocol 6.0, SHA256SUMS, and a filesystem-mirror layout
+//! that `terraform init` installs from. Shared with the integration test that
+//! runs a plain `terraform init` against the mirror.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+/// The provider's registry source address parts.
+pub const HOSTNAME: &str = "registry.terraform.io";
+/// Registry namespace.
+pub const NAMESPACE: &str = "redislabs";
+/// Provider type name.
+pub const TYPE: &str = "rediscloud";
+
+/// What `package` wrote.
+#[derive(Debug)]
+pub struct Artifacts {
+    /// `terraform-provider-rediscloud_<v>_<os>_<arch>.zip`
+    pub zip: PathBuf,
+    /// `terraform-provider-rediscloud_<v>_manifest.json`
+    pub manifest: PathBuf,
+    /// `terraform-provider-rediscloud_<v>_SHA256SUMS`
+    pub sums: PathBuf,
+    /// The filesystem mirror root (for `provider_installation { filesystem_mirror { path = … } }`).
+    pub mirror: PathBuf,
+    /// Hex SHA-256 of the zip (Terraform's `zh:` hash).
+    pub zip_sha256: String,
+}
+
+/// The Go-style OS and architecture names Terraform uses for this machine.
+pub fn platform() -> (&'static str, &'static str) {
+    let os = match std::env::consts::OS {
+        "macos" => "darwin",
+        other => other,
+    };
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        other => other,
+    };
+    (os, arch)
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Packages `binary` as release `version` for `os`/`arch` into `out`.
+pub fn package(
+    binary: &Path,
+    version: &str,
+    os: &str,
+    arch: &str,
+    out: &Path,
+) -> io::Result<Artifacts> {
+    fs::create_dir_all(out)?;
+    let base = format!("terraform-provider-{TYPE}_{version}");
+    let zip_name = format!("{base}_{os}_{arch}.zip");
+    let zip_path = out.join(&zip_name);
+    let exe = fs::read(binary)?;
+    {
+        let mut zip = zip::ZipWriter::new(fs::File::create(&zip_path)?);
+        // Fixed timestamps keep the zip (and so its hash) reproducible.
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .unix_permissions(0o755);
+        zip.start_file(format!("terraform-provider-{TYPE}_v{version}"), options)
+            .map_err(io::Error::other)?;
+        zip.write_all(&exe)?;
+        zip.finish().map_err(io::Error::other)?;
+    }
+    let manifest_name = format!("{base}_manifest.json");
+    let manifest = out.join(&manifest_name);
+    fs::write(
+        &manifest,
+        "{\n  \"version\": 1,\n  \"metadata\": {\n    \"protocol_versions\": [\"6.0\"]\n  }\n}\n",
+    )?;
+    let zip_sha256 = sha256_hex(&fs::read(&zip_path)?);
+    let sums = out.join(format!("{base}_SHA256SUMS"));
+    fs::write(
+        &sums,
+        format!(
+            "{}  {manifest_name}\n{zip_sha256}  {zip_name}\n",
+            sha256_hex(&fs::read(&manifest)?)
+        ),
+    )?;
+    // Packed filesystem-mirror layout: HOSTNAME/NAMESPACE/TYPE/<zip>.
+    let mirror = out.join("mirror");
+    let dir = mirror.join(HOSTNAME).join(NAMESPACE).join(TYPE);
+    fs::create_dir_all(&dir)?;
+    fs::copy(&zip_path, dir.join(&zip_name))?;
+    Ok(Artifacts {
+        zip: zip_path,
+        manifest,
+        sums,
+        mirror,
+        zip_sha256,
+    })
+}
