@@ -76,7 +76,9 @@ impl Default for PollPolicy {
         PollPolicy {
             initial_delay: Duration::from_millis(100),
             max_delay: Duration::from_secs(5),
-            multiplier: 1.5,
+            // Growth bounds how late a wait notices completion (at most 25% of
+            // the time waited so far) against how many polls it costs.
+            multiplier: 1.25,
             jitter: true,
             not_found_limit: 10,
             not_found_grace: Duration::from_secs(10),
