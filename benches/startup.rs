@@ -49,7 +49,9 @@ fn one_start(pem: &str) -> std::io::Result<Duration> {
     child.wait()?;
     match read {
         Some(Ok(_)) if line.starts_with("1|6|unix|") && line.trim_end().len() > 100 => Ok(elapsed),
-        _ => Err(std::io::Error::other(format!("bad handshake line: {line:?}"))),
+        _ => Err(std::io::Error::other(format!(
+            "bad handshake line: {line:?}"
+        ))),
     }
 }
 
