@@ -98,3 +98,50 @@ fn provider_logs_reach_terraform_as_structured_lines_at_their_level() {
     );
     assert!(!text.contains("not-a-real-secret") && !text.contains(emulator.secret_key()));
 }
+
+#[test]
+fn debug_mode_serves_terraform_through_tf_reattach_providers() {
+    use std::io::BufRead as _;
+    let emulator = Emulator::start(&[]);
+    let mut provider = std::process::Command::new(super::support::PROVIDER_BIN)
+        .arg("--debug")
+        .envs(emulator.provider_env())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start provider --debug");
+    let stdout = provider.stdout.take().expect("stdout");
+    let reattach = std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.strip_prefix("TF_REATTACH_PROVIDERS='")
+                .map(|v| v.trim_end_matches('\'').to_owned())
+        })
+        .expect("TF_REATTACH_PROVIDERS line");
+    let mut w = Workdir::new("cli_reattach").env("TF_REATTACH_PROVIDERS", &reattach);
+    for (k, v) in emulator.provider_env() {
+        w = w.env(&k, &v);
+    }
+    w.write_config(CONFIG);
+    // Several Terraform processes (validate, plan) reuse the one debug process.
+    w.validate().assert_success();
+    w.plan().assert_success().assert_matches("1 to add");
+    let _ = provider.kill();
+    let _ = provider.wait();
+}
+
+#[test]
+fn a_person_running_the_binary_gets_an_explanation_not_a_hang() {
+    let out = std::process::Command::new(super::support::PROVIDER_BIN)
+        .env_remove("TF_PLUGIN_MAGIC_COOKIE")
+        .output()
+        .expect("run provider");
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty(), "nothing may go to stdout");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Terraform") && err.contains("--debug"),
+        "{err}"
+    );
+}
