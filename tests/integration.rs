@@ -10,4 +10,10 @@ mod integration {
 
     // In-process gRPC tests of every RPC the framework serves.
     mod grpc;
+
+    // Acceptance scenarios for the rediscloud_cloud_account resource, real Terraform against the emulator.
+    mod acc_cloud_account;
+
+    // Acceptance scenarios for the rediscloud_cloud_account data source: zero, one and many matches.
+    mod acc_data_source;
 }
