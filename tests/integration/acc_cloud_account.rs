@@ -10,8 +10,8 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 use super::support::{
-    CompareValue, ImportVerify, PlanCheck, StateCheck, Step, Target, Workdir, resource_addresses,
-    resource_changes, resource_values, run_steps, value_at,
+    CompareValue, ImportVerify, PlanCheck, StateCheck, Step, Target, TestCase, Workdir,
+    resource_addresses, resource_changes, resource_values, run_steps, value_at,
 };
 
 /// Address of the resource most scenarios manage.
@@ -892,6 +892,58 @@ fn acc_cloud_account_timeout_honoured() {
     );
 }
 
+#[test]
+fn acc_cloud_account_timeout_task_queued() {
+    let target = Target::from_env();
+    let Some(emulator) =
+        target.admin("a create task that stays queued (/admin/config task_stage_ms)")
+    else {
+        return;
+    };
+    let workdir = Workdir::for_target("acc_cloud_account_timeout_task_queued", &target);
+    let mut account = Account::aws(
+        "test",
+        &unique_name("queued"),
+        Creds::for_target(&target, 1),
+    );
+    account.timeouts = vec!["create = \"2s\"".to_owned()];
+    let name = account.name.clone();
+    workdir.write_config(&config(&[account.hcl()]));
+    prelude(&workdir, || {
+        emulator.config(json!({"task_stage_ms": 60_000}));
+        let failed = workdir.apply();
+        failed.assert_failure();
+        let state = emulator.state();
+        let task = state["tasks"]
+            .as_array()
+            .and_then(|t| t.first())
+            .cloned()
+            .expect("the create task");
+        assert_eq!(task["status"], json!("received"), "{task}");
+        let task_id = task["id"].as_str().expect("task id");
+        // The task may still create the account, so the error must not claim nothing was created, and must
+        // say how to adopt the account instead of applying into a name clash.
+        assert_contains(
+            &failed.combined().replace('\n', " "),
+            &[
+                "timed out waiting for task",
+                task_id,
+                &format!("No account named {name:?} exists yet"),
+                "may still complete it",
+                "import it with `terraform import`",
+            ],
+        );
+        assert!(
+            !failed.combined().contains("Nothing was created"),
+            "{failed}"
+        );
+        assert!(resource_addresses(&workdir.show_json()).is_empty());
+    });
+    // The queued task blocks the emulator's single task queue for a minute, so end here: nothing in state
+    // to destroy, and (as the task has not run) no account in the emulator.
+    TestCase::new(Vec::new()).run(Some(&target), &workdir);
+}
+
 /// Fails when `text` holds any of the write-only values.
 fn free_of(what: &str, text: &str, literals: &[String]) -> Result<(), String> {
     match literals.iter().find(|l| text.contains(l.as_str())) {
@@ -1009,22 +1061,19 @@ fn acc_cloud_account_invalid_input_zero_writes() {
         edit(&mut a);
         config(&[a.hcl()])
     };
-    let wo = |a: &mut Account, secret_version: bool| {
-        a.secrets = Secrets::WriteOnly {
-            secret: quoted("wo-secret"),
-            secret_version: 1,
-            password: quoted("wo-password"),
-            password_version: 1,
-        };
-        let mut text = a.hcl();
-        if !secret_version {
-            text = text
-                .lines()
-                .filter(|l| !l.contains("access_secret_key_wo_version"))
-                .map(|l| format!("{l}\n"))
-                .collect();
-        }
-        text
+    // Drops every line mentioning `needle` from a resource block.
+    let without = |hcl: String, needle: &str| -> String {
+        hcl.lines()
+            .filter(|l| !l.contains(needle))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    };
+    let mut write_only = base.clone();
+    write_only.secrets = Secrets::WriteOnly {
+        secret: quoted("wo-secret"),
+        secret_version: 1,
+        password: quoted("wo-password"),
+        password_version: 1,
     };
     let cases: Vec<(&str, String, &str, &str)> = vec![
         (
@@ -1051,18 +1100,13 @@ fn acc_cloud_account_invalid_input_zero_writes() {
         ),
         (
             "neither secret form",
-            config(&[base
-                .hcl()
-                .lines()
-                .filter(|l| !l.contains("access_secret_key"))
-                .map(|l| format!("{l}\n"))
-                .collect::<String>()]),
+            config(&[without(base.hcl(), "access_secret_key")]),
             "resource \"rediscloud_cloud_account\"",
             "Exactly one of `access_secret_key` or `access_secret_key_wo` must be set",
         ),
         (
             "write-only without version",
-            config(&[wo(&mut base.clone(), false)]),
+            config(&[without(write_only.hcl(), "access_secret_key_wo_version")]),
             "access_secret_key_wo ",
             "`access_secret_key_wo_version` must be set when `access_secret_key_wo` is",
         ),
@@ -1083,17 +1127,18 @@ fn acc_cloud_account_invalid_input_zero_writes() {
                     panic!("{case}: no line starting with {attribute_line:?} in\n{hcl}")
                 })
                 + 1;
-            // Attribute-scoped: Terraform names the resource and the exact line, then the message.
+            // Attribute-scoped: Terraform names the resource, quotes the offending source line, and the
+            // message follows right after that quote (so it cannot come from another diagnostic).
             let pattern = format!(
-                r"(?s)with {},\s+on main\.tf line {line}, in resource.*{message}",
+                r#"with {},\n\s+on main\.tf line {line}, in resource "rediscloud_cloud_account" "x":\n\s*{line}:[^\n]*\n\n[^\n]*{message}"#,
                 regex::escape(addr)
             );
             Step::new(hcl).expect_error(&pattern)
         })
         .collect();
-    // A first step that applies and writes nothing (a data source only): the final destroy runs with it.
-    let lookup = config(&["data \"rediscloud_cloud_account\" \"internal\" {\n  name = \"Redis Internal Resources\"\n}\n".to_owned()]);
-    let mut all = vec![Step::new(lookup)];
+    // A first step that applies without calling the API, so the final destroy has a valid configuration.
+    let inert = config(&["resource \"terraform_data\" \"inert\" {}\n".to_owned()]);
+    let mut all = vec![Step::new(inert)];
     all.extend(steps);
     run_steps(&target, &workdir, all);
     if let Some(emulator) = target.admin("no write reached the API") {
