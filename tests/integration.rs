@@ -22,4 +22,10 @@ mod integration {
 
     // Release zip, manifest and SHA256SUMS install through a plain terraform init.
     mod release;
+
+    // Acceptance scenarios for the rediscloud_cloud_account resource, real Terraform against the emulator.
+    mod acc_cloud_account;
+
+    // Acceptance scenarios for the rediscloud_cloud_account data source: zero, one and many matches.
+    mod acc_data_source;
 }

@@ -173,7 +173,12 @@ mod tests {
         let m = proposed.as_object_mut().unwrap();
         m.insert("name".into(), Value::string("b"));
         m.insert("kind".into(), Value::string("GCP"));
-        let p = plan_change(&schema(), &prior, &proposed, &proposed);
+        // Terraform's config never holds computed-only attributes.
+        let mut config = proposed.clone();
+        let c = config.as_object_mut().unwrap();
+        c.insert("id".into(), Value::Null);
+        c.insert("status".into(), Value::Null);
+        let p = plan_change(&schema(), &prior, &proposed, &config);
         assert_eq!(p.planned.attr("id"), &Value::string("7"));
         assert!(p.planned.attr("status").is_unknown());
         assert_eq!(p.requires_replace, vec![AttributePath::root("kind")]);

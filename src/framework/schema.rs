@@ -361,9 +361,11 @@ impl ConfigValidator {
             ConfigValidator::RequiresWith(first, second) => {
                 let a = config.attr(first);
                 let b = config.attr(second);
+                // Point at the attribute that is set: Terraform can only show
+                // the source line of an attribute present in the configuration.
                 if !a.is_null() && !a.is_unknown() && b.is_null() {
                     diags.attribute_error(
-                        AttributePath::root(second),
+                        AttributePath::root(first),
                         "Missing Attribute Configuration",
                         format!("`{second}` must be set when `{first}` is set."),
                     );
@@ -612,5 +614,29 @@ mod tests {
         assert_eq!(d.0[0].attribute, Some(AttributePath::root("a_wo")));
         rule.check(&obj(Value::Null, Value::Null), &mut d);
         assert_eq!(d.0[1].summary, "Missing Attribute Configuration");
+    }
+
+    #[test]
+    fn requires_with_points_at_the_attribute_that_is_set() {
+        let rule = ConfigValidator::RequiresWith("s_wo", "s_wo_version");
+        let obj = |a: Value, b: Value| {
+            Value::Object(
+                [("s_wo".to_owned(), a), ("s_wo_version".to_owned(), b)]
+                    .into_iter()
+                    .collect(),
+            )
+        };
+        let mut d = Diagnostics::new();
+        rule.check(&obj(Value::string("x"), Value::Number(1i64.into())), &mut d);
+        rule.check(&obj(Value::Null, Value::Null), &mut d);
+        rule.check(&obj(Value::unknown(), Value::Null), &mut d);
+        assert!(d.0.is_empty());
+        rule.check(&obj(Value::string("x"), Value::Null), &mut d);
+        assert_eq!(d.0[0].attribute, Some(AttributePath::root("s_wo")));
+        assert!(
+            d.0[0].detail.contains("`s_wo_version`"),
+            "{}",
+            d.0[0].detail
+        );
     }
 }

@@ -95,12 +95,16 @@ impl Resource for CloudAccountResource {
             Ok(id) => id,
             Err(CreateFailure { err, adopted }) => {
                 let Some(id) = adopted else {
-                    api_error(
-                        diags,
-                        "Create Cloud Account",
-                        &err,
-                        "Nothing was created, so nothing was recorded in state.",
-                    );
+                    // A task Redis Cloud has received cannot be cancelled: one that had not
+                    // finished may still create the account after Terraform gave up on it.
+                    let context = match err {
+                        Error::Timeout { .. } | Error::Cancelled { .. } => format!(
+                            "No account named {:?} exists yet, so nothing was recorded in state, but the create task had not finished and Redis Cloud may still complete it. If the account appears, import it with `terraform import` instead of applying again (a second create would fail because the name is taken).",
+                            body.name
+                        ),
+                        _ => "Nothing was created, so nothing was recorded in state.".to_owned(),
+                    };
+                    api_error(diags, "Create Cloud Account", &err, &context);
                     return None;
                 };
                 api_error(diags, "Create Cloud Account", &err, KEPT_IN_STATE);
