@@ -30,7 +30,9 @@ pub struct Filter {
 impl Filter {
     /// True when `account` passes every filter given.
     pub fn matches(&self, account: &CloudAccount) -> bool {
-        !(self.exclude_internal_account && account.id == INTERNAL_ACCOUNT_ID)
+        // An account being deleted is still listed for a moment; it is not a match.
+        !matches!(account.status.as_deref(), Some("deleted" | "delete-draft"))
+            && !(self.exclude_internal_account && account.id == INTERNAL_ACCOUNT_ID)
             && self
                 .name
                 .as_deref()
@@ -188,5 +190,74 @@ impl DataSource for CloudAccountDataSource {
             Value::opt_string(account.aws_user_arn.clone()),
         );
         Some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(id: i64, name: &str, provider: &str, status: &str) -> CloudAccount {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "name": name, "provider": provider, "status": status
+        }))
+        .expect("account")
+    }
+
+    fn accounts() -> Vec<CloudAccount> {
+        vec![
+            account(1, "Redis Internal Resources", "AWS", "active"),
+            account(2, "prod", "AWS", "active"),
+            account(3, "prod", "GCP", "active"),
+            account(4, "gone", "AWS", "deleted"),
+        ]
+    }
+
+    #[test]
+    fn exactly_one_match_is_selected() {
+        let mut d = Diagnostics::new();
+        let f = Filter {
+            name: Some("prod".into()),
+            provider_type: Some("GCP".into()),
+            exclude_internal_account: true,
+        };
+        assert_eq!(select(&accounts(), &f, &mut d).map(|a| a.id), Some(3));
+        assert!(d.0.is_empty());
+    }
+
+    #[test]
+    fn several_matches_say_how_many_and_how_to_narrow() {
+        let mut d = Diagnostics::new();
+        let f = Filter {
+            name: Some("prod".into()),
+            ..Filter::default()
+        };
+        assert!(select(&accounts(), &f, &mut d).is_none());
+        assert_eq!(d.0[0].summary, "Multiple Cloud Accounts Found");
+        assert!(
+            d.0[0].detail.starts_with("2 cloud accounts match"),
+            "{}",
+            d.0[0].detail
+        );
+        assert!(d.0[0].detail.contains("provider_type"));
+    }
+
+    #[test]
+    fn accounts_being_deleted_and_the_internal_account_can_be_excluded() {
+        let mut d = Diagnostics::new();
+        let f = Filter {
+            name: Some("gone".into()),
+            ..Filter::default()
+        };
+        assert!(select(&accounts(), &f, &mut d).is_none());
+        assert_eq!(d.0[0].summary, "No Cloud Accounts Found");
+        assert!(d.0[0].detail.contains("0 of 4"));
+        let f = Filter {
+            provider_type: Some("AWS".into()),
+            exclude_internal_account: true,
+            ..Filter::default()
+        };
+        let mut d = Diagnostics::new();
+        assert_eq!(select(&accounts(), &f, &mut d).map(|a| a.id), Some(2));
     }
 }

@@ -102,6 +102,18 @@ impl Resource for CloudAccountResource {
                             "No account named {:?} exists yet, so nothing was recorded in state, but the create task had not finished and Redis Cloud may still complete it. If the account appears, import it with `terraform import` instead of applying again (a second create would fail because the name is taken).",
                             body.name
                         ),
+                        Error::TaskFailed(ref f)
+                            if f.error_type.as_deref() == Some("CLOUD_ACCOUNT_NAME_EXISTS") =>
+                        {
+                            match find_by_name(client, &body.name).await {
+                                Some(existing) => format!(
+                                    "Cloud account {} already has the name {:?}. If it is the one this configuration describes, import it: `terraform import <resource address> {}`. Nothing was recorded in state.",
+                                    existing.id, body.name, existing.id
+                                ),
+                                None => "Nothing was created, so nothing was recorded in state."
+                                    .to_owned(),
+                            }
+                        }
                         _ => "Nothing was created, so nothing was recorded in state.".to_owned(),
                     };
                     api_error(diags, "Create Cloud Account", &err, &context);
@@ -191,6 +203,16 @@ impl Resource for CloudAccountResource {
             }
         };
         let deadline = Instant::now() + timeout(req.planned, Operation::Update);
+        if !sends_anything(&prior, req.planned) {
+            // Only `timeouts` changed: nothing to tell Redis Cloud.
+            let mut state = req.planned.clone();
+            for k in ["status", "aws_console_role_arn", "aws_user_arn"] {
+                if let Some(obj) = state.as_object_mut() {
+                    obj.insert(k.to_owned(), prior.attr(k).clone());
+                }
+            }
+            return Some(state);
+        }
         let body = CloudAccountUpdateRequest {
             name: Some(cfg.name),
             access_key_id: cfg.access_key_id,
@@ -334,6 +356,25 @@ impl Resource for CloudAccountResource {
     }
 }
 
+/// Attributes whose change must reach Redis Cloud (a `*_wo_version` change
+/// means "send the write-only secret again").
+const SENT_ATTRIBUTES: [&str; 8] = [
+    "name",
+    "access_key_id",
+    "access_secret_key",
+    "access_secret_key_wo_version",
+    "console_username",
+    "console_password",
+    "console_password_wo_version",
+    "sign_in_login_url",
+];
+
+fn sends_anything(prior: &Value, planned: &Value) -> bool {
+    SENT_ATTRIBUTES
+        .iter()
+        .any(|k| prior.attr(k) != planned.attr(k))
+}
+
 fn set_id(state: &mut Value, id: i64) {
     if let Some(obj) = state.as_object_mut() {
         obj.insert("id".into(), Value::string(id.to_string()));
@@ -412,7 +453,11 @@ async fn find_by_name(client: &Client, name: &str) -> Option<CloudAccount> {
         .await
         .ok()?
         .into_iter()
-        .find(|a| a.name.as_deref() == Some(name) && a.id != model::INTERNAL_ACCOUNT_ID)
+        .find(|a| {
+            a.name.as_deref() == Some(name)
+                && a.id != model::INTERNAL_ACCOUNT_ID
+                && !matches!(a.status.as_deref(), Some("deleted" | "delete-draft"))
+        })
 }
 
 /// After an ambiguous POST: `Some(account)` if it was created, `None` once it is
