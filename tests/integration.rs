@@ -19,4 +19,16 @@ mod integration {
 
     // Every example is formatted, valid, and applied against the emulator.
     mod examples;
+
+    // Apply under injected faults (5xx, 429, drops, slowness, task errors, restart, SIGINT): state and API agree.
+    mod proof_faults;
+
+    // Malformed configurations, provider blocks and import IDs: attribute-scoped diagnostics, zero writes.
+    mod proof_bad_input;
+
+    // A full lifecycle at TF_LOG=trace leaks no secret to logs, output, plans, the API log or (write-only) state.
+    mod proof_secrets;
+
+    // Many accounts in one apply under the real rate limit and task queue.
+    mod proof_load;
 }
