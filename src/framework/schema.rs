@@ -269,13 +269,13 @@ impl Block {
     }
 
     /// Runs attribute validators on every known value of `config`, recursively,
-    /// and rejects values for computed-only attributes (Terraform leaves that
-    /// check to providers).
+    /// and rejects known values for computed-only attributes (Terraform leaves
+    /// that check to providers).
     pub fn validate_values(&self, config: &Value, base: &AttributePath, diags: &mut Diagnostics) {
         for a in &self.attributes {
             let v = config.attr(a.name);
             let path = base.clone().attr(a.name);
-            if a.presence == Presence::Computed && !v.is_null() {
+            if a.presence == Presence::Computed && !v.is_null() && !v.is_unknown() {
                 let detail = format!(
                     "Attribute {path} is set by the provider and cannot be configured. Remove `{} = ...` from this block.",
                     a.name
@@ -644,15 +644,20 @@ mod tests {
                 .collect(),
             )
         };
-        let mut d = Diagnostics::new();
-        block.validate_values(&config(Value::Null), &AttributePath::default(), &mut d);
-        assert!(d.0.is_empty());
-        for id in [Value::string("42"), Value::unknown()] {
+        // Unknown values wait until they are known, like every other check.
+        for id in [Value::Null, Value::unknown()] {
             let mut d = Diagnostics::new();
             block.validate_values(&config(id), &AttributePath::default(), &mut d);
-            assert_eq!(d.0.len(), 1);
-            assert_eq!(d.0[0].summary, "Read-Only Attribute Set in Configuration");
-            assert_eq!(d.0[0].attribute, Some(AttributePath::root("id")));
+            assert!(d.0.is_empty());
         }
+        let mut d = Diagnostics::new();
+        block.validate_values(
+            &config(Value::string("42")),
+            &AttributePath::default(),
+            &mut d,
+        );
+        assert_eq!(d.0.len(), 1);
+        assert_eq!(d.0[0].summary, "Read-Only Attribute Set in Configuration");
+        assert_eq!(d.0[0].attribute, Some(AttributePath::root("id")));
     }
 }
