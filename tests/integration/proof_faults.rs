@@ -23,7 +23,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::support::{Emulator, TfOutput, Workdir, strip_ansi, terraform};
+use super::support::{
+    Emulator, TfOutput, Workdir, find_resource_values, resource_addresses, strip_ansi, terraform,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Shared helpers for the proof_* modules.
@@ -151,6 +153,20 @@ pub(super) fn assert_agreement(workdir: &Workdir, emulator: &Emulator, exact: bo
         "{when}: duplicate accounts named {duplicates:?}: {live:?}"
     );
     if exact {
+        // What Terraform reports (`terraform show -json`) is what it persisted.
+        let shown = workdir.show_json();
+        let shown: BTreeSet<u64> = resource_addresses(&shown)
+            .into_iter()
+            .filter(|a| a.starts_with(&format!("{TYPE}.")))
+            .filter_map(|a| {
+                let values = find_resource_values(&shown, &a)?;
+                values["id"].as_str()?.parse().ok()
+            })
+            .collect();
+        assert_eq!(
+            shown, ids,
+            "{when}: `terraform show -json` disagrees with the state file"
+        );
         let stale: Vec<&u64> = ids.iter().filter(|id| !live.contains_key(id)).collect();
         assert!(
             stale.is_empty(),
