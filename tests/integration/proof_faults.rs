@@ -784,6 +784,10 @@ fn run_case(name: &str) {
                 let interrupted = Instant::now();
                 running.interrupt();
                 let output = running.wait(Duration::from_secs(60));
+                eprintln!(
+                    "{when}: Terraform exited {:.2?} after SIGINT",
+                    interrupted.elapsed()
+                );
                 assert!(
                     interrupted.elapsed() < PROMPT_STOP,
                     "{when}: Terraform took {:?} to stop after SIGINT:\n{output}",
