@@ -28,4 +28,16 @@ mod integration {
 
     // Acceptance scenarios for the rediscloud_cloud_account data source: zero, one and many matches.
     mod acc_data_source;
+
+    // Apply under injected faults (5xx, 429, drops, slowness, task errors, restart, SIGINT): state and API agree.
+    mod proof_faults;
+
+    // Malformed configurations, provider blocks and import IDs: attribute-scoped diagnostics, zero writes.
+    mod proof_bad_input;
+
+    // A full lifecycle at TF_LOG=trace leaks no secret to logs, output, plans, the API log or (write-only) state.
+    mod proof_secrets;
+
+    // Many accounts in one apply under the real rate limit and task queue.
+    mod proof_load;
 }

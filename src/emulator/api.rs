@@ -146,7 +146,18 @@ async fn authenticated(st: &EmulatorState, req: Request, next: Next) -> Response
         tokio::time::sleep(std::time::Duration::from_millis(latency_ms)).await;
     }
     match action {
-        Some(FaultKind::Status { status, html }) => injected_status(status, html),
+        Some(FaultKind::Status {
+            status,
+            html,
+            retry_after_s,
+        }) => {
+            let mut resp = injected_status(status, html);
+            if let Some(secs) = retry_after_s {
+                resp.headers_mut()
+                    .insert("x-rate-limit-retry-after-seconds", HeaderValue::from(secs));
+            }
+            resp
+        }
         Some(FaultKind::Drop { drop }) => {
             let conn = req
                 .extensions()

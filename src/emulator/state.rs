@@ -131,9 +131,18 @@ pub enum DropPoint {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultKind {
-    Status { status: u16, html: bool },
-    Latency { latency_ms: u64 },
-    Drop { drop: DropPoint },
+    /// `retry_after_s` adds `X-Rate-Limit-Retry-After-Seconds`, as the real API's 429s carry.
+    Status {
+        status: u16,
+        html: bool,
+        retry_after_s: Option<u64>,
+    },
+    Latency {
+        latency_ms: u64,
+    },
+    Drop {
+        drop: DropPoint,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -170,7 +179,12 @@ impl Fault {
                 return Err("status must be one of 401, 412, 429, 500, 503".to_owned());
             }
             let html = obj.get("html").and_then(Value::as_bool).unwrap_or(false);
-            FaultKind::Status { status, html }
+            let retry_after_s = u64_field("retry_after_s")?;
+            FaultKind::Status {
+                status,
+                html,
+                retry_after_s,
+            }
         } else if let Some(latency_ms) = u64_field("latency_ms")? {
             FaultKind::Latency { latency_ms }
         } else if let Some(drop) = str_field("drop")? {

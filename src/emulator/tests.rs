@@ -804,6 +804,19 @@ async fn faults_status_latency_and_filters() {
             .expect("send");
         assert_eq!(r.status(), 200, "count-1 fault must fire once");
     }
+    // An injected 429 may carry the real API's retry-after header.
+    client
+        .post(&faults)
+        .json(&json!({"status": 429, "count": 1, "retry_after_s": 2}))
+        .send()
+        .await
+        .expect("admin");
+    let r = authed(&client, reqwest::Method::GET, list.clone())
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["x-rate-limit-retry-after-seconds"], "2");
     // Probability 1 with method and path filters.
     client
         .post(&faults)

@@ -268,11 +268,21 @@ impl Block {
             .map(|a| a.name)
     }
 
-    /// Runs attribute validators on every known value of `config`, recursively.
+    /// Runs attribute validators on every known value of `config`, recursively,
+    /// and rejects known values for computed-only attributes (Terraform leaves
+    /// that check to providers).
     pub fn validate_values(&self, config: &Value, base: &AttributePath, diags: &mut Diagnostics) {
         for a in &self.attributes {
             let v = config.attr(a.name);
             let path = base.clone().attr(a.name);
+            if a.presence == Presence::Computed && !v.is_null() && !v.is_unknown() {
+                let detail = format!(
+                    "Attribute {path} is set by the provider and cannot be configured. Remove `{} = ...` from this block.",
+                    a.name
+                );
+                diags.attribute_error(path, "Read-Only Attribute Set in Configuration", detail);
+                continue;
+            }
             for validator in &a.validators {
                 validator.check(v, &path, diags);
             }
@@ -638,5 +648,42 @@ mod tests {
             "{}",
             d.0[0].detail
         );
+    }
+
+    #[test]
+    fn computed_only_attributes_cannot_be_configured() {
+        let block = Block {
+            description: String::new(),
+            attributes: vec![
+                Attribute::string("id", Presence::Computed),
+                Attribute::string("name", Presence::Optional),
+            ],
+            blocks: vec![],
+        };
+        let config = |id: Value| {
+            Value::Object(
+                [
+                    ("id".to_owned(), id),
+                    ("name".to_owned(), Value::string("n")),
+                ]
+                .into_iter()
+                .collect(),
+            )
+        };
+        // Unknown values wait until they are known, like every other check.
+        for id in [Value::Null, Value::unknown()] {
+            let mut d = Diagnostics::new();
+            block.validate_values(&config(id), &AttributePath::default(), &mut d);
+            assert!(d.0.is_empty());
+        }
+        let mut d = Diagnostics::new();
+        block.validate_values(
+            &config(Value::string("42")),
+            &AttributePath::default(),
+            &mut d,
+        );
+        assert_eq!(d.0.len(), 1);
+        assert_eq!(d.0[0].summary, "Read-Only Attribute Set in Configuration");
+        assert_eq!(d.0[0].attribute, Some(AttributePath::root("id")));
     }
 }

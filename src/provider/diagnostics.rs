@@ -44,7 +44,9 @@ fn hint(err: &Error) -> Option<String> {
         Error::Unauthorized { .. } => "Check the provider's `api_key` and `secret_key` (or REDISCLOUD_ACCESS_KEY and REDISCLOUD_SECRET_KEY), and that API access is enabled for the account.".to_owned(),
         Error::Forbidden { .. } => "The API key is not allowed to do this; check its role and any source-IP restrictions.".to_owned(),
         Error::RateLimited { .. } => "Redis Cloud allows 400 API requests per minute per account key. Lower `-parallelism` or retry later.".to_owned(),
-        Error::Ambiguous { .. } => "The connection was lost after the request was sent, so whether Redis Cloud applied it is unknown.".to_owned(),
+        Error::Ambiguous { .. } => "The connection was lost after the request was sent, so whether Redis Cloud applied it is unknown. Run the same Terraform command again: it reads the account's current state first and only sends what is still needed.".to_owned(),
+        Error::Server { .. } => "Redis Cloud reported a server error, which is usually temporary. Run the same Terraform command again; if it keeps failing, contact Redis Cloud support.".to_owned(),
+        Error::Transport { .. } => "Check the network connection and the provider's `url` (or REDISCLOUD_URL), then run the same Terraform command again.".to_owned(),
         _ => return None,
     })
 }

@@ -525,7 +525,10 @@ fn malformed_msgpack_is_a_diagnostic_not_a_crash() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    // PROPTEST_CASES raises the case count for long fuzz runs (see proof_faults.rs).
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64)
+    ))]
     /// No byte string sent as a DynamicValue or raw state makes the server
     /// panic: every answer is a normal response, never "Provider Internal Error".
     #[test]

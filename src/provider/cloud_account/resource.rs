@@ -413,15 +413,23 @@ async fn create_and_wait_for_id(
     loop {
         let task = match client.create_cloud_account(body).await {
             Ok(task) => task,
-            Err(Error::Ambiguous { .. }) if !resent => {
+            // Reconcile after every ambiguous POST, the re-sent one included: it
+            // may have created the account too, which must not be orphaned.
+            Err(err @ Error::Ambiguous { .. }) => {
                 tracing::warn!("create request outcome unknown; reconciling by name");
                 match reconcile_by_name(client, &body.name, deadline, stop).await {
                     Ok(Some(account)) => return Ok(account.id),
-                    Ok(None) => {
+                    Ok(None) if !resent => {
                         resent = true;
                         continue;
                     }
-                    Err(err) => return Err(CreateFailure { err, adopted: None }),
+                    Ok(None) => return Err(CreateFailure { err, adopted: None }),
+                    // Interrupted or out of time while a create was still queued:
+                    // one last look, so an account that just appeared is kept.
+                    Err(err) => {
+                        let adopted = find_by_name(client, &body.name).await.map(|a| a.id);
+                        return Err(CreateFailure { err, adopted });
+                    }
                 }
             }
             Err(err) => return Err(CreateFailure { err, adopted: None }),
