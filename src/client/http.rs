@@ -9,10 +9,6 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
-use governor::clock::{Clock, DefaultClock};
-use governor::middleware::StateInformationMiddleware;
-use governor::state::{InMemoryState, NotKeyed};
-use governor::{Quota, RateLimiter};
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -411,10 +407,18 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .map(|d| d.min(MAX_RETRY_AFTER))
 }
 
-/// Client-side rate limiting: a GCRA limiter (`governor`) at the configured rate, resynced
-/// downwards whenever the server reports fewer remaining requests than the limiter believes.
+/// Client-side rate limiting: at most `rpm` requests in any window of `window`
+/// (a sliding log of send times), resynced whenever the server reports fewer
+/// remaining requests than we believe.
+///
+/// Redis Cloud counts requests in fixed one-minute windows. A token bucket
+/// (GCRA) that allows a full burst also refills during the minute, so it can
+/// send nearly twice the limit in one server window; a rate low enough to
+/// avoid that would throttle the bursts Terraform's parallelism produces. A
+/// log of the last `rpm` send times allows the burst and still never exceeds
+/// the limit in any window, sliding or fixed.
 pub(crate) struct RateGate {
-    limiter: RateLimiter<NotKeyed, InMemoryState, DefaultClock, StateInformationMiddleware>,
+    rpm: usize,
     window: Duration,
     state: Mutex<GateState>,
 }
@@ -423,24 +427,30 @@ pub(crate) struct RateGate {
 struct GateState {
     /// No request starts before this (set by 429 retry-after or an exhausted server window).
     not_before: Option<Instant>,
-    /// The limiter's remaining burst after the latest permit.
-    believed_remaining: u32,
+    /// Send times within the last window, oldest first (requests the server
+    /// says others made are entered as sent now).
+    sent: std::collections::VecDeque<Instant>,
+    /// Whether a response has told us the server's count yet.
+    synced: bool,
+    /// When the first request of this client went out.
+    probe_started: Option<Instant>,
 }
+
+/// How long later requests wait for the first response before going ahead
+/// anyway (the first request may have failed without a response).
+const PROBE_WAIT: Duration = Duration::from_secs(2);
 
 impl RateGate {
     fn new(rpm: NonZeroU32, window: Duration) -> Result<Self, Error> {
-        let quota = Quota::with_period(window / rpm.get())
-            .ok_or_else(|| Error::Config {
-                message: "the rate-limit period is too short".to_owned(),
-            })?
-            .allow_burst(rpm);
+        if window.is_zero() {
+            return Err(Error::Config {
+                message: "the rate-limit window must not be zero".to_owned(),
+            });
+        }
         Ok(RateGate {
-            limiter: RateLimiter::direct(quota).with_middleware::<StateInformationMiddleware>(),
+            rpm: rpm.get() as usize,
             window,
-            state: Mutex::new(GateState {
-                not_before: None,
-                believed_remaining: rpm.get(),
-            }),
+            state: Mutex::new(GateState::default()),
         })
     }
 
@@ -452,48 +462,73 @@ impl RateGate {
     /// Waits for a permit. Fails with [`Error::RateLimited`] when the wait would pass `deadline`.
     async fn acquire(&self, deadline: Option<Instant>) -> Result<(), Error> {
         loop {
-            let pause_until = self.lock().not_before;
-            if let Some(until) = pause_until
-                && until > Instant::now()
-            {
-                wait_until(until, deadline)?;
-                tokio::time::sleep_until(until).await;
-                continue;
-            }
-            match self.limiter.check() {
-                Ok(snapshot) => {
-                    self.lock().believed_remaining = snapshot.remaining_burst_capacity();
-                    return Ok(());
+            let until = {
+                let mut state = self.lock();
+                let now = Instant::now();
+                while state
+                    .sent
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) >= self.window)
+                {
+                    state.sent.pop_front();
                 }
-                Err(not_until) => {
-                    let wait = not_until.wait_time_from(self.limiter.clock().now());
-                    let until = Instant::now() + wait;
-                    wait_until(until, deadline)?;
-                    tokio::time::sleep_until(until).await;
+                // Terraform starts a fresh provider process per command, which
+                // cannot know what its predecessors spent in the server's
+                // window: send one request and learn the count from its answer
+                // before letting a parallel wave out.
+                let probing = if state.synced {
+                    None
+                } else {
+                    match state.probe_started {
+                        None => {
+                            state.probe_started = Some(now);
+                            state.sent.push_back(now);
+                            return Ok(());
+                        }
+                        // Poll briefly for the probe's answer.
+                        Some(t) if now.duration_since(t) < PROBE_WAIT => {
+                            Some(now + Duration::from_millis(5))
+                        }
+                        Some(_) => {
+                            state.synced = true;
+                            None
+                        }
+                    }
+                };
+                match (probing, state.not_before) {
+                    (Some(poll), _) => poll,
+                    (None, Some(nb)) if nb > now => nb,
+                    _ if state.sent.len() < self.rpm => {
+                        state.sent.push_back(now);
+                        return Ok(());
+                    }
+                    // Full: the oldest send leaves the window first.
+                    _ => state.sent.front().map_or(now, |t| *t + self.window),
                 }
-            }
+            };
+            wait_until(until, deadline)?;
+            tokio::time::sleep_until(until).await;
         }
     }
 
     /// Resyncs from the server's `X-Rate-Limit-Remaining`.
     fn observe(&self, remaining: Option<u32>) {
-        let Some(remaining) = remaining else { return };
         let mut state = self.lock();
-        if remaining >= state.believed_remaining {
+        state.synced = true;
+        let Some(remaining) = remaining else { return };
+        let believed = self.rpm.saturating_sub(state.sent.len());
+        let remaining = remaining as usize;
+        if remaining >= believed {
             return;
         }
-        // Spend the permits someone else (another client on the same key) used, so the
-        // limiter's spacing matches the server's count.
-        let excess = state.believed_remaining - remaining;
-        for _ in 0..excess {
-            if self.limiter.check().is_err() {
-                break;
-            }
-        }
-        state.believed_remaining = remaining;
+        // Someone else (another client on the same key) used the difference:
+        // count it as sent now so our pacing matches the server's count.
+        let excess = believed - remaining;
+        let now = Instant::now();
+        state.sent.extend(std::iter::repeat_n(now, excess));
         if remaining == 0 {
             // The server's window reset time is unknown: wait a whole window.
-            let until = Instant::now() + self.window;
+            let until = now + self.window;
             state.not_before = Some(state.not_before.map_or(until, |nb| nb.max(until)));
         }
         tracing::debug!(

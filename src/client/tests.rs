@@ -902,9 +902,9 @@ async fn three_gets_gap(remaining: &'static str) -> Duration {
     })
     .await;
     let mut cfg = config(&server.base_url);
-    // 10 per 2 s: one permit every 200 ms once the burst is spent.
-    cfg.requests_per_minute = 10;
-    let c = Client::with_rate_window(cfg, Duration::from_secs(2)).unwrap();
+    // 30 per 1 s: a burst of 3, then one permit every 37 ms.
+    cfg.requests_per_minute = 30;
+    let c = Client::with_rate_window(cfg, Duration::from_secs(1)).unwrap();
     for _ in 0..3 {
         c.get_cloud_account(1).await.unwrap();
     }
@@ -914,9 +914,9 @@ async fn three_gets_gap(remaining: &'static str) -> Duration {
 
 #[tokio::test]
 async fn low_remaining_from_server_spaces_requests_out() {
-    // The server has 1 request left while the limiter believed 9: it resyncs and paces.
-    let slowed = three_gets_gap("1").await;
-    assert!(slowed >= Duration::from_millis(170), "{slowed:?}");
+    // The server's window is spent: each request waits for the next window.
+    let slowed = three_gets_gap("0").await;
+    assert!(slowed >= Duration::from_millis(1900), "{slowed:?}");
     // With plenty left on the server the local burst is used freely.
     let free = three_gets_gap("300").await;
     assert!(free < Duration::from_millis(150), "{free:?}");
@@ -926,14 +926,25 @@ async fn low_remaining_from_server_spaces_requests_out() {
 async fn local_limiter_enforces_the_configured_rate() {
     let server = TestServer::start(|_| reply(200, account(1, "active"))).await;
     let mut cfg = config(&server.base_url);
-    cfg.requests_per_minute = 2;
+    // 20 per 400 ms window: a burst of 2, then one permit every 22 ms.
+    cfg.requests_per_minute = 20;
     let c = Client::with_rate_window(cfg, Duration::from_millis(400)).unwrap();
-    for _ in 0..3 {
+    for _ in 0..30 {
         c.get_cloud_account(1).await.unwrap();
     }
-    let reqs = server.requests();
-    assert!(reqs[1].at.duration_since(reqs[0].at) < Duration::from_millis(150));
-    assert!(reqs[2].at.duration_since(reqs[0].at) >= Duration::from_millis(170));
+    let at: Vec<_> = server.requests().iter().map(|r| r.at).collect();
+    assert!(
+        at[1].duration_since(at[0]) < Duration::from_millis(15),
+        "the burst is immediate"
+    );
+    // Never more than the configured number in any window, however it is placed.
+    for (i, start) in at.iter().enumerate() {
+        let in_window = at[i..]
+            .iter()
+            .take_while(|t| t.duration_since(*start) < Duration::from_millis(400))
+            .count();
+        assert!(in_window <= 20, "{in_window} requests in one 400 ms window");
+    }
 }
 
 #[tokio::test]
@@ -998,5 +1009,35 @@ async fn base_url_with_or_without_trailing_slash_and_encoded_ids() {
             "/v1/tasks/abc",
             "/v1/tasks/..%2Fcloud-accounts"
         ]
+    );
+}
+
+#[tokio::test]
+async fn a_fresh_client_learns_the_servers_count_before_sending_a_parallel_wave() {
+    // Another process already spent most of the window: 2 requests remain.
+    let server = TestServer::start(|_| {
+        reply(200, account(1, "active")).header("x-rate-limit-remaining", "2")
+    })
+    .await;
+    let mut cfg = config(&server.base_url);
+    cfg.requests_per_minute = 400;
+    let c = Client::with_rate_window(cfg, Duration::from_millis(600)).unwrap();
+    let started = std::time::Instant::now();
+    let calls = (0..10).map(|_| {
+        let c = c.clone();
+        tokio::spawn(async move { c.get_cloud_account(1).await })
+    });
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+    let early = server
+        .requests()
+        .iter()
+        .filter(|r| r.at.duration_since(started) < Duration::from_millis(300))
+        .count();
+    // The probe, then the 2 the server allows; the rest wait for the window.
+    assert!(
+        early <= 3,
+        "{early} requests went out before the window passed"
     );
 }
