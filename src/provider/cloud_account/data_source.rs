@@ -31,8 +31,10 @@ impl Filter {
     /// True when `account` passes every filter given.
     pub fn matches(&self, account: &CloudAccount) -> bool {
         // An account being deleted is still listed for a moment; it is not a match.
-        !matches!(account.status.as_deref(), Some("deleted" | "delete-draft"))
-            && !(self.exclude_internal_account && account.id == INTERNAL_ACCOUNT_ID)
+        let being_deleted = matches!(account.status.as_deref(), Some("deleted" | "delete-draft"));
+        let excluded = self.exclude_internal_account && account.id == INTERNAL_ACCOUNT_ID;
+        !being_deleted
+            && !excluded
             && self
                 .name
                 .as_deref()
