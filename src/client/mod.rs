@@ -74,11 +74,12 @@ pub struct PollPolicy {
 impl Default for PollPolicy {
     fn default() -> Self {
         PollPolicy {
-            initial_delay: Duration::from_millis(100),
+            initial_delay: Duration::from_millis(50),
             max_delay: Duration::from_secs(5),
-            // Growth bounds how late a wait notices completion (at most 25% of
-            // the time waited so far) against how many polls it costs.
-            multiplier: 1.25,
+            // Growth bounds how late a wait notices completion (at most 20% of
+            // the time waited so far) against how many polls it costs: about
+            // 25 polls to reach the 5 s cap, then 12 a minute.
+            multiplier: 1.2,
             jitter: true,
             not_found_limit: 10,
             not_found_grace: Duration::from_secs(10),
