@@ -122,6 +122,7 @@ impl Resource for CloudAccountResource {
                 api_error(diags, "Create Cloud Account", &err, KEPT_IN_STATE);
                 let mut state = req.planned.clone();
                 set_id(&mut state, id);
+                refresh_best_effort(client, id, &mut state).await;
                 return Some(state);
             }
         };
