@@ -35,7 +35,7 @@ const BAR_LEFT: f64 = 280.0;
 const BAR_MAX: f64 = 520.0;
 const ROW: f64 = 24.0;
 const BAR_HEIGHT: f64 = 16.0;
-const TITLE: f64 = 44.0;
+const TITLE: f64 = 50.0;
 const PANEL_GAP: f64 = 18.0;
 const PALETTE: [&str; 3] = ["#9aa0a6", "#dc382d", "#4a6fa5"];
 
