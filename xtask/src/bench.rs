@@ -1087,16 +1087,29 @@ fn report(r: &Results) -> String {
         ours.task_seen_ms,
         ours.active_seen_ms
     );
-    if ratio > TARGET_LATENCY_RATIO {
+    if (ratio - TARGET_LATENCY_RATIO).abs() < 0.05 {
+        let _ = writeln!(
+            w,
+            "This ratio sits within 0.05 of its target, so the verdict can flip between runs: the ±15% poll \
+             jitter moves the moment the activation is noticed by up to ~0.2 s either way. Provider start-up \
+             (next paragraph, and §3) is the removable part of the gap.\n"
+        );
+    }
+    {
         let late = obs_active - physical;
         let starts = r.processes[0] as f64 * r.startup.0;
         let _ = writeln!(
             w,
-            "Why it is missed: this apply takes {} longer than the limit. {} of that is the wait noticing \
+            "{} this apply takes {} longer than the limit. {} of that is the wait noticing \
              the activation late (the price of polling, bounded as above); about {} is provider start-up — Terraform \
              starts {} provider processes for an apply (counted in §4), each taking {:.1} ms to hand-shake (§3), which \
              `terraform_data` never pays; the remaining {} is the gRPC calls and HTTP requests themselves. Removing \
              the start-up cost alone would give {:.3}×.\n",
+            if ratio > TARGET_LATENCY_RATIO {
+                "Why it is missed:"
+            } else {
+                "Where the gap goes:"
+            },
             secs(acct - limit),
             secs(late),
             secs(starts),
@@ -1172,7 +1185,9 @@ fn report(r: &Results) -> String {
          the emulator finishes at once, each create and each delete sleeps the first poll delay twice ({POLL_INITIAL_MS:.0} ms \
          before the task poll, {POLL_INITIAL_MS:.0} ms before the account poll), and Terraform runs {PARALLELISM} at a time, so \
          {MANY} resources spend at least ⌈{MANY}/{PARALLELISM}⌉ × 2 × {POLL_INITIAL_MS:.0} ms = **{} asleep** by design \
-         — a floor that is a property of the polling schedule, not of the plugin protocol.",
+         — a floor that is a property of the polling schedule, not of the plugin protocol. Terraform's \
+         parallelism multiplies it. Only a client that polls at once could avoid it, and against the real API, where \
+         no task or activation finishes in 0 ms, that first poll would be one wasted request per wait.",
         secs(floor)
     );
     let startup_ms = r.startup.0;
@@ -1194,15 +1209,20 @@ fn report(r: &Results) -> String {
         }
         let _ = writeln!(
             w,
-            "about {} is provider start-up (Terraform started {} provider processes for this command, one after \
-             another, at {startup_ms:.1} ms each: see §3); the remaining {} is {} HTTP round trips to the emulator and \
-             {MANY} gRPC calls through Terraform, all on {} CPUs shared by Terraform, the provider and the emulator. \
-             Without the floor and the start-up cost the ratio would be {:.2}×.",
+            "about {} is provider start-up (Terraform started {} provider processes for this command, at \
+             {startup_ms:.1} ms each: see §3); the remaining {} is {} HTTP round trips to the emulator and the gRPC \
+             calls Terraform makes per resource (ReadResource, PlanResourceChange, ApplyResourceChange), all on {} \
+             CPUs shared by Terraform, the provider and the emulator. Without {} the ratio would be {:.2}×.",
             secs(starts),
             r.processes[i],
             secs(rest.max(0.0)),
             r.many_requests[i],
             r.cpus,
+            if asleep > 0.0 {
+                "the floor and the start-up cost"
+            } else {
+                "the start-up cost"
+            },
             (a - asleep - starts) / d
         );
     }
