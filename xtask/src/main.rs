@@ -9,8 +9,10 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
+mod bench;
 mod demo;
 mod package;
+mod svg;
 
 /// Oldest Terraform the acceptance tests support (protocol 6 features and `terraform_data` behaviour we rely on).
 const MIN_TERRAFORM: (u64, u64) = (1, 14);
@@ -24,6 +26,7 @@ usage: cargo xtask <command>
 
 commands:
   demo                          build, start the emulator, and watch Terraform create and destroy a BYOA account
+  bench                         measure latency, overhead, start-up, memory and API economy; write docs/benchmarks.*
   test [-- <cargo test args>]   fmt check, clippy -D warnings, then the whole test suite against real Terraform
   docs                          regenerate docs/ from the provider schema and examples/
   release [VERSION]             build release artifacts (zip, SHA256SUMS, manifest, filesystem mirror) in target/dist
@@ -51,6 +54,12 @@ fn run() -> Result<()> {
             let release = build_release(&root)?;
             let tf = find_terraform(&root)?;
             demo::run(&root, &tf, &release, &crate_version(&root)?)
+        }
+        Some("bench") => {
+            let root = repo_root();
+            let release = build_release(&root)?;
+            let tf = find_terraform(&root)?;
+            bench::run(&root, &tf, &release, &crate_version(&root)?)
         }
         Some("docs") => docs(&repo_root()),
         Some("release") => release(&repo_root(), rest.first()),
