@@ -37,8 +37,8 @@ const DELETE_MS: u64 = 300;
 const RATE_LIMIT: &str = "1000000";
 
 /// The provider's default poll schedule (`PollPolicy::default()` in src/client/mod.rs).
-const POLL_INITIAL_MS: f64 = 100.0;
-const POLL_GROWTH: f64 = 1.25;
+const POLL_INITIAL_MS: f64 = 50.0;
+const POLL_GROWTH: f64 = 1.2;
 const POLL_CAP_MS: f64 = 5000.0;
 /// Terraform's default `-parallelism`.
 const PARALLELISM: usize = 10;
@@ -1080,12 +1080,13 @@ fn report(r: &Results) -> String {
         "Ratio **{ratio:.3}×**, target ≤ {TARGET_LATENCY_RATIO}×: {}. From the request log, the provider noticed the \
          task's completion {obs_task:.0} ms after the POST (it happened at {}) and the activation at {obs_active:.0} ms \
          (it happened at {physical:.0}); the jitter-free schedule predicts {:.0} and {:.0} ms. The delay between event \
-         and notice is bounded by the poll growth: with ×{POLL_GROWTH} per poll a wait notices at most a quarter of \
+         and notice is bounded by the poll growth: with ×{POLL_GROWTH} per poll a wait notices at most {:.0}% of \
          its elapsed time late.\n",
         verdict(ratio <= TARGET_LATENCY_RATIO),
         2 * STAGE_MS,
         ours.task_seen_ms,
-        ours.active_seen_ms
+        ours.active_seen_ms,
+        (POLL_GROWTH - 1.0) * 100.0
     );
     if (ratio - TARGET_LATENCY_RATIO).abs() < 0.05 {
         let _ = writeln!(
@@ -1349,8 +1350,8 @@ fn report(r: &Results) -> String {
         "\nEvery create and delete sent exactly one write{}, and {failed} requests failed or were throttled. Reads are at the minimum. The gap on create and delete \
          is the price of not knowing how long Redis Cloud will take: each wait polls first after {POLL_INITIAL_MS:.0} ms \
          and grows the delay ×{POLL_GROWTH} per poll up to {:.0} s (±15% jitter). A wait of `D` therefore costs about \
-         log₁.₂₅(1 + 0.25·D/{POLL_INITIAL_MS:.0} ms) polls while it is below the cap — 6 polls for the 1 s task, 7 for the \
-         remaining ~1.4 s of activation — and notices the event at most 25% of its elapsed time late. The minimum \
+         log base {POLL_GROWTH} of (1 + {:.2}·D/{POLL_INITIAL_MS:.0} ms) polls while it is below the cap, and notices the \
+         event at most {:.0}% of its elapsed time late. The minimum \
          is only reachable by a client that knows the durations in advance. The official provider's schedule \
          (model above) sends fewer requests, {}, because it sleeps 10 s before the first status check — \
          {:.1} s of latency for each request saved.\n",
@@ -1360,6 +1361,8 @@ fn report(r: &Results) -> String {
             " (NOT so in some runs: see the raw counts)"
         },
         POLL_CAP_MS / 1000.0,
+        POLL_GROWTH - 1.0,
+        (POLL_GROWTH - 1.0) * 100.0,
         official.requests,
         (official.active_seen_ms - ours.active_seen_ms)
             / 1000.0
@@ -1455,10 +1458,17 @@ mod tests {
     #[test]
     fn our_schedule_matches_the_poll_policy() {
         let polls: Vec<f64> = our_polls().take(4).collect();
-        assert_eq!(polls, vec![100.0, 225.0, 381.25, 576.5625]);
-        // The task of §1 (done at 1 s) is seen on the 6th poll, the activation on the 7th.
+        let expected = [50.0, 110.0, 182.0, 268.4];
+        assert!(
+            polls
+                .iter()
+                .zip(expected)
+                .all(|(a, b)| (a - b).abs() < 1e-9),
+            "{polls:?}"
+        );
+        // The task of §1 (done at 1 s) is seen on the 9th poll, the activation on the 11th after it.
         let m = model_ours(1000.0, 2500.0);
-        assert_eq!(m.requests, 1 + 6 + 7);
+        assert_eq!(m.requests, 1 + 9 + 11);
         assert!(m.task_seen_ms >= 1000.0 && m.task_seen_ms < 1250.0);
     }
 
