@@ -11,6 +11,9 @@ mod integration {
     // In-process gRPC tests of every RPC the framework serves.
     mod grpc;
 
+    // The REST client against the emulator: flow, 404, 429, 5xx, task 404s, task errors, deadlines, secrets.
+    mod client_emulator;
+
     // The binary as Terraform sees it: init, validate, schema, logs.
     mod cli_protocol;
 
