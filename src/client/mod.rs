@@ -81,7 +81,10 @@ impl Default for PollPolicy {
             // 25 polls to reach the 5 s cap, then 12 a minute.
             multiplier: 1.2,
             jitter: true,
-            not_found_limit: 10,
+            // The grace period is what matters; the count only guards against a
+            // fast schedule hammering a task that will never exist (with 50 ms
+            // growing 1.2x, 10 s of grace is about 25 polls).
+            not_found_limit: 40,
             not_found_grace: Duration::from_secs(10),
         }
     }
