@@ -207,7 +207,8 @@ impl<P: Provider> FrameworkServer<P> {
         d
     }
 
-    /// Runs one request: a log span, timing, and panic recovery.
+    /// Runs one request: a log span, timing, and panic recovery. The body
+    /// returns its response and the diagnostics to attach to it.
     async fn serve<R, F>(
         &self,
         rpc: &'static str,
@@ -216,7 +217,7 @@ impl<P: Provider> FrameworkServer<P> {
     ) -> Result<Response<R>, Status>
     where
         R: WithDiagnostics,
-        F: Future<Output = R> + Send,
+        F: Future<Output = (R, Diagnostics)> + Send,
     {
         let req_id = self.next_request.fetch_add(1, Ordering::Relaxed);
         let span = tracing::debug_span!(
@@ -230,7 +231,10 @@ impl<P: Provider> FrameworkServer<P> {
         let result = InRequest(fut).instrument(span.clone()).await;
         let _enter = span.enter();
         let resp = match result {
-            Ok(r) => r,
+            Ok((mut r, diags)) => {
+                r.add(to_pb_diags(&diags));
+                r
+            }
             Err(panic) => {
                 let msg = panic
                     .downcast_ref::<&str>()
@@ -465,24 +469,27 @@ impl<P: Provider> pb::provider_server::Provider for FrameworkServer<P> {
         _request: Request<pb::get_metadata::Request>,
     ) -> Result<Response<pb::get_metadata::Response>, Status> {
         self.serve("GetMetadata", "", async {
-            pb::get_metadata::Response {
-                server_capabilities: Some(server_capabilities()),
-                resources: self
-                    .resources
-                    .keys()
-                    .map(|k| pb::get_metadata::TypeName {
-                        type_name: (*k).to_owned(),
-                    })
-                    .collect(),
-                data_sources: self
-                    .data_sources
-                    .keys()
-                    .map(|k| pb::get_metadata::TypeName {
-                        type_name: (*k).to_owned(),
-                    })
-                    .collect(),
-                ..Default::default()
-            }
+            (
+                pb::get_metadata::Response {
+                    server_capabilities: Some(server_capabilities()),
+                    resources: self
+                        .resources
+                        .keys()
+                        .map(|k| pb::get_metadata::TypeName {
+                            type_name: (*k).to_owned(),
+                        })
+                        .collect(),
+                    data_sources: self
+                        .data_sources
+                        .keys()
+                        .map(|k| pb::get_metadata::TypeName {
+                            type_name: (*k).to_owned(),
+                        })
+                        .collect(),
+                    ..Default::default()
+                },
+                Diagnostics::new(),
+            )
         })
         .await
     }
@@ -492,21 +499,24 @@ impl<P: Provider> pb::provider_server::Provider for FrameworkServer<P> {
         _request: Request<pb::get_provider_schema::Request>,
     ) -> Result<Response<pb::get_provider_schema::Response>, Status> {
         self.serve("GetProviderSchema", "", async {
-            pb::get_provider_schema::Response {
-                provider: Some(to_pb_schema(&self.provider_schema)),
-                resource_schemas: self
-                    .resources
-                    .iter()
-                    .map(|(k, (_, s))| ((*k).to_owned(), to_pb_schema(s)))
-                    .collect(),
-                data_source_schemas: self
-                    .data_sources
-                    .iter()
-                    .map(|(k, (_, s))| ((*k).to_owned(), to_pb_schema(s)))
-                    .collect(),
-                server_capabilities: Some(server_capabilities()),
-                ..Default::default()
-            }
+            (
+                pb::get_provider_schema::Response {
+                    provider: Some(to_pb_schema(&self.provider_schema)),
+                    resource_schemas: self
+                        .resources
+                        .iter()
+                        .map(|(k, (_, s))| ((*k).to_owned(), to_pb_schema(s)))
+                        .collect(),
+                    data_source_schemas: self
+                        .data_sources
+                        .iter()
+                        .map(|(k, (_, s))| ((*k).to_owned(), to_pb_schema(s)))
+                        .collect(),
+                    server_capabilities: Some(server_capabilities()),
+                    ..Default::default()
+                },
+                Diagnostics::new(),
+            )
         })
         .await
     }
@@ -516,17 +526,20 @@ impl<P: Provider> pb::provider_server::Provider for FrameworkServer<P> {
         _request: Request<pb::get_resource_identity_schemas::Request>,
     ) -> Result<Response<pb::get_resource_identity_schemas::Response>, Status> {
         self.serve("GetResourceIdentitySchemas", "", async {
-            pb::get_resource_identity_schemas::Response {
-                identity_schemas: self
-                    .resources
-                    .iter()
-                    .filter_map(|(k, (r, _))| {
-                        r.identity_schema()
-                            .map(|s| ((*k).to_owned(), to_pb_identity_schema(&s)))
-                    })
-                    .collect(),
-                diagnostics: Vec::new(),
-            }
+            (
+                pb::get_resource_identity_schemas::Response {
+                    identity_schemas: self
+                        .resources
+                        .iter()
+                        .filter_map(|(k, (r, _))| {
+                            r.identity_schema()
+                                .map(|s| ((*k).to_owned(), to_pb_identity_schema(&s)))
+                        })
+                        .collect(),
+                    diagnostics: Vec::new(),
+                },
+                Diagnostics::new(),
+            )
         })
         .await
     }
@@ -547,9 +560,7 @@ impl<P: Provider> pb::provider_server::Provider for FrameworkServer<P> {
                 self.provider_schema.validate_config(&config, &mut diags);
                 self.provider.validate(&config, &mut diags);
             }
-            pb::validate_provider_config::Response {
-                diagnostics: to_pb_diags(&diags),
-            }
+            (pb::validate_provider_config::Response::default(), diags)
         })
         .await
     }
@@ -583,9 +594,7 @@ impl<P: Provider> pb::provider_server::Provider for FrameworkServer<P> {
                 };
                 *slot = data.map(Arc::new);
             }
-            pb::configure_provider::Response {
-                diagnostics: to_pb_diags(&diags),
-            }
+            (pb::configure_provider::Response::default(), diags)
         })
         .await
     }
@@ -631,9 +640,7 @@ impl<P: Provider> pb::provider_server::Provider for FrameworkServer<P> {
                     &mut diags,
                 );
             }
-            pb::validate_resource_config::Response {
-                diagnostics: to_pb_diags(&diags),
-            }
+            (pb::validate_resource_config::Response::default(), diags)
         })
         .await
     }
@@ -658,10 +665,13 @@ impl<P: Provider> pb::provider_server::Provider for FrameworkServer<P> {
                     upgraded_state = encode_dv(&v, &schema.implied_type(), "upgraded state", &mut diags);
                 }
             }
-            pb::upgrade_resource_state::Response {
-                upgraded_state,
-                diagnostics: to_pb_diags(&diags),
-            }
+            (
+                pb::upgrade_resource_state::Response {
+                    upgraded_state,
+                    ..Default::default()
+                },
+                diags,
+            )
         })
         .await
     }
@@ -693,10 +703,13 @@ impl<P: Provider> pb::provider_server::Provider for FrameworkServer<P> {
                     ),
                 }
             }
-            pb::upgrade_resource_identity::Response {
-                upgraded_identity,
-                diagnostics: to_pb_diags(&diags),
-            }
+            (
+                pb::upgrade_resource_identity::Response {
+                    upgraded_identity,
+                    ..Default::default()
+                },
+                diags,
+            )
         })
         .await
     }
@@ -714,19 +727,16 @@ impl<P: Provider> pb::provider_server::Provider for FrameworkServer<P> {
                 ..Default::default()
             };
             let Some((resource, schema)) = self.resource(&req.type_name, &mut diags) else {
-                resp.diagnostics = to_pb_diags(&diags);
-                return resp;
+                return (resp, diags);
             };
             let ty = schema.implied_type();
             let Some(current) = decode_dv(req.current_state.as_ref(), &ty, "state", &mut diags)
             else {
-                resp.diagnostics = to_pb_diags(&diags);
-                return resp;
+                return (resp, diags);
             };
             if current.is_null() {
                 resp.new_state = encode_dv(&Value::Null, &ty, "state", &mut diags);
-                resp.diagnostics = to_pb_diags(&diags);
-                return resp;
+                return (resp, diags);
             }
             let new_state = match self.configured(&mut diags) {
                 Some(data) => {
@@ -756,8 +766,7 @@ impl<P: Provider> pb::provider_server::Provider for FrameworkServer<P> {
                 resp.new_identity = Some(id);
             }
             resp.new_state = encode_dv(&new_state, &ty, "state", &mut diags);
-            resp.diagnostics = to_pb_diags(&diags);
-            resp
+            (resp, diags)
         })
         .await
     }
@@ -774,8 +783,7 @@ impl<P: Provider> pb::provider_server::Provider for FrameworkServer<P> {
                 ..Default::default()
             };
             let Some((resource, schema)) = self.resource(&req.type_name, &mut diags) else {
-                resp.diagnostics = to_pb_diags(&diags);
-                return resp;
+                return (resp, diags);
             };
             let ty = schema.implied_type();
             let decoded = (
@@ -789,13 +797,11 @@ impl<P: Provider> pb::provider_server::Provider for FrameworkServer<P> {
                 decode_dv(req.config.as_ref(), &ty, "configuration", &mut diags),
             );
             let (Some(prior), Some(proposed), Some(config)) = decoded else {
-                resp.diagnostics = to_pb_diags(&diags);
-                return resp;
+                return (resp, diags);
             };
             if proposed.is_null() {
                 resp.planned_state = encode_dv(&Value::Null, &ty, "planned state", &mut diags);
-                resp.diagnostics = to_pb_diags(&diags);
-                return resp;
+                return (resp, diags);
             }
             // Validate again: values unknown at validate time may be known now,
             // and bad input must stop here, before any API call.
@@ -808,8 +814,7 @@ impl<P: Provider> pb::provider_server::Provider for FrameworkServer<P> {
                 &mut diags,
             );
             if diags.has_error() {
-                resp.diagnostics = to_pb_diags(&diags);
-                return resp;
+                return (resp, diags);
             }
             let mut plan = plan_change(schema, &prior, &proposed, &config);
             resource.modify_plan(
@@ -832,8 +837,7 @@ impl<P: Provider> pb::provider_server::Provider for FrameworkServer<P> {
                     .or_else(|| identity_data(resource, &prior, &mut diags));
             }
             resp.planned_state = encode_dv(&plan.planned, &ty, "planned state", &mut diags);
-            resp.diagnostics = to_pb_diags(&diags);
-            resp
+            (resp, diags)
         })
         .await
     }
@@ -850,8 +854,7 @@ impl<P: Provider> pb::provider_server::Provider for FrameworkServer<P> {
                 ..Default::default()
             };
             let Some((resource, schema)) = self.resource(&req.type_name, &mut diags) else {
-                resp.diagnostics = to_pb_diags(&diags);
-                return resp;
+                return (resp, diags);
             };
             let ty = schema.implied_type();
             let decoded = (
@@ -860,13 +863,11 @@ impl<P: Provider> pb::provider_server::Provider for FrameworkServer<P> {
                 decode_dv(req.config.as_ref(), &ty, "configuration", &mut diags),
             );
             let (Some(prior), Some(planned), Some(config)) = decoded else {
-                resp.diagnostics = to_pb_diags(&diags);
-                return resp;
+                return (resp, diags);
             };
             let Some(data) = self.configured(&mut diags) else {
                 resp.new_state = encode_dv(&prior, &ty, "state", &mut diags);
-                resp.diagnostics = to_pb_diags(&diags);
-                return resp;
+                return (resp, diags);
             };
             let stop = self.stop_token();
             let new_state = if planned.is_null() {
@@ -900,8 +901,7 @@ impl<P: Provider> pb::provider_server::Provider for FrameworkServer<P> {
                 resp.new_identity = identity_data(resource, &new_state, &mut diags);
             }
             resp.new_state = encode_dv(&new_state, &ty, "new state", &mut diags);
-            resp.diagnostics = to_pb_diags(&diags);
-            resp
+            (resp, diags)
         })
         .await
     }
@@ -915,8 +915,7 @@ impl<P: Provider> pb::provider_server::Provider for FrameworkServer<P> {
             let mut diags = Diagnostics::new();
             let mut resp = pb::import_resource_state::Response::default();
             let Some((resource, schema)) = self.resource(&req.type_name, &mut diags) else {
-                resp.diagnostics = to_pb_diags(&diags);
-                return resp;
+                return (resp, diags);
             };
             let identity = match (&req.identity, resource.identity_schema()) {
                 (Some(data), Some(s)) => {
@@ -928,16 +927,14 @@ impl<P: Provider> pb::provider_server::Provider for FrameworkServer<P> {
                     ) {
                         Some(v) => Some(v),
                         None => {
-                            resp.diagnostics = to_pb_diags(&diags);
-                            return resp;
+                            return (resp, diags);
                         }
                     }
                 }
                 _ => None,
             };
             let Some(data) = self.configured(&mut diags) else {
-                resp.diagnostics = to_pb_diags(&diags);
-                return resp;
+                return (resp, diags);
             };
             let stub = resource
                 .import(
@@ -965,8 +962,7 @@ impl<P: Provider> pb::provider_server::Provider for FrameworkServer<P> {
                         });
                 }
             }
-            resp.diagnostics = to_pb_diags(&diags);
-            resp
+            (resp, diags)
         })
         .await
     }
@@ -992,9 +988,10 @@ impl<P: Provider> pb::provider_server::Provider for FrameworkServer<P> {
                     schema.validate_config(&config, &mut diags);
                     ds.validate(&config, &mut diags);
                 }
-                pb::validate_data_resource_config::Response {
-                    diagnostics: to_pb_diags(&diags),
-                }
+                (
+                    pb::validate_data_resource_config::Response::default(),
+                    diags,
+                )
             },
         )
         .await
@@ -1009,8 +1006,7 @@ impl<P: Provider> pb::provider_server::Provider for FrameworkServer<P> {
             let mut diags = Diagnostics::new();
             let mut resp = pb::read_data_source::Response::default();
             let Some((ds, schema)) = self.data_source(&req.type_name, &mut diags) else {
-                resp.diagnostics = to_pb_diags(&diags);
-                return resp;
+                return (resp, diags);
             };
             let ty = schema.implied_type();
             if let Some(config) = decode_dv(req.config.as_ref(), &ty, "configuration", &mut diags) {
@@ -1028,8 +1024,7 @@ impl<P: Provider> pb::provider_server::Provider for FrameworkServer<P> {
                         }
                     }
             }
-            resp.diagnostics = to_pb_diags(&diags);
-            resp
+            (resp, diags)
         })
         .await
     }
