@@ -26,6 +26,7 @@ usage: cargo xtask <command>
 
 commands:
   demo                          build, start the emulator, and watch Terraform create and destroy a BYOA account
+  proof                         the evidence run: fault, bad-input, secrets and load tests, then `bench`
   bench                         measure latency, overhead, start-up, memory and API economy; write docs/benchmarks.*
   test [-- <cargo test args>]   fmt check, clippy -D warnings, then the whole test suite against real Terraform
   docs                          regenerate docs/ from the provider schema and examples/
@@ -59,6 +60,32 @@ fn run() -> Result<()> {
             let root = repo_root();
             let release = build_release(&root)?;
             let tf = find_terraform(&root)?;
+            bench::run(&root, &tf, &release, &crate_version(&root)?)
+        }
+        Some("proof") => {
+            let root = repo_root();
+            let tf = find_terraform(&root)?;
+            let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            println!(
+                "xtask: ==> fault matrix, bad-input matrix, secrets audit and load (real Terraform)"
+            );
+            let status = Command::new(cargo)
+                .args([
+                    "test",
+                    "--test",
+                    "integration",
+                    "--",
+                    "proof_",
+                    "--nocapture",
+                ])
+                .env("TF_ACC_TERRAFORM", &tf)
+                .current_dir(&root)
+                .status()
+                .context("running the proof tests")?;
+            if !status.success() {
+                bail!("the proof tests failed ({status})");
+            }
+            let release = build_release(&root)?;
             bench::run(&root, &tf, &release, &crate_version(&root)?)
         }
         Some("docs") => docs(&repo_root()),
