@@ -142,6 +142,9 @@ pub(crate) async fn serve_with<S: Provider>(
 
     if launch.signals {
         spawn_signal_handlers(stop.clone(), opts.debug)?;
+        if !opts.debug {
+            spawn_orphan_watch(stop.clone());
+        }
     }
 
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -277,6 +280,32 @@ fn spawn_signal_handlers(stop: CancellationToken, debug: bool) -> Result<(), Wir
     });
     Ok(())
 }
+
+/// Stops serving when the process that launched us is gone. Terraform normally
+/// ends a provider with Shutdown; if it dies instead (killed, or SIGPIPE when
+/// its output pipe closes), nothing else would, since we ignore SIGINT.
+#[cfg(unix)]
+fn spawn_orphan_watch(stop: CancellationToken) {
+    let parent = std::os::unix::process::parent_id();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = tick.tick() => {
+                    if std::os::unix::process::parent_id() != parent {
+                        tracing::warn!("Terraform (the parent process) is gone; shutting down");
+                        stop.cancel();
+                        return;
+                    }
+                }
+            }
+        }
+    });
+}
+
+#[cfg(not(unix))]
+fn spawn_orphan_watch(_stop: CancellationToken) {}
 
 #[cfg(not(unix))]
 fn spawn_signal_handlers(stop: CancellationToken, debug: bool) -> Result<(), WireError> {

@@ -145,3 +145,52 @@ fn a_person_running_the_binary_gets_an_explanation_not_a_hang() {
         "{err}"
     );
 }
+
+#[test]
+fn the_provider_does_not_outlive_the_process_that_launched_it() {
+    // A shell launches the provider in the background and exits a moment later,
+    // as a Terraform that was killed would: the provider must notice and stop.
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "'{}' >/dev/null 2>&1 & echo $!; sleep 1",
+            super::support::PROVIDER_BIN
+        ))
+        .env(
+            "TF_PLUGIN_MAGIC_COOKIE",
+            "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2",
+        )
+        .env("PLUGIN_PROTOCOL_VERSIONS", "5,6")
+        .output()
+        .expect("launch through sh");
+    let pid = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(pid.parse::<u32>().is_ok(), "no pid: {out:?}");
+    let status = format!("/proc/{pid}/status");
+    let started = std::time::Instant::now();
+    let gone = loop {
+        let alive = std::fs::read_to_string(&status)
+            .map(|s| {
+                !s.lines()
+                    .any(|l| l.starts_with("State:") && l.contains("Z"))
+            })
+            .unwrap_or(false);
+        if !alive {
+            break true;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(10) {
+            break false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let last = std::fs::read_to_string(&status).unwrap_or_default();
+    if !gone {
+        let _ = std::process::Command::new("kill").arg(&pid).status();
+    }
+    assert!(
+        gone,
+        "the orphaned provider {pid} was still running after 10 s: {:?}",
+        last.lines()
+            .filter(|l| l.starts_with("State") || l.starts_with("PPid"))
+            .collect::<Vec<_>>()
+    );
+}

@@ -97,6 +97,11 @@ fn terraform(tf: &Path, dir: &Path, env: &[(String, String)], args: &[&str]) -> 
 /// Runs the demo. `release_dir` holds the freshly built binaries.
 pub fn run(root: &Path, tf: &Path, release_dir: &Path, version: &str) -> Result<()> {
     let started = Instant::now();
+    // Ctrl-C reaches Terraform and the emulator too (same process group):
+    // Terraform stops gracefully, so stay alive to relay its output and then
+    // clean up, instead of dying first and leaving its pipes broken.
+    ctrlc::set_handler(|| eprintln!("\n==> interrupted: waiting for Terraform to stop"))
+        .context("installing the Ctrl-C handler")?;
     let work = root.join("target").join("demo");
     let _ = std::fs::remove_dir_all(&work);
     copy_tree(&root.join("examples"), &work.join("examples"))?;
