@@ -152,6 +152,17 @@ fn unmatched_expect_error_fails_the_step() {
 }
 
 #[test]
+fn case_failing_at_plan_needs_no_destroy() {
+    let workdir = Workdir::new("smoke_plan_error_only");
+    TestCase::new(vec![
+        Step::new("resource \"terraform_data\" \"x\" {\n  input = 1 +\n}\n")
+            .expect_error("Invalid expression"),
+    ])
+    .run(None, &workdir);
+    assert!(workdir.state_file().is_none(), "nothing was applied");
+}
+
+#[test]
 fn state_and_outputs_are_readable_as_json() {
     let workdir = Workdir::new("smoke_outputs");
     workdir.write_config(&format!(

@@ -495,18 +495,21 @@ impl TestCase {
     /// use no Redis Cloud resources (the destroy check is then skipped).
     #[track_caller]
     pub fn run(self, target: Option<&Target>, workdir: &Workdir) {
-        let mut last_applied: Option<&str> = None;
+        // The last configuration that planned successfully is the one to destroy with: a later step's
+        // configuration may be deliberately invalid, and if none ever planned, nothing was applied.
+        let mut destroy_config: Option<String> = None;
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             for (index, step) in self.steps.iter().enumerate() {
-                if run_step(workdir, index + 1, step) {
-                    last_applied = Some(&step.config);
-                }
+                run_step(workdir, index + 1, step, &mut destroy_config);
             }
         }));
-        // Destroy with the configuration that built the state: a later step's config may be deliberately invalid.
-        if let Some(config) = last_applied {
-            workdir.write_config(config);
-        }
+        let Some(config) = destroy_config else {
+            if let Err(panic) = outcome {
+                resume_unwind(panic);
+            }
+            return;
+        };
+        workdir.write_config(&config);
         let destroy = workdir.destroy();
         if let Err(panic) = outcome {
             if !destroy.success() {
@@ -551,9 +554,9 @@ pub fn no_accounts_left(target: &Target) -> Result<(), String> {
     }
 }
 
-/// Runs one step; returns whether its configuration was applied (false when it failed as expected).
+/// Runs one step. `destroy_config` is set once the step's configuration has planned (and so may be applied).
 #[track_caller]
-fn run_step(workdir: &Workdir, number: usize, step: &Step) -> bool {
+fn run_step(workdir: &Workdir, number: usize, step: &Step, destroy_config: &mut Option<String>) {
     workdir.write_config(&step.config);
 
     let expected_failure = |output: &super::terraform::TfOutput, phase: &str| -> bool {
@@ -570,8 +573,9 @@ fn run_step(workdir: &Workdir, number: usize, step: &Step) -> bool {
 
     let plan = workdir.plan_out(PLAN_FILE);
     if !plan.success() && expected_failure(&plan, "plan") {
-        return false;
+        return;
     }
+    *destroy_config = Some(step.config.clone());
     if !step.plan_checks.is_empty() {
         let plan_json = workdir.show_plan_json(PLAN_FILE);
         for check in &step.plan_checks {
@@ -583,7 +587,7 @@ fn run_step(workdir: &Workdir, number: usize, step: &Step) -> bool {
 
     let apply = workdir.apply_plan(PLAN_FILE);
     if !apply.success() && expected_failure(&apply, "apply") {
-        return false;
+        return;
     }
     if let Some(re) = &step.expect_error {
         step_failed(
@@ -617,7 +621,7 @@ fn run_step(workdir: &Workdir, number: usize, step: &Step) -> bool {
     }
 
     if step.state_checks.is_empty() && step.import_verify.is_none() {
-        return true;
+        return;
     }
     let state = workdir.show_json();
     for check in &step.state_checks {
@@ -630,7 +634,6 @@ fn run_step(workdir: &Workdir, number: usize, step: &Step) -> bool {
             .run(workdir, &step.config, &state)
             .unwrap_or_else(|why| step_failed(workdir, number, why));
     }
-    true
 }
 
 #[track_caller]
