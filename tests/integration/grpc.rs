@@ -375,6 +375,15 @@ fn official_provider_state_upgrades_with_new_attributes_null() {
 }
 
 fn configure(s: &mut Served) -> Vec<pb::diagnostic::Severity> {
+    configure_at(s, "http://127.0.0.1:9/v1", "k", "s")
+}
+
+fn configure_at(
+    s: &mut Served,
+    url: &str,
+    key: &str,
+    secret: &str,
+) -> Vec<pb::diagnostic::Severity> {
     let provider_ty = Type::Object(
         ["url", "api_key", "secret_key"]
             .iter()
@@ -383,9 +392,9 @@ fn configure(s: &mut Served) -> Vec<pb::diagnostic::Severity> {
     );
     let cfg = Value::Object(
         [
-            ("url".to_owned(), Value::string("http://127.0.0.1:9/v1")),
-            ("api_key".to_owned(), Value::string("k")),
-            ("secret_key".to_owned(), Value::string("s")),
+            ("url".to_owned(), Value::string(url)),
+            ("api_key".to_owned(), Value::string(key)),
+            ("secret_key".to_owned(), Value::string(secret)),
         ]
         .into_iter()
         .collect(),
@@ -555,4 +564,165 @@ proptest! {
             Ok(())
         })?;
     }
+}
+
+#[test]
+fn metadata_lists_the_types_and_identity_upgrades_from_json() {
+    let mut s = serve();
+    let meta =
+        s.rt.block_on(s.client.get_metadata(pb::get_metadata::Request {}))
+            .unwrap()
+            .into_inner();
+    assert_eq!(meta.resources[0].type_name, TYPE);
+    assert_eq!(meta.data_sources[0].type_name, TYPE);
+    let up =
+        s.rt.block_on(
+            s.client
+                .upgrade_resource_identity(pb::upgrade_resource_identity::Request {
+                    type_name: TYPE.into(),
+                    version: 0,
+                    raw_identity: Some(pb::RawState {
+                        json: br#"{"id":"42"}"#.to_vec(),
+                        flatmap: Default::default(),
+                    }),
+                }),
+        )
+        .unwrap()
+        .into_inner();
+    assert!(up.diagnostics.is_empty(), "{:?}", up.diagnostics);
+    let id_ty = Type::Object([("id".to_owned(), Type::String)].into_iter().collect());
+    let id = msgpack::decode(
+        &up.upgraded_identity.unwrap().identity_data.unwrap().msgpack,
+        &id_ty,
+    )
+    .unwrap();
+    assert_eq!(id.attr("id"), &Value::string("42"));
+}
+
+/// Apply (create and delete), Read and ReadDataSource through gRPC, against an
+/// in-process emulator: the RPCs that reach the API.
+#[test]
+fn apply_read_and_data_source_reach_the_api() {
+    use rediscloud_tf::emulator::{EmulatorConfig, start};
+    let mut s = serve();
+    let emu =
+        s.rt.block_on(start(EmulatorConfig {
+            port: 0,
+            task_stage_ms: 5,
+            activation_ms: 10,
+            delete_ms: 5,
+            quiet: true,
+            ..EmulatorConfig::default()
+        }))
+        .expect("emulator");
+    assert!(
+        configure_at(
+            &mut s,
+            &emu.base_url(),
+            "emulator-access-key",
+            "emulator-secret-key"
+        )
+        .is_empty()
+    );
+
+    let cfg = config(&[]);
+    let planned =
+        s.rt.block_on(
+            s.client
+                .plan_resource_change(pb::plan_resource_change::Request {
+                    type_name: TYPE.into(),
+                    prior_state: dv(&Value::Null),
+                    proposed_new_state: dv(&cfg),
+                    config: dv(&cfg),
+                    client_capabilities: caps(),
+                    ..Default::default()
+                }),
+        )
+        .unwrap()
+        .into_inner();
+    let created =
+        s.rt.block_on(
+            s.client
+                .apply_resource_change(pb::apply_resource_change::Request {
+                    type_name: TYPE.into(),
+                    prior_state: dv(&Value::Null),
+                    planned_state: planned.planned_state.clone(),
+                    config: dv(&cfg),
+                    ..Default::default()
+                }),
+        )
+        .unwrap()
+        .into_inner();
+    assert!(created.diagnostics.is_empty(), "{:?}", created.diagnostics);
+    let state = decode(&created.new_state);
+    assert_eq!(state.attr("status"), &Value::string("active"));
+    assert!(state.attr("aws_user_arn").as_str().is_some());
+    assert!(created.new_identity.is_some());
+
+    let read =
+        s.rt.block_on(s.client.read_resource(pb::read_resource::Request {
+            type_name: TYPE.into(),
+            current_state: created.new_state.clone(),
+            client_capabilities: caps(),
+            ..Default::default()
+        }))
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        decode(&read.new_state),
+        state,
+        "a refresh right after apply changes nothing"
+    );
+
+    let ds_ty = rediscloud_tf::provider::cloud_account::data_source::CloudAccountDataSource;
+    let ds_ty = rediscloud_tf::framework::data_source::DataSource::schema(&ds_ty).implied_type();
+    let Type::Object(attrs) = &ds_ty else {
+        unreachable!()
+    };
+    let mut q: BTreeMap<String, Value> = attrs.keys().map(|k| (k.clone(), Value::Null)).collect();
+    q.insert("name".into(), Value::string("byoa"));
+    let found =
+        s.rt.block_on(s.client.read_data_source(pb::read_data_source::Request {
+            type_name: TYPE.into(),
+            config: Some(pb::DynamicValue {
+                msgpack: msgpack::encode(&Value::Object(q), &ds_ty).unwrap(),
+                json: vec![],
+            }),
+            ..Default::default()
+        }))
+        .unwrap()
+        .into_inner();
+    assert!(found.diagnostics.is_empty(), "{:?}", found.diagnostics);
+    let found = msgpack::decode(&found.state.unwrap().msgpack, &ds_ty).unwrap();
+    assert_eq!(found.attr("id"), state.attr("id"));
+
+    let deleted =
+        s.rt.block_on(
+            s.client
+                .apply_resource_change(pb::apply_resource_change::Request {
+                    type_name: TYPE.into(),
+                    prior_state: created.new_state.clone(),
+                    planned_state: dv(&Value::Null),
+                    config: dv(&Value::Null),
+                    ..Default::default()
+                }),
+        )
+        .unwrap()
+        .into_inner();
+    assert!(deleted.diagnostics.is_empty(), "{:?}", deleted.diagnostics);
+    assert_eq!(decode(&deleted.new_state), Value::Null);
+    let gone =
+        s.rt.block_on(s.client.read_resource(pb::read_resource::Request {
+            type_name: TYPE.into(),
+            current_state: created.new_state,
+            client_capabilities: caps(),
+            ..Default::default()
+        }))
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        decode(&gone.new_state),
+        Value::Null,
+        "a deleted account reads as gone"
+    );
 }
