@@ -23,7 +23,7 @@ struct Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     run(
-        FrameworkServer::new(RedisCloudProvider),
+        FrameworkServer::new(RedisCloudProvider::new()),
         ServeOptions {
             provider_address: "registry.terraform.io/redislabs/rediscloud",
             debug: args.debug,

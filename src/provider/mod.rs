@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::client::{Client, ClientConfig, Secret};
+use crate::client::{Client, ClientConfig, PollPolicy, RetryPolicy, Secret};
 use crate::framework::data_source::DataSource;
 use crate::framework::diag::Diagnostics;
 use crate::framework::path::AttributePath;
@@ -29,7 +29,32 @@ pub const ENV_SECRET_KEY: &str = "REDISCLOUD_SECRET_KEY";
 
 /// The `rediscloud` provider.
 #[derive(Debug, Default)]
-pub struct RedisCloudProvider;
+pub struct RedisCloudProvider {
+    tuning: Option<ClientTuning>,
+}
+
+/// Client timings that in-process tests shorten (poll schedule, retries and
+/// the grace for things the API has not shown yet); Terraform always gets the
+/// defaults.
+#[derive(Debug, Clone, Default)]
+pub struct ClientTuning {
+    pub poll: PollPolicy,
+    pub retry: RetryPolicy,
+}
+
+impl RedisCloudProvider {
+    /// The provider with the client's default timings.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The provider with other client timings (tests).
+    pub fn tuned(tuning: ClientTuning) -> Self {
+        RedisCloudProvider {
+            tuning: Some(tuning),
+        }
+    }
+}
 
 /// What every resource receives: an API client, or why there is none.
 #[derive(Debug)]
@@ -132,6 +157,10 @@ impl Provider for RedisCloudProvider {
             "terraform-provider-rediscloud/{VERSION} (+https://registry.terraform.io/providers/redislabs/rediscloud) Terraform/{}",
             req.terraform_version
         );
+        if let Some(t) = &self.tuning {
+            cfg.task_poll = t.poll.clone();
+            cfg.retry = t.retry.clone();
+        }
         match Client::new(cfg) {
             Ok(client) => Some(RedisCloud { client: Ok(client) }),
             Err(e) => {
@@ -159,7 +188,7 @@ impl Provider for RedisCloudProvider {
 /// the committed copies are current.
 pub fn documentation(examples: &std::path::Path) -> Vec<(String, String)> {
     use crate::framework::docs::{Page, PageKind, render};
-    let provider = RedisCloudProvider;
+    let provider = RedisCloudProvider::new();
     let mut pages = vec![(
         "index.md".to_owned(),
         render(

@@ -31,7 +31,7 @@ fn serve() -> Served {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let svc = ProviderServer::new(FrameworkServer::new(RedisCloudProvider))
+        let svc = ProviderServer::new(FrameworkServer::new(RedisCloudProvider::new()))
             .max_decoding_message_size(256 << 20);
         tokio::spawn(
             tonic::transport::Server::builder()
