@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use rediscloud_tf::framework::server::{FrameworkServer, in_request};
+use rediscloud_tf::framework::server::{FrameworkServer, in_request, terminate};
 use rediscloud_tf::provider::RedisCloudProvider;
 use rediscloud_tf::wire::{ServeOptions, run};
 
@@ -28,6 +28,7 @@ fn main() -> ExitCode {
             provider_address: "registry.terraform.io/redislabs/rediscloud",
             debug: args.debug,
             recovered_panic: in_request,
+            on_terminate: terminate,
         },
     )
 }

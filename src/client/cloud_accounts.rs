@@ -25,7 +25,6 @@ fn encode(body: &impl Serialize) -> Result<Vec<u8>, Error> {
 impl Client {
     pub async fn list_cloud_accounts(&self) -> Result<Vec<CloudAccount>, Error> {
         let list: CloudAccountList = self
-            .inner
             .execute(Call {
                 method: Method::GET,
                 segments: vec![COLLECTION.to_owned()],
@@ -47,16 +46,15 @@ impl Client {
         id: i64,
         deadline: Option<Instant>,
     ) -> Result<CloudAccount, Error> {
-        self.inner
-            .execute(Call {
-                method: Method::GET,
-                segments: vec![COLLECTION.to_owned(), id.to_string()],
-                body: None,
-                redact: Vec::new(),
-                resource: format!("cloud account {id}"),
-                deadline,
-            })
-            .await
+        self.execute(Call {
+            method: Method::GET,
+            segments: vec![COLLECTION.to_owned(), id.to_string()],
+            body: None,
+            redact: Vec::new(),
+            resource: format!("cloud account {id}"),
+            deadline,
+        })
+        .await
     }
 
     /// Starts creating an account; the returned task carries the new id once it completes.
@@ -64,19 +62,18 @@ impl Client {
         &self,
         req: &CloudAccountCreateRequest,
     ) -> Result<TaskStateUpdate, Error> {
-        self.inner
-            .execute(Call {
-                method: Method::POST,
-                segments: vec![COLLECTION.to_owned()],
-                body: Some(encode(req)?),
-                redact: vec![
-                    req.access_secret_key.expose(),
-                    req.console_password.expose(),
-                ],
-                resource: "the cloud account collection".to_owned(),
-                deadline: None,
-            })
-            .await
+        self.execute(Call {
+            method: Method::POST,
+            segments: vec![COLLECTION.to_owned()],
+            body: Some(encode(req)?),
+            redact: vec![
+                req.access_secret_key.expose(),
+                req.console_password.expose(),
+            ],
+            resource: "the cloud account collection".to_owned(),
+            deadline: None,
+        })
+        .await
     }
 
     pub async fn update_cloud_account(
@@ -84,32 +81,30 @@ impl Client {
         id: i64,
         req: &CloudAccountUpdateRequest,
     ) -> Result<TaskStateUpdate, Error> {
-        self.inner
-            .execute(Call {
-                method: Method::PUT,
-                segments: vec![COLLECTION.to_owned(), id.to_string()],
-                body: Some(encode(req)?),
-                redact: vec![
-                    req.access_secret_key.expose(),
-                    req.console_password.expose(),
-                ],
-                resource: format!("cloud account {id}"),
-                deadline: None,
-            })
-            .await
+        self.execute(Call {
+            method: Method::PUT,
+            segments: vec![COLLECTION.to_owned(), id.to_string()],
+            body: Some(encode(req)?),
+            redact: vec![
+                req.access_secret_key.expose(),
+                req.console_password.expose(),
+            ],
+            resource: format!("cloud account {id}"),
+            deadline: None,
+        })
+        .await
     }
 
     pub async fn delete_cloud_account(&self, id: i64) -> Result<TaskStateUpdate, Error> {
-        self.inner
-            .execute(Call {
-                method: Method::DELETE,
-                segments: vec![COLLECTION.to_owned(), id.to_string()],
-                body: None,
-                redact: Vec::new(),
-                resource: format!("cloud account {id}"),
-                deadline: None,
-            })
-            .await
+        self.execute(Call {
+            method: Method::DELETE,
+            segments: vec![COLLECTION.to_owned(), id.to_string()],
+            body: None,
+            redact: Vec::new(),
+            resource: format!("cloud account {id}"),
+            deadline: None,
+        })
+        .await
     }
 
     /// Polls the account until it is `active`.
@@ -152,7 +147,7 @@ impl Client {
                         ),
                     }
                 }
-                Err(Error::NotFound { .. }) if poller.tolerate_not_found() => {
+                Err(e) if e.is_any_not_found() && poller.tolerate_not_found() => {
                     tracing::debug!("cloud account {id} not found yet; it may be too new");
                 }
                 Err(e) if e.is_transient() => {
@@ -163,7 +158,8 @@ impl Client {
         }
     }
 
-    /// Polls until `GET /cloud-accounts/{id}` answers 404. Any status means "not yet".
+    /// Polls until account `id` is proven gone (see [`Client::prove_gone`]). Any status means
+    /// "not yet".
     pub async fn wait_for_cloud_account_gone(
         &self,
         id: i64,
@@ -188,7 +184,7 @@ impl Client {
                         tracing::info!("waiting for cloud account {id} to be deleted: {status}");
                     }
                 }
-                Err(Error::NotFound { .. }) => return Ok(()),
+                Err(e) if e.is_any_not_found() => return self.prove_gone(id, e).await,
                 Err(e) if e.is_transient() => {
                     tracing::warn!("polling cloud account {id} failed, will retry: {e}");
                 }

@@ -11,8 +11,24 @@ use super::secret::REDACTED;
 /// request bodies, so they cannot leak the secrets a request carried.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{resource} was not found (HTTP 404)")]
-    NotFound { resource: String },
+    /// The API said the entity does not exist: its 404 carried a `*_NOT_FOUND` error type.
+    #[error("{resource} was not found (HTTP 404 {error_type})")]
+    NotFound {
+        resource: String,
+        error_type: String,
+    },
+
+    /// A 404 that does not say which entity is missing: a wrong base URL, a proxy, or an
+    /// API answering without a body. It never proves that an account is gone.
+    #[error(
+        "{method} {url} answered HTTP 404 without saying that {resource} does not exist (response: {excerpt}); does `url` / `REDISCLOUD_URL` end in `/v1`?"
+    )]
+    UnrecognisedNotFound {
+        method: String,
+        url: String,
+        resource: String,
+        excerpt: String,
+    },
 
     #[error("the Redis Cloud API rejected the request (HTTP {status}): {message}")]
     Validation { status: u16, message: String },
@@ -40,10 +56,9 @@ pub enum Error {
     #[error("could not reach the Redis Cloud API: {message}")]
     Transport { message: String },
 
-    /// A write whose outcome is unknown: the request may have been applied.
-    #[error(
-        "{method} {path} may or may not have been applied ({message}); check the current state before retrying"
-    )]
+    /// A write whose outcome is unknown: the request was sent and may have been applied
+    /// (connection lost, 5xx, 408, or a timeout reading the answer).
+    #[error("{method} {path} may or may not have been applied ({message})")]
     Ambiguous {
         method: String,
         path: String,
@@ -74,8 +89,22 @@ pub enum Error {
 }
 
 impl Error {
+    /// The API itself said the entity does not exist.
     pub fn is_not_found(&self) -> bool {
         matches!(self, Error::NotFound { .. })
+    }
+
+    /// Any 404, proven or not: only good enough to keep waiting for something new.
+    pub(crate) fn is_any_not_found(&self) -> bool {
+        matches!(
+            self,
+            Error::NotFound { .. } | Error::UnrecognisedNotFound { .. }
+        )
+    }
+
+    /// Whether a write that failed with this error was certainly not applied.
+    pub fn is_definite(&self) -> bool {
+        !matches!(self, Error::Ambiguous { .. })
     }
 
     /// The failed task's details, when this error is a task failure.

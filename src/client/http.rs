@@ -16,7 +16,8 @@ use tokio::time::Instant;
 use url::Url;
 
 use super::error::body_excerpt;
-use super::{ClientConfig, Error, PollPolicy, RetryPolicy, default_user_agent};
+use super::{Bounds, ClientConfig, Error, PollPolicy, RetryPolicy, default_user_agent};
+use tokio_util::sync::CancellationToken;
 
 /// The period `requests_per_minute` refers to.
 pub(crate) const RATE_WINDOW: Duration = Duration::from_secs(60);
@@ -30,6 +31,9 @@ const JSON: &str = "application/json";
 /// Longest pause a server's retry-after may impose; guards against absurd header values.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
 
+/// How long past the operation's deadline a write already sent may take to answer.
+pub(crate) const WRITE_GRACE: Duration = Duration::from_secs(5);
+
 /// Shared state behind a [`super::Client`].
 pub(crate) struct Inner {
     http: reqwest::Client,
@@ -41,6 +45,8 @@ pub(crate) struct Inner {
     gate: RateGate,
     retry: RetryPolicy,
     pub(crate) poll: PollPolicy,
+    http_timeout: Duration,
+    pub(crate) claims: super::reconcile::Claims,
 }
 
 /// One API call.
@@ -125,6 +131,8 @@ impl Inner {
             gate: RateGate::new(rpm, window)?,
             retry: cfg.retry,
             poll: cfg.task_poll,
+            http_timeout: cfg.http_timeout,
+            claims: super::reconcile::Claims::default(),
         })
     }
 
@@ -144,15 +152,55 @@ impl Inner {
     }
 
     /// Runs `call` with rate limiting and the retry rules, decoding a 2xx body as `T`.
-    pub(crate) async fn execute<T: DeserializeOwned>(&self, call: Call<'_>) -> Result<T, Error> {
+    ///
+    /// `bounds` (the operation's deadline and StopProvider) end every pause before a request is
+    /// sent; a GET in flight is abandoned at the deadline, while a write in flight is never
+    /// abandoned (its answer decides what happened) but is given at most [`WRITE_GRACE`] past
+    /// the deadline before it counts as ambiguous.
+    pub(crate) async fn execute<T: DeserializeOwned>(
+        &self,
+        call: Call<'_>,
+        bounds: Option<&Bounds>,
+    ) -> Result<T, Error> {
         let url = self.url(&call.segments)?;
         let path = format!("/{}", call.segments.join("/"));
+        let deadline = match (call.deadline, bounds.map(|b| b.deadline)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let stop = bounds.map(|b| &b.stop);
+        let not_sent = |why: NotSent| match why {
+            NotSent::Stopped => Error::Cancelled {
+                waiting_for: format!("{} {path} to be sent", call.method),
+            },
+            NotSent::Deadline => Error::Timeout {
+                waiting_for: format!("{} {path} to be sent", call.method),
+                last_status: None,
+            },
+        };
         let mut backoff = backoff(&self.retry);
         let attempts = self.retry.attempts;
         let mut attempt = 1;
         loop {
-            self.gate.acquire(call.deadline).await?;
-            let outcome = self.attempt::<T>(&call, &url, &path, attempt).await;
+            if let Some(why) = pause_is_over(stop, deadline) {
+                return Err(not_sent(why));
+            }
+            match stoppable(stop, self.gate.acquire(deadline)).await {
+                Some(r) => r?,
+                None => return Err(not_sent(NotSent::Stopped)),
+            }
+            let outcome = if call.method == Method::GET {
+                // A read may be abandoned at any time: it changes nothing.
+                let read = self.attempt::<T>(&call, &url, &path, attempt, None);
+                match bounded(stop, deadline, read).await {
+                    Ok(o) => o,
+                    Err(why) => return Err(not_sent(why)),
+                }
+            } else {
+                let limit =
+                    deadline.map(|d| d.saturating_duration_since(Instant::now()) + WRITE_GRACE);
+                self.attempt::<T>(&call, &url, &path, attempt, limit).await
+            };
             let (err, after) = match outcome {
                 Attempt::Done(v) => return Ok(v),
                 Attempt::Fail(e) => return Err(e),
@@ -162,22 +210,32 @@ impl Inner {
                 return Err(err);
             }
             let delay = after.unwrap_or_else(|| backoff.next().unwrap_or(self.retry.max_delay));
-            if let Some(deadline) = call.deadline
+            if let Some(deadline) = deadline
                 && Instant::now() + delay > deadline
             {
                 return Err(err);
             }
             tracing::debug!(
                 method = %call.method,
-                path = %path,
+                url = %self.display_url(&url),
                 attempt,
                 delay_ms = delay.as_millis() as u64,
                 error = %err,
                 "retrying Redis Cloud API request"
             );
-            tokio::time::sleep(delay).await;
+            if stoppable(stop, tokio::time::sleep(delay)).await.is_none() {
+                return Err(err);
+            }
             attempt += 1;
         }
+    }
+
+    /// The URL as logs and errors show it: never with user information.
+    fn display_url(&self, url: &Url) -> String {
+        let mut shown = url.clone();
+        let _ = shown.set_username("");
+        let _ = shown.set_password(None);
+        shown.to_string()
     }
 
     async fn attempt<T: DeserializeOwned>(
@@ -186,6 +244,7 @@ impl Inner {
         url: &Url,
         path: &str,
         attempt: u32,
+        time_limit: Option<Duration>,
     ) -> Attempt<T> {
         let is_get = call.method == Method::GET;
         let started = Instant::now();
@@ -200,13 +259,16 @@ impl Inner {
         if let Some(body) = &call.body {
             request = request.body(body.clone());
         }
+        if let Some(limit) = time_limit {
+            request = request.timeout(limit.min(self.http_timeout));
+        }
         let response = match request.send().await {
             Ok(r) => r,
             Err(e) => {
                 let message = transport_message(&e);
                 tracing::debug!(
                     method = %call.method,
-                    path = %path,
+                    url = %self.display_url(url),
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     attempt,
                     error = %message,
@@ -229,7 +291,7 @@ impl Inner {
         let body = response.bytes().await;
         tracing::debug!(
             method = %call.method,
-            path = %path,
+            url = %self.display_url(url),
             status = status.as_u16(),
             elapsed_ms = started.elapsed().as_millis() as u64,
             attempt,
@@ -289,8 +351,19 @@ impl Inner {
                     after,
                 }
             }
-            StatusCode::NOT_FOUND => Attempt::Fail(Error::NotFound {
-                resource: call.resource.clone(),
+            // Only the API's own "not found" error proves absence; any other 404 (a base URL
+            // without `/v1`, a proxy) must never be taken for a deleted account.
+            StatusCode::NOT_FOUND => Attempt::Fail(match not_found_type(&body) {
+                Some(error_type) => Error::NotFound {
+                    resource: call.resource.clone(),
+                    error_type,
+                },
+                None => Error::UnrecognisedNotFound {
+                    method: call.method.to_string(),
+                    url: self.display_url(url),
+                    resource: call.resource.clone(),
+                    excerpt,
+                },
             }),
             StatusCode::UNAUTHORIZED => Attempt::Fail(Error::Unauthorized { message }),
             StatusCode::FORBIDDEN => Attempt::Fail(Error::Forbidden { message }),
@@ -307,7 +380,8 @@ impl Inner {
                 if is_get {
                     Attempt::Retry { err, after: None }
                 } else {
-                    Attempt::Fail(err)
+                    // A gateway may answer 5xx or 408 for a write the backend committed.
+                    Attempt::Fail(self.ambiguous(call, path, err.to_string()))
                 }
             }
             s if s.is_client_error() => Attempt::Fail(Error::Validation {
@@ -402,9 +476,70 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .iter()
         .find_map(|name| {
             let secs: f64 = headers.get(*name)?.to_str().ok()?.trim().parse().ok()?;
-            (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+            // Clamp before converting: `Duration::from_secs_f64` panics on huge values.
+            (secs.is_finite() && secs >= 0.0)
+                .then(|| Duration::from_secs_f64(secs.min(MAX_RETRY_AFTER.as_secs_f64())))
         })
-        .map(|d| d.min(MAX_RETRY_AFTER))
+}
+
+/// The `error.type` of a 404 body when it names a missing entity (`CLOUD_ACCOUNT_NOT_FOUND`,
+/// `ENTITY_NOT_FOUND`, ...).
+fn not_found_type(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let ty = v.get("error")?.get("type")?.as_str()?;
+    ty.ends_with("_NOT_FOUND").then(|| ty.to_owned())
+}
+
+/// Why a request was never sent.
+enum NotSent {
+    Stopped,
+    Deadline,
+}
+
+/// Whether the operation's bounds are already spent.
+fn pause_is_over(stop: Option<&CancellationToken>, deadline: Option<Instant>) -> Option<NotSent> {
+    if stop.is_some_and(CancellationToken::is_cancelled) {
+        return Some(NotSent::Stopped);
+    }
+    if deadline.is_some_and(|d| Instant::now() >= d) {
+        return Some(NotSent::Deadline);
+    }
+    None
+}
+
+/// Runs `f` unless `stop` fires first (`None` then).
+async fn stoppable<F: std::future::Future>(
+    stop: Option<&CancellationToken>,
+    f: F,
+) -> Option<F::Output> {
+    match stop {
+        Some(stop) => tokio::select! {
+            biased;
+            () = stop.cancelled() => None,
+            out = f => Some(out),
+        },
+        None => Some(f.await),
+    }
+}
+
+/// Runs `f` until `stop` or `deadline`.
+async fn bounded<F: std::future::Future>(
+    stop: Option<&CancellationToken>,
+    deadline: Option<Instant>,
+    f: F,
+) -> Result<F::Output, NotSent> {
+    let expiry = async {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        biased;
+        Some(()) = async { match stop { Some(s) => { s.cancelled().await; Some(()) } None => None } } => Err(NotSent::Stopped),
+        () = expiry => Err(NotSent::Deadline),
+        out = f => Ok(out),
+    }
 }
 
 /// Client-side rate limiting: at most `rpm` requests in any window of `window`

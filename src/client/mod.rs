@@ -9,6 +9,7 @@ mod error;
 mod http;
 mod models;
 mod poll;
+pub mod reconcile;
 mod secret;
 mod tasks;
 
@@ -129,10 +130,19 @@ fn default_user_agent() -> String {
     concat!("terraform-provider-rediscloud/", env!("CARGO_PKG_VERSION")).to_owned()
 }
 
-/// The Redis Cloud API client. Cloning is cheap and clones share the rate limiter.
+/// What bounds one operation's requests: its deadline and Terraform's StopProvider.
+#[derive(Clone, Debug)]
+pub struct Bounds {
+    pub deadline: tokio::time::Instant,
+    pub stop: tokio_util::sync::CancellationToken,
+}
+
+/// The Redis Cloud API client. Cloning is cheap and clones share the rate limiter and the
+/// record of which tasks and accounts this process's writes own.
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<http::Inner>,
+    bounds: Option<Bounds>,
 }
 
 impl fmt::Debug for Client {
@@ -152,6 +162,35 @@ impl Client {
     pub(crate) fn with_rate_window(cfg: ClientConfig, window: Duration) -> Result<Client, Error> {
         Ok(Client {
             inner: Arc::new(http::Inner::new(cfg, window)?),
+            bounds: None,
         })
+    }
+
+    /// This client with every request (pauses, retries and rate-limit waits included) bounded
+    /// by `deadline` and `stop`.
+    pub fn bounded(
+        &self,
+        deadline: tokio::time::Instant,
+        stop: &tokio_util::sync::CancellationToken,
+    ) -> Client {
+        Client {
+            inner: Arc::clone(&self.inner),
+            bounds: Some(Bounds {
+                deadline,
+                stop: stop.clone(),
+            }),
+        }
+    }
+
+    pub(crate) async fn execute<T: serde::de::DeserializeOwned>(
+        &self,
+        call: http::Call<'_>,
+    ) -> Result<T, Error> {
+        self.inner.execute(call, self.bounds.as_ref()).await
+    }
+
+    /// The claims of this process's writes (see [`reconcile`]).
+    pub(crate) fn claims(&self) -> &reconcile::Claims {
+        &self.inner.claims
     }
 }

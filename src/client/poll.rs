@@ -8,6 +8,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Error, PollPolicy};
 
+/// How many 404s a grace always tolerates, however long they took to observe.
+const MIN_NOT_FOUND_LOOKS: u32 = 5;
+
 pub(crate) struct Poller<'a> {
     policy: &'a PollPolicy,
     next_delay: Duration,
@@ -86,12 +89,17 @@ impl<'a> Poller<'a> {
     }
 
     /// Records a 404; true while it is still within the grace the policy allows.
+    ///
+    /// The grace counts what was observed, not time spent waiting: it lasts until both
+    /// `not_found_grace` has passed since the first 404 and at least [`MIN_NOT_FOUND_LOOKS`]
+    /// 404s were seen, so a poll held back (by the rate limiter, say) cannot use it up.
     pub(crate) fn tolerate_not_found(&mut self) -> bool {
         let now = Instant::now();
         let since = *self.not_found_since.get_or_insert(now);
         self.not_found_count += 1;
         self.not_found_count <= self.policy.not_found_limit
-            && now.duration_since(since) < self.policy.not_found_grace
+            && (now.duration_since(since) < self.policy.not_found_grace
+                || self.not_found_count < MIN_NOT_FOUND_LOOKS)
     }
 
     pub(crate) fn timeout(&self) -> Error {

@@ -21,7 +21,6 @@ impl Client {
     /// tell whether a create whose outcome is unknown is still queued.
     pub async fn list_tasks(&self) -> Result<Vec<TaskStateUpdate>, Error> {
         let list: TaskList = self
-            .inner
             .execute(Call {
                 method: Method::GET,
                 segments: vec!["tasks".to_owned()],
@@ -43,16 +42,15 @@ impl Client {
         task_id: &str,
         deadline: Option<Instant>,
     ) -> Result<TaskStateUpdate, Error> {
-        self.inner
-            .execute(Call {
-                method: Method::GET,
-                segments: vec!["tasks".to_owned(), task_id.to_owned()],
-                body: None,
-                redact: Vec::new(),
-                resource: format!("task {task_id}"),
-                deadline,
-            })
-            .await
+        self.execute(Call {
+            method: Method::GET,
+            segments: vec!["tasks".to_owned(), task_id.to_owned()],
+            body: None,
+            redact: Vec::new(),
+            resource: format!("task {task_id}"),
+            deadline,
+        })
+        .await
     }
 
     /// Polls the task until `processing-completed` and returns that final state.
@@ -100,7 +98,7 @@ impl Client {
                         ),
                     }
                 }
-                Err(Error::NotFound { .. }) if poller.tolerate_not_found() => {
+                Err(e) if e.is_any_not_found() && poller.tolerate_not_found() => {
                     tracing::debug!("task {task_id} not found yet; it may be too new");
                 }
                 Err(e) if e.is_transient() => {

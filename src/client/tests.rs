@@ -42,6 +42,9 @@ impl Recorded {
     }
 }
 
+/// The API's own "no such entity" answer; an empty 404 proves nothing.
+const NOT_FOUND_BODY: &str = r#"{"error":{"type":"CLOUD_ACCOUNT_NOT_FOUND","status":"404 NOT_FOUND","description":"Cloud account was not found"}}"#;
+
 struct Reply {
     status: u16,
     headers: Vec<(&'static str, String)>,
@@ -267,7 +270,7 @@ async fn create_get_update_delete_flow_with_headers_and_bodies() {
         }
         ("GET", "/v1/cloud-accounts/42") => {
             if del.load(Ordering::SeqCst) {
-                return reply(404, "");
+                return reply(404, NOT_FOUND_BODY);
             }
             let status = match ap.fetch_add(1, Ordering::SeqCst) {
                 0 => "draft",
@@ -375,14 +378,40 @@ async fn create_get_update_delete_flow_with_headers_and_bodies() {
 
 #[tokio::test]
 async fn not_found_is_reported_without_retrying() {
-    let server = TestServer::start(|_| reply(404, "")).await;
+    let server = TestServer::start(|_| reply(404, NOT_FOUND_BODY)).await;
     let err = client(&server).get_cloud_account(7).await.unwrap_err();
     assert!(
-        matches!(&err, Error::NotFound { resource } if resource == "cloud account 7"),
+        matches!(&err, Error::NotFound { resource, .. } if resource == "cloud account 7"),
         "{err:?}"
     );
     assert!(err.is_not_found());
     assert_eq!(server.count("GET", "/v1/cloud-accounts/7"), 1);
+}
+
+#[tokio::test]
+async fn a_404_that_names_no_missing_entity_proves_nothing_and_names_the_url() {
+    // What a base URL without `/v1` (or a proxy) answers: not the API's own error.
+    let server = TestServer::start(|r| match r.path.as_str() {
+        "/v1/cloud-accounts" => reply(
+            404,
+            r#"{"status":404,"error":"Not Found","path":"/cloud-accounts"}"#,
+        ),
+        _ => reply(404, ""),
+    })
+    .await;
+    let c = client(&server);
+    let err = c.get_cloud_account(7).await.unwrap_err();
+    assert!(!err.is_not_found(), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("GET http://127.0.0.1:"), "{text}");
+    assert!(
+        text.contains("/v1/cloud-accounts/7 answered HTTP 404"),
+        "{text}"
+    );
+    assert!(text.contains("end in `/v1`"), "{text}");
+    // Nor does a list that fails: the account is not proven gone.
+    let err = c.prove_gone(7, err).await.unwrap_err();
+    assert!(matches!(err, Error::UnrecognisedNotFound { .. }), "{err:?}");
 }
 
 #[tokio::test]
@@ -486,9 +515,10 @@ async fn server_errors_are_retried_on_get_but_not_on_writes() {
     assert!(matches!(err, Error::Server { status: 500, .. }), "{err:?}");
     assert_eq!(server.count("GET", "/v1/cloud-accounts/6"), 3);
 
+    // A 5xx to a write is ambiguous: a gateway may answer so for a write the backend committed.
     let err = c.create_cloud_account(&create_request()).await.unwrap_err();
     assert!(
-        matches!(&err, Error::Server { status: 500, message } if message.contains("GENERAL_ERROR")),
+        matches!(&err, Error::Ambiguous { method, message, .. } if method == "POST" && message.contains("GENERAL_ERROR") && message.contains("500")),
         "{err:?}"
     );
     assert_eq!(server.count("POST", "/v1/cloud-accounts"), 1);
@@ -496,7 +526,7 @@ async fn server_errors_are_retried_on_get_but_not_on_writes() {
         .update_cloud_account(6, &update_request())
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Server { status: 500, .. }));
+    assert!(matches!(err, Error::Ambiguous { .. }), "{err:?}");
     assert_eq!(server.count("PUT", "/v1/cloud-accounts/6"), 1);
 }
 
@@ -579,12 +609,12 @@ async fn new_task_answering_404_briefly_is_tolerated() {
     let server = TestServer::start(move |r| match r.path.as_str() {
         "/v1/tasks/fresh" => {
             if p.fetch_add(1, Ordering::SeqCst) < 3 {
-                reply(404, "")
+                reply(404, NOT_FOUND_BODY)
             } else {
                 reply(200, task_done("fresh", "cloudAccountCreateRequest", 9))
             }
         }
-        _ => reply(404, ""),
+        _ => reply(404, NOT_FOUND_BODY),
     })
     .await;
     let c = client(&server);
@@ -596,7 +626,7 @@ async fn new_task_answering_404_briefly_is_tolerated() {
     // Past the limit (3 consecutive 404s) the task is reported missing.
     let err = c.wait_for_task("ghost", far(), &cancel).await.unwrap_err();
     assert!(
-        matches!(&err, Error::NotFound { resource } if resource == "task ghost"),
+        matches!(&err, Error::NotFound { resource, .. } if resource == "task ghost"),
         "{err:?}"
     );
     assert_eq!(server.count("GET", "/v1/tasks/ghost"), 4);
@@ -604,7 +634,7 @@ async fn new_task_answering_404_briefly_is_tolerated() {
 
 #[tokio::test]
 async fn task_not_found_grace_is_bounded_in_time() {
-    let server = TestServer::start(|_| reply(404, "")).await;
+    let server = TestServer::start(|_| reply(404, NOT_FOUND_BODY)).await;
     let mut cfg = config(&server.base_url);
     cfg.task_poll.not_found_limit = 1000;
     cfg.task_poll.not_found_grace = Duration::from_millis(100);
@@ -779,13 +809,13 @@ async fn account_wait_handles_failure_statuses_and_not_found_grace() {
         "/v1/cloud-accounts/1" => reply(200, account(1, "active-error")),
         "/v1/cloud-accounts/2" => {
             if p.fetch_add(1, Ordering::SeqCst) < 2 {
-                reply(404, "")
+                reply(404, NOT_FOUND_BODY)
             } else {
                 reply(200, account(2, "active"))
             }
         }
         "/v1/cloud-accounts/4" => reply(200, account(4, "deleted")),
-        _ => reply(404, ""),
+        _ => reply(404, NOT_FOUND_BODY),
     })
     .await;
     let c = client(&server);

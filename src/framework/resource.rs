@@ -20,6 +20,30 @@ pub struct CreateRequest<'a> {
     pub planned: &'a Value,
     /// Cancelled when Terraform sends StopProvider (Ctrl-C).
     pub stop: CancellationToken,
+    /// Where the create records its state as soon as the object has an ID.
+    pub checkpoint: Checkpoint,
+}
+
+/// The last state a create recorded once its object had an ID.
+///
+/// Whatever follows (an error, a timeout, cancellation, even a panic), the framework answers
+/// the create with this state when the create itself returns none, so Terraform records the
+/// object (tainted) instead of losing it.
+#[derive(Debug, Clone, Default)]
+pub struct Checkpoint {
+    saved: std::sync::Arc<std::sync::Mutex<Option<Value>>>,
+}
+
+impl Checkpoint {
+    /// Records `state` as what exists now.
+    pub fn save(&self, state: &Value) {
+        *self.saved.lock().unwrap_or_else(|p| p.into_inner()) = Some(state.clone());
+    }
+
+    /// The last recorded state.
+    pub fn last(&self) -> Option<Value> {
+        self.saved.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
 }
 
 /// An in-place update.
@@ -118,7 +142,8 @@ pub trait Resource: Send + Sync + 'static {
     }
 
     /// Creates the object. Must return `Some(state)` whenever something was
-    /// created, even with errors, so that Terraform taints rather than loses it.
+    /// created, even with errors, so that Terraform taints rather than loses it;
+    /// [`CreateRequest::checkpoint`] guarantees that for every exit once the ID is known.
     async fn create(
         &self,
         data: &Self::Data,

@@ -24,8 +24,8 @@ use super::path::{AttributePath, PathStep};
 use super::plan::{finish_state, plan_change};
 use super::provider::{ConfigureRequest, Provider};
 use super::resource::{
-    CreateRequest, DeleteRequest, ImportRequest, PlanRequest, ReadOutcome, ReadRequest, Resource,
-    UpdateRequest,
+    Checkpoint, CreateRequest, DeleteRequest, ImportRequest, PlanRequest, ReadOutcome, ReadRequest,
+    Resource, UpdateRequest,
 };
 use super::schema::{Block, IdentitySchema, Nesting, Presence, Schema};
 use super::value::{Type, Value};
@@ -52,6 +52,16 @@ impl<P: Provider> std::fmt::Debug for FrameworkServer<P> {
             .field("provider", &self.provider.type_name())
             .finish_non_exhaustive()
     }
+}
+
+/// Cancelled on SIGTERM: the parent of every server's StopProvider token.
+static TERMINATE: std::sync::LazyLock<CancellationToken> =
+    std::sync::LazyLock::new(CancellationToken::new);
+
+/// Cancels every in-flight operation of every server in this process, as StopProvider does
+/// (the process is being terminated).
+pub fn terminate() {
+    TERMINATE.cancel();
 }
 
 thread_local! {
@@ -136,7 +146,7 @@ impl<P: Provider> FrameworkServer<P> {
             resources,
             data_sources,
             data: RwLock::new(None),
-            stop: Mutex::new(CancellationToken::new()),
+            stop: Mutex::new(TERMINATE.child_token()),
             next_request: AtomicU64::new(1),
         }
     }
@@ -236,11 +246,7 @@ impl<P: Provider> FrameworkServer<P> {
                 r
             }
             Err(panic) => {
-                let msg = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic".to_owned());
+                let msg = panic_message(panic.as_ref());
                 tracing::error!(panic = %msg, "request panicked; answered with an error diagnostic");
                 let mut r = R::default();
                 r.add(vec![to_pb_diag(&Diagnostic {
@@ -258,6 +264,14 @@ impl<P: Provider> FrameworkServer<P> {
         );
         Ok(Response::new(resp))
     }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned())
 }
 
 // ------------------------------------------------------------ conversions
@@ -606,8 +620,10 @@ impl<P: Provider> pb::provider_server::Provider for FrameworkServer<P> {
         // Cancel what is in flight, and give later requests (a reattached
         // debug process lives on) a fresh token.
         let old = match self.stop.lock() {
-            Ok(mut t) => std::mem::take(&mut *t),
-            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+            Ok(mut t) => std::mem::replace(&mut *t, TERMINATE.child_token()),
+            Err(poisoned) => {
+                std::mem::replace(&mut *poisoned.into_inner(), TERMINATE.child_token())
+            }
         };
         old.cancel();
         tracing::info!("StopProvider: cancelling in-flight operations");
@@ -874,9 +890,34 @@ impl<P: Provider> pb::provider_server::Provider for FrameworkServer<P> {
                 resource.delete(&data, DeleteRequest { prior: &prior, stop }, &mut diags).await;
                 if diags.has_error() { prior.clone() } else { Value::Null }
             } else if prior.is_null() {
-                let created = resource
-                    .create(&data, CreateRequest { config: &config, planned: &planned, stop }, &mut diags)
-                    .await;
+                let checkpoint = Checkpoint::default();
+                let create = resource.create(
+                    &data,
+                    CreateRequest { config: &config, planned: &planned, stop, checkpoint: checkpoint.clone() },
+                    &mut diags,
+                );
+                // Recover a panic here, not only in `serve`, so the checkpoint still reaches state.
+                let created = match AssertUnwindSafe(create).catch_unwind().await {
+                    Ok(created) => created.or_else(|| checkpoint.last()),
+                    Err(panic) => {
+                        let msg = panic_message(panic.as_ref());
+                        tracing::error!(panic = %msg, "create panicked; answering with the state it had recorded");
+                        let saved = checkpoint.last();
+                        diags.error(
+                            "Provider Internal Error",
+                            format!(
+                                "The provider hit a bug while creating this {}: {msg}. {} Please report it, with the Terraform command you ran.",
+                                req.type_name,
+                                if saved.is_some() {
+                                    "The object it had already created is recorded in state, marked tainted: the next apply replaces it, or run `terraform untaint` to keep it."
+                                } else {
+                                    "Nothing had been created yet."
+                                }
+                            ),
+                        );
+                        saved
+                    }
+                };
                 if created.is_none() && !diags.has_error() {
                     diags.error(
                         "Missing Resource State After Create",

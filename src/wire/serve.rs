@@ -22,8 +22,10 @@ use super::tls::{self, ServerIdentity};
 
 /// terraform-plugin-go's limit for both directions; tonic's default (4 MiB) breaks large states.
 pub const MAX_MESSAGE_SIZE: usize = 256 * 1024 * 1024;
-/// Time allowed for in-flight RPCs after Shutdown/SIGTERM; Terraform kills us after 2 s.
+/// Time allowed for in-flight RPCs after Shutdown; Terraform kills us after 2 s.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(1000);
+/// Time allowed after SIGTERM for cancelled operations to answer with their state.
+const TERMINATE_GRACE: Duration = Duration::from_secs(10);
 /// A client that stalls its TLS handshake must not hold a task forever.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -38,6 +40,9 @@ pub struct ServeOptions {
     /// True while the current thread runs a request whose panics the service
     /// recovers from (see [`crate::wire::logging::install_panic_hook`]).
     pub recovered_panic: fn() -> bool,
+    /// Called on SIGTERM before shutting down: cancels in-flight operations as StopProvider
+    /// does, so that they answer (with the state they reached) before the process exits.
+    pub on_terminate: fn(),
 }
 
 /// Wraps a [`Provider`] implementation with the 256 MiB message limits.
@@ -139,9 +144,15 @@ pub(crate) async fn serve_with<S: Provider>(
 
     let listener = Listener::bind(&launch)?;
     let (network, addr) = (listener.network(), listener.addr());
+    let terminating = Arc::new(std::sync::atomic::AtomicBool::new(false));
 
     if launch.signals {
-        spawn_signal_handlers(stop.clone(), opts.debug)?;
+        spawn_signal_handlers(
+            stop.clone(),
+            opts.debug,
+            opts.on_terminate,
+            terminating.clone(),
+        )?;
         if !opts.debug {
             spawn_orphan_watch(stop.clone());
         }
@@ -190,7 +201,12 @@ pub(crate) async fn serve_with<S: Provider>(
     let server = router.serve_with_incoming_shutdown(incoming, stop.clone().cancelled_owned());
     let grace = async {
         stop.cancelled().await;
-        tokio::time::sleep(SHUTDOWN_GRACE).await;
+        let grace = if terminating.load(std::sync::atomic::Ordering::SeqCst) {
+            TERMINATE_GRACE
+        } else {
+            SHUTDOWN_GRACE
+        };
+        tokio::time::sleep(grace).await;
     };
     let result = tokio::select! {
         res = server => res.map_err(WireError::Transport),
@@ -252,7 +268,12 @@ async fn accept_loop(
 }
 
 #[cfg(unix)]
-fn spawn_signal_handlers(stop: CancellationToken, debug: bool) -> Result<(), WireError> {
+fn spawn_signal_handlers(
+    stop: CancellationToken,
+    debug: bool,
+    on_terminate: fn(),
+    terminating: Arc<std::sync::atomic::AtomicBool>,
+) -> Result<(), WireError> {
     use tokio::signal::unix::{SignalKind, signal};
     // Registering SIGINT replaces the default "terminate" action: Ctrl-C reaches the
     // provider too, and Terraform stops it properly (StopProvider, then Shutdown).
@@ -263,7 +284,12 @@ fn spawn_signal_handlers(stop: CancellationToken, debug: bool) -> Result<(), Wir
             tokio::select! {
                 () = stop.cancelled() => return,
                 _ = sigterm.recv() => {
-                    tracing::debug!("SIGTERM received; shutting down");
+                    // As StopProvider: in-flight operations stop waiting and answer with the
+                    // state they reached (a created account's ID included); the graceful
+                    // shutdown then lets those answers out before the process exits.
+                    tracing::info!("SIGTERM received; stopping in-flight operations, then shutting down");
+                    terminating.store(true, std::sync::atomic::Ordering::SeqCst);
+                    on_terminate();
                     stop.cancel();
                     return;
                 }
@@ -308,7 +334,12 @@ fn spawn_orphan_watch(stop: CancellationToken) {
 fn spawn_orphan_watch(_stop: CancellationToken) {}
 
 #[cfg(not(unix))]
-fn spawn_signal_handlers(stop: CancellationToken, debug: bool) -> Result<(), WireError> {
+fn spawn_signal_handlers(
+    stop: CancellationToken,
+    debug: bool,
+    _on_terminate: fn(),
+    _terminating: Arc<std::sync::atomic::AtomicBool>,
+) -> Result<(), WireError> {
     tokio::spawn(async move {
         loop {
             tokio::select! {

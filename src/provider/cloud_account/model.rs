@@ -150,6 +150,37 @@ pub fn parse_id(text: &str) -> Result<i64, String> {
     }
 }
 
+/// The `id` prefix of a create whose Redis Cloud task had not finished when the apply ended:
+/// `pending-task:<task ID>`. The next refresh replaces it with the account's ID.
+pub const PENDING_TASK_PREFIX: &str = "pending-task:";
+
+/// What a state's `id` holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateId {
+    /// A cloud account ID.
+    Account(i64),
+    /// The task of a create that had not finished.
+    PendingCreate(String),
+}
+
+/// Reads a state's `id`.
+pub fn state_id(state: &Value) -> Result<StateId, String> {
+    let Some(raw) = state.attr("id").as_str() else {
+        return Err("The state has no `id`.".to_owned());
+    };
+    if let Some(task) = raw.strip_prefix(PENDING_TASK_PREFIX)
+        && !task.is_empty()
+    {
+        return Ok(StateId::PendingCreate(task.to_owned()));
+    }
+    match raw.parse::<i64>() {
+        Ok(id) if id > 0 => Ok(StateId::Account(id)),
+        _ => Err(format!(
+            "The state's `id` {raw:?} is not a cloud account ID. Remove it with `terraform state rm` and import the account again."
+        )),
+    }
+}
+
 /// Credentials and settings read from configuration (plain or write-only).
 pub struct AccountConfig {
     /// `name`

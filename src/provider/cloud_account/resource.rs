@@ -3,14 +3,14 @@
 
 use async_trait::async_trait;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use super::model::{
-    self, AccountConfig, Operation, TYPE_NAME, identity_schema, identity_value, merge_account,
-    parse_id, timeout,
+    self, AccountConfig, Operation, PENDING_TASK_PREFIX, StateId, TYPE_NAME, identity_schema,
+    identity_value, merge_account, parse_id, state_id, timeout,
 };
+use crate::client::reconcile::{CreateFailure, Created, UpdateFailure};
 use crate::client::{
-    Client, CloudAccount, CloudAccountCreateRequest, CloudAccountUpdateRequest, Error,
+    Client, CloudAccountCreateRequest, CloudAccountUpdateRequest, Error, TaskStatus,
 };
 use crate::framework::diag::Diagnostics;
 use crate::framework::path::AttributePath;
@@ -27,7 +27,8 @@ use crate::provider::diagnostics::api_error;
 #[derive(Debug, Default)]
 pub struct CloudAccountResource;
 
-const KEPT_IN_STATE: &str = "The cloud account exists and is recorded in state, marked tainted: the next apply replaces it, or fix the cause and run `terraform apply -refresh-only` then `terraform untaint`.";
+/// What a create that failed after the account existed tells the user.
+const KEPT_IN_STATE: &str = "The cloud account exists and is recorded in state, marked tainted: the next `terraform apply` deletes it and creates a new one. To keep this account instead, fix the cause, then run `terraform untaint <resource address>`; the next apply then only changes what differs.";
 
 #[async_trait]
 impl Resource for CloudAccountResource {
@@ -46,7 +47,11 @@ impl Resource for CloudAccountResource {
     }
 
     fn identity(&self, state: &Value) -> Option<Value> {
-        state.attr("id").as_str().map(identity_value)
+        // A create recorded as pending has no account ID yet, so no identity.
+        match state_id(state) {
+            Ok(StateId::Account(id)) => Some(identity_value(&id.to_string())),
+            _ => None,
+        }
     }
 
     fn modify_plan(
@@ -56,14 +61,19 @@ impl Resource for CloudAccountResource {
         _requires_replace: &mut Vec<AttributePath>,
         _diags: &mut Diagnostics,
     ) {
-        // The ARNs describe the IAM user behind the access key: they may only
-        // change when the key does.
-        if req.prior.is_null() || req.prior.attr("access_key_id") == planned.attr("access_key_id") {
+        // The ARNs describe the IAM user behind the access key: they change when the key
+        // does. One that was never recorded (state written by the official provider, not
+        // refreshed since) is learnt from the update's answer, so it cannot be promised null.
+        if req.prior.is_null() || !sends_anything(req.prior, planned) {
             return;
         }
+        let key_changes = req.prior.attr("access_key_id") != planned.attr("access_key_id");
         if let Some(obj) = planned.as_object_mut() {
-            obj.insert("aws_console_role_arn".into(), Value::unknown());
-            obj.insert("aws_user_arn".into(), Value::unknown());
+            for arn in ["aws_console_role_arn", "aws_user_arn"] {
+                if key_changes || req.prior.attr(arn).is_null() {
+                    obj.insert(arn.into(), Value::unknown());
+                }
+            }
         }
     }
 
@@ -73,7 +83,6 @@ impl Resource for CloudAccountResource {
         req: CreateRequest<'_>,
         diags: &mut Diagnostics,
     ) -> Option<Value> {
-        let client = data.client(diags)?;
         let cfg = match AccountConfig::from_config(req.config) {
             Ok(c) => c,
             Err(why) => {
@@ -82,6 +91,7 @@ impl Resource for CloudAccountResource {
             }
         };
         let deadline = Instant::now() + timeout(req.planned, Operation::Create);
+        let client = data.client(diags)?.bounded(deadline, &req.stop);
         let body = CloudAccountCreateRequest {
             name: cfg.name.clone(),
             provider: Some(cfg.provider_type.clone()),
@@ -91,55 +101,27 @@ impl Resource for CloudAccountResource {
             console_password: cfg.console_password.clone(),
             sign_in_login_url: cfg.sign_in_login_url.clone(),
         };
-        let id = match create_and_wait_for_id(client, &body, deadline, &req.stop).await {
-            Ok(id) => id,
-            Err(CreateFailure { err, adopted }) => {
-                let Some(id) = adopted else {
-                    // A task Redis Cloud has received cannot be cancelled: one that had not
-                    // finished may still create the account after Terraform gave up on it.
-                    let context = match err {
-                        Error::Timeout { .. } | Error::Cancelled { .. } => format!(
-                            "No account named {:?} exists yet, so nothing was recorded in state, but the create task had not finished and Redis Cloud may still complete it. If the account appears, import it with `terraform import` instead of applying again (a second create would fail because the name is taken).",
-                            body.name
-                        ),
-                        Error::TaskFailed(ref f)
-                            if f.error_type.as_deref() == Some("CLOUD_ACCOUNT_NAME_EXISTS") =>
-                        {
-                            match find_by_name(client, &body.name).await {
-                                Some(existing) => format!(
-                                    "Cloud account {} already has the name {:?}. If it is the one this configuration describes, import it: `terraform import <resource address> {}`. Nothing was recorded in state.",
-                                    existing.id, body.name, existing.id
-                                ),
-                                None => "Nothing was created, so nothing was recorded in state."
-                                    .to_owned(),
-                            }
-                        }
-                        _ => "Nothing was created, so nothing was recorded in state.".to_owned(),
-                    };
-                    api_error(diags, "Create Cloud Account", &err, &context);
-                    return None;
-                };
-                api_error(diags, "Create Cloud Account", &err, KEPT_IN_STATE);
-                let mut state = req.planned.clone();
-                set_id(&mut state, id);
-                refresh_best_effort(client, id, &mut state).await;
-                return Some(state);
-            }
+        let id = match client.create_cloud_account_reconciled(&body).await {
+            Ok(Created { id }) => id,
+            Err(failure) => return create_failed(failure, &body, req.planned, &req, diags),
         };
+        // From here on the ID is known: the checkpoint carries it through every exit.
+        let mut state = req.planned.clone();
+        set_id(&mut state, id);
+        req.checkpoint.save(&state);
         tracing::info!(
             cloud_account_id = id,
             "cloud account created; waiting for it to become active"
         );
-        // From here on the ID is known: every exit returns a state holding it.
-        let mut state = req.planned.clone();
-        set_id(&mut state, id);
         match client
             .wait_for_cloud_account_active(id, deadline, &req.stop)
             .await
         {
             Ok(account) => merge_account(&mut state, &account),
             Err(err) => {
-                refresh_best_effort(client, id, &mut state).await;
+                if let Some(account) = client.last_look_at_account(id).await {
+                    merge_account(&mut state, &account);
+                }
                 api_error(diags, "Create Cloud Account", &err, KEPT_IN_STATE);
             }
         }
@@ -156,15 +138,30 @@ impl Resource for CloudAccountResource {
         let Some(client) = data.client(diags) else {
             return ReadOutcome::Found(current);
         };
-        let Some(id) = state_id(&current) else {
-            diags.error("Invalid Cloud Account State", "The state has no numeric `id`. Remove it with `terraform state rm` and import the account again.");
-            return ReadOutcome::Found(current);
-        };
         let deadline = Instant::now() + timeout(&current, Operation::Read);
-        let result = tokio::select! {
-            r = client.get_cloud_account(id) => r,
-            _ = tokio::time::sleep_until(deadline) => Err(Error::Timeout { waiting_for: format!("cloud account {id}"), last_status: None }),
-            _ = req.stop.cancelled() => Err(Error::Cancelled { waiting_for: format!("cloud account {id}") }),
+        let client = client.bounded(deadline, &req.stop);
+        let id = match state_id(&current) {
+            Ok(StateId::Account(id)) => id,
+            Ok(StateId::PendingCreate(task_id)) => {
+                return resolve_pending_create(&client, &task_id, current, diags).await;
+            }
+            Err(why) => {
+                diags.error("Invalid Cloud Account State", why);
+                return ReadOutcome::Found(current);
+            }
+        };
+        let result = match client.get_cloud_account(id).await {
+            Err(e) if e.is_any_not_found() => match client.prove_gone(id, e).await {
+                Ok(()) => {
+                    tracing::info!(
+                        cloud_account_id = id,
+                        "cloud account no longer exists; removing it from state"
+                    );
+                    return ReadOutcome::Gone;
+                }
+                Err(e) => Err(e),
+            },
+            other => other,
         };
         match result {
             Ok(account) if account.status.as_deref() == Some("deleted") => ReadOutcome::Gone,
@@ -173,15 +170,13 @@ impl Resource for CloudAccountResource {
                 merge_account(&mut state, &account);
                 ReadOutcome::Found(state)
             }
-            Err(Error::NotFound { .. }) => {
-                tracing::info!(
-                    cloud_account_id = id,
-                    "cloud account no longer exists; removing it from state"
-                );
-                ReadOutcome::Gone
-            }
             Err(err) => {
-                api_error(diags, "Read Cloud Account", &err, "");
+                api_error(
+                    diags,
+                    "Read Cloud Account",
+                    &err,
+                    "The state was left as it was; nothing is planned from it until a read succeeds.",
+                );
                 ReadOutcome::Found(current)
             }
         }
@@ -195,7 +190,20 @@ impl Resource for CloudAccountResource {
     ) -> Option<Value> {
         let prior = req.prior.clone();
         let client = data.client(diags)?;
-        let id = state_id(&prior)?;
+        let id = match state_id(&prior) {
+            Ok(StateId::Account(id)) => id,
+            Ok(StateId::PendingCreate(task_id)) => {
+                diags.error(
+                    "Cloud Account Not Created Yet",
+                    format!("This cloud account is still being created by Redis Cloud task {task_id}, so it cannot be updated. Run `terraform apply` again once the task has finished: the refresh records the account's ID first."),
+                );
+                return Some(prior);
+            }
+            Err(why) => {
+                diags.error("Invalid Cloud Account State", why);
+                return Some(prior);
+            }
+        };
         let cfg = match AccountConfig::from_config(req.config) {
             Ok(c) => c,
             Err(why) => {
@@ -204,6 +212,7 @@ impl Resource for CloudAccountResource {
             }
         };
         let deadline = Instant::now() + timeout(req.planned, Operation::Update);
+        let client = client.bounded(deadline, &req.stop);
         if !sends_anything(&prior, req.planned) {
             // Only `timeouts` changed: nothing to tell Redis Cloud.
             let mut state = req.planned.clone();
@@ -222,34 +231,43 @@ impl Resource for CloudAccountResource {
             console_password: cfg.console_password,
             sign_in_login_url: Some(cfg.sign_in_login_url),
         };
-        let task = match client.update_cloud_account(id, &body).await {
-            Ok(t) => t,
-            Err(err) => {
+        let rotates = rotates_secrets(&prior, req.planned);
+        match client
+            .update_cloud_account_reconciled(id, &body, rotates)
+            .await
+        {
+            Ok(()) => {}
+            Err(UpdateFailure::Rejected(err)) => {
                 api_error(
                     diags,
                     "Update Cloud Account",
                     &err,
-                    "The state was left as it was before this apply.",
+                    "Nothing was changed, and the state was left as it was before this apply; the next apply sends the change again.",
                 );
                 return Some(prior);
             }
-        };
-        if let Err(err) = client
-            .wait_for_task(&task.task_id, deadline, &req.stop)
-            .await
-        {
-            let context = match err {
-                Error::TaskFailed(_) => {
-                    "Redis Cloud rejected the change; the state was left as it was before this apply."
-                }
-                _ => {
-                    "The update may still be in progress in Redis Cloud; the next plan reads its outcome."
-                }
-            };
-            api_error(diags, "Update Cloud Account", &err, context);
-            return Some(prior);
+            Err(UpdateFailure::Pending { task_id, err }) => {
+                api_error(
+                    diags,
+                    "Update Cloud Account",
+                    &err,
+                    &format!(
+                        "Redis Cloud accepted the change as task {task_id}, which had not finished. The state keeps the values from before this apply: the next plan reads the account and shows only what is still different, and secrets it cannot read back are sent again."
+                    ),
+                );
+                return Some(prior);
+            }
+            Err(UpdateFailure::Unknown { err }) => {
+                api_error(
+                    diags,
+                    "Update Cloud Account",
+                    &err,
+                    "Whether Redis Cloud applied the change could not be established before the operation ended. The state keeps the values from before this apply: the next plan reads the account and shows what is still different, and the next apply sends the change again (an update sets absolute values, so sending it twice is harmless).",
+                );
+                return Some(prior);
+            }
         }
-        // The change was accepted: from here the planned values are the truth.
+        // The change was applied: from here the planned values are the truth.
         let mut state = req.planned.clone();
         match client
             .wait_for_cloud_account_active(id, deadline, &req.stop)
@@ -257,12 +275,14 @@ impl Resource for CloudAccountResource {
         {
             Ok(account) => merge_account(&mut state, &account),
             Err(err) => {
-                refresh_best_effort(client, id, &mut state).await;
+                if let Some(account) = client.last_look_at_account(id).await {
+                    merge_account(&mut state, &account);
+                }
                 api_error(
                     diags,
                     "Update Cloud Account",
                     &err,
-                    "The change was accepted by Redis Cloud and is recorded in state.",
+                    "Redis Cloud applied the change, and it is recorded in state; the account is not `active` yet, so the next plan shows its status.",
                 );
             }
         }
@@ -273,53 +293,51 @@ impl Resource for CloudAccountResource {
         let Some(client) = data.client(diags) else {
             return;
         };
-        let Some(id) = state_id(req.prior) else {
-            return;
-        };
         let deadline = Instant::now() + timeout(req.prior, Operation::Delete);
-        let task = match client.delete_cloud_account(id).await {
-            Ok(t) => t,
-            Err(Error::NotFound { .. }) => return,
-            Err(err) => {
-                api_error(
-                    diags,
-                    "Delete Cloud Account",
-                    &err,
-                    "The account is still in state; run destroy again once the cause is fixed.",
+        let client = client.bounded(deadline, &req.stop);
+        const KEPT: &str = "The account is still in state; run `terraform destroy` (or apply) again once the cause is fixed.";
+        let id = match state_id(req.prior) {
+            Ok(StateId::Account(id)) => id,
+            Ok(StateId::PendingCreate(task_id)) => {
+                match client.wait_for_task(&task_id, deadline, &req.stop).await {
+                    Ok(done) => match done.resource_id() {
+                        Some(id) => id,
+                        None => {
+                            diags.error("Unable to Delete Cloud Account", format!("Redis Cloud task {task_id} completed without naming the account it created. {KEPT}"));
+                            return;
+                        }
+                    },
+                    // The create failed: nothing exists to delete.
+                    Err(Error::TaskFailed(_)) => return,
+                    Err(err) => {
+                        api_error(
+                            diags,
+                            "Delete Cloud Account",
+                            &err,
+                            &format!(
+                                "The account's create task {task_id} has not finished, so there is nothing to delete yet. {KEPT}"
+                            ),
+                        );
+                        return;
+                    }
+                }
+            }
+            Err(why) => {
+                diags.error(
+                    "Invalid Cloud Account State",
+                    format!("{why} Nothing was deleted. If the account no longer exists, remove it from state with `terraform state rm`."),
                 );
                 return;
             }
         };
-        match client
-            .wait_for_task(&task.task_id, deadline, &req.stop)
-            .await
-        {
-            Ok(_) => {}
-            Err(Error::TaskFailed(f))
-                if f.error_type.as_deref() == Some("CLOUD_ACCOUNT_NOT_FOUND") =>
-            {
-                return;
-            }
-            Err(err) => {
-                api_error(
-                    diags,
-                    "Delete Cloud Account",
-                    &err,
-                    "The account is still in state; run destroy again once the cause is fixed.",
-                );
-                return;
-            }
-        }
-        if let Err(err) = client
-            .wait_for_cloud_account_gone(id, deadline, &req.stop)
-            .await
-        {
-            api_error(
-                diags,
-                "Delete Cloud Account",
-                &err,
-                "Redis Cloud accepted the deletion; the account is still in state until it is gone.",
-            );
+        if let Err(err) = client.delete_cloud_account_reconciled(id).await {
+            let context = match err {
+                Error::Timeout { .. } | Error::Cancelled { .. } => format!(
+                    "Redis Cloud may still be deleting cloud account {id}. {KEPT} The next run finds it gone, or waits for it."
+                ),
+                _ => KEPT.to_owned(),
+            };
+            api_error(diags, "Delete Cloud Account", &err, &context);
         }
     }
 
@@ -382,135 +400,141 @@ fn set_id(state: &mut Value, id: i64) {
     }
 }
 
-fn state_id(state: &Value) -> Option<i64> {
-    state.attr("id").as_str().and_then(|s| s.parse().ok())
+/// Attributes whose change sends a secret the API never returns.
+const SECRET_ATTRIBUTES: [&str; 5] = [
+    "access_secret_key",
+    "access_secret_key_wo_version",
+    "console_username",
+    "console_password",
+    "console_password_wo_version",
+];
+
+fn rotates_secrets(prior: &Value, planned: &Value) -> bool {
+    SECRET_ATTRIBUTES
+        .iter()
+        .any(|k| prior.attr(k) != planned.attr(k))
 }
 
-/// Fills what a GET can tell after a failed wait, so the tainted state shows
-/// the account's real status.
-async fn refresh_best_effort(client: &Client, id: i64, state: &mut Value) {
-    if let Ok(account) = client.get_cloud_account(id).await {
-        merge_account(state, &account);
-    }
-}
-
-struct CreateFailure {
-    err: Error,
-    /// An account found to exist despite the failure.
-    adopted: Option<i64>,
-}
-
-/// POSTs the account and waits for its task to name the new ID. When the
-/// POST's outcome is unknown (the connection dropped after sending), it never
-/// blindly repeats it: it looks the account up by name (names are unique),
-/// and only re-sends once Redis Cloud shows no account and no pending create.
-async fn create_and_wait_for_id(
-    client: &Client,
+/// Answers a create that ended without a proven account ID, telling the truth about what the
+/// next apply will do.
+fn create_failed(
+    failure: CreateFailure,
     body: &CloudAccountCreateRequest,
-    deadline: Instant,
-    stop: &CancellationToken,
-) -> Result<i64, CreateFailure> {
-    let mut resent = false;
-    loop {
-        let task = match client.create_cloud_account(body).await {
-            Ok(task) => task,
-            // Reconcile after every ambiguous POST, the re-sent one included: it
-            // may have created the account too, which must not be orphaned.
-            Err(err @ Error::Ambiguous { .. }) => {
-                tracing::warn!("create request outcome unknown; reconciling by name");
-                match reconcile_by_name(client, &body.name, deadline, stop).await {
-                    Ok(Some(account)) => return Ok(account.id),
-                    Ok(None) if !resent => {
-                        resent = true;
-                        continue;
-                    }
-                    Ok(None) => return Err(CreateFailure { err, adopted: None }),
-                    // Interrupted or out of time while a create was still queued:
-                    // one last look, so an account that just appeared is kept.
-                    Err(err) => {
-                        let adopted = find_by_name(client, &body.name).await.map(|a| a.id);
-                        return Err(CreateFailure { err, adopted });
-                    }
-                }
+    planned: &Value,
+    req: &CreateRequest<'_>,
+    diags: &mut Diagnostics,
+) -> Option<Value> {
+    const NOTHING: &str = "Nothing was created and nothing was recorded in state; the next apply tries to create the account again.";
+    match failure {
+        CreateFailure::NameTaken { existing } => {
+            diags.attribute_error(
+                AttributePath::root("name"),
+                "Cloud Account Name Already Taken",
+                format!(
+                    "Cloud account {id} (status {status}) already has the name {name:?}, and names are unique in Redis Cloud, so nothing was sent and nothing was recorded in state. If it is the account this configuration describes, import it: `terraform import <resource address> {id}`, or an `import` block with `id = \"{id}\"`. Otherwise choose another `name` (a replacement made with `create_before_destroy` needs a name of its own).",
+                    id = existing.id,
+                    status = existing.status.as_deref().unwrap_or("unknown"),
+                    name = body.name,
+                ),
+            );
+            None
+        }
+        CreateFailure::AccessKeyTaken { existing } => {
+            diags.attribute_error(
+                AttributePath::root("access_key_id"),
+                "Access Key Already Registered",
+                format!(
+                    "Cloud account {id} ({name:?}) already uses this access key ID, and Redis Cloud accepts each IAM access key once, so nothing was sent and nothing was recorded in state. Import that account (`terraform import <resource address> {id}`), or create a separate IAM user and key for this one.",
+                    id = existing.id,
+                    name = existing.name.as_deref().unwrap_or(""),
+                ),
+            );
+            None
+        }
+        CreateFailure::NotCreated(err) => {
+            api_error(diags, "Create Cloud Account", &err, NOTHING);
+            None
+        }
+        CreateFailure::Pending { task_id, err } => {
+            let mut state = planned.clone();
+            if let Some(obj) = state.as_object_mut() {
+                obj.insert(
+                    "id".into(),
+                    Value::string(format!("{PENDING_TASK_PREFIX}{task_id}")),
+                );
             }
-            Err(err) => return Err(CreateFailure { err, adopted: None }),
-        };
-        return match client.wait_for_task(&task.task_id, deadline, stop).await {
-            Ok(done) => match done.response.as_ref().and_then(|r| r.resource_id) {
-                Some(id) => Ok(id),
-                None => Err(CreateFailure {
-                    err: Error::Decode {
-                        message: format!("task {} completed without a resourceId", done.task_id),
-                    },
-                    adopted: find_by_name(client, &body.name).await.map(|a| a.id),
-                }),
-            },
-            Err(err @ Error::TaskFailed(_)) => Err(CreateFailure { err, adopted: None }),
-            // Timed out or interrupted while the task ran: the account may
-            // already exist, so look for it rather than lose it.
-            Err(err) => {
-                let adopted = find_by_name(client, &body.name).await.map(|a| a.id);
-                Err(CreateFailure { err, adopted })
-            }
-        };
+            req.checkpoint.save(&state);
+            api_error(
+                diags,
+                "Create Cloud Account",
+                &err,
+                &format!(
+                    "Redis Cloud accepted the create as task {task_id}, which had not finished. It is recorded in state with the ID `{PENDING_TASK_PREFIX}{task_id}`, marked tainted, so the account cannot be lost. The next `terraform plan` or `apply` reads the task: if it failed, nothing exists and the account is planned for creation; if it made the account, the account's ID is recorded and, being tainted, the next apply deletes it and creates a new one, unless you run `terraform untaint <resource address>` first to keep it."
+                ),
+            );
+            Some(state)
+        }
+        CreateFailure::Unknown { err } => {
+            api_error(
+                diags,
+                "Create Cloud Account",
+                &err,
+                &format!(
+                    "Whether Redis Cloud received the create could not be established before the operation ended, and no account it made was found. Nothing was recorded in state. The next apply first looks for a live account named {:?}: if one exists, it stops and names it so that you can import it; otherwise it creates the account.",
+                    body.name
+                ),
+            );
+            None
+        }
     }
 }
 
-async fn find_by_name(client: &Client, name: &str) -> Option<CloudAccount> {
-    client
-        .list_cloud_accounts()
-        .await
-        .ok()?
-        .into_iter()
-        .find(|a| {
-            a.name.as_deref() == Some(name)
-                && a.id != model::INTERNAL_ACCOUNT_ID
-                && !matches!(a.status.as_deref(), Some("deleted" | "delete-draft"))
-        })
-}
-
-/// After an ambiguous POST: `Some(account)` if it was created, `None` once it is
-/// certain it was not (no such account, and no create task still pending).
-async fn reconcile_by_name(
+/// A refresh of a create recorded as pending: the task says what became of it.
+async fn resolve_pending_create(
     client: &Client,
-    name: &str,
-    deadline: Instant,
-    stop: &CancellationToken,
-) -> Result<Option<CloudAccount>, Error> {
-    let mut quiet_checks = 0;
-    let mut delay = std::time::Duration::from_millis(100);
-    loop {
-        if let Some(account) = find_by_name(client, name).await {
-            return Ok(Some(account));
+    task_id: &str,
+    current: Value,
+    diags: &mut Diagnostics,
+) -> ReadOutcome {
+    match client.get_task(task_id).await {
+        Ok(task) if task.failure().is_some() => {
+            tracing::info!(
+                task_id,
+                "the pending create failed, so no account exists; removing it from state"
+            );
+            ReadOutcome::Gone
         }
-        let pending = client
-            .list_tasks()
-            .await
-            .map(|tasks| {
-                tasks.iter().any(|t| {
-                    t.command_type.as_deref() == Some("cloudAccountCreateRequest")
-                        && matches!(
-                            t.status.as_str(),
-                            "initialized" | "received" | "processing-in-progress"
-                        )
-                })
-            })
-            .unwrap_or(true);
-        if pending {
-            quiet_checks = 0;
-        } else {
-            quiet_checks += 1;
-            // Two quiet looks a little apart: a task the API has not listed yet
-            // would have shown up by then.
-            if quiet_checks >= 2 {
-                return Ok(None);
+        Ok(task) => match task.resource_id() {
+            Some(id) if task.task_status() == TaskStatus::ProcessingCompleted => {
+                let mut state = current;
+                set_id(&mut state, id);
+                match client.get_cloud_account(id).await {
+                    Ok(account) => merge_account(&mut state, &account),
+                    Err(err) => diags.warning(
+                        "Cloud Account Not Readable Yet",
+                        format!("Task {task_id} created cloud account {id}, which is now recorded in state, but it could not be read yet: {err}"),
+                    ),
+                }
+                ReadOutcome::Found(state)
             }
+            _ => {
+                diags.warning(
+                    "Cloud Account Still Being Created",
+                    format!("Redis Cloud task {task_id}, which creates this cloud account, has not finished (status {}). The account stays recorded as pending until it does.", task.status),
+                );
+                ReadOutcome::Found(current)
+            }
+        },
+        Err(err) => {
+            api_error(
+                diags,
+                "Read Cloud Account",
+                &err,
+                &format!(
+                    "This cloud account is recorded as the pending result of task {task_id}, which could not be read; the state was left as it was."
+                ),
+            );
+            ReadOutcome::Found(current)
         }
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = tokio::time::sleep_until(deadline) => return Err(Error::Timeout { waiting_for: format!("cloud account {name:?} to appear after an interrupted create"), last_status: None }),
-            _ = stop.cancelled() => return Err(Error::Cancelled { waiting_for: format!("cloud account {name:?}") }),
-        }
-        delay = (delay * 2).min(std::time::Duration::from_secs(5));
     }
 }

@@ -1,0 +1,675 @@
+//! Reconciliation of writes whose answer was lost: which account a create made, whether an
+//! update or a delete happened, and when it is certain that nothing happened so the write may
+//! be sent again.
+//!
+//! A write's answer is either definite (2xx, or a 4xx, which changed nothing) or ambiguous
+//! ([`Error::Ambiguous`]: the connection was lost after sending, a 5xx, a 408, or a timeout
+//! reading the answer). An ambiguous write is never repeated blindly:
+//!
+//! - **Create.** Before the POST, the account list is read once (the *snapshot*). A name that a
+//!   live account already carries fails at once, naming that account, instead of queueing a task
+//!   that is certain to fail. After an ambiguous POST, an account is adopted only if it is absent
+//!   from the snapshot, carries the requested name, provider and access key, is not claimed by
+//!   another write of this process, and was not made by a task another write of this process
+//!   owns. The POST is sent again only once no such account exists, no create task that could be
+//!   ours is still queued, and at least the task-visibility grace has passed since it was sent
+//!   (a brand-new task can be invisible for that long).
+//! - **Update.** A PUT carries absolute values, so applying it twice has the effect of applying
+//!   it once. After an ambiguous PUT the account is watched until no update is in progress and
+//!   the grace has passed; the PUT is then sent again unless every field it sets that the API
+//!   returns already has the requested value and it rotates no secret.
+//! - **Delete.** After an ambiguous DELETE the account is read: gone (proven) or being deleted
+//!   means it was applied; otherwise, once nothing is in progress and the grace has passed, the
+//!   DELETE is sent again (a second DELETE of a deleted account is answered "not found").
+//!
+//! "Gone" is proven only by the API's own not-found error or by a successful list without the
+//! account ([`Client::prove_gone`]), never by any 404.
+//!
+//! [`Claims`] is what makes concurrent writes of one provider process safe: every task a
+//! definite answer returned and every account a write resolved to belongs to that write alone.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::models::{
+    AccountStatusKind, CloudAccount, CloudAccountCreateRequest, CloudAccountUpdateRequest,
+    TaskStateUpdate, TaskStatus,
+};
+use super::{Client, Error};
+
+/// How many times one operation sends the same write at most.
+const MAX_SENDS: u32 = 3;
+
+/// How long the last look at a task may take after the operation's deadline or a stop.
+const LAST_LOOK: Duration = Duration::from_secs(2);
+
+const CREATE_COMMAND: &str = "cloudAccountCreateRequest";
+const UPDATE_COMMAND: &str = "cloudAccountUpdateRequest";
+const DELETE_COMMAND: &str = "cloudAccountDeleteRequest";
+
+/// Tasks and accounts owned by this process's writes, and the names being created.
+#[derive(Debug, Default)]
+pub struct Claims {
+    state: Mutex<ClaimState>,
+}
+
+#[derive(Debug, Default)]
+struct ClaimState {
+    tasks: HashSet<String>,
+    accounts: HashSet<i64>,
+    /// Names with a create in flight, and how many.
+    creating: HashMap<String, usize>,
+}
+
+impl Claims {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ClaimState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn claim_task(&self, task_id: &str) {
+        self.lock().tasks.insert(task_id.to_owned());
+    }
+
+    fn task_claimed(&self, task_id: &str) -> bool {
+        self.lock().tasks.contains(task_id)
+    }
+
+    /// Claims `id` for the calling write; false when another write already holds it.
+    fn claim_account(&self, id: i64) -> bool {
+        self.lock().accounts.insert(id)
+    }
+
+    fn account_claimed(&self, id: i64) -> bool {
+        self.lock().accounts.contains(&id)
+    }
+
+    /// Gives an account back (it was deleted), so that an import may own it again.
+    pub(crate) fn release_account(&self, id: i64) {
+        self.lock().accounts.remove(&id);
+    }
+
+    fn begin_create(&self, name: &str) -> CreatingGuard<'_> {
+        *self.lock().creating.entry(name.to_owned()).or_default() += 1;
+        CreatingGuard {
+            claims: self,
+            name: name.to_owned(),
+        }
+    }
+
+    /// Whether a write other than the caller's is creating an account with `name`.
+    fn others_creating(&self, name: &str) -> bool {
+        self.lock().creating.get(name).copied().unwrap_or(0) > 1
+    }
+}
+
+struct CreatingGuard<'a> {
+    claims: &'a Claims,
+    name: String,
+}
+
+impl Drop for CreatingGuard<'_> {
+    fn drop(&mut self) {
+        let mut state = self.claims.lock();
+        if let Some(n) = state.creating.get_mut(&self.name) {
+            *n -= 1;
+            if *n == 0 {
+                state.creating.remove(&self.name);
+            }
+        }
+    }
+}
+
+/// A create that made an account: the ID is proven to be this create's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Created {
+    pub id: i64,
+}
+
+/// Why a create did not end with an account ID.
+#[derive(Debug)]
+pub enum CreateFailure {
+    /// A live account already carries the name; nothing was sent.
+    NameTaken { existing: CloudAccount },
+    /// A live account already uses the access key; nothing was sent.
+    AccessKeyTaken { existing: CloudAccount },
+    /// Certainly nothing was created.
+    NotCreated(Error),
+    /// Redis Cloud accepted the create as task `task_id`, which had not finished when the
+    /// operation ended: the account may still appear, and the task will name it.
+    Pending { task_id: String, err: Error },
+    /// Whether the POST was applied is still unknown at the end of the operation.
+    Unknown { err: Error },
+}
+
+/// Why an update did not complete.
+#[derive(Debug)]
+pub enum UpdateFailure {
+    /// Certainly not applied (a 4xx, or the task failed).
+    Rejected(Error),
+    /// Accepted as task `task_id`, which had not finished.
+    Pending { task_id: String, err: Error },
+    /// Whether it was applied is unknown.
+    Unknown { err: Error },
+}
+
+/// What the reconciliation of an ambiguous create found.
+enum CreateLook {
+    Ours(i64),
+    /// Certainly nothing was created: the POST may be sent again.
+    Nothing,
+}
+
+fn is_live(a: &CloudAccount) -> bool {
+    !matches!(a.status.as_deref(), Some("deleted" | "delete-draft"))
+}
+
+fn is_masked(key: &str) -> bool {
+    key.contains('*')
+}
+
+/// Whether a listed (possibly masked, e.g. `A***E`) access key can be `key`.
+fn key_may_be(listed: &str, key: &str) -> bool {
+    if !is_masked(listed) {
+        return listed == key;
+    }
+    let mut parts = listed.split('*').filter(|p| !p.is_empty());
+    let head = parts.next().unwrap_or("");
+    let tail = parts.last().unwrap_or("");
+    key.starts_with(head) && key.ends_with(tail)
+}
+
+fn same_provider(account: &CloudAccount, requested: Option<&str>) -> bool {
+    let requested = requested.unwrap_or("AWS");
+    account
+        .provider
+        .as_deref()
+        .is_none_or(|p| p.eq_ignore_ascii_case(requested))
+}
+
+fn in_progress(t: &TaskStateUpdate, command: &str) -> bool {
+    t.command_type.as_deref() == Some(command) && t.task_status().is_in_progress()
+}
+
+impl Client {
+    /// Whether a 404 for account `id` proves that it is gone: the API's own not-found error, or
+    /// a list that succeeds without it. Any other 404 is returned as the error it is.
+    pub async fn prove_gone(&self, id: i64, err: Error) -> Result<(), Error> {
+        match err {
+            Error::NotFound { .. } => Ok(()),
+            Error::UnrecognisedNotFound { .. } => match self.list_cloud_accounts().await {
+                Ok(list) if !list.iter().any(|a| a.id == id) => Ok(()),
+                _ => Err(err),
+            },
+            other => Err(other),
+        }
+    }
+
+    /// Creates an account so that it can be neither lost, duplicated, nor confused with one this
+    /// create did not make. `self` should be [`Client::bounded`] by the operation.
+    pub async fn create_cloud_account_reconciled(
+        &self,
+        body: &CloudAccountCreateRequest,
+    ) -> Result<Created, CreateFailure> {
+        let claims = self.claims();
+        let _creating = claims.begin_create(&body.name);
+        let snapshot = self
+            .list_cloud_accounts()
+            .await
+            .map_err(CreateFailure::NotCreated)?;
+        if let Some(existing) = snapshot
+            .iter()
+            .find(|a| is_live(a) && a.name.as_deref() == Some(body.name.as_str()))
+        {
+            return Err(CreateFailure::NameTaken {
+                existing: existing.clone(),
+            });
+        }
+        if let Some(existing) = snapshot.iter().find(|a| {
+            is_live(a)
+                && a.access_key_id
+                    .as_deref()
+                    .is_some_and(|k| !is_masked(k) && k == body.access_key_id)
+        }) {
+            return Err(CreateFailure::AccessKeyTaken {
+                existing: existing.clone(),
+            });
+        }
+        let known: HashSet<i64> = snapshot.iter().map(|a| a.id).collect();
+        let mut sends = 0;
+        loop {
+            sends += 1;
+            let sent_at = Instant::now();
+            match self.create_cloud_account(body).await {
+                Ok(task) => {
+                    claims.claim_task(&task.task_id);
+                    return self.follow_create_task(&task.task_id).await;
+                }
+                Err(err @ Error::Ambiguous { .. }) => {
+                    tracing::warn!(
+                        error = %err,
+                        "the create request's outcome is unknown; reconciling against the account and task lists"
+                    );
+                    match self.look_for_created(body, &known, sent_at).await {
+                        Ok(CreateLook::Ours(id)) => {
+                            tracing::info!(
+                                cloud_account_id = id,
+                                "the interrupted create did make the account"
+                            );
+                            return Ok(Created { id });
+                        }
+                        Ok(CreateLook::Nothing) if sends < MAX_SENDS => {
+                            tracing::info!(
+                                "the interrupted create certainly made nothing; sending it again"
+                            );
+                        }
+                        Ok(CreateLook::Nothing) => return Err(CreateFailure::NotCreated(err)),
+                        Err(stopped) => {
+                            tracing::warn!(error = %stopped, "gave up reconciling the create");
+                            return Err(CreateFailure::Unknown { err });
+                        }
+                    }
+                }
+                Err(err) => return Err(CreateFailure::NotCreated(err)),
+            }
+        }
+    }
+
+    /// Follows the task of a create whose POST was answered.
+    async fn follow_create_task(&self, task_id: &str) -> Result<Created, CreateFailure> {
+        let (deadline, stop) = self.bounds_or_default();
+        let outcome = match self.wait_for_task(task_id, deadline, &stop).await {
+            Ok(done) => Ok(done),
+            Err(err @ Error::TaskFailed(_)) => return Err(CreateFailure::NotCreated(err)),
+            Err(err) => {
+                // Out of time, stopped, or the task could not be read: one last look, so that
+                // an account made at the last moment is still recorded.
+                match self.last_look_at_task(task_id).await {
+                    Some(task) if task.task_status() == TaskStatus::ProcessingCompleted => Ok(task),
+                    Some(task) if task.failure().is_some() => {
+                        return Err(CreateFailure::NotCreated(Error::TaskFailed(Box::new(
+                            task.failure().unwrap_or_default(),
+                        ))));
+                    }
+                    _ => {
+                        return Err(CreateFailure::Pending {
+                            task_id: task_id.to_owned(),
+                            err,
+                        });
+                    }
+                }
+            }
+        };
+        let done = outcome.map_err(|err| CreateFailure::Pending {
+            task_id: task_id.to_owned(),
+            err,
+        })?;
+        match done.resource_id() {
+            Some(id) => {
+                self.claims().claim_account(id);
+                Ok(Created { id })
+            }
+            None => Err(CreateFailure::Pending {
+                task_id: task_id.to_owned(),
+                err: Error::Decode {
+                    message: format!("task {task_id} completed without a resourceId"),
+                },
+            }),
+        }
+    }
+
+    /// One `GET /tasks/{id}` outside the operation's bounds, itself bounded by [`LAST_LOOK`].
+    pub async fn last_look_at_task(&self, task_id: &str) -> Option<TaskStateUpdate> {
+        tokio::time::timeout(LAST_LOOK, self.unbounded().get_task(task_id))
+            .await
+            .ok()?
+            .ok()
+    }
+
+    /// One `GET /cloud-accounts/{id}` outside the operation's bounds, bounded by [`LAST_LOOK`]:
+    /// what a failed wait records of the account's real status.
+    pub async fn last_look_at_account(&self, id: i64) -> Option<CloudAccount> {
+        tokio::time::timeout(LAST_LOOK, self.unbounded().get_cloud_account(id))
+            .await
+            .ok()?
+            .ok()
+    }
+
+    fn unbounded(&self) -> Client {
+        Client {
+            inner: std::sync::Arc::clone(&self.inner),
+            bounds: None,
+        }
+    }
+
+    fn bounds_or_default(&self) -> (Instant, tokio_util::sync::CancellationToken) {
+        match &self.bounds {
+            Some(b) => (b.deadline, b.stop.clone()),
+            None => (
+                Instant::now() + Duration::from_secs(3600),
+                tokio_util::sync::CancellationToken::new(),
+            ),
+        }
+    }
+
+    /// Sleeps `delay` within the operation's bounds.
+    async fn reconcile_pause(&self, delay: Duration, what: &str) -> Result<(), Error> {
+        let (deadline, stop) = self.bounds_or_default();
+        tokio::select! {
+            biased;
+            () = stop.cancelled() => Err(Error::Cancelled { waiting_for: what.to_owned() }),
+            () = tokio::time::sleep_until(deadline) => Err(Error::Timeout { waiting_for: what.to_owned(), last_status: None }),
+            () = tokio::time::sleep(delay) => Ok(()),
+        }
+    }
+
+    /// After an ambiguous POST: the account it made, or certainty that it made none.
+    async fn look_for_created(
+        &self,
+        body: &CloudAccountCreateRequest,
+        known: &HashSet<i64>,
+        sent_at: Instant,
+    ) -> Result<CreateLook, Error> {
+        let claims = self.claims();
+        let grace = self.inner.poll.not_found_grace;
+        let what = format!(
+            "the outcome of the interrupted create of cloud account {:?}",
+            body.name
+        );
+        let mut delay = self.inner.poll.initial_delay.max(Duration::from_millis(10));
+        loop {
+            let look = async {
+                let accounts = self.list_cloud_accounts().await?;
+                let tasks = self.list_tasks().await?;
+                Ok::<_, Error>((accounts, tasks))
+            }
+            .await;
+            match look {
+                Ok((accounts, tasks)) => {
+                    let mut busy = tasks.iter().any(|t| {
+                        in_progress(t, CREATE_COMMAND) && !claims.task_claimed(&t.task_id)
+                    });
+                    let candidate = accounts.iter().find(|a| {
+                        !known.contains(&a.id)
+                            && is_live(a)
+                            && a.name.as_deref() == Some(body.name.as_str())
+                            && same_provider(a, body.provider.as_deref())
+                            && !claims.account_claimed(a.id)
+                    });
+                    if let Some(candidate) = candidate {
+                        let creator = tasks.iter().find(|t| {
+                            t.command_type.as_deref() == Some(CREATE_COMMAND)
+                                && t.resource_id() == Some(candidate.id)
+                        });
+                        let owned_elsewhere =
+                            creator.is_some_and(|t| claims.task_claimed(&t.task_id));
+                        let key_matches = match candidate.access_key_id.as_deref() {
+                            Some(k) if !is_masked(k) => k == body.access_key_id,
+                            Some(k) if !key_may_be(k, &body.access_key_id) => false,
+                            // Masked or absent in the list: read the account itself.
+                            _ => self
+                                .get_cloud_account(candidate.id)
+                                .await
+                                .ok()
+                                .and_then(|a| a.access_key_id)
+                                .is_some_and(|k| k == body.access_key_id),
+                        };
+                        if key_matches && !owned_elsewhere {
+                            if claims.others_creating(&body.name)
+                                || (creator.is_none() && sent_at.elapsed() < grace)
+                            {
+                                // Another create of this process may own it, or its task is
+                                // not listed yet: look again.
+                                busy = true;
+                            } else if claims.claim_account(candidate.id) {
+                                if let Some(t) = creator {
+                                    claims.claim_task(&t.task_id);
+                                }
+                                return Ok(CreateLook::Ours(candidate.id));
+                            }
+                        }
+                    }
+                    if !busy && sent_at.elapsed() >= grace {
+                        return Ok(CreateLook::Nothing);
+                    }
+                }
+                Err(e @ (Error::Timeout { .. } | Error::Cancelled { .. })) => return Err(e),
+                Err(e) => {
+                    tracing::warn!(error = %e, "reconciling the create: a look failed; looking again")
+                }
+            }
+            self.reconcile_pause(delay, &what).await?;
+            delay = (delay.mul_f64(1.5)).min(self.inner.poll.max_delay);
+        }
+    }
+
+    /// Updates account `id` and waits for its task; an ambiguous PUT is reconciled, never
+    /// assumed. `rotates_secrets` says whether the PUT changes a secret the API never returns.
+    pub async fn update_cloud_account_reconciled(
+        &self,
+        id: i64,
+        body: &CloudAccountUpdateRequest,
+        rotates_secrets: bool,
+    ) -> Result<(), UpdateFailure> {
+        let claims = self.claims();
+        let (deadline, stop) = self.bounds_or_default();
+        let mut sends = 0;
+        loop {
+            sends += 1;
+            let sent_at = Instant::now();
+            match self.update_cloud_account(id, body).await {
+                Ok(task) => {
+                    claims.claim_task(&task.task_id);
+                    return match self.wait_for_task(&task.task_id, deadline, &stop).await {
+                        Ok(_) => Ok(()),
+                        Err(err @ Error::TaskFailed(_)) => Err(UpdateFailure::Rejected(err)),
+                        Err(err) => match self.last_look_at_task(&task.task_id).await {
+                            Some(t) if t.task_status() == TaskStatus::ProcessingCompleted => Ok(()),
+                            Some(t) if t.failure().is_some() => Err(UpdateFailure::Rejected(
+                                Error::TaskFailed(Box::new(t.failure().unwrap_or_default())),
+                            )),
+                            _ => Err(UpdateFailure::Pending {
+                                task_id: task.task_id,
+                                err,
+                            }),
+                        },
+                    };
+                }
+                Err(err @ Error::Ambiguous { .. }) => {
+                    tracing::warn!(cloud_account_id = id, error = %err, "the update request's outcome is unknown; reconciling");
+                    match self.settle(id, UPDATE_COMMAND, sent_at).await {
+                        Ok(account) if !rotates_secrets && shows_update(&account, body) => {
+                            return Ok(());
+                        }
+                        Ok(_) if sends < MAX_SENDS => {
+                            tracing::info!(
+                                cloud_account_id = id,
+                                "nothing is in progress and the update is not visible; sending it again (a PUT sets absolute values)"
+                            );
+                        }
+                        Ok(_) => return Err(UpdateFailure::Unknown { err }),
+                        Err(e @ (Error::Timeout { .. } | Error::Cancelled { .. })) => {
+                            tracing::warn!(error = %e, "gave up reconciling the update");
+                            return Err(UpdateFailure::Unknown { err });
+                        }
+                        Err(e) => return Err(UpdateFailure::Rejected(e)),
+                    }
+                }
+                Err(err) => return Err(UpdateFailure::Rejected(err)),
+            }
+        }
+    }
+
+    /// Waits until account `id` has no `command` task of unknown owner in progress and is in no
+    /// transitional status, for at least the grace since `sent_at`; returns the account then.
+    async fn settle(
+        &self,
+        id: i64,
+        command: &str,
+        sent_at: Instant,
+    ) -> Result<CloudAccount, Error> {
+        let claims = self.claims();
+        let grace = self.inner.poll.not_found_grace;
+        let what = format!("cloud account {id} to settle after an interrupted request");
+        let mut delay = self.inner.poll.initial_delay.max(Duration::from_millis(10));
+        loop {
+            let look = async {
+                let account = self.get_cloud_account(id).await?;
+                let tasks = self.list_tasks().await?;
+                Ok::<_, Error>((account, tasks))
+            }
+            .await;
+            match look {
+                Ok((account, tasks)) => {
+                    let busy = account.status_kind() == AccountStatusKind::Pending
+                        || tasks
+                            .iter()
+                            .any(|t| in_progress(t, command) && !claims.task_claimed(&t.task_id));
+                    if !busy && sent_at.elapsed() >= grace {
+                        return Ok(account);
+                    }
+                }
+                Err(e) if e.is_transient() => {}
+                Err(e) => return Err(e),
+            }
+            self.reconcile_pause(delay, &what).await?;
+            delay = (delay.mul_f64(1.5)).min(self.inner.poll.max_delay);
+        }
+    }
+
+    /// Deletes account `id` and waits until it is proven gone; an ambiguous DELETE is
+    /// reconciled. An account that is already gone counts as deleted.
+    pub async fn delete_cloud_account_reconciled(&self, id: i64) -> Result<(), Error> {
+        let claims = self.claims();
+        let (deadline, stop) = self.bounds_or_default();
+        let mut sends = 0;
+        loop {
+            sends += 1;
+            let sent_at = Instant::now();
+            match self.delete_cloud_account(id).await {
+                Ok(task) => {
+                    claims.claim_task(&task.task_id);
+                    match self.wait_for_task(&task.task_id, deadline, &stop).await {
+                        Ok(_) => {}
+                        Err(Error::TaskFailed(f))
+                            if f.error_type.as_deref() == Some("CLOUD_ACCOUNT_NOT_FOUND") =>
+                        {
+                            // The task says so; the account itself must agree.
+                            let err = Error::TaskFailed(f);
+                            return match self.get_cloud_account(id).await {
+                                Err(e) if e.is_any_not_found() => self.prove_gone(id, e).await,
+                                Ok(a) if a.status.as_deref() == Some("deleted") => Ok(()),
+                                _ => Err(err),
+                            };
+                        }
+                        Err(err) => return Err(err),
+                    }
+                    self.wait_for_cloud_account_gone(id, deadline, &stop)
+                        .await?;
+                    claims.release_account(id);
+                    return Ok(());
+                }
+                Err(err) if err.is_any_not_found() => {
+                    self.prove_gone(id, err).await?;
+                    claims.release_account(id);
+                    return Ok(());
+                }
+                Err(err @ Error::Ambiguous { .. }) => {
+                    tracing::warn!(cloud_account_id = id, error = %err, "the delete request's outcome is unknown; reconciling");
+                    let account = match self.get_cloud_account(id).await {
+                        Ok(a) => Some(a),
+                        Err(e) if e.is_any_not_found() => {
+                            self.prove_gone(id, e).await?;
+                            claims.release_account(id);
+                            return Ok(());
+                        }
+                        Err(_) => None,
+                    };
+                    if account.is_some_and(|a| {
+                        matches!(a.status.as_deref(), Some("delete-draft" | "deleted"))
+                    }) {
+                        self.wait_for_cloud_account_gone(id, deadline, &stop)
+                            .await?;
+                        claims.release_account(id);
+                        return Ok(());
+                    }
+                    match self.settle_delete(id, sent_at).await? {
+                        true => {
+                            claims.release_account(id);
+                            return Ok(());
+                        }
+                        false if sends < MAX_SENDS => {}
+                        false => return Err(err),
+                    }
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// After an ambiguous DELETE: true once the account is proven gone, false once nothing
+    /// is in progress for the grace (the DELETE may be sent again).
+    async fn settle_delete(&self, id: i64, sent_at: Instant) -> Result<bool, Error> {
+        let (deadline, stop) = self.bounds_or_default();
+        match self.settle(id, DELETE_COMMAND, sent_at).await {
+            Ok(a) if matches!(a.status.as_deref(), Some("delete-draft" | "deleted")) => {
+                self.wait_for_cloud_account_gone(id, deadline, &stop)
+                    .await?;
+                Ok(true)
+            }
+            Ok(_) => Ok(false),
+            Err(e) if e.is_any_not_found() => self.prove_gone(id, e).await.map(|()| true),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Whether every field the PUT sets that the API returns already has the requested value.
+fn shows_update(account: &CloudAccount, body: &CloudAccountUpdateRequest) -> bool {
+    let name_ok = body
+        .name
+        .as_deref()
+        .is_none_or(|n| account.name.as_deref() == Some(n));
+    let key_ok = account
+        .access_key_id
+        .as_deref()
+        .is_some_and(|k| k == body.access_key_id);
+    name_ok && key_ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masked_keys_match_only_their_ends() {
+        assert!(key_may_be("A***E", "AKIAEXAMPLE"));
+        assert!(!key_may_be("A***4", "AKIAEXAMPLE"));
+        assert!(key_may_be("AKIAEXAMPLE", "AKIAEXAMPLE"));
+        assert!(!key_may_be("AKIAEXAMPLF", "AKIAEXAMPLE"));
+    }
+
+    #[test]
+    fn a_name_is_claimed_by_others_only_when_two_creates_run() {
+        let claims = Claims::default();
+        let first = claims.begin_create("a");
+        assert!(!claims.others_creating("a"));
+        let second = claims.begin_create("a");
+        assert!(claims.others_creating("a"));
+        drop(second);
+        assert!(!claims.others_creating("a"));
+        drop(first);
+        assert!(claims.lock().creating.is_empty());
+    }
+
+    #[test]
+    fn an_account_is_claimed_once() {
+        let claims = Claims::default();
+        assert!(claims.claim_account(7));
+        assert!(!claims.claim_account(7));
+        claims.release_account(7);
+        assert!(claims.claim_account(7));
+    }
+}
