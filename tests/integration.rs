@@ -43,4 +43,7 @@ mod integration {
 
     // Many accounts in one apply under the real rate limit and task queue.
     mod proof_load;
+
+    // Nothing lost, taken or orphaned: ambiguous writes, wrong URLs, interruptions, in process.
+    mod safety;
 }

@@ -27,6 +27,9 @@ pub const ENV_ACCESS_KEY: &str = "REDISCLOUD_ACCESS_KEY";
 /// Environment variable for the user API secret key.
 pub const ENV_SECRET_KEY: &str = "REDISCLOUD_SECRET_KEY";
 
+/// Test-only knob: the task-visibility grace in milliseconds (default 10 s).
+pub const ENV_TEST_VISIBILITY_GRACE_MS: &str = "REDISCLOUD_TEST_VISIBILITY_GRACE_MS";
+
 /// The `rediscloud` provider.
 #[derive(Debug, Default)]
 pub struct RedisCloudProvider {
@@ -157,6 +160,11 @@ impl Provider for RedisCloudProvider {
             "terraform-provider-rediscloud/{VERSION} (+https://registry.terraform.io/providers/redislabs/rediscloud) Terraform/{}",
             req.terraform_version
         );
+        // Test-only: the emulator's task-visibility window is known and short, so the test
+        // suite shortens the grace that reconciliation waits before re-sending a write.
+        if let Some(ms) = env_nonempty(ENV_TEST_VISIBILITY_GRACE_MS).and_then(|v| v.trim().parse::<u64>().ok()) {
+            cfg.task_poll.not_found_grace = std::time::Duration::from_millis(ms);
+        }
         if let Some(t) = &self.tuning {
             cfg.task_poll = t.poll.clone();
             cfg.retry = t.retry.clone();

@@ -213,6 +213,11 @@ impl Emulator {
             ("REDISCLOUD_URL".to_owned(), self.api_url.clone()),
             ("REDISCLOUD_ACCESS_KEY".to_owned(), self.access_key.clone()),
             ("REDISCLOUD_SECRET_KEY".to_owned(), self.secret_key.clone()),
+            // Longer than any task-404 window the tests configure (at most 2 s).
+            (
+                "REDISCLOUD_TEST_VISIBILITY_GRACE_MS".to_owned(),
+                "2500".to_owned(),
+            ),
         ]
     }
 

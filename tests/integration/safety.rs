@@ -1,0 +1,528 @@
+//! Nothing lost, nothing taken, nothing orphaned: the provider's writes under ambiguous
+//! answers, wrong URLs, absurd headers and interruptions, driven in process through the
+//! `tfplugin6.Provider` service against an in-process emulator.
+//!
+//! Each test names the failure it guards against; each failed on the provider before the
+//! reconciliation module existed.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use pb::provider_server::Provider as _;
+use rediscloud_tf::client::{PollPolicy, RetryPolicy};
+use rediscloud_tf::emulator::{EmulatorConfig, RunningEmulator, start};
+use rediscloud_tf::framework::msgpack;
+use rediscloud_tf::framework::server::FrameworkServer;
+use rediscloud_tf::framework::value::{Type, Value};
+use rediscloud_tf::provider::{ClientTuning, RedisCloudProvider};
+use rediscloud_tf::wire::proto::tfplugin6 as pb;
+use serde_json::{Value as Json, json};
+use tonic::Request;
+
+const TYPE: &str = "rediscloud_cloud_account";
+const KEY: &str = "emulator-access-key";
+const SECRET: &str = "emulator-secret-key";
+
+/// A provider process and an emulator.
+pub(super) struct Rig {
+    pub server: FrameworkServer<RedisCloudProvider>,
+    pub emulator: RunningEmulator,
+    http: reqwest::Client,
+}
+
+/// Short client timings: a 300 ms task-visibility grace, 5 ms polls.
+pub(super) fn tuning(grace_ms: u64) -> ClientTuning {
+    ClientTuning {
+        poll: PollPolicy {
+            initial_delay: Duration::from_millis(5),
+            max_delay: Duration::from_millis(50),
+            multiplier: 1.5,
+            jitter: false,
+            not_found_limit: 1000,
+            not_found_grace: Duration::from_millis(grace_ms),
+        },
+        retry: RetryPolicy {
+            attempts: 4,
+            initial_delay: Duration::from_millis(5),
+            max_delay: Duration::from_millis(50),
+            jitter: false,
+        },
+    }
+}
+
+impl Rig {
+    pub(super) async fn start(grace_ms: u64) -> Rig {
+        let emulator = start(EmulatorConfig {
+            port: 0,
+            task_stage_ms: 5,
+            activation_ms: 10,
+            delete_ms: 5,
+            quiet: true,
+            ..EmulatorConfig::default()
+        })
+        .await
+        .expect("emulator");
+        let rig = Rig {
+            server: FrameworkServer::new(RedisCloudProvider::tuned(tuning(grace_ms))),
+            emulator,
+            http: reqwest::Client::new(),
+        };
+        let url = rig.emulator.base_url();
+        rig.configure(&url).await;
+        rig
+    }
+
+    pub(super) async fn configure(&self, url: &str) {
+        let ty = Type::Object(
+            ["url", "api_key", "secret_key"]
+                .iter()
+                .map(|k| ((*k).to_owned(), Type::String))
+                .collect(),
+        );
+        let cfg = Value::Object(
+            [("url", url), ("api_key", KEY), ("secret_key", SECRET)]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), Value::string(v)))
+                .collect(),
+        );
+        let resp = self
+            .server
+            .configure_provider(Request::new(pb::configure_provider::Request {
+                terraform_version: "1.15.5".into(),
+                config: Some(pb::DynamicValue {
+                    msgpack: msgpack::encode(&cfg, &ty).unwrap(),
+                    json: vec![],
+                }),
+                client_capabilities: caps(),
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(resp.diagnostics.is_empty(), "{:?}", resp.diagnostics);
+    }
+
+    pub(super) async fn admin(&self, method: &str, path: &str, body: Json) -> Json {
+        let url = format!("{}{path}", self.emulator.admin_url());
+        let req = match method {
+            "GET" => self.http.get(&url),
+            "PUT" => self.http.put(&url).json(&body),
+            "DELETE" => self.http.delete(&url),
+            _ => self.http.post(&url).json(&body),
+        };
+        let resp = req.send().await.expect("admin request");
+        assert!(resp.status().is_success(), "{method} {path}: {}", resp.status());
+        resp.json().await.unwrap_or(Json::Null)
+    }
+
+    pub(super) async fn fault(&self, fault: Json) {
+        self.admin("POST", "/faults", fault).await;
+    }
+
+    /// Live accounts by ID: name and access key.
+    pub(super) async fn accounts(&self) -> BTreeMap<i64, (String, String)> {
+        let st = self.admin("GET", "/state", Json::Null).await;
+        let mut out = BTreeMap::new();
+        let accounts = st["accounts"].clone();
+        let list: Vec<Json> = match accounts {
+            Json::Array(a) => a,
+            Json::Object(m) => m.into_iter().map(|(_, v)| v).collect(),
+            _ => vec![],
+        };
+        for a in list {
+            if a["status"] == "deleted" {
+                continue;
+            }
+            let id = a["id"].as_i64().unwrap_or_default();
+            out.insert(
+                id,
+                (
+                    a["name"].as_str().unwrap_or_default().to_owned(),
+                    a["accessKeyId"].as_str().unwrap_or_default().to_owned(),
+                ),
+            );
+        }
+        out
+    }
+
+    /// How many requests with `method` reached the API (dropped ones included).
+    pub(super) async fn writes(&self, method: &str) -> usize {
+        let log = self.admin("GET", "/requests", Json::Null).await;
+        log["requests"]
+            .as_array()
+            .or(log.as_array())
+            .map(|r| r.iter().filter(|e| e["method"] == method).count())
+            .unwrap_or(0)
+    }
+
+    /// An account made by someone else, straight through the REST API.
+    pub(super) async fn foreign_account(&self, name: &str, key: &str) -> i64 {
+        let resp: Json = self
+            .http
+            .post(format!("{}/cloud-accounts", self.emulator.base_url()))
+            .header("x-api-key", KEY)
+            .header("x-api-secret-key", SECRET)
+            .json(&json!({
+                "name": name, "provider": "AWS", "accessKeyId": key,
+                "accessSecretKey": "theirs", "consoleUsername": "them", "consolePassword": "theirs",
+                "signInLoginUrl": "https://999999999999.signin.aws.amazon.com/console"
+            }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let task = resp["taskId"].as_str().unwrap().to_owned();
+        for _ in 0..400 {
+            let t: Json = self
+                .http
+                .get(format!("{}/tasks/{task}", self.emulator.base_url()))
+                .header("x-api-key", KEY)
+                .header("x-api-secret-key", SECRET)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap_or(Json::Null);
+            if let Some(id) = t["response"]["resourceId"].as_i64() {
+                return id;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the foreign account was never created");
+    }
+
+    pub(super) async fn plan(&self, prior: &Value, config: &Value) -> pb::plan_resource_change::Response {
+        let proposed = if config.is_null() { Value::Null } else { proposed(prior, config) };
+        self.server
+            .plan_resource_change(Request::new(pb::plan_resource_change::Request {
+                type_name: TYPE.into(),
+                prior_state: dv(prior),
+                proposed_new_state: dv(&proposed),
+                config: dv(config),
+                client_capabilities: caps(),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    /// Plan, then apply, as Terraform does; returns the apply's answer.
+    pub(super) async fn apply(&self, prior: &Value, config: &Value) -> Applied {
+        let plan = self.plan(prior, config).await;
+        assert!(
+            !plan.diagnostics.iter().any(is_error),
+            "plan failed: {:?}",
+            plan.diagnostics
+        );
+        let planned = decode(&plan.planned_state);
+        let resp = self
+            .server
+            .apply_resource_change(Request::new(pb::apply_resource_change::Request {
+                type_name: TYPE.into(),
+                prior_state: dv(prior),
+                planned_state: plan.planned_state.clone(),
+                config: dv(config),
+                planned_private: plan.planned_private.clone(),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        Applied {
+            planned,
+            state: decode(&resp.new_state),
+            errors: resp
+                .diagnostics
+                .iter()
+                .filter(|d| is_error(d))
+                .map(|d| format!("{}: {}", d.summary, d.detail))
+                .collect(),
+        }
+    }
+
+    pub(super) async fn read(&self, state: &Value) -> (Value, Vec<String>) {
+        let resp = self
+            .server
+            .read_resource(Request::new(pb::read_resource::Request {
+                type_name: TYPE.into(),
+                current_state: dv(state),
+                client_capabilities: caps(),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        (
+            decode(&resp.new_state),
+            resp.diagnostics
+                .iter()
+                .filter(|d| is_error(d))
+                .map(|d| format!("{}: {}", d.summary, d.detail))
+                .collect(),
+        )
+    }
+}
+
+pub(super) struct Applied {
+    pub planned: Value,
+    pub state: Value,
+    pub errors: Vec<String>,
+}
+
+fn is_error(d: &pb::Diagnostic) -> bool {
+    d.severity() == pb::diagnostic::Severity::Error
+}
+
+pub(super) fn resource_type() -> Type {
+    rediscloud_tf::provider::cloud_account::model::resource_schema().implied_type()
+}
+
+pub(super) fn dv(v: &Value) -> Option<pb::DynamicValue> {
+    Some(pb::DynamicValue {
+        msgpack: msgpack::encode(v, &resource_type()).expect("encode"),
+        json: vec![],
+    })
+}
+
+pub(super) fn decode(d: &Option<pb::DynamicValue>) -> Value {
+    msgpack::decode(&d.as_ref().expect("value").msgpack, &resource_type()).expect("decode")
+}
+
+fn caps() -> Option<pb::ClientCapabilities> {
+    Some(pb::ClientCapabilities {
+        write_only_attributes_allowed: true,
+        ..Default::default()
+    })
+}
+
+/// Terraform's proposed new state: configuration values, prior values for computed ones.
+pub(super) fn proposed(prior: &Value, config: &Value) -> Value {
+    let mut out = config.clone();
+    if prior.is_null() {
+        return out;
+    }
+    if let Some(obj) = out.as_object_mut() {
+        for k in ["id", "status", "aws_console_role_arn", "aws_user_arn"] {
+            obj.insert(k.to_owned(), prior.attr(k).clone());
+        }
+    }
+    out
+}
+
+/// A resource configuration.
+pub(super) fn config(name: &str, key: &str, timeouts: Option<&str>) -> Value {
+    let Type::Object(attrs) = resource_type() else {
+        unreachable!()
+    };
+    let mut m: BTreeMap<String, Value> = attrs.keys().map(|k| (k.clone(), Value::Null)).collect();
+    for (k, v) in [
+        ("name", name),
+        ("provider_type", "AWS"),
+        ("access_key_id", key),
+        ("access_secret_key", "s3cr3t"),
+        ("console_username", "console"),
+        ("console_password", "pw"),
+        (
+            "sign_in_login_url",
+            "https://123456789012.signin.aws.amazon.com/console",
+        ),
+    ] {
+        m.insert(k.to_owned(), Value::string(v));
+    }
+    if let Some(create) = timeouts {
+        m.insert(
+            "timeouts".to_owned(),
+            Value::Object(
+                ["create", "read", "update", "delete"]
+                    .iter()
+                    .map(|k| ((*k).to_owned(), Value::string(create)))
+                    .collect(),
+            ),
+        );
+    }
+    Value::Object(m)
+}
+
+fn state_id(v: &Value) -> Option<i64> {
+    v.attr("id").as_str().and_then(|s| s.parse().ok())
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+// 1. Taking someone else's account -------------------------------------------------------
+
+#[test]
+fn an_ambiguous_create_never_adopts_an_account_that_already_had_the_name() {
+    rt().block_on(async {
+        let rig = Rig::start(300).await;
+        let theirs = rig.foreign_account("shared-name", "AKIATHEIRS").await;
+        rig.fault(json!({"drop": "after_commit", "method": "POST", "path_prefix": "/v1/cloud-accounts"}))
+            .await;
+        let applied = rig.apply(&Value::Null, &config("shared-name", "AKIAOURS", None)).await;
+        assert!(state_id(&applied.state) != Some(theirs), "adopted the foreign account: {:?}", applied.state);
+        assert!(applied.state.is_null(), "recorded something: {:?}", applied.state);
+        let text = applied.errors.join("\n");
+        assert!(text.contains(&format!("Cloud account {theirs}")) && text.contains("import"), "{text}");
+        assert_eq!(rig.writes("POST").await, 1, "the foreign account's POST only: nothing was sent");
+        assert_eq!(rig.accounts().await.get(&theirs), Some(&("shared-name".to_owned(), "AKIATHEIRS".to_owned())));
+    });
+}
+
+#[test]
+fn a_create_timing_out_on_a_taken_name_records_nothing_and_names_the_account() {
+    rt().block_on(async {
+        let rig = Rig::start(300).await;
+        let theirs = rig.foreign_account("taken", "AKIATHEIRS").await;
+        let applied = rig.apply(&Value::Null, &config("taken", "AKIAOURS", Some("1ms"))).await;
+        assert!(applied.state.is_null(), "{:?}", applied.state);
+        let text = applied.errors.join("\n");
+        assert!(!text.contains("recorded in state, marked tainted"), "{text}");
+        assert!(text.contains(&format!("{theirs}")), "{text}");
+    });
+}
+
+// 2. A 5xx on a create: committed, or not ------------------------------------------------
+
+#[test]
+fn a_transient_500_on_a_create_is_recovered_by_sending_it_again() {
+    rt().block_on(async {
+        let rig = Rig::start(200).await;
+        rig.fault(json!({"status": 500, "method": "POST", "path_prefix": "/v1/cloud-accounts"}))
+            .await;
+        let applied = rig.apply(&Value::Null, &config("byoa", "AKIAONE", None)).await;
+        assert!(applied.errors.is_empty(), "{:?}", applied.errors);
+        let id = state_id(&applied.state).expect("an account ID");
+        assert_eq!(rig.writes("POST").await, 2);
+        assert_eq!(rig.accounts().await.len(), 2, "internal account + ours: {:?}", rig.accounts().await);
+        assert!(rig.accounts().await.contains_key(&id));
+    });
+}
+
+// 3. A wrong base URL is not a deleted account ---------------------------------------------
+
+#[test]
+fn a_base_url_without_v1_is_an_error_never_a_deleted_account() {
+    rt().block_on(async {
+        let rig = Rig::start(200).await;
+        let applied = rig.apply(&Value::Null, &config("byoa", "AKIAONE", None)).await;
+        assert!(applied.errors.is_empty(), "{:?}", applied.errors);
+        let wrong = rig.emulator.base_url().trim_end_matches("/v1").to_owned();
+        rig.configure(&wrong).await;
+        let (read, errors) = rig.read(&applied.state).await;
+        assert_eq!(read, applied.state, "the state must be kept");
+        let text = errors.join("\n");
+        assert!(text.contains(&format!("{wrong}/cloud-accounts/")), "{text}");
+        assert!(text.contains("/v1"), "{text}");
+        // Destroy must not "succeed" without deleting anything.
+        let destroyed = rig.apply(&applied.state, &Value::Null).await;
+        assert!(!destroyed.errors.is_empty());
+        assert_eq!(destroyed.state, applied.state);
+        assert!(rig.accounts().await.contains_key(&state_id(&applied.state).unwrap()));
+    });
+}
+
+// 5. Inconsistent result after apply -----------------------------------------------------
+
+#[test]
+fn an_update_of_a_state_without_arns_plans_them_unknown() {
+    rt().block_on(async {
+        let rig = Rig::start(200).await;
+        let applied = rig.apply(&Value::Null, &config("byoa", "AKIAONE", None)).await;
+        assert!(applied.errors.is_empty(), "{:?}", applied.errors);
+        // As the official provider wrote it: no ARNs.
+        let mut official = applied.state.clone();
+        for k in ["aws_console_role_arn", "aws_user_arn"] {
+            official.as_object_mut().unwrap().insert(k.into(), Value::Null);
+        }
+        let renamed = rig.apply(&official, &config("byoa-renamed", "AKIAONE", None)).await;
+        assert!(renamed.errors.is_empty(), "{:?}", renamed.errors);
+        for k in ["aws_console_role_arn", "aws_user_arn"] {
+            assert!(renamed.planned.attr(k).is_wholly_known() == false, "{k} was promised null");
+            assert!(renamed.state.attr(k).as_str().is_some(), "{k}");
+        }
+    });
+}
+
+// 6. A re-sent create that the first one beats --------------------------------------------
+
+#[test]
+fn an_ambiguous_create_waits_out_the_task_visibility_window_before_sending_again() {
+    rt().block_on(async {
+        let rig = Rig::start(1500).await;
+        rig.admin("PUT", "/config", json!({"task_404_ms": 800, "task_stage_ms": 300})).await;
+        rig.fault(json!({"drop": "after_commit", "method": "POST", "path_prefix": "/v1/cloud-accounts"}))
+            .await;
+        let applied = rig.apply(&Value::Null, &config("byoa", "AKIAONE", None)).await;
+        assert!(applied.errors.is_empty(), "{:?}", applied.errors);
+        assert_eq!(rig.writes("POST").await, 1, "the committed create was sent again");
+        let id = state_id(&applied.state).expect("id");
+        assert_eq!(rig.accounts().await.get(&id).map(|a| a.0.as_str()), Some("byoa"));
+    });
+}
+
+// Interruptions and odd states ------------------------------------------------------------
+
+#[test]
+fn a_create_whose_task_outlives_the_timeout_is_recorded_as_pending_then_resolved() {
+    rt().block_on(async {
+        let rig = Rig::start(200).await;
+        rig.admin("PUT", "/config", json!({"task_stage_ms": 700})).await;
+        let applied = rig.apply(&Value::Null, &config("slow", "AKIASLOW", Some("300ms"))).await;
+        let id = applied.state.attr("id").as_str().unwrap_or_default().to_owned();
+        assert!(id.starts_with("pending-task:"), "{:?}", applied.state);
+        let text = applied.errors.join("\n");
+        assert!(text.contains("terraform untaint"), "{text}");
+        tokio::time::sleep(Duration::from_millis(1800)).await;
+        let (read, errors) = rig.read(&applied.state).await;
+        assert!(errors.is_empty(), "{errors:?}");
+        let account = state_id(&read).expect("resolved to an account ID");
+        assert!(rig.accounts().await.contains_key(&account));
+        // Tainted: the next apply replaces it, and the old one is deleted.
+        rig.admin("PUT", "/config", json!({"task_stage_ms": 5})).await;
+        let destroyed = rig.apply(&read, &Value::Null).await;
+        assert!(destroyed.errors.is_empty(), "{:?}", destroyed.errors);
+        assert!(!rig.accounts().await.contains_key(&account));
+    });
+}
+
+#[test]
+fn a_delete_of_a_non_numeric_id_is_an_error_not_a_silent_success() {
+    rt().block_on(async {
+        let rig = Rig::start(200).await;
+        let mut state = config("byoa", "AKIAONE", None);
+        state.as_object_mut().unwrap().insert("id".into(), Value::string("not-a-number"));
+        let destroyed = rig.apply(&state, &Value::Null).await;
+        assert!(!destroyed.errors.is_empty());
+        assert_eq!(destroyed.state, state, "kept in state");
+    });
+}
+
+#[test]
+fn stop_provider_mid_create_keeps_the_account_in_state() {
+    rt().block_on(async {
+        let rig = Rig::start(200).await;
+        rig.admin("PUT", "/config", json!({"activation_ms": 5000})).await;
+        let cfg = config("stopped", "AKIASTOP", None);
+        let apply = rig.apply(&Value::Null, &cfg);
+        let stop = async {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            rig.server
+                .stop_provider(Request::new(pb::stop_provider::Request {}))
+                .await
+                .unwrap();
+        };
+        let (applied, ()) = tokio::join!(apply, stop);
+        let id = state_id(&applied.state).expect("the created account is in state");
+        assert!(rig.accounts().await.contains_key(&id));
+        assert!(applied.errors.join("\n").contains("terraform untaint"));
+    });
+}
