@@ -1079,10 +1079,9 @@ async fn a_fresh_client_learns_the_servers_count_before_sending_a_parallel_wave(
 #[tokio::test]
 async fn an_absurd_retry_after_is_clamped_not_a_panic() {
     // `Duration::from_secs_f64(1e20)` panics; the header must be clamped before converting.
-    let server = TestServer::start(|_| {
-        reply(429, "").header("x-rate-limit-retry-after-seconds", "1e20")
-    })
-    .await;
+    let server =
+        TestServer::start(|_| reply(429, "").header("x-rate-limit-retry-after-seconds", "1e20"))
+            .await;
     let c = client(&server);
     let deadline = Instant::now() + Duration::from_millis(300);
     let err = c
@@ -1098,10 +1097,9 @@ async fn an_absurd_retry_after_is_clamped_not_a_panic() {
 
 #[tokio::test]
 async fn stop_ends_a_rate_limit_pause_before_the_request_is_sent() {
-    let server = TestServer::start(|_| {
-        reply(429, "").header("x-rate-limit-retry-after-seconds", "30")
-    })
-    .await;
+    let server =
+        TestServer::start(|_| reply(429, "").header("x-rate-limit-retry-after-seconds", "30"))
+            .await;
     let c = client(&server);
     let stop = CancellationToken::new();
     let bounded = c.bounded(Instant::now() + Duration::from_secs(120), &stop);
@@ -1115,7 +1113,14 @@ async fn stop_ends_a_rate_limit_pause_before_the_request_is_sent() {
         .create_cloud_account(&create_request())
         .await
         .unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
-    assert!(err.is_definite(), "a 429 then a stop: nothing was applied: {err:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        err.is_definite(),
+        "a 429 then a stop: nothing was applied: {err:?}"
+    );
     assert_eq!(server.count("POST", "/v1/cloud-accounts"), 1);
 }

@@ -162,7 +162,9 @@ impl Provider for RedisCloudProvider {
         );
         // Test-only: the emulator's task-visibility window is known and short, so the test
         // suite shortens the grace that reconciliation waits before re-sending a write.
-        if let Some(ms) = env_nonempty(ENV_TEST_VISIBILITY_GRACE_MS).and_then(|v| v.trim().parse::<u64>().ok()) {
+        if let Some(ms) =
+            env_nonempty(ENV_TEST_VISIBILITY_GRACE_MS).and_then(|v| v.trim().parse::<u64>().ok())
+        {
             cfg.task_poll.not_found_grace = std::time::Duration::from_millis(ms);
         }
         if let Some(t) = &self.tuning {

@@ -857,7 +857,7 @@ fn acc_cloud_account_timeout_honoured() {
             &[
                 "Unable to Create Cloud Account",
                 "timed out waiting for",
-                "Increase the matching value in this resource's `timeouts` block",
+                "increase the matching value in this resource's `timeouts` block",
             ],
         );
         // The apply (plan included) gave up at the 2 s deadline, not at the 10 min default.
@@ -924,26 +924,36 @@ fn acc_cloud_account_timeout_task_queued() {
             .expect("the create task");
         assert_eq!(task["status"], json!("received"), "{task}");
         let task_id = task["id"].as_str().expect("task id");
-        // The task may still create the account, so the error must not claim nothing was created, and must
-        // say how to adopt the account instead of applying into a name clash.
+        // The task may still create the account, so the error must not claim nothing was created: the
+        // pending create is recorded in state (tainted), and the message says what the next apply does.
         assert_contains(
             &failed.combined(),
             &[
                 "timed out waiting for task",
                 task_id,
-                &format!("No account named {name:?} exists yet"),
-                "may still complete it",
-                "import it with `terraform import`",
+                "accepted the create as task",
+                &format!("pending-task:{task_id}"),
+                "marked tainted",
+                "terraform untaint",
             ],
         );
         assert!(
             !failed.combined().contains("Nothing was created"),
             "{failed}"
         );
-        assert!(resource_addresses(&workdir.show_json()).is_empty());
+        let shown = workdir.show_json();
+        let values = resource_values(&shown, ADDR);
+        assert_eq!(
+            values["id"],
+            json!(format!("pending-task:{task_id}")),
+            "{shown}"
+        );
+        assert_eq!(values["name"], json!(name));
+        // End here without waiting a minute for the queue: forget the pending create.
+        workdir.run(&["state", "rm", ADDR]).assert_success();
     });
-    // The queued task blocks the emulator's single task queue for a minute, so end here: nothing in state
-    // to destroy, and (as the task has not run) no account in the emulator.
+    // The queued task blocks the emulator's single task queue for a minute, so end here: nothing is left
+    // in state to destroy.
     TestCase::new(Vec::new()).run(Some(&target), &workdir);
 }
 

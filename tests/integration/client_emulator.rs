@@ -188,7 +188,12 @@ async fn a_5xx_is_retried_on_get_but_not_on_post() {
         .create_cloud_account(&create_body("five", "AKIAFIVE0000000000001"))
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Server { status: 500, .. }), "{err:?}");
+    // A gateway may answer 5xx for a write the backend committed: the outcome is unknown.
+    assert!(
+        matches!(&err, Error::Ambiguous { method, message, .. } if method == "POST" && message.contains("500")),
+        "{err:?}"
+    );
+    assert!(!err.is_definite());
     let posts = requests(&emu)
         .await
         .iter()

@@ -399,62 +399,11 @@ fn on_write(emulator: &Emulator, phase: Phase, fault: Value) {
     emulator.fault(fault);
 }
 
-/// Phrases of a failed write that was certainly not applied (5xx, or a task error).
-fn write_rejected(phase: Phase, cause: &'static str) -> Expect {
-    Expect::Failure(match (phase, cause) {
-        (Phase::Create, "500") => &[
-            "Error: Unable to Create Cloud Account",
-            "HTTP 500",
-            "Nothing was created",
-            "Run the same Terraform command again",
-        ],
-        (Phase::Update, "500") => &[
-            "Error: Unable to Update Cloud Account",
-            "HTTP 500",
-            "left as it was before this apply",
-            "Run the same Terraform command again",
-        ],
-        (Phase::Delete, "500") => &[
-            "Error: Unable to Delete Cloud Account",
-            "HTTP 500",
-            "run destroy again",
-        ],
-        (Phase::Create, "503") => &[
-            "Error: Unable to Create Cloud Account",
-            "HTTP 503",
-            "Nothing was created",
-            "Run the same Terraform command again",
-        ],
-        (Phase::Update, "503") => &[
-            "Error: Unable to Update Cloud Account",
-            "HTTP 503",
-            "left as it was before this apply",
-            "Run the same Terraform command again",
-        ],
-        (Phase::Delete, "503") => &[
-            "Error: Unable to Delete Cloud Account",
-            "HTTP 503",
-            "run destroy again",
-        ],
-        _ => unreachable!("no such write fault: {cause}"),
-    })
-}
-
-/// Phrases of an update or delete whose connection dropped after sending.
-fn write_ambiguous(phase: Phase) -> Expect {
-    match phase {
-        Phase::Create => Expect::Success,
-        Phase::Update => Expect::Failure(&[
-            "Error: Unable to Update Cloud Account",
-            "may or may not have been applied",
-            "Run the same Terraform command again",
-        ]),
-        Phase::Delete => Expect::Failure(&[
-            "Error: Unable to Delete Cloud Account",
-            "may or may not have been applied",
-            "run destroy again",
-        ]),
-    }
+/// How many requests of the phase's write method reached the API (dropped ones included).
+fn writes_sent(phase: Phase, reqs: &[Value]) -> usize {
+    reqs.iter()
+        .filter(|r| r["method"] == phase.write_method())
+        .count()
 }
 
 const CASES: &[Case] = &[
@@ -472,21 +421,78 @@ const CASES: &[Case] = &[
             assert_eq!(count_status(reqs, 503), 1, "{phase:?}: {reqs:?}");
         },
     },
+    // A 5xx or 408 to a write is ambiguous: the provider reconciles, then sends it again
+    // only when certain that the first one changed nothing.
     Case {
         name: "error_500_on_the_write",
         args: &[],
         arm: |e, phase| on_write(e, phase, json!({"status": 500, "count": 1})),
         during: During::Nothing,
-        expect: |phase| write_rejected(phase, "500"),
-        evidence: |phase, reqs| assert_eq!(count_status(reqs, 500), 1, "{phase:?}: {reqs:?}"),
+        expect: always_succeeds,
+        evidence: |phase, reqs| {
+            assert_eq!(count_status(reqs, 500), 1, "{phase:?}: {reqs:?}");
+            assert_eq!(
+                writes_sent(phase, reqs),
+                2,
+                "{phase:?}: sent again once: {reqs:?}"
+            );
+        },
     },
     Case {
         name: "error_503_on_the_write",
         args: &[],
         arm: |e, phase| on_write(e, phase, json!({"status": 503, "count": 1})),
         during: During::Nothing,
-        expect: |phase| write_rejected(phase, "503"),
-        evidence: |phase, reqs| assert_eq!(count_status(reqs, 503), 1, "{phase:?}: {reqs:?}"),
+        expect: always_succeeds,
+        evidence: |phase, reqs| {
+            assert_eq!(count_status(reqs, 503), 1, "{phase:?}: {reqs:?}");
+            assert_eq!(writes_sent(phase, reqs), 2, "{phase:?}: {reqs:?}");
+        },
+    },
+    Case {
+        name: "error_502_after_commit",
+        args: &[],
+        arm: |e, phase| on_write(e, phase, json!({"status": 502, "commit": true, "count": 1})),
+        during: During::Nothing,
+        expect: always_succeeds,
+        evidence: |phase, reqs| {
+            assert_eq!(count_status(reqs, 502), 1, "{phase:?}: {reqs:?}");
+            if phase == Phase::Create {
+                assert_eq!(
+                    writes_sent(phase, reqs),
+                    1,
+                    "the committed create was sent again: {reqs:?}"
+                );
+            }
+        },
+    },
+    Case {
+        name: "error_504_after_commit",
+        args: &[],
+        arm: |e, phase| on_write(e, phase, json!({"status": 504, "commit": true, "count": 1})),
+        during: During::Nothing,
+        expect: always_succeeds,
+        evidence: |phase, reqs| {
+            assert_eq!(count_status(reqs, 504), 1, "{phase:?}: {reqs:?}");
+            if phase == Phase::Create {
+                assert_eq!(
+                    writes_sent(phase, reqs),
+                    1,
+                    "the committed create was sent again: {reqs:?}"
+                );
+            }
+        },
+    },
+    Case {
+        name: "error_408_before_commit",
+        args: &[],
+        arm: |e, phase| on_write(e, phase, json!({"status": 408, "count": 1})),
+        during: During::Nothing,
+        expect: always_succeeds,
+        evidence: |phase, reqs| {
+            assert_eq!(count_status(reqs, 408), 1, "{phase:?}: {reqs:?}");
+            assert_eq!(writes_sent(phase, reqs), 2, "{phase:?}: {reqs:?}");
+        },
     },
     Case {
         name: "storm_of_429_with_retry_after",
@@ -518,7 +524,7 @@ const CASES: &[Case] = &[
         args: &[],
         arm: |e, phase| on_write(e, phase, json!({"drop": "before_commit", "count": 1})),
         during: During::Nothing,
-        expect: write_ambiguous,
+        expect: always_succeeds,
         evidence: |phase, reqs| {
             let dropped = reqs.iter().filter(|r| r["status"].is_null()).count();
             assert_eq!(dropped, 1, "{phase:?}: {reqs:?}");
@@ -529,7 +535,7 @@ const CASES: &[Case] = &[
         args: &[],
         arm: |e, phase| on_write(e, phase, json!({"drop": "after_commit", "count": 1})),
         during: During::Nothing,
-        expect: write_ambiguous,
+        expect: always_succeeds,
         evidence: |phase, reqs| {
             if phase == Phase::Create {
                 // Reconciled by name: the POST was never repeated.
@@ -546,7 +552,7 @@ const CASES: &[Case] = &[
             on_write(e, phase, json!({"drop": "after_commit", "count": 1}));
         },
         during: During::Nothing,
-        expect: write_ambiguous,
+        expect: always_succeeds,
         evidence: |phase, reqs| {
             if phase == Phase::Create {
                 // Re-sent exactly once, after proving the first was not applied.
@@ -630,7 +636,7 @@ const CASES: &[Case] = &[
                     "failed with status processing-error",
                     "CLOUD_ACCOUNT_USED",
                     "still used by a subscription",
-                    "run destroy again",
+                    "run `terraform destroy` (or apply) again",
                 ],
             })
         },
@@ -709,7 +715,7 @@ const CASES: &[Case] = &[
                     "cancelled while waiting for cloud account",
                     "to be deleted",
                     "Terraform was interrupted",
-                    "accepted the deletion",
+                    "may still be deleting",
                 ],
             })
         },
@@ -878,6 +884,9 @@ fault_tests!(
     bursts_of_500_and_503_on_reads,
     error_500_on_the_write,
     error_503_on_the_write,
+    error_502_after_commit,
+    error_504_after_commit,
+    error_408_before_commit,
     storm_of_429_with_retry_after,
     connection_dropped_before_commit,
     connection_dropped_after_commit,

@@ -110,7 +110,11 @@ impl Rig {
             _ => self.http.post(&url).json(&body),
         };
         let resp = req.send().await.expect("admin request");
-        assert!(resp.status().is_success(), "{method} {path}: {}", resp.status());
+        assert!(
+            resp.status().is_success(),
+            "{method} {path}: {}",
+            resp.status()
+        );
         resp.json().await.unwrap_or(Json::Null)
     }
 
@@ -193,8 +197,16 @@ impl Rig {
         panic!("the foreign account was never created");
     }
 
-    pub(super) async fn plan(&self, prior: &Value, config: &Value) -> pb::plan_resource_change::Response {
-        let proposed = if config.is_null() { Value::Null } else { proposed(prior, config) };
+    pub(super) async fn plan(
+        &self,
+        prior: &Value,
+        config: &Value,
+    ) -> pb::plan_resource_change::Response {
+        let proposed = if config.is_null() {
+            Value::Null
+        } else {
+            proposed(prior, config)
+        };
         self.server
             .plan_resource_change(Request::new(pb::plan_resource_change::Request {
                 type_name: TYPE.into(),
@@ -365,15 +377,37 @@ fn an_ambiguous_create_never_adopts_an_account_that_already_had_the_name() {
     rt().block_on(async {
         let rig = Rig::start(300).await;
         let theirs = rig.foreign_account("shared-name", "AKIATHEIRS").await;
-        rig.fault(json!({"drop": "after_commit", "method": "POST", "path_prefix": "/v1/cloud-accounts"}))
+        rig.fault(
+            json!({"drop": "after_commit", "method": "POST", "path_prefix": "/v1/cloud-accounts"}),
+        )
+        .await;
+        let applied = rig
+            .apply(&Value::Null, &config("shared-name", "AKIAOURS", None))
             .await;
-        let applied = rig.apply(&Value::Null, &config("shared-name", "AKIAOURS", None)).await;
-        assert!(state_id(&applied.state) != Some(theirs), "adopted the foreign account: {:?}", applied.state);
-        assert!(applied.state.is_null(), "recorded something: {:?}", applied.state);
+        assert!(
+            state_id(&applied.state) != Some(theirs),
+            "adopted the foreign account: {:?}",
+            applied.state
+        );
+        assert!(
+            applied.state.is_null(),
+            "recorded something: {:?}",
+            applied.state
+        );
         let text = applied.errors.join("\n");
-        assert!(text.contains(&format!("Cloud account {theirs}")) && text.contains("import"), "{text}");
-        assert_eq!(rig.writes("POST").await, 1, "the foreign account's POST only: nothing was sent");
-        assert_eq!(rig.accounts().await.get(&theirs), Some(&("shared-name".to_owned(), "AKIATHEIRS".to_owned())));
+        assert!(
+            text.contains(&format!("Cloud account {theirs}")) && text.contains("import"),
+            "{text}"
+        );
+        assert_eq!(
+            rig.writes("POST").await,
+            1,
+            "the foreign account's POST only: nothing was sent"
+        );
+        assert_eq!(
+            rig.accounts().await.get(&theirs),
+            Some(&("shared-name".to_owned(), "AKIATHEIRS".to_owned()))
+        );
     });
 }
 
@@ -382,10 +416,15 @@ fn a_create_timing_out_on_a_taken_name_records_nothing_and_names_the_account() {
     rt().block_on(async {
         let rig = Rig::start(300).await;
         let theirs = rig.foreign_account("taken", "AKIATHEIRS").await;
-        let applied = rig.apply(&Value::Null, &config("taken", "AKIAOURS", Some("1ms"))).await;
+        let applied = rig
+            .apply(&Value::Null, &config("taken", "AKIAOURS", Some("1ms")))
+            .await;
         assert!(applied.state.is_null(), "{:?}", applied.state);
         let text = applied.errors.join("\n");
-        assert!(!text.contains("recorded in state, marked tainted"), "{text}");
+        assert!(
+            !text.contains("recorded in state, marked tainted"),
+            "{text}"
+        );
         assert!(text.contains(&format!("{theirs}")), "{text}");
     });
 }
@@ -398,11 +437,18 @@ fn a_transient_500_on_a_create_is_recovered_by_sending_it_again() {
         let rig = Rig::start(200).await;
         rig.fault(json!({"status": 500, "method": "POST", "path_prefix": "/v1/cloud-accounts"}))
             .await;
-        let applied = rig.apply(&Value::Null, &config("byoa", "AKIAONE", None)).await;
+        let applied = rig
+            .apply(&Value::Null, &config("byoa", "AKIAONE", None))
+            .await;
         assert!(applied.errors.is_empty(), "{:?}", applied.errors);
         let id = state_id(&applied.state).expect("an account ID");
         assert_eq!(rig.writes("POST").await, 2);
-        assert_eq!(rig.accounts().await.len(), 2, "internal account + ours: {:?}", rig.accounts().await);
+        assert_eq!(
+            rig.accounts().await.len(),
+            2,
+            "internal account + ours: {:?}",
+            rig.accounts().await
+        );
         assert!(rig.accounts().await.contains_key(&id));
     });
 }
@@ -413,7 +459,9 @@ fn a_transient_500_on_a_create_is_recovered_by_sending_it_again() {
 fn a_base_url_without_v1_is_an_error_never_a_deleted_account() {
     rt().block_on(async {
         let rig = Rig::start(200).await;
-        let applied = rig.apply(&Value::Null, &config("byoa", "AKIAONE", None)).await;
+        let applied = rig
+            .apply(&Value::Null, &config("byoa", "AKIAONE", None))
+            .await;
         assert!(applied.errors.is_empty(), "{:?}", applied.errors);
         let wrong = rig.emulator.base_url().trim_end_matches("/v1").to_owned();
         rig.configure(&wrong).await;
@@ -426,7 +474,11 @@ fn a_base_url_without_v1_is_an_error_never_a_deleted_account() {
         let destroyed = rig.apply(&applied.state, &Value::Null).await;
         assert!(!destroyed.errors.is_empty());
         assert_eq!(destroyed.state, applied.state);
-        assert!(rig.accounts().await.contains_key(&state_id(&applied.state).unwrap()));
+        assert!(
+            rig.accounts()
+                .await
+                .contains_key(&state_id(&applied.state).unwrap())
+        );
     });
 }
 
@@ -436,17 +488,27 @@ fn a_base_url_without_v1_is_an_error_never_a_deleted_account() {
 fn an_update_of_a_state_without_arns_plans_them_unknown() {
     rt().block_on(async {
         let rig = Rig::start(200).await;
-        let applied = rig.apply(&Value::Null, &config("byoa", "AKIAONE", None)).await;
+        let applied = rig
+            .apply(&Value::Null, &config("byoa", "AKIAONE", None))
+            .await;
         assert!(applied.errors.is_empty(), "{:?}", applied.errors);
         // As the official provider wrote it: no ARNs.
         let mut official = applied.state.clone();
         for k in ["aws_console_role_arn", "aws_user_arn"] {
-            official.as_object_mut().unwrap().insert(k.into(), Value::Null);
+            official
+                .as_object_mut()
+                .unwrap()
+                .insert(k.into(), Value::Null);
         }
-        let renamed = rig.apply(&official, &config("byoa-renamed", "AKIAONE", None)).await;
+        let renamed = rig
+            .apply(&official, &config("byoa-renamed", "AKIAONE", None))
+            .await;
         assert!(renamed.errors.is_empty(), "{:?}", renamed.errors);
         for k in ["aws_console_role_arn", "aws_user_arn"] {
-            assert!(renamed.planned.attr(k).is_wholly_known() == false, "{k} was promised null");
+            assert!(
+                renamed.planned.attr(k).is_wholly_known() == false,
+                "{k} was promised null"
+            );
             assert!(renamed.state.attr(k).as_str().is_some(), "{k}");
         }
     });
@@ -458,14 +520,30 @@ fn an_update_of_a_state_without_arns_plans_them_unknown() {
 fn an_ambiguous_create_waits_out_the_task_visibility_window_before_sending_again() {
     rt().block_on(async {
         let rig = Rig::start(1500).await;
-        rig.admin("PUT", "/config", json!({"task_404_ms": 800, "task_stage_ms": 300})).await;
-        rig.fault(json!({"drop": "after_commit", "method": "POST", "path_prefix": "/v1/cloud-accounts"}))
+        rig.admin(
+            "PUT",
+            "/config",
+            json!({"task_404_ms": 800, "task_stage_ms": 300}),
+        )
+        .await;
+        rig.fault(
+            json!({"drop": "after_commit", "method": "POST", "path_prefix": "/v1/cloud-accounts"}),
+        )
+        .await;
+        let applied = rig
+            .apply(&Value::Null, &config("byoa", "AKIAONE", None))
             .await;
-        let applied = rig.apply(&Value::Null, &config("byoa", "AKIAONE", None)).await;
         assert!(applied.errors.is_empty(), "{:?}", applied.errors);
-        assert_eq!(rig.writes("POST").await, 1, "the committed create was sent again");
+        assert_eq!(
+            rig.writes("POST").await,
+            1,
+            "the committed create was sent again"
+        );
         let id = state_id(&applied.state).expect("id");
-        assert_eq!(rig.accounts().await.get(&id).map(|a| a.0.as_str()), Some("byoa"));
+        assert_eq!(
+            rig.accounts().await.get(&id).map(|a| a.0.as_str()),
+            Some("byoa")
+        );
     });
 }
 
@@ -475,9 +553,17 @@ fn an_ambiguous_create_waits_out_the_task_visibility_window_before_sending_again
 fn a_create_whose_task_outlives_the_timeout_is_recorded_as_pending_then_resolved() {
     rt().block_on(async {
         let rig = Rig::start(200).await;
-        rig.admin("PUT", "/config", json!({"task_stage_ms": 700})).await;
-        let applied = rig.apply(&Value::Null, &config("slow", "AKIASLOW", Some("300ms"))).await;
-        let id = applied.state.attr("id").as_str().unwrap_or_default().to_owned();
+        rig.admin("PUT", "/config", json!({"task_stage_ms": 700}))
+            .await;
+        let applied = rig
+            .apply(&Value::Null, &config("slow", "AKIASLOW", Some("300ms")))
+            .await;
+        let id = applied
+            .state
+            .attr("id")
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         assert!(id.starts_with("pending-task:"), "{:?}", applied.state);
         let text = applied.errors.join("\n");
         assert!(text.contains("terraform untaint"), "{text}");
@@ -487,7 +573,8 @@ fn a_create_whose_task_outlives_the_timeout_is_recorded_as_pending_then_resolved
         let account = state_id(&read).expect("resolved to an account ID");
         assert!(rig.accounts().await.contains_key(&account));
         // Tainted: the next apply replaces it, and the old one is deleted.
-        rig.admin("PUT", "/config", json!({"task_stage_ms": 5})).await;
+        rig.admin("PUT", "/config", json!({"task_stage_ms": 5}))
+            .await;
         let destroyed = rig.apply(&read, &Value::Null).await;
         assert!(destroyed.errors.is_empty(), "{:?}", destroyed.errors);
         assert!(!rig.accounts().await.contains_key(&account));
@@ -499,7 +586,10 @@ fn a_delete_of_a_non_numeric_id_is_an_error_not_a_silent_success() {
     rt().block_on(async {
         let rig = Rig::start(200).await;
         let mut state = config("byoa", "AKIAONE", None);
-        state.as_object_mut().unwrap().insert("id".into(), Value::string("not-a-number"));
+        state
+            .as_object_mut()
+            .unwrap()
+            .insert("id".into(), Value::string("not-a-number"));
         let destroyed = rig.apply(&state, &Value::Null).await;
         assert!(!destroyed.errors.is_empty());
         assert_eq!(destroyed.state, state, "kept in state");
@@ -510,7 +600,8 @@ fn a_delete_of_a_non_numeric_id_is_an_error_not_a_silent_success() {
 fn stop_provider_mid_create_keeps_the_account_in_state() {
     rt().block_on(async {
         let rig = Rig::start(200).await;
-        rig.admin("PUT", "/config", json!({"activation_ms": 5000})).await;
+        rig.admin("PUT", "/config", json!({"activation_ms": 5000}))
+            .await;
         let cfg = config("stopped", "AKIASTOP", None);
         let apply = rig.apply(&Value::Null, &cfg);
         let stop = async {
