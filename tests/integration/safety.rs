@@ -519,11 +519,13 @@ fn an_update_of_a_state_without_arns_plans_them_unknown() {
 #[test]
 fn an_ambiguous_create_waits_out_the_task_visibility_window_before_sending_again() {
     rt().block_on(async {
+        // The new task is invisible for 1.2 s, and the account only appears when the task is
+        // processed, after 1 s: a re-send before then would race the first create.
         let rig = Rig::start(1500).await;
         rig.admin(
             "PUT",
             "/config",
-            json!({"task_404_ms": 800, "task_stage_ms": 300}),
+            json!({"task_404_ms": 1200, "task_stage_ms": 1000}),
         )
         .await;
         rig.fault(
