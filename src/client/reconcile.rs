@@ -177,7 +177,7 @@ fn key_may_be(listed: &str, key: &str) -> bool {
     }
     let mut parts = listed.split('*').filter(|p| !p.is_empty());
     let head = parts.next().unwrap_or("");
-    let tail = parts.last().unwrap_or("");
+    let tail = parts.next_back().unwrap_or("");
     key.starts_with(head) && key.ends_with(tail)
 }
 

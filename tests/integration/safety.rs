@@ -506,7 +506,7 @@ fn an_update_of_a_state_without_arns_plans_them_unknown() {
         assert!(renamed.errors.is_empty(), "{:?}", renamed.errors);
         for k in ["aws_console_role_arn", "aws_user_arn"] {
             assert!(
-                renamed.planned.attr(k).is_wholly_known() == false,
+                !renamed.planned.attr(k).is_wholly_known(),
                 "{k} was promised null"
             );
             assert!(renamed.state.attr(k).as_str().is_some(), "{k}");
