@@ -43,4 +43,7 @@ mod integration {
 
     // Many accounts in one apply under the real rate limit and task queue.
     mod proof_load;
+
+    // Randomized lifecycle checker: random operations and API faults never lose, take or orphan an account.
+    mod lifecycle;
 }
