@@ -60,7 +60,7 @@ const SUITE_SEEDS: u64 = 48;
 /// Steps per seed unless `LIFECYCLE_STEPS` says otherwise.
 const STEPS: usize = 14;
 /// Seeds in flight at once unless `LIFECYCLE_PARALLEL` says otherwise.
-const PARALLEL: usize = 4;
+const PARALLEL: usize = 8;
 /// Resource addresses in the simulated configuration.
 const ADDRESSES: [&str; 4] = ["a", "b", "c", "d"];
 const API_KEY: &str = "lifecycle-access-key";
@@ -117,7 +117,12 @@ fn lifecycle_from_env() {
 struct Totals {
     steps: u64,
     faults: u64,
+    /// The longest seed: (seconds, seed).
+    slowest: (f64, u64),
 }
+
+/// A seed's totals and, when it failed, its report.
+type SeedResult = (Totals, Option<String>);
 
 struct Failure {
     seed: u64,
@@ -136,16 +141,15 @@ fn run(seeds: Vec<u64>) {
     let started = Instant::now();
     let count = seeds.len();
     let (totals, failures) = rt.block_on(async move {
-        let results: Vec<(u64, Result<(Totals, Option<String>), String>)> =
-            futures::stream::iter(seeds)
-                .map(|seed| async move {
-                    // A panic in the checker itself is a finding too (invariant 4).
-                    let r = tokio::spawn(run_seed(seed, steps)).await;
-                    (seed, r.map_err(|e| format!("the checker panicked: {e}")))
-                })
-                .buffer_unordered(parallel)
-                .collect()
-                .await;
+        let results: Vec<(u64, Result<SeedResult, String>)> = futures::stream::iter(seeds)
+            .map(|seed| async move {
+                // A panic in the checker itself is a finding too (invariant 4).
+                let r = tokio::spawn(run_seed(seed, steps)).await;
+                (seed, r.map_err(|e| format!("the checker panicked: {e}")))
+            })
+            .buffer_unordered(parallel)
+            .collect()
+            .await;
         let mut totals = Totals::default();
         let mut failures = Vec::new();
         for (seed, r) in results {
@@ -153,6 +157,9 @@ fn run(seeds: Vec<u64>) {
                 Ok((t, failure)) => {
                     totals.steps += t.steps;
                     totals.faults += t.faults;
+                    if t.slowest.0 > totals.slowest.0 {
+                        totals.slowest = t.slowest;
+                    }
                     if let Some(report) = failure {
                         failures.push(Failure { seed, report });
                     }
@@ -167,10 +174,12 @@ fn run(seeds: Vec<u64>) {
         (totals, failures)
     });
     eprintln!(
-        "lifecycle: {count} seeds, {} steps, {} faults injected, {:.1}s, {} failing seeds",
+        "lifecycle: {count} seeds, {} steps, {} faults injected, {:.1}s (slowest seed {} {:.1}s), {} failing seeds",
         totals.steps,
         totals.faults,
         started.elapsed().as_secs_f64(),
+        totals.slowest.1,
+        totals.slowest.0,
         failures.len()
     );
     if !failures.is_empty() {
@@ -382,7 +391,8 @@ struct Sim {
 }
 
 /// Runs one seed; `Some(report)` on the first step that violates an invariant.
-async fn run_seed(seed: u64, steps: usize) -> (Totals, Option<String>) {
+async fn run_seed(seed: u64, steps: usize) -> SeedResult {
+    let began = Instant::now();
     let mut rng = StdRng::seed_from_u64(seed);
     let stage = rng.random_range(5..=20);
     let cfg = EmulatorConfig {
@@ -450,8 +460,11 @@ async fn run_seed(seed: u64, steps: usize) -> (Totals, Option<String>) {
     if failure.is_none() && std::env::var_os("LIFECYCLE_VERBOSE").is_some() {
         eprintln!("===== seed {seed} passed =====\n{}", sim.log.join("\n"));
     }
-    let Sim { emu, totals, .. } = sim;
+    let Sim {
+        emu, mut totals, ..
+    } = sim;
     emu.shutdown().await;
+    totals.slowest = (began.elapsed().as_secs_f64(), seed);
     (totals, failure)
 }
 
@@ -624,7 +637,8 @@ impl Sim {
                         8 if self.caps.huge_retry_after => {
                             f["retry_after_s"] = serde_json::from_str("1e20").expect("number")
                         }
-                        _ => f["retry_after_s"] = json!(30),
+                        // Longer than any timeout the checker sets.
+                        _ => f["retry_after_s"] = json!(10),
                     }
                     Fault::Http(f)
                 }
@@ -1255,9 +1269,8 @@ impl Sim {
                     continue; // not visible yet
                 }
                 let t: Json = r.json().await.map_err(|e| e.to_string())?;
-                match t["status"].as_str() {
-                    Some("processing-completed" | "processing-error") => break t,
-                    _ => {}
+                if let Some("processing-completed" | "processing-error") = t["status"].as_str() {
+                    break t;
                 }
             };
             let Some(id) = done["response"]["resourceId"].as_i64() else {
