@@ -31,6 +31,10 @@
 //! LIFECYCLE_SEEDS=2000 LIFECYCLE_SEED_START=100000 cargo test --test integration lifecycle:: -- --nocapture
 //! ```
 //!
+//! `real_terraform_never_adopts_a_foreign_account_after_an_ambiguous_create` replays the sharpest
+//! finding with the real CLI (Terraform >= 1.14, e.g. through `TF_ACC_TERRAFORM`):
+//! `cargo test --test integration lifecycle::real -- --include-ignored`.
+//!
 //! (`lifecycle::` rather than `lifecycle`: the secrets audit has a real-Terraform test whose name
 //! also contains "lifecycle".) `LIFECYCLE_STEPS` changes the steps per seed,
 //! `LIFECYCLE_PARALLEL` how many seeds run at once, and `LIFECYCLE_VERBOSE=1` prints the step log
