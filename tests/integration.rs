@@ -46,4 +46,6 @@ mod integration {
 
     // Nothing lost, taken or orphaned: ambiguous writes, wrong URLs, interruptions, in process.
     mod safety;
+    // Randomized lifecycle checker: random operations and API faults never lose, take or orphan an account.
+    mod lifecycle;
 }

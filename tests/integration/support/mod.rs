@@ -19,6 +19,7 @@ mod http;
 mod steps;
 mod target;
 mod terraform;
+pub mod tfcore;
 mod workdir;
 
 pub use emulator::{EMULATOR_BIN, Emulator};
