@@ -238,6 +238,13 @@ impl Client {
             });
         }
         let known: HashSet<i64> = snapshot.iter().map(|a| a.id).collect();
+        // The tasks that existed before the POST: a create task that appears afterwards and no
+        // other write of this process owns can only be ours.
+        let earlier_tasks: HashSet<String> = self
+            .list_tasks()
+            .await
+            .map(|tasks| tasks.into_iter().map(|t| t.task_id).collect())
+            .map_err(CreateFailure::NotCreated)?;
         let mut sends = 0;
         loop {
             sends += 1;
@@ -267,13 +274,59 @@ impl Client {
                         }
                         Ok(CreateLook::Nothing) => return Err(CreateFailure::NotCreated(err)),
                         Err(stopped) => {
-                            tracing::warn!(error = %stopped, "gave up reconciling the create");
-                            return Err(CreateFailure::Unknown { err });
+                            tracing::warn!(error = %stopped, "reconciling the create ran out of time; a last look for its task");
+                            return Err(self
+                                .attribute_task(body, &known, &earlier_tasks, err)
+                                .await);
                         }
                     }
                 }
                 Err(err) => return Err(CreateFailure::NotCreated(err)),
             }
+        }
+    }
+
+    /// At the end of an operation whose POST's answer was lost: the create task that can only be
+    /// this POST's (new since the POST, owned by no other write of this process, while no other
+    /// create of the same name runs here), so that it is recorded instead of orphaned.
+    async fn attribute_task(
+        &self,
+        body: &CloudAccountCreateRequest,
+        known: &HashSet<i64>,
+        earlier_tasks: &HashSet<String>,
+        err: Error,
+    ) -> CreateFailure {
+        let claims = self.claims();
+        if claims.others_creating(&body.name) {
+            return CreateFailure::Unknown { err };
+        }
+        let Ok(Ok(tasks)) = tokio::time::timeout(LAST_LOOK, self.unbounded().list_tasks()).await
+        else {
+            return CreateFailure::Unknown { err };
+        };
+        let mut new: Vec<&TaskStateUpdate> = tasks
+            .iter()
+            .filter(|t| {
+                t.command_type.as_deref() == Some(CREATE_COMMAND)
+                    && !earlier_tasks.contains(&t.task_id)
+                    && !claims.task_claimed(&t.task_id)
+                    && t.resource_id()
+                        .is_none_or(|id| !known.contains(&id) && !claims.account_claimed(id))
+            })
+            .collect();
+        if new.len() != 1 {
+            return CreateFailure::Unknown { err };
+        }
+        let task = new.remove(0);
+        claims.claim_task(&task.task_id);
+        if task.failure().is_some() {
+            return CreateFailure::NotCreated(Error::TaskFailed(Box::new(
+                task.failure().unwrap_or_default(),
+            )));
+        }
+        CreateFailure::Pending {
+            task_id: task.task_id.clone(),
+            err,
         }
     }
 

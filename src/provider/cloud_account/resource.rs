@@ -509,6 +509,19 @@ async fn resolve_pending_create(
                 let mut state = current;
                 set_id(&mut state, id);
                 match client.get_cloud_account(id).await {
+                    // Access keys are unique: an account with another key is not this one.
+                    Ok(account)
+                        if account
+                            .access_key_id
+                            .as_deref()
+                            .is_some_and(|k| Some(k) != state.attr("access_key_id").as_str()) =>
+                    {
+                        diags.warning(
+                            "Pending Create Made Another Account",
+                            format!("Redis Cloud task {task_id} created cloud account {id}, which uses another access key, so it is not this resource's and was not recorded. The account is planned for creation."),
+                        );
+                        return ReadOutcome::Gone;
+                    }
                     Ok(account) => merge_account(&mut state, &account),
                     Err(err) => diags.warning(
                         "Cloud Account Not Readable Yet",
