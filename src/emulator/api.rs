@@ -33,13 +33,7 @@ pub(crate) fn router() -> Router<EmulatorState> {
         )
         .route("/tasks", get(list_tasks))
         .route("/tasks/{taskId}", get(get_task))
-        .fallback(|| async {
-            error_response(
-                StatusCode::NOT_FOUND,
-                "ENTITY_NOT_FOUND",
-                "No such API path",
-            )
-        })
+        .fallback(unknown_path)
         .method_not_allowed_fallback(|| async {
             error_response(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -47,6 +41,13 @@ pub(crate) fn router() -> Router<EmulatorState> {
                 "Method not allowed on this path",
             )
         })
+}
+
+/// An unknown path: a framework-style 404 with no error type, unlike a missing account's
+/// `CLOUD_ACCOUNT_NOT_FOUND`, so that clients can tell a wrong base URL from a deleted account.
+pub(crate) async fn unknown_path(uri: axum::http::Uri) -> Response {
+    let body = json!({"status": 404, "error": "Not Found", "path": uri.path()});
+    (StatusCode::NOT_FOUND, Json(body)).into_response()
 }
 
 /// JSON error body for synchronous errors: the same `{type, status, description}` object
@@ -150,11 +151,15 @@ async fn authenticated(st: &EmulatorState, req: Request, next: Next) -> Response
             status,
             html,
             retry_after_s,
+            commit,
         }) => {
+            if commit {
+                let _applied = next.run(req).await;
+            }
             let mut resp = injected_status(status, html);
-            if let Some(secs) = retry_after_s {
+            if let Some(value) = retry_after_s.and_then(|v| HeaderValue::from_str(&v).ok()) {
                 resp.headers_mut()
-                    .insert("x-rate-limit-retry-after-seconds", HeaderValue::from(secs));
+                    .insert("x-rate-limit-retry-after-seconds", value);
             }
             resp
         }
@@ -183,6 +188,9 @@ fn injected_status(status: u16, html: bool) -> Response {
             "Authentication failed for requested resource",
         ),
         412 => ("PRECONDITION_FAILED", "Feature flag for this flow is off"),
+        408 => ("REQUEST_TIMEOUT", "The request timed out"),
+        502 => ("BAD_GATEWAY", "Bad gateway"),
+        504 => ("GATEWAY_TIMEOUT", "Gateway timeout"),
         429 => (
             "TOO_MANY_REQUESTS",
             "Too many resources are concurrently created / updated / deleted in the account",

@@ -122,6 +122,8 @@ pub fn app(state: EmulatorState) -> Router {
     Router::new()
         .nest("/v1", v1)
         .nest("/admin", admin::router())
+        // A base URL without `/v1` lands here: never the API's own "not found".
+        .fallback(api::unknown_path)
         .with_state(state)
 }
 

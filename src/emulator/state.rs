@@ -131,11 +131,16 @@ pub enum DropPoint {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultKind {
-    /// `retry_after_s` adds `X-Rate-Limit-Retry-After-Seconds`, as the real API's 429s carry.
+    /// `retry_after_s` adds `X-Rate-Limit-Retry-After-Seconds` (verbatim, so absurd values such
+    /// as `1e20` can be sent), as the real API's 429s carry. With `commit`, the request is applied
+    /// first and only its answer is replaced: what a gateway's 5xx or 408 after a committed
+    /// write looks like to a client.
     Status {
         status: u16,
         html: bool,
-        retry_after_s: Option<u64>,
+        retry_after_s: Option<String>,
+        #[serde(default)]
+        commit: bool,
     },
     Latency {
         latency_ms: u64,
@@ -175,15 +180,30 @@ impl Fault {
         };
         let kind = if let Some(status) = u64_field("status")? {
             let status = u16::try_from(status).map_err(|_| "status out of range")?;
-            if ![401, 412, 429, 500, 503].contains(&status) {
-                return Err("status must be one of 401, 412, 429, 500, 503".to_owned());
+            if ![401, 408, 412, 429, 500, 502, 503, 504].contains(&status) {
+                return Err(
+                    "status must be one of 401, 408, 412, 429, 500, 502, 503, 504".to_owned(),
+                );
             }
             let html = obj.get("html").and_then(Value::as_bool).unwrap_or(false);
-            let retry_after_s = u64_field("retry_after_s")?;
+            let commit = obj.get("commit").and_then(Value::as_bool).unwrap_or(false);
+            let retry_after_s = match obj.get("retry_after_s") {
+                None | Some(Value::Null) => None,
+                Some(Value::Number(n)) => Some(n.to_string()),
+                Some(Value::String(t)) => Some(t.clone()),
+                Some(_) => return Err("retry_after_s must be a number or a string".to_owned()),
+            };
+            if retry_after_s
+                .as_deref()
+                .is_some_and(|v| axum::http::HeaderValue::from_str(v).is_err())
+            {
+                return Err("retry_after_s must be a valid header value".to_owned());
+            }
             FaultKind::Status {
                 status,
                 html,
                 retry_after_s,
+                commit,
             }
         } else if let Some(latency_ms) = u64_field("latency_ms")? {
             FaultKind::Latency { latency_ms }

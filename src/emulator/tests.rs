@@ -817,6 +817,18 @@ async fn faults_status_latency_and_filters() {
         .expect("send");
     assert_eq!(r.status(), 429);
     assert_eq!(r.headers()["x-rate-limit-retry-after-seconds"], "2");
+    // Any value, absurd ones included, is sent verbatim.
+    client
+        .post(&faults)
+        .json(&json!({"status": 429, "count": 1, "retry_after_s": "1e20"}))
+        .send()
+        .await
+        .expect("admin");
+    let r = authed(&client, reqwest::Method::GET, list.clone())
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.headers()["x-rate-limit-retry-after-seconds"], "1e20");
     // Probability 1 with method and path filters.
     client
         .post(&faults)
@@ -1037,5 +1049,68 @@ async fn state_file_survives_restart() {
         .expect("json");
     assert_eq!(state["nextAccountId"], 4);
     assert_eq!(state["tasks"].as_array().map(Vec::len), Some(2));
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn status_faults_may_commit_first_and_unknown_paths_name_no_entity() {
+    let (emu, client) = running(test_config()).await;
+    let faults = format!("{}/faults", emu.admin_url());
+    let list = format!("{}/cloud-accounts", emu.base_url());
+    let state_url = format!("{}/state", emu.admin_url());
+    let task_count = |v: Value| v["tasks"].as_array().map(Vec::len).unwrap_or(0);
+    for (status, commit, tasks) in [
+        (502, false, 0),
+        (502, true, 1),
+        (504, true, 2),
+        (408, false, 2),
+    ] {
+        let r = client
+            .post(&faults)
+            .json(&json!({"status": status, "commit": commit, "count": 1, "method": "POST"}))
+            .send()
+            .await
+            .expect("admin");
+        assert!(r.status().is_success(), "{status}: {}", r.status());
+        let r = authed(&client, reqwest::Method::POST, list.clone())
+            .json(&create_body(
+                &format!("n{status}{commit}"),
+                &format!("K{status}{commit}"),
+            ))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.status().as_u16(), status);
+        let state: Value = client
+            .get(&state_url)
+            .send()
+            .await
+            .expect("state")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(task_count(state), tasks, "status {status} commit {commit}");
+    }
+    // A missing account names itself; an unknown path (a base URL without /v1) does not.
+    let r = authed(&client, reqwest::Method::GET, format!("{list}/999"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 404);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["error"]["type"], "CLOUD_ACCOUNT_NOT_FOUND");
+    let root = emu.base_url().trim_end_matches("/v1").to_owned();
+    for url in [
+        format!("{root}/cloud-accounts/999"),
+        format!("{}/nope", emu.base_url()),
+    ] {
+        let r = authed(&client, reqwest::Method::GET, url.clone())
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.status(), 404, "{url}");
+        let body: Value = r.json().await.expect("json");
+        assert!(body["error"].get("type").is_none(), "{url}: {body}");
+    }
     emu.shutdown().await;
 }
