@@ -417,7 +417,7 @@ fn a_create_timing_out_on_a_taken_name_records_nothing_and_names_the_account() {
         let rig = Rig::start(300).await;
         let theirs = rig.foreign_account("taken", "AKIATHEIRS").await;
         let applied = rig
-            .apply(&Value::Null, &config("taken", "AKIAOURS", Some("1ms")))
+            .apply(&Value::Null, &config("taken", "AKIAOURS", Some("300ms")))
             .await;
         assert!(applied.state.is_null(), "{:?}", applied.state);
         let text = applied.errors.join("\n");
