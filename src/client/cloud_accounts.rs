@@ -15,6 +15,9 @@ use super::{Client, Error};
 
 const COLLECTION: &str = "cloud-accounts";
 
+/// How old a shared list may be to serve a refresh.
+const READ_STALENESS: std::time::Duration = std::time::Duration::from_millis(500);
+
 fn encode(body: &impl Serialize) -> Result<Vec<u8>, Error> {
     // The message never includes the body: it carries credentials.
     serde_json::to_vec(body).map_err(|_| Error::Config {
@@ -32,9 +35,49 @@ impl Client {
                 redact: Vec::new(),
                 resource: "the cloud account list".to_owned(),
                 deadline: None,
+                poll: false,
             })
             .await?;
         Ok(list.cloud_accounts)
+    }
+
+    /// The account list from the shared watcher, fetched at or after `fresh_after`.
+    pub async fn accounts_since(
+        &self,
+        fresh_after: Instant,
+    ) -> Result<std::sync::Arc<Vec<CloudAccount>>, Error> {
+        let fetcher = self.unbounded();
+        let shared = self.inner.accounts.get(fresh_after, move || async move {
+            let list: CloudAccountList = fetcher
+                .execute(Call {
+                    method: Method::GET,
+                    segments: vec![COLLECTION.to_owned()],
+                    body: None,
+                    redact: Vec::new(),
+                    resource: "the cloud account list".to_owned(),
+                    deadline: None,
+                    poll: true,
+                })
+                .await?;
+            Ok(list.cloud_accounts)
+        });
+        self.within_bounds("the cloud account list", shared).await
+    }
+
+    /// Reads account `id` for a refresh. Refreshes issued together share one list request; an
+    /// account the list masks (an `accessKeyId` like `A***E`) is read by ID, so a masked value
+    /// is never taken for drift. A list that succeeds without the account proves it gone
+    /// ([`Error::NotFound`]).
+    pub async fn read_cloud_account(&self, id: i64) -> Result<CloudAccount, Error> {
+        let list = self.accounts_since(Instant::now() - READ_STALENESS).await?;
+        match list.iter().find(|a| a.id == id) {
+            Some(a) if !a.has_masked_fields() => Ok(a.clone()),
+            Some(_) => self.get_cloud_account(id).await,
+            None => Err(Error::NotFound {
+                resource: format!("cloud account {id}"),
+                error_type: "absent from the cloud account list".to_owned(),
+            }),
+        }
     }
 
     pub async fn get_cloud_account(&self, id: i64) -> Result<CloudAccount, Error> {
@@ -53,6 +96,7 @@ impl Client {
             redact: Vec::new(),
             resource: format!("cloud account {id}"),
             deadline,
+            poll: false,
         })
         .await
     }
@@ -72,6 +116,7 @@ impl Client {
             ],
             resource: "the cloud account collection".to_owned(),
             deadline: None,
+            poll: false,
         })
         .await
     }
@@ -91,6 +136,7 @@ impl Client {
             ],
             resource: format!("cloud account {id}"),
             deadline: None,
+            poll: false,
         })
         .await
     }
@@ -103,88 +149,100 @@ impl Client {
             redact: Vec::new(),
             resource: format!("cloud account {id}"),
             deadline: None,
+            poll: false,
         })
         .await
     }
 
-    /// Polls the account until it is `active`.
+    /// Waits until the account is `active`, from the shared account list.
     ///
     /// `draft`, `pending`, `change-draft` and `change-pending` keep the wait going;
     /// `active-error`, `error`, `deleted` and `delete-draft` end it with
-    /// [`Error::AccountStatus`]. A 404 right after the task completed is tolerated for the
-    /// policy's grace window (the API is eventually consistent), then reported as NotFound.
+    /// [`Error::AccountStatus`]. An account missing from the list right after its task completed
+    /// is tolerated for the policy's grace (the API is eventually consistent), then read by ID.
     pub async fn wait_for_cloud_account_active(
         &self,
         id: i64,
         deadline: Instant,
         cancel: &CancellationToken,
     ) -> Result<CloudAccount, Error> {
-        let mut poller = Poller::new(
-            &self.inner.poll,
-            deadline,
-            cancel,
-            format!("cloud account {id} to become active"),
-        );
+        let what = format!("cloud account {id} to become active");
+        let mut poller = Poller::new(&self.inner.poll, deadline, cancel, what);
+        let mut fresh_after = Instant::now();
         loop {
             poller.pause().await?;
-            let polled = poller
-                .run(self.get_cloud_account_until(id, Some(poller.deadline())))
-                .await?;
-            match polled {
-                Ok(account) => {
-                    let status = account.status.clone().unwrap_or_default();
-                    if poller.observe_status(&status) {
-                        tracing::info!("waiting for cloud account {id} to become active: {status}");
-                    }
-                    match account.status_kind() {
-                        AccountStatusKind::Active => return Ok(account),
-                        AccountStatusKind::Pending => {}
-                        AccountStatusKind::Failed => {
-                            return Err(Error::AccountStatus { id, status });
-                        }
-                        AccountStatusKind::Unknown => tracing::warn!(
-                            "cloud account {id} has a status this client does not know: {status:?}"
-                        ),
-                    }
-                }
-                Err(e) if e.is_any_not_found() && poller.tolerate_not_found() => {
-                    tracing::debug!("cloud account {id} not found yet; it may be too new");
+            let polled = poller.run(self.accounts_since(fresh_after)).await?;
+            let found = match polled {
+                Ok(list) => {
+                    fresh_after = Instant::now();
+                    list.iter().find(|a| a.id == id).cloned()
                 }
                 Err(e) if e.is_transient() => {
                     tracing::warn!("polling cloud account {id} failed, will retry: {e}");
+                    continue;
                 }
                 Err(e) => return Err(e),
+            };
+            let account = match found {
+                Some(a) => a,
+                None if poller.tolerate_not_found() => {
+                    tracing::debug!("cloud account {id} not listed yet; it may be too new");
+                    continue;
+                }
+                // Missing for the whole grace: ask for it by ID.
+                None => match poller
+                    .run(self.get_cloud_account_until(id, Some(deadline)))
+                    .await?
+                {
+                    Ok(a) => a,
+                    Err(e) if e.is_transient() => continue,
+                    Err(e) => return Err(e),
+                },
+            };
+            let status = account.status.clone().unwrap_or_default();
+            if poller.observe_status(&status) {
+                tracing::info!("waiting for cloud account {id} to become active: {status}");
+            }
+            match account.status_kind() {
+                AccountStatusKind::Active if account.has_masked_fields() => {
+                    return self.get_cloud_account_until(id, Some(deadline)).await;
+                }
+                AccountStatusKind::Active => return Ok(account),
+                AccountStatusKind::Pending => {}
+                AccountStatusKind::Failed => {
+                    return Err(Error::AccountStatus { id, status });
+                }
+                AccountStatusKind::Unknown => tracing::warn!(
+                    "cloud account {id} has a status this client does not know: {status:?}"
+                ),
             }
         }
     }
 
-    /// Polls until account `id` is proven gone (see [`Client::prove_gone`]). Any status means
-    /// "not yet".
+    /// Waits until account `id` is proven gone: a successful account list without it. Any
+    /// status means "not yet".
     pub async fn wait_for_cloud_account_gone(
         &self,
         id: i64,
         deadline: Instant,
         cancel: &CancellationToken,
     ) -> Result<(), Error> {
-        let mut poller = Poller::new(
-            &self.inner.poll,
-            deadline,
-            cancel,
-            format!("cloud account {id} to be deleted"),
-        );
+        let what = format!("cloud account {id} to be deleted");
+        let mut poller = Poller::new(&self.inner.poll, deadline, cancel, what);
+        let mut fresh_after = Instant::now();
         loop {
             poller.pause().await?;
-            let polled = poller
-                .run(self.get_cloud_account_until(id, Some(poller.deadline())))
-                .await?;
-            match polled {
-                Ok(account) => {
-                    let status = account.status.unwrap_or_default();
+            match poller.run(self.accounts_since(fresh_after)).await? {
+                Ok(list) => {
+                    fresh_after = Instant::now();
+                    let Some(account) = list.iter().find(|a| a.id == id) else {
+                        return Ok(());
+                    };
+                    let status = account.status.clone().unwrap_or_default();
                     if poller.observe_status(&status) {
                         tracing::info!("waiting for cloud account {id} to be deleted: {status}");
                     }
                 }
-                Err(e) if e.is_any_not_found() => return self.prove_gone(id, e).await,
                 Err(e) if e.is_transient() => {
                     tracing::warn!("polling cloud account {id} failed, will retry: {e}");
                 }

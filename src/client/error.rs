@@ -9,7 +9,7 @@ use super::secret::REDACTED;
 ///
 /// Messages are built from response bodies (shortened, with credentials scrubbed) and never from
 /// request bodies, so they cannot leak the secrets a request carried.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// The API said the entity does not exist: its 404 carried a `*_NOT_FOUND` error type.
     #[error("{resource} was not found (HTTP 404 {error_type})")]

@@ -31,6 +31,9 @@ const JSON: &str = "application/json";
 /// Longest pause a server's retry-after may impose; guards against absurd header values.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
 
+/// The part of the rate limit (1/N) that polls leave to writes and reads.
+const WRITE_RESERVE_SHARE: usize = 8;
+
 /// How long past the operation's deadline a write already sent may take to answer.
 pub(crate) const WRITE_GRACE: Duration = Duration::from_secs(5);
 
@@ -47,6 +50,9 @@ pub(crate) struct Inner {
     pub(crate) poll: PollPolicy,
     http_timeout: Duration,
     pub(crate) claims: super::reconcile::Claims,
+    /// The shared watcher's lists.
+    pub(crate) accounts: super::watch::SharedList<Vec<super::CloudAccount>>,
+    pub(crate) tasks: super::watch::SharedList<Vec<super::TaskStateUpdate>>,
 }
 
 /// One API call.
@@ -61,6 +67,9 @@ pub(crate) struct Call<'a> {
     pub resource: String,
     /// Retries (and rate-limit pauses) stop when they would end past this instant.
     pub deadline: Option<Instant>,
+    /// A poll of the shared watcher: it never takes the share of the rate limit kept for
+    /// writes and reads.
+    pub poll: bool,
 }
 
 /// What one attempt means for the retry loop.
@@ -133,6 +142,9 @@ impl Inner {
             poll: cfg.task_poll,
             http_timeout: cfg.http_timeout,
             claims: super::reconcile::Claims::default(),
+            // Each list may poll with a quarter of the rate limit once its burst is spent.
+            accounts: super::watch::SharedList::new(f64::from(cfg.requests_per_minute) / 4.0),
+            tasks: super::watch::SharedList::new(f64::from(cfg.requests_per_minute) / 4.0),
         })
     }
 
@@ -185,7 +197,7 @@ impl Inner {
             if let Some(why) = pause_is_over(stop, deadline) {
                 return Err(not_sent(why));
             }
-            match stoppable(stop, self.gate.acquire(deadline)).await {
+            match stoppable(stop, self.gate.acquire(deadline, call.poll)).await {
                 Some(r) => r?,
                 None => return Err(not_sent(NotSent::Stopped)),
             }
@@ -595,7 +607,15 @@ impl RateGate {
     }
 
     /// Waits for a permit. Fails with [`Error::RateLimited`] when the wait would pass `deadline`.
-    async fn acquire(&self, deadline: Option<Instant>) -> Result<(), Error> {
+    ///
+    /// A poll only gets a permit while more than [`WRITE_RESERVE_SHARE`] of the window is left,
+    /// so polling can never starve the writes and reads that Terraform waits on.
+    async fn acquire(&self, deadline: Option<Instant>, poll: bool) -> Result<(), Error> {
+        let limit = if poll {
+            self.rpm - (self.rpm / WRITE_RESERVE_SHARE).max(1).min(self.rpm - 1)
+        } else {
+            self.rpm
+        };
         loop {
             let until = {
                 let mut state = self.lock();
@@ -633,12 +653,15 @@ impl RateGate {
                 match (probing, state.not_before) {
                     (Some(poll), _) => poll,
                     (None, Some(nb)) if nb > now => nb,
-                    _ if state.sent.len() < self.rpm => {
+                    _ if state.sent.len() < limit => {
                         state.sent.push_back(now);
                         return Ok(());
                     }
-                    // Full: the oldest send leaves the window first.
-                    _ => state.sent.front().map_or(now, |t| *t + self.window),
+                    // Full: the send that frees a permit leaves the window first.
+                    _ => state
+                        .sent
+                        .get(state.sent.len() - limit)
+                        .map_or(now, |t| *t + self.window),
                 }
             };
             wait_until(until, deadline)?;

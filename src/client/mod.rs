@@ -12,6 +12,7 @@ mod poll;
 pub mod reconcile;
 mod secret;
 mod tasks;
+mod watch;
 
 #[cfg(test)]
 mod tests;
@@ -187,6 +188,36 @@ impl Client {
         call: http::Call<'_>,
     ) -> Result<T, Error> {
         self.inner.execute(call, self.bounds.as_ref()).await
+    }
+
+    /// This client without the operation's bounds (for shared fetches and last looks).
+    pub(crate) fn unbounded(&self) -> Client {
+        Client {
+            inner: Arc::clone(&self.inner),
+            bounds: None,
+        }
+    }
+
+    /// Awaits `f` until this client's deadline or stop (the work itself goes on for others).
+    pub(crate) async fn within_bounds<T>(
+        &self,
+        what: &str,
+        f: impl std::future::Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        let Some(b) = &self.bounds else {
+            return f.await;
+        };
+        tokio::select! {
+            biased;
+            () = b.stop.cancelled() => Err(Error::Cancelled { waiting_for: what.to_owned() }),
+            () = tokio::time::sleep_until(b.deadline) => Err(Error::Timeout { waiting_for: what.to_owned(), last_status: None }),
+            out = f => out,
+        }
+    }
+
+    /// How many shared list requests this process started (accounts, tasks).
+    pub fn shared_list_fetches(&self) -> (u64, u64) {
+        (self.inner.accounts.fetches(), self.inner.tasks.fetches())
     }
 
     /// The claims of this process's writes (see [`reconcile`]).

@@ -42,6 +42,14 @@ pub struct CloudAccount {
 }
 
 impl CloudAccount {
+    /// Whether a list answer masked a field (an `accessKeyId` such as `A***E`): such an entry
+    /// must be read by ID before any of its values is trusted.
+    pub fn has_masked_fields(&self) -> bool {
+        self.access_key_id
+            .as_deref()
+            .is_some_and(|k| k.contains('*'))
+    }
+
     pub fn status_kind(&self) -> AccountStatusKind {
         AccountStatusKind::classify(self.status.as_deref().unwrap_or(""))
     }

@@ -43,6 +43,9 @@ use super::{Client, Error};
 /// How many times one operation sends the same write at most.
 const MAX_SENDS: u32 = 3;
 
+/// How old a shared list may be to serve as a create's snapshot.
+const SNAPSHOT_STALENESS: Duration = Duration::from_secs(1);
+
 /// How long the last look at a task may take after the operation's deadline or a stop.
 const LAST_LOOK: Duration = Duration::from_secs(2);
 
@@ -199,7 +202,7 @@ impl Client {
     pub async fn prove_gone(&self, id: i64, err: Error) -> Result<(), Error> {
         match err {
             Error::NotFound { .. } => Ok(()),
-            Error::UnrecognisedNotFound { .. } => match self.list_cloud_accounts().await {
+            Error::UnrecognisedNotFound { .. } => match self.accounts_since(Instant::now()).await {
                 Ok(list) if !list.iter().any(|a| a.id == id) => Ok(()),
                 _ => Err(err),
             },
@@ -215,8 +218,10 @@ impl Client {
     ) -> Result<Created, CreateFailure> {
         let claims = self.claims();
         let _creating = claims.begin_create(&body.name);
+        // A list a moment old is as good a snapshot as a new one: anything created since is
+        // only ever adopted if it matches this request.
         let snapshot = self
-            .list_cloud_accounts()
+            .accounts_since(Instant::now() - SNAPSHOT_STALENESS)
             .await
             .map_err(CreateFailure::NotCreated)?;
         if let Some(existing) = snapshot
@@ -241,9 +246,9 @@ impl Client {
         // The tasks that existed before the POST: a create task that appears afterwards and no
         // other write of this process owns can only be ours.
         let earlier_tasks: HashSet<String> = self
-            .list_tasks()
+            .tasks_since(Instant::now() - SNAPSHOT_STALENESS)
             .await
-            .map(|tasks| tasks.into_iter().map(|t| t.task_id).collect())
+            .map(|tasks| tasks.iter().map(|t| t.task_id.clone()).collect())
             .map_err(CreateFailure::NotCreated)?;
         let mut sends = 0;
         loop {
@@ -300,7 +305,8 @@ impl Client {
         if claims.others_creating(&body.name) {
             return CreateFailure::Unknown { err };
         }
-        let Ok(Ok(tasks)) = tokio::time::timeout(LAST_LOOK, self.unbounded().list_tasks()).await
+        let Ok(Ok(tasks)) =
+            tokio::time::timeout(LAST_LOOK, self.unbounded().tasks_since(Instant::now())).await
         else {
             return CreateFailure::Unknown { err };
         };
@@ -390,13 +396,6 @@ impl Client {
             .ok()
     }
 
-    fn unbounded(&self) -> Client {
-        Client {
-            inner: std::sync::Arc::clone(&self.inner),
-            bounds: None,
-        }
-    }
-
     fn bounds_or_default(&self) -> (Instant, tokio_util::sync::CancellationToken) {
         match &self.bounds {
             Some(b) => (b.deadline, b.stop.clone()),
@@ -432,13 +431,15 @@ impl Client {
             body.name
         );
         let mut delay = self.inner.poll.initial_delay.max(Duration::from_millis(10));
+        let mut fresh_after = sent_at;
         loop {
             let look = async {
-                let accounts = self.list_cloud_accounts().await?;
-                let tasks = self.list_tasks().await?;
+                let accounts = self.accounts_since(fresh_after).await?;
+                let tasks = self.tasks_since(fresh_after).await?;
                 Ok::<_, Error>((accounts, tasks))
             }
             .await;
+            fresh_after = Instant::now();
             match look {
                 Ok((accounts, tasks)) => {
                     let mut busy = tasks.iter().any(|t| {
@@ -567,13 +568,15 @@ impl Client {
         let grace = self.inner.poll.not_found_grace;
         let what = format!("cloud account {id} to settle after an interrupted request");
         let mut delay = self.inner.poll.initial_delay.max(Duration::from_millis(10));
+        let mut fresh_after = sent_at;
         loop {
             let look = async {
                 let account = self.get_cloud_account(id).await?;
-                let tasks = self.list_tasks().await?;
+                let tasks = self.tasks_since(fresh_after).await?;
                 Ok::<_, Error>((account, tasks))
             }
             .await;
+            fresh_after = Instant::now();
             match look {
                 Ok((account, tasks)) => {
                     let busy = account.status_kind() == AccountStatusKind::Pending

@@ -28,9 +28,33 @@ impl Client {
                 redact: Vec::new(),
                 resource: "tasks".to_owned(),
                 deadline: None,
+                poll: false,
             })
             .await?;
         Ok(list.tasks)
+    }
+
+    /// The task list from the shared watcher, fetched at or after `fresh_after`.
+    pub async fn tasks_since(
+        &self,
+        fresh_after: Instant,
+    ) -> Result<std::sync::Arc<Vec<TaskStateUpdate>>, Error> {
+        let fetcher = self.unbounded();
+        let shared = self.inner.tasks.get(fresh_after, move || async move {
+            let list: TaskList = fetcher
+                .execute(Call {
+                    method: Method::GET,
+                    segments: vec!["tasks".to_owned()],
+                    body: None,
+                    redact: Vec::new(),
+                    resource: "tasks".to_owned(),
+                    deadline: None,
+                    poll: true,
+                })
+                .await?;
+            Ok(list.tasks)
+        });
+        self.within_bounds("the task list", shared).await
     }
 
     pub async fn get_task(&self, task_id: &str) -> Result<TaskStateUpdate, Error> {
@@ -49,6 +73,7 @@ impl Client {
             redact: Vec::new(),
             resource: format!("task {task_id}"),
             deadline,
+            poll: false,
         })
         .await
     }
@@ -70,11 +95,37 @@ impl Client {
             cancel,
             format!("task {task_id}"),
         );
+        let mut fresh_after = Instant::now();
+        // Once the task has been missing from the list for the whole grace (the list covers
+        // ten days, and a new task may be missing briefly), it is asked for by ID.
+        let mut by_id = false;
         loop {
             poller.pause().await?;
-            let polled = poller
-                .run(self.get_task_until(task_id, Some(poller.deadline())))
-                .await?;
+            let polled = if by_id {
+                poller
+                    .run(self.get_task_until(task_id, Some(poller.deadline())))
+                    .await?
+            } else {
+                match poller.run(self.tasks_since(fresh_after)).await? {
+                    Ok(list) => {
+                        fresh_after = Instant::now();
+                        match list.iter().find(|t| t.task_id == task_id) {
+                            Some(t) => Ok(t.clone()),
+                            None if poller.tolerate_not_found() => {
+                                tracing::debug!("task {task_id} not listed yet; it may be too new");
+                                continue;
+                            }
+                            None => {
+                                by_id = true;
+                                poller
+                                    .run(self.get_task_until(task_id, Some(poller.deadline())))
+                                    .await?
+                            }
+                        }
+                    }
+                    Err(e) => Err(e),
+                }
+            };
             match polled {
                 Ok(task) => {
                     if poller.observe_status(&task.status) {

@@ -296,14 +296,40 @@ async fn create_get_update_delete_flow_with_headers_and_bodies() {
         ("GET", "/v1/tasks/t-delete") => {
             reply(200, task_done("t-delete", "cloudAccountDeleteRequest", 42))
         }
-        ("GET", "/v1/cloud-accounts") => reply(
-            200,
-            json!({"accountId": 40131, "cloudAccounts": [
-                {"id": 1, "name": "Redis Internal Resources", "provider": "AWS", "status": "active", "links": []},
-                {"id": 42, "name": "acct", "provider": "AWS", "status": "active", "accessKeyId": "A***E"}],
-                "links": []})
-            .to_string(),
-        ),
+        // The shared watcher polls the lists; a masked key is read by ID before it is trusted.
+        ("GET", "/v1/tasks") => {
+            let create = if tp.fetch_add(1, Ordering::SeqCst) == 0 {
+                task("t-create", "cloudAccountCreateRequest", "processing-in-progress")
+            } else {
+                task_done("t-create", "cloudAccountCreateRequest", 42)
+            };
+            let tasks: Vec<Value> = [
+                create,
+                task_done("t-update", "cloudAccountUpdateRequest", 42),
+                task_done("t-delete", "cloudAccountDeleteRequest", 42),
+            ]
+            .iter()
+            .map(|t| serde_json::from_str(t).unwrap())
+            .collect();
+            reply(200, json!({"tasks": tasks}).to_string())
+        }
+        ("GET", "/v1/cloud-accounts") => {
+            let mut accounts = vec![
+                json!({"id": 1, "name": "Redis Internal Resources", "provider": "AWS", "status": "active", "links": []}),
+            ];
+            if !del.load(Ordering::SeqCst) {
+                let status = match ap.fetch_add(1, Ordering::SeqCst) {
+                    0 => "draft",
+                    1 => "pending",
+                    _ => "active",
+                };
+                accounts.push(json!({"id": 42, "name": "acct", "provider": "AWS", "status": status, "accessKeyId": "A***E"}));
+            }
+            reply(
+                200,
+                json!({"accountId": 40131, "cloudAccounts": accounts, "links": []}).to_string(),
+            )
+        }
         _ => reply(418, "unexpected"),
     })
     .await;
@@ -322,7 +348,9 @@ async fn create_get_update_delete_flow_with_headers_and_bodies() {
         .await
         .unwrap();
     assert_eq!(active.status.as_deref(), Some("active"));
-    assert_eq!(account_polls.load(Ordering::SeqCst), 3);
+    // draft, pending and active from the list, then the masked entry read by ID.
+    assert_eq!(account_polls.load(Ordering::SeqCst), 4);
+    assert_eq!(server.count("GET", "/v1/cloud-accounts/42"), 1);
 
     let listed = c.list_cloud_accounts().await.unwrap();
     assert_eq!(listed.iter().map(|a| a.id).collect::<Vec<_>>(), [1, 42]);
@@ -607,12 +635,19 @@ async fn new_task_answering_404_briefly_is_tolerated() {
     let polls = Arc::new(AtomicUsize::new(0));
     let p = polls.clone();
     let server = TestServer::start(move |r| match r.path.as_str() {
-        "/v1/tasks/fresh" => {
-            if p.fetch_add(1, Ordering::SeqCst) < 3 {
-                reply(404, NOT_FOUND_BODY)
+        // A new task is missing from the list for three polls.
+        "/v1/tasks" => {
+            let tasks = if p.fetch_add(1, Ordering::SeqCst) < 3 {
+                json!([])
             } else {
-                reply(200, task_done("fresh", "cloudAccountCreateRequest", 9))
-            }
+                json!([serde_json::from_str::<Value>(&task_done(
+                    "fresh",
+                    "cloudAccountCreateRequest",
+                    9
+                ))
+                .unwrap()])
+            };
+            reply(200, json!({"tasks": tasks}).to_string())
         }
         _ => reply(404, NOT_FOUND_BODY),
     })
@@ -622,14 +657,19 @@ async fn new_task_answering_404_briefly_is_tolerated() {
     let t = c.wait_for_task("fresh", far(), &cancel).await.unwrap();
     assert_eq!(t.resource_id(), Some(9));
     assert_eq!(polls.load(Ordering::SeqCst), 4);
+    assert_eq!(
+        server.count("GET", "/v1/tasks/fresh"),
+        0,
+        "served from the list"
+    );
 
-    // Past the limit (3 consecutive 404s) the task is reported missing.
+    // Missing past the limit (3), the task is asked for by ID, once, and reported missing.
     let err = c.wait_for_task("ghost", far(), &cancel).await.unwrap_err();
     assert!(
         matches!(&err, Error::NotFound { resource, .. } if resource == "task ghost"),
         "{err:?}"
     );
-    assert_eq!(server.count("GET", "/v1/tasks/ghost"), 4);
+    assert_eq!(server.count("GET", "/v1/tasks/ghost"), 1);
 }
 
 #[tokio::test]
@@ -806,15 +846,17 @@ async fn account_wait_handles_failure_statuses_and_not_found_grace() {
     let polls = Arc::new(AtomicUsize::new(0));
     let p = polls.clone();
     let server = TestServer::start(move |r| match r.path.as_str() {
-        "/v1/cloud-accounts/1" => reply(200, account(1, "active-error")),
-        "/v1/cloud-accounts/2" => {
-            if p.fetch_add(1, Ordering::SeqCst) < 2 {
-                reply(404, NOT_FOUND_BODY)
-            } else {
-                reply(200, account(2, "active"))
+        // Account 2 is missing from the list for two polls; 3 never exists.
+        "/v1/cloud-accounts" => {
+            let mut accounts = vec![
+                serde_json::from_str::<Value>(&account(1, "active-error")).unwrap(),
+                serde_json::from_str::<Value>(&account(4, "deleted")).unwrap(),
+            ];
+            if p.fetch_add(1, Ordering::SeqCst) >= 2 {
+                accounts.push(serde_json::from_str::<Value>(&account(2, "active")).unwrap());
             }
+            reply(200, json!({"cloudAccounts": accounts}).to_string())
         }
-        "/v1/cloud-accounts/4" => reply(200, account(4, "deleted")),
         _ => reply(404, NOT_FOUND_BODY),
     })
     .await;
@@ -838,7 +880,11 @@ async fn account_wait_handles_failure_statuses_and_not_found_grace() {
         .await
         .unwrap_err();
     assert!(err.is_not_found(), "{err:?}");
-    assert_eq!(server.count("GET", "/v1/cloud-accounts/3"), 4);
+    assert_eq!(
+        server.count("GET", "/v1/cloud-accounts/3"),
+        1,
+        "asked by ID once, after the grace"
+    );
 
     // An account that keeps answering is not gone: the wait ends at the deadline.
     let err = c
@@ -1123,4 +1169,100 @@ async fn stop_ends_a_rate_limit_pause_before_the_request_is_sent() {
         "a 429 then a stop: nothing was applied: {err:?}"
     );
     assert_eq!(server.count("POST", "/v1/cloud-accounts"), 1);
+}
+
+#[tokio::test]
+async fn writes_are_never_starved_by_polling() {
+    // 16 requests per 2 s window: polls may take 14 of them, never the last two.
+    let server = TestServer::start(|r| match r.method.as_str() {
+        "POST" => reply(202, task("t", "cloudAccountCreateRequest", "received")),
+        _ => reply(200, json!({"cloudAccounts": [], "tasks": []}).to_string()),
+    })
+    .await;
+    let mut cfg = config(&server.base_url);
+    cfg.requests_per_minute = 16;
+    let c = Client::with_rate_window(cfg, Duration::from_secs(2)).unwrap();
+    // Poll as hard as possible for a while: every wait of a big apply at once.
+    let polling = {
+        let c = c.clone();
+        tokio::spawn(async move {
+            let until = Instant::now() + Duration::from_millis(1500);
+            while Instant::now() < until {
+                let _ = c.tasks_since(Instant::now()).await;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    c.create_cloud_account(&create_request()).await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_millis(100),
+        "the write waited {:?} behind polling",
+        started.elapsed()
+    );
+    polling.await.unwrap();
+    let polls: Vec<_> = server
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET")
+        .map(|r| r.at)
+        .collect();
+    for (i, start) in polls.iter().enumerate() {
+        let in_window = polls[i..]
+            .iter()
+            .take_while(|t| t.duration_since(*start) < Duration::from_secs(2))
+            .count();
+        assert!(
+            in_window <= 14,
+            "{in_window} polls in one window took the writes' share"
+        );
+    }
+}
+
+#[tokio::test]
+async fn concurrent_waits_share_list_requests() {
+    // Ten tasks that complete one after another, as Redis Cloud's one-at-a-time queue runs them.
+    let started = std::time::Instant::now();
+    let server = TestServer::start(move |r| match r.path.as_str() {
+        "/v1/tasks" => {
+            let done = (started.elapsed().as_millis() / 40) as usize;
+            let tasks: Vec<Value> = (0..10)
+                .map(|i| {
+                    let t = if i < done {
+                        task_done(
+                            &format!("t{i}"),
+                            "cloudAccountCreateRequest",
+                            100 + i as i64,
+                        )
+                    } else {
+                        task(&format!("t{i}"), "cloudAccountCreateRequest", "received")
+                    };
+                    serde_json::from_str(&t).unwrap()
+                })
+                .collect();
+            reply(200, json!({"tasks": tasks}).to_string())
+        }
+        _ => reply(404, NOT_FOUND_BODY),
+    })
+    .await;
+    let c = client(&server);
+    let cancel = CancellationToken::new();
+    let waits = (0..10).map(|i| {
+        let (c, cancel) = (c.clone(), cancel.clone());
+        async move { c.wait_for_task(&format!("t{i}"), far(), &cancel).await }
+    });
+    for (i, done) in futures::future::join_all(waits)
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        assert_eq!(done.unwrap().resource_id(), Some(100 + i as i64));
+    }
+    let lists = server.count("GET", "/v1/tasks");
+    let by_id = server.requests().len() - lists;
+    assert_eq!(by_id, 0, "no per-task requests");
+    // Each wait alone polls every 5-20 ms for up to 400 ms: about 30 polls, 300 for ten. Shared,
+    // the polls of one instant are one request.
+    assert!(lists < 100, "{lists} list requests for ten waits");
+    assert_eq!(c.shared_list_fetches().1 as usize, lists);
 }

@@ -234,6 +234,15 @@ fn base_url(headers: &HeaderMap) -> String {
     format!("http://{host}")
 }
 
+/// `AKIAIOSFODNN7EXAMPLE` as the list example shows keys: `A***E`.
+fn mask_key(key: &str) -> String {
+    let mut chars = key.chars();
+    match (chars.next(), chars.next_back()) {
+        (Some(first), Some(last)) => format!("{first}***{last}"),
+        _ => "***".to_owned(),
+    }
+}
+
 fn parse_account_id(raw: &str) -> Option<i64> {
     raw.parse::<i32>().ok().filter(|id| *id >= 0).map(i64::from)
 }
@@ -252,8 +261,19 @@ fn account_not_found(id: i64) -> Response {
 
 async fn list_accounts(State(st): State<EmulatorState>, headers: HeaderMap) -> Response {
     let base = base_url(&headers);
-    st.with_world(|w, _, _, _| {
-        let accounts: Vec<Value> = w.accounts.values().map(|a| a.to_json(&base)).collect();
+    st.with_world(|w, knobs, _, _| {
+        let mask = knobs.mask_list_access_keys;
+        let accounts: Vec<Value> = w
+            .accounts
+            .values()
+            .map(|a| {
+                let mut v = a.to_json(&base);
+                if mask && let Some(key) = v["accessKeyId"].as_str() {
+                    v["accessKeyId"] = json!(mask_key(key));
+                }
+                v
+            })
+            .collect();
         Json(json!({
             "accountId": REDIS_ACCOUNT_ID,
             "cloudAccounts": accounts,

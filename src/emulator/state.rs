@@ -60,6 +60,10 @@ pub struct Knobs {
     pub final_status_count: Option<u32>,
     /// Answer 401 with an nginx-style HTML page instead of JSON.
     pub html_401: bool,
+    /// Mask each `accessKeyId` in `GET /v1/cloud-accounts` (first and last character around
+    /// `***`), as the contract's example shows; `GET /v1/cloud-accounts/{id}` shows it whole.
+    #[serde(default)]
+    pub mask_list_access_keys: bool,
 }
 
 impl Knobs {
@@ -74,6 +78,7 @@ impl Knobs {
             final_status: "active".to_owned(),
             final_status_count: None,
             html_401: false,
+            mask_list_access_keys: false,
         }
     }
 

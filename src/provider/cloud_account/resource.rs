@@ -150,7 +150,7 @@ impl Resource for CloudAccountResource {
                 return ReadOutcome::Found(current);
             }
         };
-        let result = match client.get_cloud_account(id).await {
+        let result = match client.read_cloud_account(id).await {
             Err(e) if e.is_any_not_found() => match client.prove_gone(id, e).await {
                 Ok(()) => {
                     tracing::info!(

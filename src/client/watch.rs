@@ -1,0 +1,165 @@
+//! The shared watcher: every wait and refresh of one provider process is served from shared
+//! list requests (`GET /v1/tasks`, `GET /v1/cloud-accounts`), so the requests per poll instant
+//! do not grow with the number of waiting resources, and polling is paced by a budget that
+//! leaves writes their share of the rate limit.
+//!
+//! A caller asks for a list "fetched at or after" some instant. If the last fetch is fresh
+//! enough it is served from it; if a fetch that started late enough is in flight, it joins it;
+//! otherwise it starts one, after a short gathering pause so that callers arriving together
+//! (a plan's refresh wave, a wave of waits) share it. New fetches are paced per list by a token
+//! bucket ([`POLL_BURST`] fetches at once, then the poll share of the rate limit).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::FutureExt;
+use futures::future::Shared;
+use tokio::time::Instant;
+
+use super::Error;
+
+/// Fetches one list may start back to back before pacing applies.
+pub(crate) const POLL_BURST: f64 = 20.0;
+
+/// How long a new fetch waits for other callers to join it.
+const GATHER: Duration = Duration::from_millis(5);
+
+type Fetch<T> = Shared<Pin<Box<dyn Future<Output = Result<Arc<T>, Error>> + Send>>>;
+
+/// One shared list.
+pub(crate) struct SharedList<T> {
+    state: Mutex<ListState<T>>,
+    /// Fetches per second this list may start once its burst is spent.
+    refill_per_s: f64,
+}
+
+struct ListState<T> {
+    last: Option<(Instant, Arc<T>)>,
+    inflight: Option<(Instant, Fetch<T>)>,
+    tokens: f64,
+    refilled: Instant,
+    fetches: u64,
+}
+
+impl<T: Send + Sync + 'static> SharedList<T> {
+    /// A list whose fetches may use `per_minute` requests a minute once the burst is spent.
+    pub(crate) fn new(per_minute: f64) -> Self {
+        SharedList {
+            state: Mutex::new(ListState {
+                last: None,
+                inflight: None,
+                tokens: POLL_BURST,
+                refilled: Instant::now(),
+                fetches: 0,
+            }),
+            refill_per_s: (per_minute / 60.0).max(0.1),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ListState<T>> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How many fetches this list has started.
+    pub(crate) fn fetches(&self) -> u64 {
+        self.lock().fetches
+    }
+
+    /// The list as fetched by a request that started at or after `fresh_after`; `fetch` makes
+    /// the request when none is fresh enough.
+    pub(crate) async fn get<F, Fut>(&self, fresh_after: Instant, fetch: F) -> Result<Arc<T>, Error>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, Error>> + Send + 'static,
+    {
+        let mut fetch = Some(fetch);
+        loop {
+            match self.next_step(fresh_after, &mut fetch) {
+                Step::Ready(list) => return Ok(list),
+                Step::Join(fut) => return fut.await,
+                Step::Lead(started, fut) => {
+                    let out = fut.await;
+                    self.finish(started, &out);
+                    return out;
+                }
+                Step::AwaitStale(fut) => {
+                    // A fetch that started too early is in flight: let it land, then look again.
+                    let _ = fut.await;
+                }
+                Step::Pace(wait) => tokio::time::sleep(wait).await,
+            }
+        }
+    }
+
+    fn next_step<F, Fut>(&self, fresh_after: Instant, fetch: &mut Option<F>) -> Step<T>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, Error>> + Send + 'static,
+    {
+        let mut st = self.lock();
+        // A fetch whose leader went away (its operation was cancelled) still lands here.
+        if let Some((started, done)) = st
+            .inflight
+            .as_ref()
+            .and_then(|(s, f)| f.peek().map(|out| (*s, out.clone())))
+        {
+            st.inflight = None;
+            if let Ok(list) = done
+                && st.last.as_ref().is_none_or(|(s, _)| *s < started)
+            {
+                st.last = Some((started, list));
+            }
+        }
+        if let Some((started, list)) = &st.last
+            && *started >= fresh_after
+        {
+            return Step::Ready(Arc::clone(list));
+        }
+        match &st.inflight {
+            Some((started, fut)) if *started >= fresh_after => return Step::Join(fut.clone()),
+            Some((_, fut)) => return Step::AwaitStale(fut.clone()),
+            None => {}
+        }
+        // Pace: take a token, or learn when one will be there.
+        let now = Instant::now();
+        let elapsed = now.duration_since(st.refilled).as_secs_f64();
+        st.tokens = (st.tokens + elapsed * self.refill_per_s).min(POLL_BURST);
+        st.refilled = now;
+        let Some(make) = fetch.take().filter(|_| st.tokens >= 1.0) else {
+            let wait = Duration::from_secs_f64(((1.0 - st.tokens) / self.refill_per_s).max(0.001));
+            return Step::Pace(wait);
+        };
+        st.tokens -= 1.0;
+        st.fetches += 1;
+        let started = now + GATHER;
+        let request = make();
+        let fut: Pin<Box<dyn Future<Output = Result<Arc<T>, Error>> + Send>> =
+            Box::pin(async move {
+                tokio::time::sleep(GATHER).await;
+                request.await.map(Arc::new)
+            });
+        let fut = fut.shared();
+        st.inflight = Some((started, fut.clone()));
+        Step::Lead(started, fut)
+    }
+
+    fn finish(&self, started: Instant, out: &Result<Arc<T>, Error>) {
+        let mut st = self.lock();
+        st.inflight = None;
+        if let Ok(list) = out
+            && st.last.as_ref().is_none_or(|(s, _)| *s < started)
+        {
+            st.last = Some((started, Arc::clone(list)));
+        }
+    }
+}
+
+enum Step<T> {
+    Ready(Arc<T>),
+    Join(Fetch<T>),
+    Lead(Instant, Fetch<T>),
+    AwaitStale(Fetch<T>),
+    Pace(Duration),
+}
