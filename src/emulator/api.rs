@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Map, Value, json};
 
-use super::model::{Changes, Command, Provider, TASK_RETENTION_MS, status_line};
+use super::model::{Changes, Command, Provider, TASK_RETENTION_MS, iso_timestamp, status_line};
 use super::net::ConnCtl;
 use super::state::{DropPoint, EmulatorState, FaultKind, LogEntry, RateDecision};
 
@@ -24,6 +24,11 @@ pub const REDIS_ACCOUNT_ID: i64 = 40_001;
 #[derive(Clone, Copy)]
 struct Dropped;
 
+/// Marks a response for which the API handler ran; carries the handler's own status when a
+/// fault replaced (or dropped) its answer.
+#[derive(Clone, Copy)]
+struct Committed(Option<u16>);
+
 pub(crate) fn router() -> Router<EmulatorState> {
     Router::new()
         .route("/cloud-accounts", get(list_accounts).post(create_account))
@@ -33,13 +38,7 @@ pub(crate) fn router() -> Router<EmulatorState> {
         )
         .route("/tasks", get(list_tasks))
         .route("/tasks/{taskId}", get(get_task))
-        .fallback(|| async {
-            error_response(
-                StatusCode::NOT_FOUND,
-                "ENTITY_NOT_FOUND",
-                "No such API path",
-            )
-        })
+        .fallback(gateway_not_found)
         .method_not_allowed_fallback(|| async {
             error_response(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -67,6 +66,26 @@ fn html_response(status: StatusCode) -> Response {
     (status, [(header::CONTENT_TYPE, "text/html")], body).into_response()
 }
 
+/// Unknown paths, under `/v1` or not: the gateway's own 404, which has no `error.type`, so it
+/// cannot be mistaken for a missing account (typed `CLOUD_ACCOUNT_NOT_FOUND`) or task.
+pub(crate) async fn gateway_not_found(
+    State(st): State<EmulatorState>,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
+    gateway_error(&st, StatusCode::NOT_FOUND, uri.path())
+}
+
+/// `{"timestamp", "status", "error", "path"}`: what a gateway or web framework answers on its own.
+fn gateway_error(st: &EmulatorState, status: StatusCode, path: &str) -> Response {
+    let body = json!({
+        "timestamp": iso_timestamp(st.now_ms()),
+        "status": status.as_u16(),
+        "error": status.canonical_reason().unwrap_or("Error"),
+        "path": path,
+    });
+    (status, Json(body)).into_response()
+}
+
 /// The request path as the client sent it (`nest` strips the `/v1` prefix from `uri()`).
 fn full_path(req: &Request) -> String {
     req.extensions()
@@ -74,22 +93,29 @@ fn full_path(req: &Request) -> String {
         .map_or_else(|| req.uri().path().to_owned(), |u| u.path().to_owned())
 }
 
-/// Outermost layer: logs method, path, status and duration (never bodies or headers).
+/// Outermost layer: logs method, path, status and duration (never bodies or headers) of every
+/// request except the admin API's.
 pub(crate) async fn log_layer(
     State(st): State<EmulatorState>,
     req: Request,
     next: Next,
 ) -> Response {
-    let method = req.method().to_string();
     let path = full_path(&req);
+    if path == "/admin" || path.starts_with("/admin/") {
+        return next.run(req).await;
+    }
+    let method = req.method().to_string();
     let time_ms = st.now_ms();
     let started = Instant::now();
     let resp = next.run(req).await;
     let dropped = resp.extensions().get::<Dropped>().is_some();
+    let committed = resp.extensions().get::<Committed>().copied();
     st.log_request(LogEntry {
         method,
         path,
         status: (!dropped).then(|| resp.status().as_u16()),
+        committed: committed.is_some(),
+        handler_status: committed.and_then(|c| c.0),
         time_ms,
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     });
@@ -141,7 +167,8 @@ async fn authenticated(st: &EmulatorState, req: Request, next: Next) -> Response
             )
         };
     }
-    let (latency_ms, action) = st.faults_for(req.method().as_str(), &full_path(&req));
+    let path = full_path(&req);
+    let (latency_ms, action) = st.faults_for(req.method().as_str(), &path);
     if latency_ms > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(latency_ms)).await;
     }
@@ -150,11 +177,21 @@ async fn authenticated(st: &EmulatorState, req: Request, next: Next) -> Response
             status,
             html,
             retry_after_s,
+            commit,
         }) => {
-            let mut resp = injected_status(status, html);
-            if let Some(secs) = retry_after_s {
+            // With `commit` the write lands exactly as without the fault; only its answer is lost.
+            let handled = if commit {
+                Some(next.run(req).await.status().as_u16())
+            } else {
+                None
+            };
+            let mut resp = injected_status(st, status, html, &path);
+            if let Some(value) = retry_after_s.and_then(|v| HeaderValue::from_str(&v).ok()) {
                 resp.headers_mut()
-                    .insert("x-rate-limit-retry-after-seconds", HeaderValue::from(secs));
+                    .insert("x-rate-limit-retry-after-seconds", value);
+            }
+            if handled.is_some() {
+                resp.extensions_mut().insert(Committed(handled));
             }
             resp
         }
@@ -163,24 +200,40 @@ async fn authenticated(st: &EmulatorState, req: Request, next: Next) -> Response
                 .extensions()
                 .get::<ConnectInfo<ConnCtl>>()
                 .map(|c| c.0.clone());
-            if drop == DropPoint::AfterCommit {
-                let _applied = next.run(req).await;
+            let handled = if drop == DropPoint::AfterCommit {
+                Some(next.run(req).await.status().as_u16())
+            } else {
+                None
+            };
+            let mut resp = drop_connection(conn);
+            if handled.is_some() {
+                resp.extensions_mut().insert(Committed(handled));
             }
-            drop_connection(conn)
+            resp
         }
-        Some(FaultKind::Latency { .. }) | None => next.run(req).await,
+        Some(FaultKind::Latency { .. }) | None => {
+            let mut resp = next.run(req).await;
+            resp.extensions_mut().insert(Committed(None));
+            resp
+        }
     }
 }
 
-fn injected_status(status: u16, html: bool) -> Response {
+fn injected_status(st: &EmulatorState, status: u16, html: bool, path: &str) -> Response {
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     if html {
         return html_response(code);
     }
     let (ty, description) = match status {
+        // Answered by the gateway in front of the API, not by the API: no `error.type`.
+        502 | 504 => return gateway_error(st, code, path),
         401 => (
             "UNAUTHORIZED",
             "Authentication failed for requested resource",
+        ),
+        408 => (
+            "REQUEST_TIMEOUT",
+            "The server didn't receive a complete request message within the server's allotted timeout period",
         ),
         412 => ("PRECONDITION_FAILED", "Feature flag for this flow is off"),
         429 => (

@@ -113,15 +113,15 @@ impl fmt::Debug for EmulatorConfig {
     }
 }
 
-/// The whole HTTP application: `/v1` (logged, rate limited, authenticated, fault-injected)
-/// and `/admin`.
+/// The whole HTTP application: `/v1` (rate limited, authenticated, fault-injected), `/admin`,
+/// and a gateway-style 404 for every other path. Everything but `/admin` is logged.
 pub fn app(state: EmulatorState) -> Router {
-    let v1 = api::router()
-        .layer(from_fn_with_state(state.clone(), api::gate))
-        .layer(from_fn_with_state(state.clone(), api::log_layer));
+    let v1 = api::router().layer(from_fn_with_state(state.clone(), api::gate));
     Router::new()
         .nest("/v1", v1)
         .nest("/admin", admin::router())
+        .fallback(api::gateway_not_found)
+        .layer(from_fn_with_state(state.clone(), api::log_layer))
         .with_state(state)
 }
 

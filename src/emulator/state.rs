@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use axum::http::HeaderValue;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -111,6 +112,23 @@ impl Knobs {
     }
 }
 
+/// Statuses a fault may inject: those the real API (or a gateway in front of it) answers with.
+const FAULT_STATUSES: [u16; 8] = [401, 408, 412, 429, 500, 502, 503, 504];
+
+/// `retry_after_s`: any JSON number (its text as written) or any string usable as a header value,
+/// so tests can send absurd values (`1e20`, `0.25`, `-1`, `"abc"`) the client must survive.
+fn retry_after(v: Option<&Value>) -> Result<Option<String>, String> {
+    let text = match v {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Number(n)) => n.to_string(),
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => return Err("retry_after_s must be a number or a string".to_owned()),
+    };
+    HeaderValue::from_str(&text)
+        .map(|_| Some(text))
+        .map_err(|_| "retry_after_s is not a valid header value".to_owned())
+}
+
 /// How an injected fault fires: a fixed number of times or with a probability.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -131,11 +149,14 @@ pub enum DropPoint {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultKind {
-    /// `retry_after_s` adds `X-Rate-Limit-Retry-After-Seconds`, as the real API's 429s carry.
+    /// `retry_after_s` adds `X-Rate-Limit-Retry-After-Seconds`, as the real API's 429s carry; it
+    /// is sent verbatim, whatever it says. With `commit` the request is applied first and only
+    /// the answer is replaced (the client cannot tell whether its write landed).
     Status {
         status: u16,
         html: bool,
-        retry_after_s: Option<u64>,
+        retry_after_s: Option<String>,
+        commit: bool,
     },
     Latency {
         latency_ms: u64,
@@ -173,18 +194,30 @@ impl Fault {
                 Some(_) => Err(format!("{name} must be a string")),
             }
         };
+        let bool_field = |name: &str| -> Result<bool, String> {
+            match obj.get(name) {
+                None | Some(Value::Null) => Ok(false),
+                Some(Value::Bool(b)) => Ok(*b),
+                Some(_) => Err(format!("{name} must be a boolean")),
+            }
+        };
         let kind = if let Some(status) = u64_field("status")? {
             let status = u16::try_from(status).map_err(|_| "status out of range")?;
-            if ![401, 412, 429, 500, 503].contains(&status) {
-                return Err("status must be one of 401, 412, 429, 500, 503".to_owned());
+            if !FAULT_STATUSES.contains(&status) {
+                return Err(format!("status must be one of {FAULT_STATUSES:?}"));
             }
             let html = obj.get("html").and_then(Value::as_bool).unwrap_or(false);
-            let retry_after_s = u64_field("retry_after_s")?;
             FaultKind::Status {
                 status,
                 html,
-                retry_after_s,
+                retry_after_s: retry_after(obj.get("retry_after_s"))?,
+                commit: bool_field("commit")?,
             }
+        } else if bool_field("commit")? {
+            return Err(
+                "commit applies to status faults; use drop: after_commit for a dropped connection"
+                    .to_owned(),
+            );
         } else if let Some(latency_ms) = u64_field("latency_ms")? {
             FaultKind::Latency { latency_ms }
         } else if let Some(drop) = str_field("drop")? {
@@ -250,6 +283,12 @@ pub struct LogEntry {
     pub path: String,
     /// `None` when the connection was dropped without a response.
     pub status: Option<u16>,
+    /// Whether the API handler processed the request (a write was applied, if it was one);
+    /// false when auth, the rate limit or a fault answered first.
+    pub committed: bool,
+    /// What the handler answered when a fault replaced or dropped that answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handler_status: Option<u16>,
     pub time_ms: u64,
     pub duration_ms: u64,
 }
