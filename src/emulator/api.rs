@@ -297,8 +297,21 @@ fn account_not_found(id: i64) -> Response {
 
 async fn list_accounts(State(st): State<EmulatorState>, headers: HeaderMap) -> Response {
     let base = base_url(&headers);
-    st.with_world(|w, _, _, _| {
-        let accounts: Vec<Value> = w.accounts.values().map(|a| a.to_json(&base)).collect();
+    st.with_world(|w, knobs, _, now| {
+        let accounts: Vec<Value> = w
+            .accounts
+            .values()
+            .filter(|a| a.is_visible(now))
+            .map(|a| {
+                let mut v = a.to_json(&base);
+                if knobs.mask_list_access_keys
+                    && let Some(key) = v.get("accessKeyId").and_then(Value::as_str)
+                {
+                    v["accessKeyId"] = json!(mask_key(key));
+                }
+                v
+            })
+            .collect();
         Json(json!({
             "accountId": REDIS_ACCOUNT_ID,
             "cloudAccounts": accounts,
@@ -317,10 +330,17 @@ async fn get_account(
         return bad_account_id();
     };
     let base = base_url(&headers);
-    st.with_world(|w, _, _, _| match w.accounts.get(&id) {
-        Some(a) => Json(a.to_json(&base)).into_response(),
-        None => account_not_found(id),
+    st.with_world(|w, _, _, now| match w.accounts.get(&id) {
+        Some(a) if a.is_visible(now) => Json(a.to_json(&base)).into_response(),
+        _ => account_not_found(id),
     })
+}
+
+/// First character, `***`, last character: the list's masking in the contract's example.
+fn mask_key(key: &str) -> String {
+    let first = key.chars().next().map(String::from).unwrap_or_default();
+    let last = key.chars().last().map(String::from).unwrap_or_default();
+    format!("{first}***{last}")
 }
 
 fn bad_request(msg: &str) -> Response {
@@ -395,6 +415,16 @@ fn conflict(ty: &str) -> Response {
     error_response(StatusCode::CONFLICT, ty, description)
 }
 
+/// The contract's error-type enum has no cloud-account limit type; `BAD_REQUEST` is the real,
+/// generic type for a 400, and the description names the limit.
+fn limit_reached(max: u32) -> Response {
+    error_response(
+        StatusCode::BAD_REQUEST,
+        "BAD_REQUEST",
+        &format!("Cloud account limit reached: at most {max} cloud accounts are allowed"),
+    )
+}
+
 async fn create_account(
     State(st): State<EmulatorState>,
     headers: HeaderMap,
@@ -406,6 +436,11 @@ async fn create_account(
     };
     let base = base_url(&headers);
     st.with_world(|w, knobs, ms, now| {
+        if let Some(max) = knobs.max_cloud_accounts
+            && w.quota_usage() >= usize::try_from(max).unwrap_or(usize::MAX)
+        {
+            return limit_reached(max);
+        }
         if knobs.sync_errors
             && let Some(ty) = w.conflict(None, &changes)
         {

@@ -61,6 +61,17 @@ pub struct Knobs {
     pub final_status_count: Option<u32>,
     /// Answer 401 with an nginx-style HTML page instead of JSON.
     pub html_401: bool,
+    /// A new account answers 404 and is not listed until this long after its create task
+    /// completed (the eventual consistency the real API shows).
+    #[serde(default)]
+    pub account_404_ms: u64,
+    /// `GET /v1/cloud-accounts` shows access key ids masked (`A***E`); GET by id never does.
+    #[serde(default)]
+    pub mask_list_access_keys: bool,
+    /// Creates beyond this many cloud accounts (internal account excluded, creates still queued
+    /// included) answer 400 synchronously; `null` means no cap.
+    #[serde(default)]
+    pub max_cloud_accounts: Option<u32>,
 }
 
 impl Knobs {
@@ -75,6 +86,9 @@ impl Knobs {
             final_status: "active".to_owned(),
             final_status_count: None,
             html_401: false,
+            account_404_ms: cfg.account_404_ms,
+            mask_list_access_keys: cfg.mask_list_access_keys,
+            max_cloud_accounts: cfg.max_cloud_accounts,
         }
     }
 
@@ -643,6 +657,7 @@ impl MutState<'_> {
             updated_ms: now,
             activation_ms: knobs.activation_ms,
             delete_ms: knobs.delete_ms,
+            account_404_ms: knobs.account_404_ms,
             final_status,
             injected_error,
             error: None,
