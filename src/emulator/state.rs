@@ -129,7 +129,8 @@ impl Knobs {
 /// Statuses a fault may inject: those the real API (or a gateway in front of it) answers with.
 const FAULT_STATUSES: [u16; 8] = [401, 408, 412, 429, 500, 502, 503, 504];
 
-/// `retry_after_s`: any JSON number (its text as written) or any string usable as a header value,
+/// `retry_after_s`: any JSON number (its text as written, except that the JSON parser normalises
+/// exponents: `1e20` is sent as `1e+20`) or any string usable as a header value (sent exactly),
 /// so tests can send absurd values (`1e20`, `0.25`, `-1`, `"abc"`) the client must survive.
 fn retry_after(v: Option<&Value>) -> Result<Option<String>, String> {
     let text = match v {
