@@ -11,7 +11,9 @@ use rediscloud_tf::emulator::{EmulatorConfig, start};
 ///
 /// Serves /v1/cloud-accounts and /v1/tasks with the real API's authentication headers, task
 /// queueing (one task at a time), time-driven account lifecycles and rate limits, plus an
-/// unauthenticated /admin API to inspect state and inject faults. On start it prints the URL and
+/// unauthenticated /admin API to inspect state and inject faults (POST /admin/faults: statuses
+/// 401/408/412/429/500/502/503/504, optionally after committing the write (`"commit": true`) and
+/// with any `retry_after_s`; latency; connection drops before or after commit). On start it prints the URL and
 /// the `export` lines for REDISCLOUD_URL, REDISCLOUD_ACCESS_KEY and REDISCLOUD_SECRET_KEY.
 #[derive(Parser)]
 #[command(name = "rediscloud-emulator", version)]
@@ -50,6 +52,17 @@ struct Cli {
     /// Report duplicate names/access keys synchronously (409) instead of as failed tasks.
     #[arg(long)]
     sync_errors: bool,
+    /// For this long after a create task completes, the new account answers 404 on GET by id and
+    /// is not listed (eventual consistency), in milliseconds.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    account_404_ms: u64,
+    /// Mask access key ids in GET /v1/cloud-accounts as first char + "***" + last char.
+    #[arg(long)]
+    mask_list_access_keys: bool,
+    /// Cap on cloud accounts (internal account excluded, queued creates included); creates
+    /// beyond it answer 400 BAD_REQUEST.
+    #[arg(long, value_name = "N")]
+    max_cloud_accounts: Option<u32>,
     /// Do not print lifecycle events (task and account transitions) to stdout.
     #[arg(long)]
     quiet: bool,
@@ -118,6 +131,9 @@ async fn main() -> ExitCode {
         delete_ms: cli.delete_ms,
         rate_limit_per_minute: cli.rate_limit,
         sync_errors: cli.sync_errors,
+        account_404_ms: cli.account_404_ms,
+        mask_list_access_keys: cli.mask_list_access_keys,
+        max_cloud_accounts: cli.max_cloud_accounts,
         quiet: cli.quiet,
         banner: true,
     };

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Map, Value, json};
 
-use super::model::{Changes, Command, Provider, TASK_RETENTION_MS, status_line};
+use super::model::{Changes, Command, Provider, TASK_RETENTION_MS, iso_timestamp, status_line};
 use super::net::ConnCtl;
 use super::state::{DropPoint, EmulatorState, FaultKind, LogEntry, RateDecision};
 
@@ -24,6 +24,11 @@ pub const REDIS_ACCOUNT_ID: i64 = 40_001;
 #[derive(Clone, Copy)]
 struct Dropped;
 
+/// Marks a response for which the API handler ran; carries the handler's own status when a
+/// fault replaced (or dropped) its answer.
+#[derive(Clone, Copy)]
+struct Committed(Option<u16>);
+
 pub(crate) fn router() -> Router<EmulatorState> {
     Router::new()
         .route("/cloud-accounts", get(list_accounts).post(create_account))
@@ -33,7 +38,7 @@ pub(crate) fn router() -> Router<EmulatorState> {
         )
         .route("/tasks", get(list_tasks))
         .route("/tasks/{taskId}", get(get_task))
-        .fallback(unknown_path)
+        .fallback(gateway_not_found)
         .method_not_allowed_fallback(|| async {
             error_response(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -41,13 +46,6 @@ pub(crate) fn router() -> Router<EmulatorState> {
                 "Method not allowed on this path",
             )
         })
-}
-
-/// An unknown path: a framework-style 404 with no error type, unlike a missing account's
-/// `CLOUD_ACCOUNT_NOT_FOUND`, so that clients can tell a wrong base URL from a deleted account.
-pub(crate) async fn unknown_path(uri: axum::http::Uri) -> Response {
-    let body = json!({"status": 404, "error": "Not Found", "path": uri.path()});
-    (StatusCode::NOT_FOUND, Json(body)).into_response()
 }
 
 /// JSON error body for synchronous errors: the same `{type, status, description}` object
@@ -68,6 +66,26 @@ fn html_response(status: StatusCode) -> Response {
     (status, [(header::CONTENT_TYPE, "text/html")], body).into_response()
 }
 
+/// Unknown paths, under `/v1` or not: the gateway's own 404, which has no `error.type`, so it
+/// cannot be mistaken for a missing account (typed `CLOUD_ACCOUNT_NOT_FOUND`) or task.
+pub(crate) async fn gateway_not_found(
+    State(st): State<EmulatorState>,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
+    gateway_error(&st, StatusCode::NOT_FOUND, uri.path())
+}
+
+/// `{"timestamp", "status", "error", "path"}`: what a gateway or web framework answers on its own.
+fn gateway_error(st: &EmulatorState, status: StatusCode, path: &str) -> Response {
+    let body = json!({
+        "timestamp": iso_timestamp(st.now_ms()),
+        "status": status.as_u16(),
+        "error": status.canonical_reason().unwrap_or("Error"),
+        "path": path,
+    });
+    (status, Json(body)).into_response()
+}
+
 /// The request path as the client sent it (`nest` strips the `/v1` prefix from `uri()`).
 fn full_path(req: &Request) -> String {
     req.extensions()
@@ -75,22 +93,29 @@ fn full_path(req: &Request) -> String {
         .map_or_else(|| req.uri().path().to_owned(), |u| u.path().to_owned())
 }
 
-/// Outermost layer: logs method, path, status and duration (never bodies or headers).
+/// Outermost layer: logs method, path, status and duration (never bodies or headers) of every
+/// request except the admin API's.
 pub(crate) async fn log_layer(
     State(st): State<EmulatorState>,
     req: Request,
     next: Next,
 ) -> Response {
-    let method = req.method().to_string();
     let path = full_path(&req);
+    if path == "/admin" || path.starts_with("/admin/") {
+        return next.run(req).await;
+    }
+    let method = req.method().to_string();
     let time_ms = st.now_ms();
     let started = Instant::now();
     let resp = next.run(req).await;
     let dropped = resp.extensions().get::<Dropped>().is_some();
+    let committed = resp.extensions().get::<Committed>().copied();
     st.log_request(LogEntry {
         method,
         path,
         status: (!dropped).then(|| resp.status().as_u16()),
+        committed: committed.is_some(),
+        handler_status: committed.and_then(|c| c.0),
         time_ms,
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     });
@@ -142,7 +167,8 @@ async fn authenticated(st: &EmulatorState, req: Request, next: Next) -> Response
             )
         };
     }
-    let (latency_ms, action) = st.faults_for(req.method().as_str(), &full_path(&req));
+    let path = full_path(&req);
+    let (latency_ms, action) = st.faults_for(req.method().as_str(), &path);
     if latency_ms > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(latency_ms)).await;
     }
@@ -153,13 +179,19 @@ async fn authenticated(st: &EmulatorState, req: Request, next: Next) -> Response
             retry_after_s,
             commit,
         }) => {
-            if commit {
-                let _applied = next.run(req).await;
-            }
-            let mut resp = injected_status(status, html);
+            // With `commit` the write lands exactly as without the fault; only its answer is lost.
+            let handled = if commit {
+                Some(next.run(req).await.status().as_u16())
+            } else {
+                None
+            };
+            let mut resp = injected_status(st, status, html, &path);
             if let Some(value) = retry_after_s.and_then(|v| HeaderValue::from_str(&v).ok()) {
                 resp.headers_mut()
                     .insert("x-rate-limit-retry-after-seconds", value);
+            }
+            if handled.is_some() {
+                resp.extensions_mut().insert(Committed(handled));
             }
             resp
         }
@@ -168,29 +200,42 @@ async fn authenticated(st: &EmulatorState, req: Request, next: Next) -> Response
                 .extensions()
                 .get::<ConnectInfo<ConnCtl>>()
                 .map(|c| c.0.clone());
-            if drop == DropPoint::AfterCommit {
-                let _applied = next.run(req).await;
+            let handled = if drop == DropPoint::AfterCommit {
+                Some(next.run(req).await.status().as_u16())
+            } else {
+                None
+            };
+            let mut resp = drop_connection(conn);
+            if handled.is_some() {
+                resp.extensions_mut().insert(Committed(handled));
             }
-            drop_connection(conn)
+            resp
         }
-        Some(FaultKind::Latency { .. }) | None => next.run(req).await,
+        Some(FaultKind::Latency { .. }) | None => {
+            let mut resp = next.run(req).await;
+            resp.extensions_mut().insert(Committed(None));
+            resp
+        }
     }
 }
 
-fn injected_status(status: u16, html: bool) -> Response {
+fn injected_status(st: &EmulatorState, status: u16, html: bool, path: &str) -> Response {
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     if html {
         return html_response(code);
     }
     let (ty, description) = match status {
+        // Answered by the gateway in front of the API, not by the API: no `error.type`.
+        502 | 504 => return gateway_error(st, code, path),
         401 => (
             "UNAUTHORIZED",
             "Authentication failed for requested resource",
         ),
+        408 => (
+            "REQUEST_TIMEOUT",
+            "The server didn't receive a complete request message within the server's allotted timeout period",
+        ),
         412 => ("PRECONDITION_FAILED", "Feature flag for this flow is off"),
-        408 => ("REQUEST_TIMEOUT", "The request timed out"),
-        502 => ("BAD_GATEWAY", "Bad gateway"),
-        504 => ("GATEWAY_TIMEOUT", "Gateway timeout"),
         429 => (
             "TOO_MANY_REQUESTS",
             "Too many resources are concurrently created / updated / deleted in the account",
@@ -234,15 +279,6 @@ fn base_url(headers: &HeaderMap) -> String {
     format!("http://{host}")
 }
 
-/// `AKIAIOSFODNN7EXAMPLE` as the list example shows keys: `A***E`.
-fn mask_key(key: &str) -> String {
-    let mut chars = key.chars();
-    match (chars.next(), chars.next_back()) {
-        (Some(first), Some(last)) => format!("{first}***{last}"),
-        _ => "***".to_owned(),
-    }
-}
-
 fn parse_account_id(raw: &str) -> Option<i64> {
     raw.parse::<i32>().ok().filter(|id| *id >= 0).map(i64::from)
 }
@@ -261,14 +297,16 @@ fn account_not_found(id: i64) -> Response {
 
 async fn list_accounts(State(st): State<EmulatorState>, headers: HeaderMap) -> Response {
     let base = base_url(&headers);
-    st.with_world(|w, knobs, _, _| {
-        let mask = knobs.mask_list_access_keys;
+    st.with_world(|w, knobs, _, now| {
         let accounts: Vec<Value> = w
             .accounts
             .values()
+            .filter(|a| a.is_visible(now))
             .map(|a| {
                 let mut v = a.to_json(&base);
-                if mask && let Some(key) = v["accessKeyId"].as_str() {
+                if knobs.mask_list_access_keys
+                    && let Some(key) = v.get("accessKeyId").and_then(Value::as_str)
+                {
                     v["accessKeyId"] = json!(mask_key(key));
                 }
                 v
@@ -292,10 +330,17 @@ async fn get_account(
         return bad_account_id();
     };
     let base = base_url(&headers);
-    st.with_world(|w, _, _, _| match w.accounts.get(&id) {
-        Some(a) => Json(a.to_json(&base)).into_response(),
-        None => account_not_found(id),
+    st.with_world(|w, _, _, now| match w.accounts.get(&id) {
+        Some(a) if a.is_visible(now) => Json(a.to_json(&base)).into_response(),
+        _ => account_not_found(id),
     })
+}
+
+/// First character, `***`, last character: the list's masking in the contract's example.
+fn mask_key(key: &str) -> String {
+    let first = key.chars().next().map(String::from).unwrap_or_default();
+    let last = key.chars().last().map(String::from).unwrap_or_default();
+    format!("{first}***{last}")
 }
 
 fn bad_request(msg: &str) -> Response {
@@ -370,6 +415,16 @@ fn conflict(ty: &str) -> Response {
     error_response(StatusCode::CONFLICT, ty, description)
 }
 
+/// The contract's error-type enum has no cloud-account limit type; `BAD_REQUEST` is the real,
+/// generic type for a 400, and the description names the limit.
+fn limit_reached(max: u32) -> Response {
+    error_response(
+        StatusCode::BAD_REQUEST,
+        "BAD_REQUEST",
+        &format!("Cloud account limit reached: at most {max} cloud accounts are allowed"),
+    )
+}
+
 async fn create_account(
     State(st): State<EmulatorState>,
     headers: HeaderMap,
@@ -381,6 +436,11 @@ async fn create_account(
     };
     let base = base_url(&headers);
     st.with_world(|w, knobs, ms, now| {
+        if let Some(max) = knobs.max_cloud_accounts
+            && w.quota_usage() >= usize::try_from(max).unwrap_or(usize::MAX)
+        {
+            return limit_reached(max);
+        }
         if knobs.sync_errors
             && let Some(ty) = w.conflict(None, &changes)
         {

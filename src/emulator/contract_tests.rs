@@ -328,6 +328,67 @@ async fn every_operation_conforms_to_the_openapi_contract() {
         c.check("GET", TASKS, &emu.call("GET", TASKS, None).await);
         c.check("GET", TASK, &emu.call("GET", &task_path, None).await);
     }
+    emu.admin(
+        "POST",
+        "/faults",
+        json!({"status": 408, "commit": true, "count": 3}),
+    )
+    .await;
+    c.check(
+        "POST",
+        ACCOUNTS,
+        &emu.call("POST", ACCOUNTS, Some(create_body("timed-out", "TO")))
+            .await,
+    );
+    c.check(
+        "PUT",
+        ACCOUNT,
+        &emu.call("PUT", "/v1/cloud-accounts/3", Some(update_body(None, "T")))
+            .await,
+    );
+    c.check(
+        "DELETE",
+        ACCOUNT,
+        &emu.call("DELETE", "/v1/cloud-accounts/3", None).await,
+    );
+
+    // Knobs: a masked list, an account hidden after its create, the account quota.
+    emu.admin(
+        "PUT",
+        "/config",
+        json!({"mask_list_access_keys": true, "account_404_ms": 1000, "max_cloud_accounts": 2}),
+    )
+    .await;
+    let masked = emu.call("GET", ACCOUNTS, None).await;
+    assert!(masked.body.to_string().contains("***"));
+    c.check("GET", ACCOUNTS, &masked);
+    let over = emu
+        .call("POST", ACCOUNTS, Some(create_body("over", "OVER")))
+        .await;
+    assert_eq!(over.status, StatusCode::BAD_REQUEST);
+    c.check("POST", ACCOUNTS, &over);
+    emu.admin("PUT", "/config", json!({"max_cloud_accounts": null}))
+        .await;
+    c.check(
+        "POST",
+        ACCOUNTS,
+        &emu.call("POST", ACCOUNTS, Some(create_body("hidden", "HIDDEN")))
+            .await,
+    );
+    emu.advance(1000);
+    let state = emu.admin("GET", "/state", json!(null)).await.body;
+    let hidden_id = state["accounts"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["name"] == "hidden"))
+        .map(|x| x["id"].clone())
+        .expect("hidden account exists");
+    let hidden = emu
+        .call("GET", &format!("/v1/cloud-accounts/{hidden_id}"), None)
+        .await;
+    assert_eq!(hidden.status, StatusCode::NOT_FOUND);
+    c.check("GET", ACCOUNT, &hidden);
+    c.check("GET", ACCOUNTS, &emu.call("GET", ACCOUNTS, None).await);
+
     emu.admin("PUT", "/config", json!({"rate_limit_per_minute": 0}))
         .await;
     c.check("GET", TASKS, &emu.call("GET", TASKS, None).await);
@@ -347,7 +408,7 @@ async fn every_operation_conforms_to_the_openapi_contract() {
             "{method} {path} {code} not exercised"
         );
     }
-    for code in [400, 401, 404, 409, 412, 429, 500, 503] {
+    for code in [400, 401, 404, 408, 409, 412, 429, 500, 503] {
         assert!(
             c.seen.iter().any(|s| s.2 == code),
             "status {code} not exercised"

@@ -14,7 +14,10 @@
 //!   `CLOUD_ACCOUNT_ACCESS_KEY_EXISTS`), or answer 409 at once when `sync_errors` is set;
 //! - synchronous error bodies are JSON `{"error": {type, status, description}}`, the shape of
 //!   task errors; 401 can be switched to an nginx-style HTML page (`html_401`);
-//! - the list shows access key ids unmasked; secrets are validated, then discarded;
+//! - the list shows access key ids unmasked unless `mask_list_access_keys` is set (the contract's
+//!   example shows `A***A`); secrets are validated, then discarded;
+//! - unknown paths (under `/v1` or not) answer a gateway-style 404 without an `error.type`, so a
+//!   client can tell a wrong base URL from a missing account;
 //! - a single API key pair is served, so there is one task queue;
 //! - a deleted account is listed as `deleted` for `delete_ms`, then disappears (GET 404).
 
@@ -67,6 +70,13 @@ pub struct EmulatorConfig {
     pub delete_ms: u64,
     pub rate_limit_per_minute: u32,
     pub sync_errors: bool,
+    /// A new account answers 404 (and is not listed) until this long after its create task
+    /// completed.
+    pub account_404_ms: u64,
+    /// Mask access key ids in `GET /v1/cloud-accounts` (`A***E`).
+    pub mask_list_access_keys: bool,
+    /// Cap on cloud accounts (internal account excluded); creates beyond it answer 400.
+    pub max_cloud_accounts: Option<u32>,
     /// Do not print lifecycle events to stdout.
     pub quiet: bool,
     /// Print the startup banner (URL and `export` lines) to stdout before serving.
@@ -87,6 +97,9 @@ impl Default for EmulatorConfig {
             delete_ms: 300,
             rate_limit_per_minute: 400,
             sync_errors: false,
+            account_404_ms: 0,
+            mask_list_access_keys: false,
+            max_cloud_accounts: None,
             quiet: false,
             banner: false,
         }
@@ -107,23 +120,24 @@ impl fmt::Debug for EmulatorConfig {
             .field("delete_ms", &self.delete_ms)
             .field("rate_limit_per_minute", &self.rate_limit_per_minute)
             .field("sync_errors", &self.sync_errors)
+            .field("account_404_ms", &self.account_404_ms)
+            .field("mask_list_access_keys", &self.mask_list_access_keys)
+            .field("max_cloud_accounts", &self.max_cloud_accounts)
             .field("quiet", &self.quiet)
             .field("banner", &self.banner)
             .finish()
     }
 }
 
-/// The whole HTTP application: `/v1` (logged, rate limited, authenticated, fault-injected)
-/// and `/admin`.
+/// The whole HTTP application: `/v1` (rate limited, authenticated, fault-injected), `/admin`,
+/// and a gateway-style 404 for every other path. Everything but `/admin` is logged.
 pub fn app(state: EmulatorState) -> Router {
-    let v1 = api::router()
-        .layer(from_fn_with_state(state.clone(), api::gate))
-        .layer(from_fn_with_state(state.clone(), api::log_layer));
+    let v1 = api::router().layer(from_fn_with_state(state.clone(), api::gate));
     Router::new()
         .nest("/v1", v1)
         .nest("/admin", admin::router())
-        // A base URL without `/v1` lands here: never the API's own "not found".
-        .fallback(api::unknown_path)
+        .fallback(api::gateway_not_found)
+        .layer(from_fn_with_state(state.clone(), api::log_layer))
         .with_state(state)
 }
 

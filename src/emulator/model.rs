@@ -98,6 +98,10 @@ pub struct Account {
     pub next: Option<Pending>,
     /// Forced by the admin API: the status the in-flight lifecycle ends in instead of its own.
     pub final_override: Option<String>,
+    /// Before this instant GET by id answers 404 and the list omits the account (eventual
+    /// consistency after a create, knob `account_404_ms`); writes still find it.
+    #[serde(default)]
+    pub visible_ms: u64,
 }
 
 impl Account {
@@ -114,7 +118,18 @@ impl Account {
             credentials_generation: 0,
             next: None,
             final_override: None,
+            visible_ms: 0,
         }
+    }
+
+    /// Whether reads (GET by id, the list) see the account at `now`.
+    pub fn is_visible(&self, now: u64) -> bool {
+        self.visible_ms <= now
+    }
+
+    /// Counts towards `max_cloud_accounts`: not the internal account, not a finished deletion.
+    fn counts_towards_quota(&self) -> bool {
+        self.id != INTERNAL_ACCOUNT_ID && self.status != "deleted"
     }
 
     fn is_deleting(&self) -> bool {
@@ -238,6 +253,9 @@ pub struct Task {
     pub updated_ms: u64,
     pub activation_ms: u64,
     pub delete_ms: u64,
+    /// How long a created account stays invisible to reads after this task completed.
+    #[serde(default)]
+    pub account_404_ms: u64,
     pub final_status: String,
     /// Error type injected through the admin API, used when the task runs.
     pub injected_error: Option<String>,
@@ -571,6 +589,11 @@ impl World {
                         credentials_generation: 1,
                         next: None,
                         final_override: None,
+                        visible_ms: if task.account_404_ms > 0 {
+                            task.done_ms + task.account_404_ms
+                        } else {
+                            0
+                        },
                     };
                     events.push(format!(
                         "account {id} ({:?}): created as draft",
@@ -683,6 +706,22 @@ impl World {
         }
     }
 
+    /// Cloud accounts that count towards `max_cloud_accounts`: live ones (not the internal
+    /// account, not finished deletions) plus creates still waiting to run.
+    pub fn quota_usage(&self) -> usize {
+        let live = self
+            .accounts
+            .values()
+            .filter(|a| a.counts_towards_quota())
+            .count();
+        let queued = self
+            .tasks
+            .iter()
+            .filter(|t| t.command == Command::Create && t.status == TaskStatus::Received)
+            .count();
+        live + queued
+    }
+
     /// Whether some lifecycle is still running for the account.
     pub fn in_flight(&self, id: i64) -> bool {
         self.accounts.get(&id).is_some_and(|a| a.next.is_some())
@@ -711,6 +750,7 @@ mod tests {
             updated_ms: created,
             activation_ms: 30,
             delete_ms: 5,
+            account_404_ms: 0,
             final_status: "active".to_owned(),
             injected_error: None,
             error: None,

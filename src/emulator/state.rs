@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use axum::http::HeaderValue;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -60,10 +61,17 @@ pub struct Knobs {
     pub final_status_count: Option<u32>,
     /// Answer 401 with an nginx-style HTML page instead of JSON.
     pub html_401: bool,
-    /// Mask each `accessKeyId` in `GET /v1/cloud-accounts` (first and last character around
-    /// `***`), as the contract's example shows; `GET /v1/cloud-accounts/{id}` shows it whole.
+    /// A new account answers 404 and is not listed until this long after its create task
+    /// completed (the eventual consistency the real API shows).
+    #[serde(default)]
+    pub account_404_ms: u64,
+    /// `GET /v1/cloud-accounts` shows access key ids masked (`A***E`); GET by id never does.
     #[serde(default)]
     pub mask_list_access_keys: bool,
+    /// Creates beyond this many cloud accounts (internal account excluded, creates still queued
+    /// included) answer 400 synchronously; `null` means no cap.
+    #[serde(default)]
+    pub max_cloud_accounts: Option<u32>,
 }
 
 impl Knobs {
@@ -78,7 +86,9 @@ impl Knobs {
             final_status: "active".to_owned(),
             final_status_count: None,
             html_401: false,
-            mask_list_access_keys: false,
+            account_404_ms: cfg.account_404_ms,
+            mask_list_access_keys: cfg.mask_list_access_keys,
+            max_cloud_accounts: cfg.max_cloud_accounts,
         }
     }
 
@@ -116,6 +126,24 @@ impl Knobs {
     }
 }
 
+/// Statuses a fault may inject: those the real API (or a gateway in front of it) answers with.
+const FAULT_STATUSES: [u16; 8] = [401, 408, 412, 429, 500, 502, 503, 504];
+
+/// `retry_after_s`: any JSON number (its text as written, except that the JSON parser normalises
+/// exponents: `1e20` is sent as `1e+20`) or any string usable as a header value (sent exactly),
+/// so tests can send absurd values (`1e20`, `0.25`, `-1`, `"abc"`) the client must survive.
+fn retry_after(v: Option<&Value>) -> Result<Option<String>, String> {
+    let text = match v {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Number(n)) => n.to_string(),
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => return Err("retry_after_s must be a number or a string".to_owned()),
+    };
+    HeaderValue::from_str(&text)
+        .map(|_| Some(text))
+        .map_err(|_| "retry_after_s is not a valid header value".to_owned())
+}
+
 /// How an injected fault fires: a fixed number of times or with a probability.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -136,15 +164,13 @@ pub enum DropPoint {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultKind {
-    /// `retry_after_s` adds `X-Rate-Limit-Retry-After-Seconds` (verbatim, so absurd values such
-    /// as `1e20` can be sent), as the real API's 429s carry. With `commit`, the request is applied
-    /// first and only its answer is replaced: what a gateway's 5xx or 408 after a committed
-    /// write looks like to a client.
+    /// `retry_after_s` adds `X-Rate-Limit-Retry-After-Seconds`, as the real API's 429s carry; it
+    /// is sent verbatim, whatever it says. With `commit` the request is applied first and only
+    /// the answer is replaced (the client cannot tell whether its write landed).
     Status {
         status: u16,
         html: bool,
         retry_after_s: Option<String>,
-        #[serde(default)]
         commit: bool,
     },
     Latency {
@@ -183,33 +209,30 @@ impl Fault {
                 Some(_) => Err(format!("{name} must be a string")),
             }
         };
+        let bool_field = |name: &str| -> Result<bool, String> {
+            match obj.get(name) {
+                None | Some(Value::Null) => Ok(false),
+                Some(Value::Bool(b)) => Ok(*b),
+                Some(_) => Err(format!("{name} must be a boolean")),
+            }
+        };
         let kind = if let Some(status) = u64_field("status")? {
             let status = u16::try_from(status).map_err(|_| "status out of range")?;
-            if ![401, 408, 412, 429, 500, 502, 503, 504].contains(&status) {
-                return Err(
-                    "status must be one of 401, 408, 412, 429, 500, 502, 503, 504".to_owned(),
-                );
+            if !FAULT_STATUSES.contains(&status) {
+                return Err(format!("status must be one of {FAULT_STATUSES:?}"));
             }
             let html = obj.get("html").and_then(Value::as_bool).unwrap_or(false);
-            let commit = obj.get("commit").and_then(Value::as_bool).unwrap_or(false);
-            let retry_after_s = match obj.get("retry_after_s") {
-                None | Some(Value::Null) => None,
-                Some(Value::Number(n)) => Some(n.to_string()),
-                Some(Value::String(t)) => Some(t.clone()),
-                Some(_) => return Err("retry_after_s must be a number or a string".to_owned()),
-            };
-            if retry_after_s
-                .as_deref()
-                .is_some_and(|v| axum::http::HeaderValue::from_str(v).is_err())
-            {
-                return Err("retry_after_s must be a valid header value".to_owned());
-            }
             FaultKind::Status {
                 status,
                 html,
-                retry_after_s,
-                commit,
+                retry_after_s: retry_after(obj.get("retry_after_s"))?,
+                commit: bool_field("commit")?,
             }
+        } else if bool_field("commit")? {
+            return Err(
+                "commit applies to status faults; use drop: after_commit for a dropped connection"
+                    .to_owned(),
+            );
         } else if let Some(latency_ms) = u64_field("latency_ms")? {
             FaultKind::Latency { latency_ms }
         } else if let Some(drop) = str_field("drop")? {
@@ -275,6 +298,12 @@ pub struct LogEntry {
     pub path: String,
     /// `None` when the connection was dropped without a response.
     pub status: Option<u16>,
+    /// Whether the API handler processed the request (a write was applied, if it was one);
+    /// false when auth, the rate limit or a fault answered first.
+    pub committed: bool,
+    /// What the handler answered when a fault replaced or dropped that answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handler_status: Option<u16>,
     pub time_ms: u64,
     pub duration_ms: u64,
 }
@@ -629,6 +658,7 @@ impl MutState<'_> {
             updated_ms: now,
             activation_ms: knobs.activation_ms,
             delete_ms: knobs.delete_ms,
+            account_404_ms: knobs.account_404_ms,
             final_status,
             injected_error,
             error: None,

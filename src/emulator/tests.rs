@@ -1052,65 +1052,561 @@ async fn state_file_survives_restart() {
     emu.shutdown().await;
 }
 
+// ---- ambiguous outcomes and API quirks ----
+
+fn tasks_of(state: &Value) -> Vec<Value> {
+    state["tasks"].as_array().cloned().unwrap_or_default()
+}
+
+fn log_entries(log: &Value) -> Vec<Value> {
+    log["requests"].as_array().cloned().unwrap_or_default()
+}
+
 #[tokio::test]
-async fn status_faults_may_commit_first_and_unknown_paths_name_no_entity() {
-    let (emu, client) = running(test_config()).await;
-    let faults = format!("{}/faults", emu.admin_url());
-    let list = format!("{}/cloud-accounts", emu.base_url());
-    let state_url = format!("{}/state", emu.admin_url());
-    let task_count = |v: Value| v["tasks"].as_array().map(Vec::len).unwrap_or(0);
-    for (status, commit, tasks) in [
-        (502, false, 0),
-        (502, true, 1),
-        (504, true, 2),
-        (408, false, 2),
+async fn status_faults_with_commit_apply_the_write_and_lose_the_answer() {
+    let emu = Emu::new(test_config());
+    // Without commit nothing is applied.
+    emu.admin("POST", "/faults", json!({"status": 502, "method": "POST"}))
+        .await;
+    let r = emu
+        .call("POST", "/v1/cloud-accounts", Some(create_body("a", "K1")))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY);
+    let state = emu.admin("GET", "/state", json!(null)).await.body;
+    assert!(tasks_of(&state).is_empty(), "a 502 without commit applied");
+
+    // POST: the client sees 502, yet the task is queued and the account appears.
+    let r = emu
+        .admin(
+            "POST",
+            "/faults",
+            json!({"status": 502, "commit": true, "method": "POST", "path_prefix": "/v1/cloud-accounts"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["faults"][0]["kind"]["status"]["commit"], true);
+    let r = emu
+        .call("POST", "/v1/cloud-accounts", Some(create_body("a", "K1")))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY);
+    assert!(r.body.get("taskId").is_none(), "the real answer leaked");
+    let state = emu.admin("GET", "/state", json!(null)).await.body;
+    let tasks = tasks_of(&state);
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0]["command"], "cloudAccountCreateRequest");
+    assert_eq!(tasks[0]["status"], "received");
+    emu.advance(1000);
+    let acc = emu.account(2).await;
+    assert_eq!(acc.status, StatusCode::OK);
+    assert_eq!(
+        (acc.body["name"].as_str(), acc.body["status"].as_str()),
+        (Some("a"), Some("active"))
+    );
+
+    // PUT: 504 to the client, the update lands.
+    emu.admin(
+        "POST",
+        "/faults",
+        json!({"status": 504, "commit": true, "method": "PUT"}),
+    )
+    .await;
+    let r = emu
+        .call(
+            "PUT",
+            "/v1/cloud-accounts/2",
+            Some(update_body(Some("renamed"), "K2")),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::GATEWAY_TIMEOUT);
+    emu.advance(1000);
+    let acc = emu.account(2).await.body;
+    assert_eq!(
+        (acc["name"].as_str(), acc["accessKeyId"].as_str()),
+        (Some("renamed"), Some("K2"))
+    );
+
+    // DELETE without commit: the account stays; with commit (408): it goes away.
+    emu.admin(
+        "POST",
+        "/faults",
+        json!({"status": 503, "method": "DELETE"}),
+    )
+    .await;
+    assert_eq!(
+        emu.call("DELETE", "/v1/cloud-accounts/2", None)
+            .await
+            .status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    emu.advance(1000);
+    assert_eq!(emu.account(2).await.status, StatusCode::OK);
+    emu.admin(
+        "POST",
+        "/faults",
+        json!({"status": 408, "commit": true, "method": "DELETE"}),
+    )
+    .await;
+    let r = emu.call("DELETE", "/v1/cloud-accounts/2", None).await;
+    assert_eq!(r.status, StatusCode::REQUEST_TIMEOUT);
+    assert_eq!(r.body["error"]["type"], "REQUEST_TIMEOUT");
+    emu.advance(1000);
+    let gone = emu.account(2).await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    assert_eq!(gone.body["error"]["type"], "CLOUD_ACCOUNT_NOT_FOUND");
+
+    // A committed request the handler rejects is still only answered with the fault.
+    emu.admin(
+        "POST",
+        "/faults",
+        json!({"status": 500, "commit": true, "method": "PUT"}),
+    )
+    .await;
+    let r = emu
+        .call("PUT", "/v1/cloud-accounts/99", Some(update_body(None, "K")))
+        .await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+
+    // The log shows the injected status, whether the handler ran, and what it answered.
+    let log = log_entries(&emu.admin("GET", "/requests", json!(null)).await.body);
+    let faulted: Vec<_> = log
+        .iter()
+        .filter(|e| e["method"] != "GET")
+        .map(|e| {
+            (
+                e["method"].as_str().unwrap_or("").to_owned(),
+                e["status"].clone(),
+                e["committed"].clone(),
+                e.get("handlerStatus").cloned(),
+            )
+        })
+        .collect();
+    let row = |m: &str, s: u16, c: bool, h: Option<u16>| {
+        (m.to_owned(), json!(s), json!(c), h.map(|h| json!(h)))
+    };
+    assert_eq!(
+        faulted,
+        vec![
+            row("POST", 502, false, None),
+            row("POST", 502, true, Some(202)),
+            row("PUT", 504, true, Some(202)),
+            row("DELETE", 503, false, None),
+            row("DELETE", 408, true, Some(200)),
+            row("PUT", 500, true, Some(404)),
+        ]
+    );
+    assert!(
+        log.iter()
+            .filter(|e| e["method"] == "GET")
+            .all(|e| e["committed"] == true && e.get("handlerStatus").is_none())
+    );
+
+    // commit belongs to status faults only; unknown statuses are refused.
+    for bad in [
+        json!({"latency_ms": 5, "commit": true}),
+        json!({"status": 502, "commit": "yes"}),
+        json!({"status": 501}),
     ] {
-        let r = client
-            .post(&faults)
-            .json(&json!({"status": status, "commit": commit, "count": 1, "method": "POST"}))
-            .send()
-            .await
-            .expect("admin");
-        assert!(r.status().is_success(), "{status}: {}", r.status());
-        let r = authed(&client, reqwest::Method::POST, list.clone())
-            .json(&create_body(
-                &format!("n{status}{commit}"),
-                &format!("K{status}{commit}"),
-            ))
-            .send()
-            .await
-            .expect("send");
-        assert_eq!(r.status().as_u16(), status);
-        let state: Value = client
-            .get(&state_url)
-            .send()
-            .await
-            .expect("state")
-            .json()
-            .await
-            .expect("json");
-        assert_eq!(task_count(state), tasks, "status {status} commit {commit}");
+        assert_eq!(
+            emu.admin("POST", "/faults", bad.clone()).await.status,
+            StatusCode::BAD_REQUEST,
+            "{bad}"
+        );
     }
-    // A missing account names itself; an unknown path (a base URL without /v1) does not.
-    let r = authed(&client, reqwest::Method::GET, format!("{list}/999"))
+}
+
+#[tokio::test]
+async fn gateway_statuses_have_no_error_type() {
+    let emu = Emu::new(test_config());
+    for (status, reason) in [(502, "Bad Gateway"), (504, "Gateway Timeout")] {
+        emu.admin("POST", "/faults", json!({"status": status}))
+            .await;
+        let r = emu.call("GET", "/v1/cloud-accounts/1", None).await;
+        assert_eq!(r.status.as_u16(), status);
+        assert_eq!(r.body["status"], status);
+        assert_eq!(r.body["error"], reason);
+        assert_eq!(r.body["path"], "/v1/cloud-accounts/1");
+        assert!(r.body["timestamp"].is_string());
+    }
+    emu.admin("POST", "/faults", json!({"status": 502, "html": true}))
+        .await;
+    let r = emu.call("GET", "/v1/cloud-accounts/1", None).await;
+    assert_eq!(r.headers["content-type"], "text/html");
+    assert!(
+        r.body
+            .as_str()
+            .is_some_and(|b| b.contains("502 Bad Gateway"))
+    );
+}
+
+#[tokio::test]
+async fn retry_after_is_sent_verbatim_whatever_it_says() {
+    let emu = Emu::new(test_config());
+    for (raw, header) in [
+        ("7", "7"),
+        // serde_json normalises exponents (1e20 -> 1e+20, E -> e); a string is sent exactly.
+        ("1e20", "1e+20"),
+        ("1E-2", "1e-2"),
+        ("0.25", "0.25"),
+        ("-3", "-3"),
+        ("18446744073709551616", "18446744073709551616"),
+        (r#""1e20""#, "1e20"),
+        (r#""abc""#, "abc"),
+        (r#""""#, ""),
+    ] {
+        let body = format!(r#"{{"status": 429, "retry_after_s": {raw}}}"#);
+        let r = emu.raw("POST", "/admin/faults", Some(&body), false).await;
+        assert_eq!(r.status, StatusCode::OK, "{raw}: {}", r.body);
+        let r = emu.call("GET", "/v1/cloud-accounts", None).await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            r.headers["x-rate-limit-retry-after-seconds"], header,
+            "{raw}"
+        );
+    }
+    // Any status may carry it, with commit too.
+    emu.raw(
+        "POST",
+        "/admin/faults",
+        Some(r#"{"status": 503, "retry_after_s": 1.5e3, "commit": true}"#),
+        false,
+    )
+    .await;
+    let r = emu.call("GET", "/v1/tasks", None).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.headers["x-rate-limit-retry-after-seconds"], "1.5e+3");
+    for bad in [r#""a\nb""#, "true", "[1]", r#"{"s": 1}"#] {
+        let body = format!(r#"{{"status": 429, "retry_after_s": {bad}}}"#);
+        let r = emu.raw("POST", "/admin/faults", Some(&body), false).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let r = emu.call("GET", "/v1/cloud-accounts", None).await;
+    assert_eq!(r.status, StatusCode::OK, "a refused fault was installed");
+}
+
+#[tokio::test]
+async fn unknown_paths_answer_an_untyped_404_unlike_missing_accounts() {
+    let emu = Emu::new(test_config());
+    for (method, path) in [
+        ("GET", "/v1/nope"),
+        ("GET", "/v1/cloud-accounts/5/x"),
+        ("GET", "/v1/tasks/abc/def"),
+        ("GET", "/cloud-accounts"),
+        ("POST", "/cloud-accounts"),
+        ("GET", "/cloud-accounts/5"),
+        ("DELETE", "/cloud-accounts/5"),
+        ("GET", "/tasks/abc"),
+        ("GET", "/"),
+        ("GET", "/v2/cloud-accounts"),
+    ] {
+        let r = emu.call(method, path, Some(create_body("a", "K"))).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{method} {path}");
+        assert!(
+            r.body["error"].is_string() && r.body["error"].get("type").is_none(),
+            "{method} {path}: {}",
+            r.body
+        );
+        assert_eq!(r.body["error"], "Not Found");
+        assert_eq!(r.body["status"], 404);
+        assert_eq!(r.body["path"], path);
+        assert_eq!(r.body["timestamp"], "2023-11-14T22:13:20.000Z");
+    }
+    // Typed 404s stay typed.
+    let acc = emu.call("GET", "/v1/cloud-accounts/5", None).await;
+    assert_eq!(acc.status, StatusCode::NOT_FOUND);
+    assert_eq!(acc.body["error"]["type"], "CLOUD_ACCOUNT_NOT_FOUND");
+    let task = emu.call("GET", "/v1/tasks/abc", None).await;
+    assert_eq!(task.status, StatusCode::NOT_FOUND);
+    assert_eq!(task.body["error"]["type"], "ENTITY_NOT_FOUND");
+    // Under /v1 authentication still comes first; outside it there is nothing to authenticate.
+    assert_eq!(
+        emu.raw("GET", "/v1/nope", None, false).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        emu.raw("GET", "/cloud-accounts", None, false).await.status,
+        StatusCode::NOT_FOUND
+    );
+    // Requests outside /v1 are logged (a client with a wrong base URL shows up); /admin is not.
+    let log = log_entries(&emu.admin("GET", "/requests", json!(null)).await.body);
+    let paths: Vec<_> = log.iter().map(|e| e["path"].clone()).collect();
+    assert!(paths.contains(&json!("/cloud-accounts/5")));
+    assert!(paths.contains(&json!("/tasks/abc")));
+    assert!(
+        !paths
+            .iter()
+            .any(|p| p.as_str().is_some_and(|p| p.starts_with("/admin")))
+    );
+}
+
+#[tokio::test]
+async fn new_accounts_stay_invisible_for_account_404_ms_after_their_task() {
+    let emu = Emu::new(test_config());
+    let r = emu
+        .admin("PUT", "/config", json!({"account_404_ms": 500}))
+        .await;
+    assert_eq!(r.body["account_404_ms"], 500);
+    let id = task_id(
+        &emu.call(
+            "POST",
+            "/v1/cloud-accounts",
+            Some(create_body("late", "AKLATE")),
+        )
+        .await,
+    );
+    let listed = |v: Value| {
+        v["cloudAccounts"]
+            .as_array()
+            .map(|a| a.iter().any(|x| x["id"] == 2))
+            .unwrap_or(false)
+    };
+    emu.advance(200);
+    let task = emu.task(&id).await;
+    assert_eq!(task["status"], "processing-completed");
+    assert_eq!(task["response"]["resourceId"], 2);
+    for _ in 0..2 {
+        let r = emu.account(2).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        assert_eq!(r.body["error"]["type"], "CLOUD_ACCOUNT_NOT_FOUND");
+        assert!(!listed(
+            emu.call("GET", "/v1/cloud-accounts", None).await.body
+        ));
+        emu.advance(499 / 2);
+    }
+    // The account exists all along (admin view), it is only hidden from reads.
+    let state = emu.admin("GET", "/state", json!(null)).await.body;
+    assert_eq!(state["accounts"].as_array().map(Vec::len), Some(2));
+    emu.advance(2);
+    assert_eq!(emu.account(2).await.status, StatusCode::OK);
+    assert!(listed(
+        emu.call("GET", "/v1/cloud-accounts", None).await.body
+    ));
+
+    // Off by default: visible as soon as the account exists.
+    let emu = Emu::new(test_config());
+    emu.call("POST", "/v1/cloud-accounts", Some(create_body("a", "K")))
+        .await;
+    emu.advance(100);
+    assert_eq!(emu.account(2).await.body["status"], "draft");
+    // Also settable at start.
+    let emu = Emu::new(EmulatorConfig {
+        account_404_ms: 50,
+        ..test_config()
+    });
+    emu.call("POST", "/v1/cloud-accounts", Some(create_body("a", "K")))
+        .await;
+    emu.advance(249);
+    assert_eq!(emu.account(2).await.status, StatusCode::NOT_FOUND);
+    emu.advance(1);
+    assert_eq!(emu.account(2).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn list_masks_access_keys_when_asked_and_get_never_does() {
+    let emu = Emu::new(EmulatorConfig {
+        mask_list_access_keys: true,
+        ..test_config()
+    });
+    emu.call(
+        "POST",
+        "/v1/cloud-accounts",
+        Some(create_body("a", "AKIAEXAMPLE")),
+    )
+    .await;
+    emu.call("POST", "/v1/cloud-accounts", Some(create_body("b", "Z")))
+        .await;
+    emu.advance(1000);
+    let keys = |v: &Value| -> Vec<Value> {
+        v["cloudAccounts"]
+            .as_array()
+            .map(|a| a.iter().map(|x| x["accessKeyId"].clone()).collect())
+            .unwrap_or_default()
+    };
+    let list = emu.call("GET", "/v1/cloud-accounts", None).await.body;
+    assert_eq!(
+        keys(&list),
+        vec![Value::Null, json!("A***E"), json!("Z***Z")]
+    );
+    assert_eq!(emu.account(2).await.body["accessKeyId"], "AKIAEXAMPLE");
+    emu.admin("PUT", "/config", json!({"mask_list_access_keys": false}))
+        .await;
+    let list = emu.call("GET", "/v1/cloud-accounts", None).await.body;
+    assert_eq!(
+        keys(&list),
+        vec![Value::Null, json!("AKIAEXAMPLE"), json!("Z")]
+    );
+}
+
+#[tokio::test]
+async fn creates_beyond_max_cloud_accounts_fail_synchronously() {
+    let emu = Emu::new(test_config());
+    assert_eq!(
+        emu.admin("PUT", "/config", json!({"max_cloud_accounts": -1}))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+    emu.admin("PUT", "/config", json!({"max_cloud_accounts": 2}))
+        .await;
+    let post = |name: &'static str| {
+        emu.call(
+            "POST",
+            "/v1/cloud-accounts",
+            Some(create_body(name, &format!("K-{name}"))),
+        )
+    };
+    // Creates still queued count.
+    assert_eq!(post("a").await.status, StatusCode::ACCEPTED);
+    assert_eq!(post("b").await.status, StatusCode::ACCEPTED);
+    let r = post("c").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.body["error"]["type"], "BAD_REQUEST");
+    assert_eq!(r.body["error"]["status"], "400 BAD_REQUEST");
+    assert!(
+        r.body["error"]["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("limit") && d.contains('2'))
+    );
+    emu.advance(1000);
+    assert_eq!(post("c").await.status, StatusCode::BAD_REQUEST);
+    let state = emu.admin("GET", "/state", json!(null)).await.body;
+    assert_eq!(tasks_of(&state).len(), 2, "a refused create queued a task");
+    // An account being deleted still counts; once deleted it does not.
+    emu.call("DELETE", "/v1/cloud-accounts/2", None).await;
+    emu.advance(150);
+    assert_eq!(emu.account(2).await.body["status"], "delete-draft");
+    assert_eq!(post("c").await.status, StatusCode::BAD_REQUEST);
+    emu.advance(50);
+    assert_eq!(emu.account(2).await.body["status"], "deleted");
+    assert_eq!(post("c").await.status, StatusCode::ACCEPTED);
+    // A failed create frees its slot.
+    emu.advance(1000);
+    emu.call("DELETE", "/v1/cloud-accounts/3", None).await;
+    emu.advance(1000);
+    emu.admin(
+        "POST",
+        "/task-errors",
+        json!({"type": "CLOUD_ACCOUNT_INVALID_CREDS"}),
+    )
+    .await;
+    assert_eq!(post("d").await.status, StatusCode::ACCEPTED);
+    emu.advance(1000);
+    assert_eq!(post("e").await.status, StatusCode::ACCEPTED);
+    assert_eq!(post("f").await.status, StatusCode::BAD_REQUEST);
+    // null lifts the cap.
+    emu.admin("PUT", "/config", json!({"max_cloud_accounts": null}))
+        .await;
+    assert_eq!(post("f").await.status, StatusCode::ACCEPTED);
+}
+
+#[tokio::test]
+async fn after_commit_drops_apply_put_and_delete() {
+    let (emu, client) = running(EmulatorConfig {
+        task_stage_ms: 5,
+        activation_ms: 5,
+        delete_ms: 5,
+        ..test_config()
+    })
+    .await;
+    let faults = format!("{}/faults", emu.admin_url());
+    let account = format!("{}/cloud-accounts/2", emu.base_url());
+    let get = |url: String| {
+        let client = client.clone();
+        async move {
+            authed(&client, reqwest::Method::GET, url)
+                .send()
+                .await
+                .expect("send")
+        }
+    };
+    let wait_for = |want: &'static str| {
+        let account = account.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            loop {
+                let r = get(account.clone()).await;
+                let status = r.status();
+                let body: Value = r.json().await.unwrap_or(Value::Null);
+                let seen = if status == 404 {
+                    "gone".to_owned()
+                } else {
+                    format!(
+                        "{}:{}",
+                        body["name"].as_str().unwrap_or(""),
+                        body["status"].as_str().unwrap_or("")
+                    )
+                };
+                if seen == want {
+                    return;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "never reached {want}, last {seen}"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+    authed(
+        &client,
+        reqwest::Method::POST,
+        format!("{}/cloud-accounts", emu.base_url()),
+    )
+    .json(&create_body("a", "K1"))
+    .send()
+    .await
+    .expect("send");
+    wait_for("a:active").await;
+
+    client
+        .post(&faults)
+        .json(&json!({"drop": "after_commit", "method": "PUT"}))
         .send()
         .await
-        .expect("send");
-    assert_eq!(r.status(), 404);
-    let body: Value = r.json().await.expect("json");
-    assert_eq!(body["error"]["type"], "CLOUD_ACCOUNT_NOT_FOUND");
-    let root = emu.base_url().trim_end_matches("/v1").to_owned();
-    for url in [
-        format!("{root}/cloud-accounts/999"),
-        format!("{}/nope", emu.base_url()),
-    ] {
-        let r = authed(&client, reqwest::Method::GET, url.clone())
-            .send()
-            .await
-            .expect("send");
-        assert_eq!(r.status(), 404, "{url}");
-        let body: Value = r.json().await.expect("json");
-        assert!(body["error"].get("type").is_none(), "{url}: {body}");
-    }
+        .expect("admin");
+    authed(&client, reqwest::Method::PUT, account.clone())
+        .json(&update_body(Some("renamed"), "K2"))
+        .send()
+        .await
+        .expect_err("connection must be dropped");
+    wait_for("renamed:active").await;
+
+    client
+        .post(&faults)
+        .json(&json!({"drop": "after_commit", "method": "DELETE"}))
+        .send()
+        .await
+        .expect("admin");
+    authed(&client, reqwest::Method::DELETE, account.clone())
+        .send()
+        .await
+        .expect_err("connection must be dropped");
+    wait_for("gone").await;
+
+    let log: Value = client
+        .get(format!("{}/requests", emu.admin_url()))
+        .send()
+        .await
+        .expect("log")
+        .json()
+        .await
+        .expect("json");
+    let dropped: Vec<_> = log_entries(&log)
+        .into_iter()
+        .filter(|e| e["status"].is_null())
+        .map(|e| {
+            (
+                e["method"].clone(),
+                e["committed"].clone(),
+                e["handlerStatus"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        dropped,
+        vec![
+            (json!("PUT"), json!(true), json!(202)),
+            (json!("DELETE"), json!(true), json!(200)),
+        ]
+    );
     emu.shutdown().await;
 }
