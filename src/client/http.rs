@@ -28,14 +28,16 @@ const HEADER_REMAINING: &str = "x-rate-limit-remaining";
 const HEADER_RETRY_AFTER_SECONDS: &str = "x-rate-limit-retry-after-seconds";
 const JSON: &str = "application/json";
 
-/// Longest pause a server's retry-after may impose; guards against absurd header values.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
+/// Longest pause a server's retry-after may impose; guards against absurd header values. Redis
+/// Cloud counts requests in one-minute windows, so no honest retry-after is longer.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// The part of the rate limit (1/N) that polls leave to writes and reads.
 const WRITE_RESERVE_SHARE: usize = 8;
 
-/// How long past the operation's deadline a write already sent may take to answer.
-pub(crate) const WRITE_GRACE: Duration = Duration::from_secs(5);
+/// How long past the operation's deadline a write already sent may take to answer, and the
+/// last looks that record what it did may take: all the work after a deadline ends by then.
+pub(crate) const POST_DEADLINE_GRACE: Duration = Duration::from_millis(1500);
 
 /// Shared state behind a [`super::Client`].
 pub(crate) struct Inner {
@@ -167,7 +169,7 @@ impl Inner {
     ///
     /// `bounds` (the operation's deadline and StopProvider) end every pause before a request is
     /// sent; a GET in flight is abandoned at the deadline, while a write in flight is never
-    /// abandoned (its answer decides what happened) but is given at most [`WRITE_GRACE`] past
+    /// abandoned (its answer decides what happened) but is given at most [`POST_DEADLINE_GRACE`] past
     /// the deadline before it counts as ambiguous.
     pub(crate) async fn execute<T: DeserializeOwned>(
         &self,
@@ -209,8 +211,8 @@ impl Inner {
                     Err(why) => return Err(not_sent(why)),
                 }
             } else {
-                let limit =
-                    deadline.map(|d| d.saturating_duration_since(Instant::now()) + WRITE_GRACE);
+                let limit = deadline
+                    .map(|d| d.saturating_duration_since(Instant::now()) + POST_DEADLINE_GRACE);
                 self.attempt::<T>(&call, &url, &path, attempt, limit).await
             };
             let (err, after) = match outcome {
@@ -601,6 +603,13 @@ impl RateGate {
         })
     }
 
+    /// How long a send counts against the window: the window plus 2%, because the server
+    /// stamps a request when it arrives, and the first request of a connection arrives later
+    /// after it was let out than the ones that follow it.
+    fn spacing(&self) -> Duration {
+        self.window + self.window / 50
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, GateState> {
         // The state stays consistent even if a holder panicked; keep using it.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
@@ -623,7 +632,7 @@ impl RateGate {
                 while state
                     .sent
                     .front()
-                    .is_some_and(|t| now.duration_since(*t) >= self.window)
+                    .is_some_and(|t| now.duration_since(*t) >= self.spacing())
                 {
                     state.sent.pop_front();
                 }
@@ -661,7 +670,7 @@ impl RateGate {
                     _ => state
                         .sent
                         .get(state.sent.len() - limit)
-                        .map_or(now, |t| *t + self.window),
+                        .map_or(now, |t| *t + self.spacing()),
                 }
             };
             wait_until(until, deadline)?;

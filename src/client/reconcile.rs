@@ -34,6 +34,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::http::POST_DEADLINE_GRACE;
 use super::models::{
     AccountStatusKind, CloudAccount, CloudAccountCreateRequest, CloudAccountUpdateRequest,
     TaskStateUpdate, TaskStatus,
@@ -46,8 +47,8 @@ const MAX_SENDS: u32 = 3;
 /// How old a shared list may be to serve as a create's snapshot.
 const SNAPSHOT_STALENESS: Duration = Duration::from_secs(1);
 
-/// How long the last look at a task may take after the operation's deadline or a stop.
-const LAST_LOOK: Duration = Duration::from_secs(2);
+/// At most this many create tasks are recorded as a pending create's candidates.
+const MAX_CANDIDATES: usize = 4;
 
 const CREATE_COMMAND: &str = "cloudAccountCreateRequest";
 const UPDATE_COMMAND: &str = "cloudAccountUpdateRequest";
@@ -140,11 +141,14 @@ pub enum CreateFailure {
     AccessKeyTaken { existing: CloudAccount },
     /// Certainly nothing was created.
     NotCreated(Error),
-    /// Redis Cloud accepted the create as task `task_id`, which had not finished when the
-    /// operation ended: the account may still appear, and the task will name it.
-    Pending { task_id: String, err: Error },
-    /// Whether the POST was applied is still unknown at the end of the operation.
-    Unknown { err: Error },
+    /// Redis Cloud accepted the create as one of `task_ids` (one, unless creates of the same
+    /// name raced in this process), which had not finished when the operation ended: the
+    /// account may still appear, and the task will name it ([`Client::resolve_pending_create`]).
+    Pending { task_ids: Vec<String>, err: Error },
+    /// Whether the POST was applied is still unknown at the end of the operation, and its task
+    /// could not be told apart. Accounts whose IDs are above `after_id` did not exist before the
+    /// POST ([`Client::resolve_unattributed_create`] looks for this create's among them).
+    Unattributed { after_id: i64, err: Error },
 }
 
 /// Why an update did not complete.
@@ -156,6 +160,17 @@ pub enum UpdateFailure {
     Pending { task_id: String, err: Error },
     /// Whether it was applied is unknown.
     Unknown { err: Error },
+}
+
+/// What became of a create recorded as pending.
+#[derive(Debug)]
+pub enum PendingCreate {
+    /// It made this account.
+    Created(CloudAccount),
+    /// None of its candidate tasks made an account of its own.
+    NothingCreated,
+    /// A candidate task has not finished, or its account is not visible yet.
+    Unfinished,
 }
 
 /// What the reconciliation of an ambiguous create found.
@@ -302,15 +317,14 @@ impl Client {
         err: Error,
     ) -> CreateFailure {
         let claims = self.claims();
-        if claims.others_creating(&body.name) {
-            return CreateFailure::Unknown { err };
-        }
-        let Ok(Ok(tasks)) =
-            tokio::time::timeout(LAST_LOOK, self.unbounded().tasks_since(Instant::now())).await
+        let after_id = known.iter().copied().max().unwrap_or(0);
+        let Some(Ok(tasks)) = self
+            .last_look(self.unbounded().tasks_since(Instant::now()))
+            .await
         else {
-            return CreateFailure::Unknown { err };
+            return CreateFailure::Unattributed { after_id, err };
         };
-        let mut new: Vec<&TaskStateUpdate> = tasks
+        let new: Vec<&TaskStateUpdate> = tasks
             .iter()
             .filter(|t| {
                 t.command_type.as_deref() == Some(CREATE_COMMAND)
@@ -320,20 +334,140 @@ impl Client {
                         .is_none_or(|id| !known.contains(&id) && !claims.account_claimed(id))
             })
             .collect();
-        if new.len() != 1 {
-            return CreateFailure::Unknown { err };
+        let (failed, live): (Vec<&TaskStateUpdate>, Vec<&TaskStateUpdate>) =
+            new.into_iter().partition(|t| t.failure().is_some());
+        let alone = !claims.others_creating(&body.name);
+        match (live.len(), failed.first()) {
+            (0, Some(task)) if alone && failed.len() == 1 => {
+                claims.claim_task(&task.task_id);
+                CreateFailure::NotCreated(Error::TaskFailed(Box::new(
+                    task.failure().unwrap_or_default(),
+                )))
+            }
+            (0, _) => CreateFailure::Unattributed { after_id, err },
+            (1, _) if alone => {
+                claims.claim_task(&live[0].task_id);
+                CreateFailure::Pending {
+                    task_ids: vec![live[0].task_id.clone()],
+                    err,
+                }
+            }
+            // Creates of the same name raced here: each records every candidate, and the
+            // account's access key (unique in Redis Cloud) tells later which one is whose.
+            (n, _) if n <= MAX_CANDIDATES => CreateFailure::Pending {
+                task_ids: live.iter().map(|t| t.task_id.clone()).collect(),
+                err,
+            },
+            _ => CreateFailure::Unattributed { after_id, err },
         }
-        let task = new.remove(0);
-        claims.claim_task(&task.task_id);
-        if task.failure().is_some() {
-            return CreateFailure::NotCreated(Error::TaskFailed(Box::new(
-                task.failure().unwrap_or_default(),
-            )));
+    }
+
+    /// What became of a create whose POST's answer was lost and whose task could not be told
+    /// apart: an account created after account `after_id` (IDs grow) with this name, provider
+    /// and access key is its own (keys are unique in Redis Cloud); none, with no create still
+    /// queued, means it made nothing.
+    pub async fn resolve_unattributed_create(
+        &self,
+        after_id: i64,
+        name: &str,
+        provider: Option<&str>,
+        access_key_id: &str,
+    ) -> Result<PendingCreate, Error> {
+        let accounts = self.accounts_since(Instant::now()).await?;
+        for a in accounts.iter().filter(|a| {
+            a.id > after_id
+                && is_live(a)
+                && a.name.as_deref() == Some(name)
+                && same_provider(a, provider)
+                && a.access_key_id
+                    .as_deref()
+                    .is_none_or(|k| key_may_be(k, access_key_id))
+        }) {
+            let full = if a.has_masked_fields() || a.access_key_id.is_none() {
+                self.get_cloud_account(a.id).await?
+            } else {
+                a.clone()
+            };
+            if full.access_key_id.as_deref() == Some(access_key_id) {
+                return Ok(PendingCreate::Created(full));
+            }
         }
-        CreateFailure::Pending {
-            task_id: task.task_id.clone(),
-            err,
+        let tasks = self.tasks_since(Instant::now()).await?;
+        let listed: HashSet<i64> = accounts.iter().map(|a| a.id).collect();
+        let undecided = tasks.iter().any(|t| {
+            in_progress(t, CREATE_COMMAND)
+                || (t.command_type.as_deref() == Some(CREATE_COMMAND)
+                    && t.resource_id()
+                        .is_some_and(|id| id > after_id && !listed.contains(&id)))
+        });
+        Ok(if undecided {
+            PendingCreate::Unfinished
+        } else {
+            PendingCreate::NothingCreated
+        })
+    }
+
+    /// What became of a pending create: the account one of `task_ids` made with
+    /// `access_key_id` (keys are unique in Redis Cloud, so it is this create's), certainty that
+    /// none did, or not yet.
+    pub async fn resolve_pending_create(
+        &self,
+        task_ids: &[String],
+        access_key_id: &str,
+    ) -> Result<PendingCreate, Error> {
+        let mut unfinished = false;
+        for task_id in task_ids {
+            let task = match self.get_task(task_id).await {
+                Ok(t) => t,
+                // Too new to be listed yet, or gone from the ten-day window: not decided.
+                Err(e) if e.is_any_not_found() => {
+                    unfinished = true;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if task.failure().is_some() {
+                continue;
+            }
+            let Some(id) = task
+                .resource_id()
+                .filter(|_| task.task_status() == TaskStatus::ProcessingCompleted)
+            else {
+                unfinished = true;
+                continue;
+            };
+            match self.get_cloud_account(id).await {
+                Ok(a) if a.access_key_id.as_deref() == Some(access_key_id) => {
+                    return Ok(PendingCreate::Created(a));
+                }
+                Ok(_) => {}
+                // Just created and not visible yet: look again later.
+                Err(e) if e.is_any_not_found() => unfinished = true,
+                Err(e) => return Err(e),
+            }
         }
+        Ok(if unfinished {
+            PendingCreate::Unfinished
+        } else {
+            PendingCreate::NothingCreated
+        })
+    }
+
+    /// Runs a last look after the operation's deadline, within [`POST_DEADLINE_GRACE`] of it.
+    async fn last_look<T>(&self, f: impl std::future::Future<Output = T>) -> Option<T> {
+        let end = match &self.bounds {
+            Some(b) => b
+                .deadline
+                .max(Instant::now())
+                .min(b.deadline + POST_DEADLINE_GRACE),
+            None => Instant::now() + POST_DEADLINE_GRACE,
+        };
+        let end = if end <= Instant::now() {
+            Instant::now() + Duration::from_millis(200)
+        } else {
+            end
+        };
+        tokio::time::timeout_at(end, f).await.ok()
     }
 
     /// Follows the task of a create whose POST was answered.
@@ -354,7 +488,7 @@ impl Client {
                     }
                     _ => {
                         return Err(CreateFailure::Pending {
-                            task_id: task_id.to_owned(),
+                            task_ids: vec![task_id.to_owned()],
                             err,
                         });
                     }
@@ -362,7 +496,7 @@ impl Client {
             }
         };
         let done = outcome.map_err(|err| CreateFailure::Pending {
-            task_id: task_id.to_owned(),
+            task_ids: vec![task_id.to_owned()],
             err,
         })?;
         match done.resource_id() {
@@ -371,7 +505,7 @@ impl Client {
                 Ok(Created { id })
             }
             None => Err(CreateFailure::Pending {
-                task_id: task_id.to_owned(),
+                task_ids: vec![task_id.to_owned()],
                 err: Error::Decode {
                     message: format!("task {task_id} completed without a resourceId"),
                 },
@@ -379,20 +513,18 @@ impl Client {
         }
     }
 
-    /// One `GET /tasks/{id}` outside the operation's bounds, itself bounded by [`LAST_LOOK`].
+    /// One `GET /tasks/{id}` outside the operation's bounds, within [`POST_DEADLINE_GRACE`] of its deadline.
     pub async fn last_look_at_task(&self, task_id: &str) -> Option<TaskStateUpdate> {
-        tokio::time::timeout(LAST_LOOK, self.unbounded().get_task(task_id))
-            .await
-            .ok()?
+        self.last_look(self.unbounded().get_task(task_id))
+            .await?
             .ok()
     }
 
-    /// One `GET /cloud-accounts/{id}` outside the operation's bounds, bounded by [`LAST_LOOK`]:
+    /// One `GET /cloud-accounts/{id}` outside the operation's bounds, within [`POST_DEADLINE_GRACE`]:
     /// what a failed wait records of the account's real status.
     pub async fn last_look_at_account(&self, id: i64) -> Option<CloudAccount> {
-        tokio::time::timeout(LAST_LOOK, self.unbounded().get_cloud_account(id))
-            .await
-            .ok()?
+        self.last_look(self.unbounded().get_cloud_account(id))
+            .await?
             .ok()
     }
 

@@ -13,7 +13,9 @@
 //! emulator is left to quiesce and these invariants are checked:
 //!
 //! 1. every live account the provider created is held by exactly one address's state (a
-//!    `pending-task:<uuid>` id holds the account that task created);
+//!    `pending-task:<uuid>[,<uuid>…]` id holds the account one of those tasks created with
+//!    the state's access key; a `pending-create:after-<id>` id holds the account made after that
+//!    one with the state's name and key);
 //! 2. no foreign account is changed, adopted into any state, or deleted;
 //! 3. after an apply without errors, the state equals what the API returns;
 //! 4. no panic ("Provider Internal Error" or in the checker), no invalid plan, no inconsistent
@@ -986,12 +988,48 @@ impl Sim {
             let Some(id) = a.inst.id() else { continue };
             let held = if let Ok(n) = id.parse::<i64>() {
                 Some(n)
-            } else if let Some(uuid) = id.strip_prefix("pending-task:") {
-                tasks
-                    .iter()
-                    .find(|t| t["id"].as_str() == Some(uuid))
-                    .filter(|t| t["status"] == "processing-completed")
-                    .and_then(|t| t["accountId"].as_i64())
+            } else if let Some(uuids) = id.strip_prefix("pending-task:") {
+                // One candidate task, or several when creates of one name raced: the account
+                // a candidate made with this state's access key (keys are unique) is held.
+                let key = a
+                    .inst
+                    .state
+                    .attr("access_key_id")
+                    .as_str()
+                    .map(str::to_owned);
+                let made: Vec<i64> = uuids
+                    .split(',')
+                    .filter_map(|uuid| {
+                        tasks
+                            .iter()
+                            .find(|t| t["id"].as_str() == Some(uuid))
+                            .filter(|t| t["status"] == "processing-completed")
+                            .and_then(|t| t["accountId"].as_i64())
+                    })
+                    .collect();
+                made.iter().copied().find(|n| {
+                    api.get(n).and_then(|acc| acc["accessKeyId"].as_str()) == key.as_deref()
+                })
+            } else if let Some(after) = id
+                .strip_prefix("pending-create:after-")
+                .and_then(|n| n.parse::<i64>().ok())
+            {
+                // A create whose answer was lost: the account made after `after` with this
+                // state's name and access key.
+                let key = a
+                    .inst
+                    .state
+                    .attr("access_key_id")
+                    .as_str()
+                    .map(str::to_owned);
+                let name = a.inst.state.attr("name").as_str().map(str::to_owned);
+                api.iter()
+                    .find(|(n, acc)| {
+                        **n > after
+                            && acc["accessKeyId"].as_str() == key.as_deref()
+                            && acc["name"].as_str() == name.as_deref()
+                    })
+                    .map(|(n, _)| *n)
             } else {
                 None
             };

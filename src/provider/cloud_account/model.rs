@@ -151,16 +151,29 @@ pub fn parse_id(text: &str) -> Result<i64, String> {
 }
 
 /// The `id` prefix of a create whose Redis Cloud task had not finished when the apply ended:
-/// `pending-task:<task ID>`. The next refresh replaces it with the account's ID.
+/// `pending-task:<task ID>` (several IDs, comma-separated, when creates of the same name raced).
+/// The next refresh replaces it with the account's ID.
 pub const PENDING_TASK_PREFIX: &str = "pending-task:";
+
+/// The `id` prefix of a create whose answer was lost and whose task could not be told apart:
+/// `pending-create:after-<account ID>`. The next refresh looks for the account it made among
+/// the accounts created after that one.
+pub const PENDING_CREATE_PREFIX: &str = "pending-create:after-";
+
+/// The `id` of a pending create.
+pub fn pending_id(task_ids: &[String]) -> String {
+    format!("{PENDING_TASK_PREFIX}{}", task_ids.join(","))
+}
 
 /// What a state's `id` holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StateId {
     /// A cloud account ID.
     Account(i64),
-    /// The task of a create that had not finished.
-    PendingCreate(String),
+    /// The candidate tasks of a create that had not finished.
+    PendingCreate(Vec<String>),
+    /// A create whose answer was lost: its account, if any, has an ID above this one.
+    UnattributedCreate(i64),
 }
 
 /// Reads a state's `id`.
@@ -168,10 +181,20 @@ pub fn state_id(state: &Value) -> Result<StateId, String> {
     let Some(raw) = state.attr("id").as_str() else {
         return Err("The state has no `id`.".to_owned());
     };
-    if let Some(task) = raw.strip_prefix(PENDING_TASK_PREFIX)
-        && !task.is_empty()
+    if let Some(after) = raw.strip_prefix(PENDING_CREATE_PREFIX)
+        && let Ok(after) = after.parse::<i64>()
     {
-        return Ok(StateId::PendingCreate(task.to_owned()));
+        return Ok(StateId::UnattributedCreate(after));
+    }
+    if let Some(tasks) = raw.strip_prefix(PENDING_TASK_PREFIX) {
+        let tasks: Vec<String> = tasks
+            .split(',')
+            .filter(|t| !t.trim().is_empty())
+            .map(|t| t.trim().to_owned())
+            .collect();
+        if !tasks.is_empty() {
+            return Ok(StateId::PendingCreate(tasks));
+        }
     }
     match raw.parse::<i64>() {
         Ok(id) if id > 0 => Ok(StateId::Account(id)),

@@ -5,13 +5,11 @@ use async_trait::async_trait;
 use tokio::time::Instant;
 
 use super::model::{
-    self, AccountConfig, Operation, PENDING_TASK_PREFIX, StateId, TYPE_NAME, identity_schema,
-    identity_value, merge_account, parse_id, state_id, timeout,
+    self, AccountConfig, Operation, PENDING_CREATE_PREFIX, StateId, TYPE_NAME, identity_schema,
+    identity_value, merge_account, parse_id, pending_id, state_id, timeout,
 };
-use crate::client::reconcile::{CreateFailure, Created, UpdateFailure};
-use crate::client::{
-    Client, CloudAccountCreateRequest, CloudAccountUpdateRequest, Error, TaskStatus,
-};
+use crate::client::reconcile::{CreateFailure, Created, PendingCreate, UpdateFailure};
+use crate::client::{Client, CloudAccountCreateRequest, CloudAccountUpdateRequest, Error};
 use crate::framework::diag::Diagnostics;
 use crate::framework::path::AttributePath;
 use crate::framework::resource::{
@@ -142,8 +140,18 @@ impl Resource for CloudAccountResource {
         let client = client.bounded(deadline, &req.stop);
         let id = match state_id(&current) {
             Ok(StateId::Account(id)) => id,
-            Ok(StateId::PendingCreate(task_id)) => {
-                return resolve_pending_create(&client, &task_id, current, diags).await;
+            Ok(StateId::PendingCreate(task_ids)) => {
+                let key = current
+                    .attr("access_key_id")
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                let outcome = client.resolve_pending_create(&task_ids, &key).await;
+                return pending_outcome(outcome, &task_ids.join(", "), current, diags);
+            }
+            Ok(StateId::UnattributedCreate(after)) => {
+                let outcome = resolve_unattributed(&client, after, &current).await;
+                return pending_outcome(outcome, &format!("after account {after}"), current, diags);
             }
             Err(why) => {
                 diags.error("Invalid Cloud Account State", why);
@@ -192,10 +200,10 @@ impl Resource for CloudAccountResource {
         let client = data.client(diags)?;
         let id = match state_id(&prior) {
             Ok(StateId::Account(id)) => id,
-            Ok(StateId::PendingCreate(task_id)) => {
+            Ok(StateId::PendingCreate(_) | StateId::UnattributedCreate(_)) => {
                 diags.error(
                     "Cloud Account Not Created Yet",
-                    format!("This cloud account is still being created by Redis Cloud task {task_id}, so it cannot be updated. Run `terraform apply` again once the task has finished: the refresh records the account's ID first."),
+                    "This cloud account is still being created by Redis Cloud, so it cannot be updated. Run `terraform apply` again once it has been: the refresh records the account's ID first.",
                 );
                 return Some(prior);
             }
@@ -298,27 +306,48 @@ impl Resource for CloudAccountResource {
         const KEPT: &str = "The account is still in state; run `terraform destroy` (or apply) again once the cause is fixed.";
         let id = match state_id(req.prior) {
             Ok(StateId::Account(id)) => id,
-            Ok(StateId::PendingCreate(task_id)) => {
-                match client.wait_for_task(&task_id, deadline, &req.stop).await {
-                    Ok(done) => match done.resource_id() {
-                        Some(id) => id,
-                        None => {
-                            diags.error("Unable to Delete Cloud Account", format!("Redis Cloud task {task_id} completed without naming the account it created. {KEPT}"));
+            Ok(pending @ (StateId::PendingCreate(_) | StateId::UnattributedCreate(_))) => {
+                let key = req
+                    .prior
+                    .attr("access_key_id")
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                let mut delay = std::time::Duration::from_millis(100);
+                loop {
+                    let outcome = match &pending {
+                        StateId::PendingCreate(task_ids) => {
+                            client.resolve_pending_create(task_ids, &key).await
+                        }
+                        StateId::UnattributedCreate(after) => {
+                            resolve_unattributed(&client, *after, req.prior).await
+                        }
+                        StateId::Account(_) => unreachable!("matched above"),
+                    };
+                    match outcome {
+                        Ok(PendingCreate::Created(account)) => break account.id,
+                        // The create made nothing: there is nothing to delete.
+                        Ok(PendingCreate::NothingCreated) => return,
+                        Ok(PendingCreate::Unfinished)
+                            if Instant::now() + delay < deadline && !req.stop.is_cancelled() =>
+                        {
+                            tokio::select! {
+                                () = tokio::time::sleep(delay) => {}
+                                () = req.stop.cancelled() => {}
+                            }
+                            delay = (delay * 2).min(std::time::Duration::from_secs(5));
+                        }
+                        Ok(PendingCreate::Unfinished) => {
+                            diags.error(
+                                "Unable to Delete Cloud Account",
+                                format!("The create of this cloud account has not finished, so there is nothing to delete yet. {KEPT}"),
+                            );
                             return;
                         }
-                    },
-                    // The create failed: nothing exists to delete.
-                    Err(Error::TaskFailed(_)) => return,
-                    Err(err) => {
-                        api_error(
-                            diags,
-                            "Delete Cloud Account",
-                            &err,
-                            &format!(
-                                "The account's create task {task_id} has not finished, so there is nothing to delete yet. {KEPT}"
-                            ),
-                        );
-                        return;
+                        Err(err) => {
+                            api_error(diags, "Delete Cloud Account", &err, KEPT);
+                            return;
+                        }
                     }
                 }
             }
@@ -455,13 +484,36 @@ fn create_failed(
             api_error(diags, "Create Cloud Account", &err, NOTHING);
             None
         }
-        CreateFailure::Pending { task_id, err } => {
+        CreateFailure::Pending { task_ids, err } => {
+            let id = pending_id(&task_ids);
             let mut state = planned.clone();
             if let Some(obj) = state.as_object_mut() {
-                obj.insert(
-                    "id".into(),
-                    Value::string(format!("{PENDING_TASK_PREFIX}{task_id}")),
-                );
+                obj.insert("id".into(), Value::string(&id));
+            }
+            req.checkpoint.save(&state);
+            let tasks = if task_ids.len() == 1 {
+                format!("task {}", task_ids[0])
+            } else {
+                format!(
+                    "one of the tasks {} (creates of the same name raced; the account's access key will tell which is this one's)",
+                    task_ids.join(", ")
+                )
+            };
+            api_error(
+                diags,
+                "Create Cloud Account",
+                &err,
+                &format!(
+                    "Redis Cloud accepted the create as {tasks}, which had not finished. It is recorded in state with the ID `{id}`, marked tainted, so the account cannot be lost. The next `terraform plan` or `apply` reads the task: if it made no account of this resource's, the account is planned for creation; if it made one, the account's ID is recorded and, being tainted, the next apply deletes it and creates a new one, unless you run `terraform untaint <resource address>` first to keep it."
+                ),
+            );
+            Some(state)
+        }
+        CreateFailure::Unattributed { after_id, err } => {
+            let id = format!("{PENDING_CREATE_PREFIX}{after_id}");
+            let mut state = planned.clone();
+            if let Some(obj) = state.as_object_mut() {
+                obj.insert("id".into(), Value::string(&id));
             }
             req.checkpoint.save(&state);
             api_error(
@@ -469,82 +521,66 @@ fn create_failed(
                 "Create Cloud Account",
                 &err,
                 &format!(
-                    "Redis Cloud accepted the create as task {task_id}, which had not finished. It is recorded in state with the ID `{PENDING_TASK_PREFIX}{task_id}`, marked tainted, so the account cannot be lost. The next `terraform plan` or `apply` reads the task: if it failed, nothing exists and the account is planned for creation; if it made the account, the account's ID is recorded and, being tainted, the next apply deletes it and creates a new one, unless you run `terraform untaint <resource address>` first to keep it."
+                    "Whether Redis Cloud received the create could not be established before the operation ended. It is recorded in state with the ID `{id}`, marked tainted, so an account it made cannot be lost. The next `terraform plan` or `apply` looks for an account created after account {after_id} with the name {:?} and this access key: if there is one, its ID is recorded and, being tainted, the next apply deletes it and creates a new one, unless you run `terraform untaint <resource address>` first to keep it; if there is none and no create is still queued, the account is planned for creation.",
+                    body.name
                 ),
             );
             Some(state)
         }
-        CreateFailure::Unknown { err } => {
-            api_error(
-                diags,
-                "Create Cloud Account",
-                &err,
-                &format!(
-                    "Whether Redis Cloud received the create could not be established before the operation ended, and no account it made was found. Nothing was recorded in state. The next apply first looks for a live account named {:?}: if one exists, it stops and names it so that you can import it; otherwise it creates the account.",
-                    body.name
-                ),
-            );
-            None
-        }
     }
 }
 
-/// A refresh of a create recorded as pending: the task says what became of it.
-async fn resolve_pending_create(
+/// Looks for the account a create recorded as `pending-create:after-<id>` made.
+async fn resolve_unattributed(
     client: &Client,
-    task_id: &str,
+    after: i64,
+    state: &Value,
+) -> Result<PendingCreate, Error> {
+    let attr = |k: &str| state.attr(k).as_str().unwrap_or_default().to_owned();
+    client
+        .resolve_unattributed_create(
+            after,
+            &attr("name"),
+            state.attr("provider_type").as_str(),
+            &attr("access_key_id"),
+        )
+        .await
+}
+
+/// A refresh of a create recorded as pending: what its resolution found.
+fn pending_outcome(
+    outcome: Result<PendingCreate, Error>,
+    what: &str,
     current: Value,
     diags: &mut Diagnostics,
 ) -> ReadOutcome {
-    match client.get_task(task_id).await {
-        Ok(task) if task.failure().is_some() => {
+    match outcome {
+        Ok(PendingCreate::Created(account)) => {
+            let mut state = current;
+            merge_account(&mut state, &account);
+            ReadOutcome::Found(state)
+        }
+        Ok(PendingCreate::NothingCreated) => {
             tracing::info!(
-                task_id,
-                "the pending create failed, so no account exists; removing it from state"
+                pending = what,
+                "the pending create made no account of this resource's; removing it from state"
             );
             ReadOutcome::Gone
         }
-        Ok(task) => match task.resource_id() {
-            Some(id) if task.task_status() == TaskStatus::ProcessingCompleted => {
-                let mut state = current;
-                set_id(&mut state, id);
-                match client.get_cloud_account(id).await {
-                    // Access keys are unique: an account with another key is not this one.
-                    Ok(account)
-                        if account
-                            .access_key_id
-                            .as_deref()
-                            .is_some_and(|k| Some(k) != state.attr("access_key_id").as_str()) =>
-                    {
-                        diags.warning(
-                            "Pending Create Made Another Account",
-                            format!("Redis Cloud task {task_id} created cloud account {id}, which uses another access key, so it is not this resource's and was not recorded. The account is planned for creation."),
-                        );
-                        return ReadOutcome::Gone;
-                    }
-                    Ok(account) => merge_account(&mut state, &account),
-                    Err(err) => diags.warning(
-                        "Cloud Account Not Readable Yet",
-                        format!("Task {task_id} created cloud account {id}, which is now recorded in state, but it could not be read yet: {err}"),
-                    ),
-                }
-                ReadOutcome::Found(state)
-            }
-            _ => {
-                diags.warning(
-                    "Cloud Account Still Being Created",
-                    format!("Redis Cloud task {task_id}, which creates this cloud account, has not finished (status {}). The account stays recorded as pending until it does.", task.status),
-                );
-                ReadOutcome::Found(current)
-            }
-        },
+        Ok(PendingCreate::Unfinished) => {
+            diags.warning(
+                "Cloud Account Still Being Created",
+                format!("Redis Cloud has not finished creating this cloud account (pending: {what}). It stays recorded as pending until it has."),
+            );
+            ReadOutcome::Found(current)
+        }
         Err(err) => {
             api_error(
                 diags,
                 "Read Cloud Account",
                 &err,
                 &format!(
-                    "This cloud account is recorded as the pending result of task {task_id}, which could not be read; the state was left as it was."
+                    "This cloud account is recorded as a pending create ({what}), which could not be resolved; the state was left as it was."
                 ),
             );
             ReadOutcome::Found(current)
