@@ -46,6 +46,8 @@ mod integration {
 
     // Nothing lost, taken or orphaned: ambiguous writes, wrong URLs, interruptions, in process.
     mod safety;
+    // Shared list requests for waits and refreshes; masked list values are never drift.
+    mod scale;
     // Randomized lifecycle checker: random operations and API faults never lose, take or orphan an account.
     mod lifecycle;
 }

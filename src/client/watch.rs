@@ -127,7 +127,7 @@ impl<T: Send + Sync + 'static> SharedList<T> {
         let elapsed = now.duration_since(st.refilled).as_secs_f64();
         st.tokens = (st.tokens + elapsed * self.refill_per_s).min(POLL_BURST);
         st.refilled = now;
-        let Some(make) = fetch.take().filter(|_| st.tokens >= 1.0) else {
+        let Some(make) = (st.tokens >= 1.0).then(|| fetch.take()).flatten() else {
             let wait = Duration::from_secs_f64(((1.0 - st.tokens) / self.refill_per_s).max(0.001));
             return Step::Pace(wait);
         };
@@ -162,4 +162,43 @@ enum Step<T> {
     Lead(Instant, Fetch<T>),
     AwaitStale(Fetch<T>),
     Pace(Duration),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[tokio::test]
+    async fn callers_together_share_a_fetch_and_paced_callers_still_fetch() {
+        let list: Arc<SharedList<u32>> = Arc::new(SharedList::new(600.0));
+        let made = Arc::new(AtomicU32::new(0));
+        let fetch = |made: Arc<AtomicU32>| {
+            move || async move { Ok::<_, Error>(made.fetch_add(1, Ordering::SeqCst)) }
+        };
+        // Ten callers at once: one request.
+        let now = Instant::now();
+        let calls = (0..10).map(|_| {
+            let (list, made) = (Arc::clone(&list), Arc::clone(&made));
+            async move { list.get(now, fetch(made)).await }
+        });
+        for got in futures::future::join_all(calls).await {
+            assert_eq!(*got.unwrap(), 0);
+        }
+        assert_eq!(made.load(Ordering::SeqCst), 1);
+        // Past the burst, each fresh fetch waits for the budget, and still happens.
+        let started = Instant::now();
+        for _ in 0..(POLL_BURST as u32 + 3) {
+            list.get(Instant::now(), fetch(Arc::clone(&made)))
+                .await
+                .unwrap();
+        }
+        assert_eq!(made.load(Ordering::SeqCst), POLL_BURST as u32 + 4);
+        // 600 a minute: the three over the burst took about 0.1 s each.
+        assert!(
+            started.elapsed() >= Duration::from_millis(200),
+            "{:?}",
+            started.elapsed()
+        );
+    }
 }
