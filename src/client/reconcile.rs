@@ -565,6 +565,10 @@ impl Client {
         let mut delay = self.inner.poll.initial_delay.max(Duration::from_millis(10));
         let mut fresh_after = sent_at;
         loop {
+            // What this look sees was fetched after `seen_from`: only data fetched at least the
+            // grace after the POST can show that nothing is pending.
+            let seen_from = fresh_after;
+            let past_grace = seen_from >= sent_at + grace;
             let look = async {
                 let accounts = self.accounts_since(fresh_after).await?;
                 let tasks = self.tasks_since(fresh_after).await?;
@@ -604,7 +608,7 @@ impl Client {
                         };
                         if key_matches && !owned_elsewhere {
                             if claims.others_creating(&body.name)
-                                || (creator.is_none() && sent_at.elapsed() < grace)
+                                || (creator.is_none() && !past_grace)
                             {
                                 // Another create of this process may own it, or its task is
                                 // not listed yet: look again.
@@ -617,7 +621,7 @@ impl Client {
                             }
                         }
                     }
-                    if !busy && sent_at.elapsed() >= grace {
+                    if !busy && past_grace {
                         return Ok(CreateLook::Nothing);
                     }
                 }
@@ -702,6 +706,7 @@ impl Client {
         let mut delay = self.inner.poll.initial_delay.max(Duration::from_millis(10));
         let mut fresh_after = sent_at;
         loop {
+            let past_grace = fresh_after >= sent_at + grace;
             let look = async {
                 let account = self.get_cloud_account(id).await?;
                 let tasks = self.tasks_since(fresh_after).await?;
@@ -715,7 +720,7 @@ impl Client {
                         || tasks
                             .iter()
                             .any(|t| in_progress(t, command) && !claims.task_claimed(&t.task_id));
-                    if !busy && sent_at.elapsed() >= grace {
+                    if !busy && past_grace {
                         return Ok(account);
                     }
                 }
