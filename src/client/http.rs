@@ -683,6 +683,12 @@ impl RateGate {
         let mut state = self.lock();
         state.synced = true;
         let Some(remaining) = remaining else { return };
+        let now = Instant::now();
+        if remaining == 0 {
+            // The server's window is spent and its reset time is unknown: wait a whole window.
+            let until = now + self.window;
+            state.not_before = Some(state.not_before.map_or(until, |nb| nb.max(until)));
+        }
         let believed = self.rpm.saturating_sub(state.sent.len());
         let remaining = remaining as usize;
         if remaining >= believed {
@@ -691,13 +697,7 @@ impl RateGate {
         // Someone else (another client on the same key) used the difference:
         // count it as sent now so our pacing matches the server's count.
         let excess = believed - remaining;
-        let now = Instant::now();
         state.sent.extend(std::iter::repeat_n(now, excess));
-        if remaining == 0 {
-            // The server's window reset time is unknown: wait a whole window.
-            let until = now + self.window;
-            state.not_before = Some(state.not_before.map_or(until, |nb| nb.max(until)));
-        }
         tracing::debug!(
             remaining,
             excess,
