@@ -15,9 +15,6 @@ use super::{Client, Error};
 
 const COLLECTION: &str = "cloud-accounts";
 
-/// How old a shared list may be to serve a refresh.
-const READ_STALENESS: std::time::Duration = std::time::Duration::from_millis(500);
-
 fn encode(body: &impl Serialize) -> Result<Vec<u8>, Error> {
     // The message never includes the body: it carries credentials.
     serde_json::to_vec(body).map_err(|_| Error::Config {
@@ -69,7 +66,9 @@ impl Client {
     /// is never taken for drift. A list that succeeds without the account proves it gone
     /// ([`Error::NotFound`]).
     pub async fn read_cloud_account(&self, id: i64) -> Result<CloudAccount, Error> {
-        let list = self.accounts_since(Instant::now() - READ_STALENESS).await?;
+        // Only a list fetched after this read began can prove the account gone (an older one
+        // may predate the account itself); reads that arrive together still share it.
+        let list = self.accounts_since(Instant::now()).await?;
         match list.iter().find(|a| a.id == id) {
             Some(a) if !a.has_masked_fields() => Ok(a.clone()),
             Some(_) => self.get_cloud_account(id).await,

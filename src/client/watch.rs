@@ -24,7 +24,7 @@ use super::Error;
 pub(crate) const POLL_BURST: f64 = 20.0;
 
 /// How long a new fetch waits for other callers to join it.
-const GATHER: Duration = Duration::from_millis(5);
+const GATHER: Duration = Duration::from_millis(10);
 
 type Fetch<T> = Shared<Pin<Box<dyn Future<Output = Result<Arc<T>, Error>> + Send>>>;
 
