@@ -24,6 +24,11 @@ fn encode(body: &impl Serialize) -> Result<Vec<u8>, Error> {
 
 impl Client {
     pub async fn list_cloud_accounts(&self) -> Result<Vec<CloudAccount>, Error> {
+        self.fetch_cloud_accounts(false).await
+    }
+
+    /// `GET /cloud-accounts`; `poll` marks a shared watcher's poll for the rate gate.
+    async fn fetch_cloud_accounts(&self, poll: bool) -> Result<Vec<CloudAccount>, Error> {
         let list: CloudAccountList = self
             .execute(Call {
                 method: Method::GET,
@@ -32,7 +37,7 @@ impl Client {
                 redact: Vec::new(),
                 resource: "the cloud account list".to_owned(),
                 deadline: None,
-                poll: false,
+                poll,
             })
             .await?;
         Ok(list.cloud_accounts)
@@ -45,18 +50,7 @@ impl Client {
     ) -> Result<std::sync::Arc<Vec<CloudAccount>>, Error> {
         let fetcher = self.unbounded();
         let shared = self.inner.accounts.get(fresh_after, move || async move {
-            let list: CloudAccountList = fetcher
-                .execute(Call {
-                    method: Method::GET,
-                    segments: vec![COLLECTION.to_owned()],
-                    body: None,
-                    redact: Vec::new(),
-                    resource: "the cloud account list".to_owned(),
-                    deadline: None,
-                    poll: true,
-                })
-                .await?;
-            Ok(list.cloud_accounts)
+            fetcher.fetch_cloud_accounts(true).await
         });
         self.within_bounds("the cloud account list", shared).await
     }

@@ -20,6 +20,11 @@ impl Client {
     /// Recent tasks (the last 10 days), most recently updated first. Used to
     /// tell whether a create whose outcome is unknown is still queued.
     pub async fn list_tasks(&self) -> Result<Vec<TaskStateUpdate>, Error> {
+        self.fetch_tasks(false).await
+    }
+
+    /// `GET /tasks`; `poll` marks a shared watcher's poll for the rate gate.
+    async fn fetch_tasks(&self, poll: bool) -> Result<Vec<TaskStateUpdate>, Error> {
         let list: TaskList = self
             .execute(Call {
                 method: Method::GET,
@@ -28,7 +33,7 @@ impl Client {
                 redact: Vec::new(),
                 resource: "tasks".to_owned(),
                 deadline: None,
-                poll: false,
+                poll,
             })
             .await?;
         Ok(list.tasks)
@@ -41,18 +46,7 @@ impl Client {
     ) -> Result<std::sync::Arc<Vec<TaskStateUpdate>>, Error> {
         let fetcher = self.unbounded();
         let shared = self.inner.tasks.get(fresh_after, move || async move {
-            let list: TaskList = fetcher
-                .execute(Call {
-                    method: Method::GET,
-                    segments: vec!["tasks".to_owned()],
-                    body: None,
-                    redact: Vec::new(),
-                    resource: "tasks".to_owned(),
-                    deadline: None,
-                    poll: true,
-                })
-                .await?;
-            Ok(list.tasks)
+            fetcher.fetch_tasks(true).await
         });
         self.within_bounds("the task list", shared).await
     }
