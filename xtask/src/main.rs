@@ -27,7 +27,8 @@ usage: cargo xtask <command>
 commands:
   demo                          build, start the emulator, and watch Terraform create and destroy a BYOA account
   proof                         the evidence run: fault, bad-input, secrets and load tests, then `bench`
-  bench                         measure latency, overhead, start-up, memory and API economy; write docs/benchmarks.*
+  bench                         measure latency, overhead, start-up, memory, API economy and scale; write docs/benchmarks.*
+  bench scale                   only the scale section (N accounts under the real rate limit), printed
   test [-- <cargo test args>]   fmt check, clippy -D warnings, then the whole test suite against real Terraform
   docs                          regenerate docs/ from the provider schema and examples/
   release [VERSION]             build release artifacts (zip, SHA256SUMS, manifest, filesystem mirror) in target/dist
@@ -60,6 +61,9 @@ fn run() -> Result<()> {
             let root = repo_root();
             let release = build_release(&root)?;
             let tf = find_terraform(&root)?;
+            if rest.first().is_some_and(|a| a == "scale") {
+                return bench::run_scale(&root, &tf, &release, &crate_version(&root)?);
+            }
             bench::run(&root, &tf, &release, &crate_version(&root)?)
         }
         Some("proof") => {

@@ -21,6 +21,8 @@ use serde_json::Value;
 
 use crate::svg::{Bar, Panel};
 
+mod scale;
+
 /// Runs per workload for the single-account latency figure.
 const LATENCY_RUNS: usize = 5;
 /// Pairs (rediscloud run, terraform_data run) for the 100-resource figures.
@@ -34,7 +36,7 @@ const ACTIVATION_MS: u64 = 1500;
 /// The emulator's default: how long a deleted account is still listed as `deleted`.
 const DELETE_MS: u64 = 300;
 /// Far above anything a run sends, so the emulator's 400/min default never throttles.
-const RATE_LIMIT: &str = "1000000";
+const RATE_LIMIT: u32 = 1_000_000;
 
 /// The provider's default poll schedule (`PollPolicy::default()` in src/client/mod.rs).
 const POLL_INITIAL_MS: f64 = 50.0;
@@ -68,6 +70,17 @@ impl Drop for Emulator {
 
 impl Emulator {
     fn start(bin: &Path, stage_ms: u64, activation_ms: u64, delete_ms: u64) -> Result<Self> {
+        Self::start_limited(bin, stage_ms, activation_ms, delete_ms, RATE_LIMIT)
+    }
+
+    /// Like [`Emulator::start`], with the given requests-per-minute limit per API key.
+    fn start_limited(
+        bin: &Path,
+        stage_ms: u64,
+        activation_ms: u64,
+        delete_ms: u64,
+        rate_limit: u32,
+    ) -> Result<Self> {
         let mut child = Command::new(bin)
             .args([
                 "--port",
@@ -76,7 +89,7 @@ impl Emulator {
                 "--exit-with-stdin",
                 "--rate-limit",
             ])
-            .arg(RATE_LIMIT)
+            .arg(rate_limit.to_string())
             .arg("--task-stage-ms")
             .arg(stage_ms.to_string())
             .arg("--activation-ms")
@@ -193,12 +206,15 @@ impl Logged {
         })
     }
 
+    /// A task read: the shared list (`GET /tasks`) or one task by ID.
     fn is_task_get(&self) -> bool {
-        self.method == "GET" && self.path.starts_with("/tasks/")
+        self.method == "GET" && (self.path == "/tasks" || self.path.starts_with("/tasks/"))
     }
 
+    /// An account read: the shared list (`GET /cloud-accounts`) or one account by ID.
     fn is_account_get(&self) -> bool {
-        self.method == "GET" && self.path.starts_with("/cloud-accounts/")
+        self.method == "GET"
+            && (self.path == "/cloud-accounts" || self.path.starts_with("/cloud-accounts/"))
     }
 }
 
@@ -732,13 +748,22 @@ struct Results {
     /// Provider processes Terraform started for a 100-account apply, plan and destroy.
     processes: [usize; 3],
     binary_bytes: u64,
+    // (6)
+    scale: Vec<scale::Run>,
     /// `AWS_LC_SYS_NO_JITTER_ENTROPY` as the release build saw it.
     no_jitter: String,
 }
 
-/// Runs every benchmark and writes the report. `release_dir` holds fresh release binaries.
-pub fn run(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str) -> Result<()> {
-    let started = Instant::now();
+/// Where a benchmark run works and what Terraform needs to install the release provider.
+struct Prepared {
+    work: PathBuf,
+    provider_bin: PathBuf,
+    /// Points Terraform at a filesystem mirror holding the packaged provider.
+    env: Vec<(String, String)>,
+}
+
+/// Packages the release provider into a filesystem mirror, as users install it.
+fn prepare(root: &Path, release_dir: &Path, version: &str) -> Result<Prepared> {
     let work = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| root.join("target"), PathBuf::from)
         .join("bench");
@@ -762,6 +787,32 @@ pub fn run(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str) -> Res
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
+    Ok(Prepared {
+        work,
+        provider_bin,
+        env: base_env,
+    })
+}
+
+/// `cargo xtask bench scale`: only the scale section, printed, with no report written (for
+/// working on the provider's request economy without the half-hour full run).
+pub fn run_scale(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str) -> Result<()> {
+    let Prepared { work, env, .. } = prepare(root, release_dir, version)?;
+    let tf = Tf { bin: tf_bin, env };
+    let mut dirs = Workdirs::new(work.join("runs"), &tf)?;
+    let runs = scale::measure(&release_dir.join("rediscloud-emulator"), &tf, &mut dirs)?;
+    print!("{}", scale::summary_rows(&runs, verdict));
+    Ok(())
+}
+
+/// Runs every benchmark and writes the report. `release_dir` holds fresh release binaries.
+pub fn run(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str) -> Result<()> {
+    let started = Instant::now();
+    let Prepared {
+        work,
+        provider_bin,
+        env: base_env,
+    } = prepare(root, release_dir, version)?;
 
     let (cpus, model) = machine();
     let terraform = crate::terraform_version(tf_bin)?;
@@ -915,6 +966,21 @@ pub fn run(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str) -> Res
         binary_bytes as f64 / 1_048_576.0
     );
 
+    // (6): N accounts under the real rate limit; long, so last.
+    println!(
+        "==> scale: N = {:?} accounts at parallelism {:?}, stages {} ms, settle {} ms, {}/min",
+        scale::SIZES,
+        scale::PARALLELISMS,
+        scale::STAGE_MS,
+        scale::SETTLE_MS,
+        scale::LIMIT
+    );
+    let plain = Tf {
+        bin: tf_bin,
+        env: base_env.clone(),
+    };
+    let scale = scale::measure(&emulator_bin, &plain, &mut dirs)?;
+
     let results = Results {
         cpus,
         model,
@@ -933,6 +999,7 @@ pub fn run(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str) -> Res
         rss,
         processes: [rss.1, plan_procs, destroy_procs],
         binary_bytes,
+        scale,
         no_jitter: std::env::var("AWS_LC_SYS_NO_JITTER_ENTROPY").unwrap_or_default(),
     };
     let docs = root.join("docs");
@@ -1030,6 +1097,10 @@ fn report(r: &Results) -> String {
         med(&r.reads, |c| c.total),
         med(&r.deletes, |c| c.total)
     );
+    s.pop();
+    s.push_str(&scale::summary_rows(&r.scale, verdict));
+    s.push('\n');
+    let w = &mut s;
 
     // (1)
     let _ = writeln!(w, "## 1. Apply latency against the physical limit\n");
@@ -1368,6 +1439,7 @@ fn report(r: &Results) -> String {
             / 1000.0
             / (ours.requests.saturating_sub(official.requests).max(1)) as f64
     );
+    s.push_str(&scale::section(&r.scale, 6));
     s
 }
 
@@ -1442,6 +1514,7 @@ fn chart(r: &Results) -> String {
         )],
         target: Some((TARGET_RSS_MIB, format!("target {TARGET_RSS_MIB} MiB"))),
     });
+    panels.extend(scale::panels(&r.scale));
     crate::svg::render(
         &format!(
             "terraform-provider-rediscloud benchmarks — {}, {} CPUs, Terraform {}",

@@ -1,0 +1,579 @@
+//! The scale section of `cargo xtask bench`: N accounts created and destroyed at Terraform
+//! parallelism P under the real 400 requests/minute limit, measured against an ideal client
+//! simulated under the emulator's own task-queue and rate-limit rules.
+
+use std::cmp::Ordering as CmpOrdering;
+use std::collections::BinaryHeap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::thread;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Result;
+
+use super::{Emulator, Kind, Logged, Tf, Workdirs, secs};
+use crate::svg::{Bar, Panel};
+
+/// Accounts per run.
+pub const SIZES: [usize; 3] = [10, 100, 300];
+/// Terraform `-parallelism` values: its default, and a user who raises it.
+pub const PARALLELISMS: [usize; 2] = [10, 50];
+/// Each task stage (received, then processing) in ms.
+pub const STAGE_MS: u64 = 200;
+/// Task completion → `active`, and task completion → gone, in ms.
+pub const SETTLE_MS: u64 = 1000;
+/// The real API's limit per key and fixed one-minute window.
+pub const LIMIT: u32 = 400;
+const WINDOW_MS: u64 = 60_000;
+/// The fewest requests one create or one delete can take: the write, one task read when the
+/// task is done, one account read when it is active (or gone).
+pub const MIN_PER_RESOURCE: usize = 3;
+
+pub const TARGET_TIME_RATIO: f64 = 1.2;
+pub const TARGET_REQUEST_RATIO: f64 = 1.5;
+/// The figure the targets are set on.
+pub const TARGET_N: usize = 100;
+pub const TARGET_P: usize = 10;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Op {
+    Apply,
+    Destroy,
+}
+
+impl Op {
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Apply => "apply",
+            Op::Destroy => "destroy",
+        }
+    }
+}
+
+/// One measured command.
+pub struct Run {
+    pub op: Op,
+    pub n: usize,
+    pub p: usize,
+    pub wall_ms: f64,
+    /// The same command on `n` `terraform_data` resources: Terraform's own cost.
+    pub terraform_ms: f64,
+    /// The simulated ideal client's time from its first request to its last.
+    pub ideal: Ideal,
+    pub requests: usize,
+    pub writes: usize,
+    pub task_lists: usize,
+    pub account_lists: usize,
+    pub by_id: usize,
+    pub throttled: usize,
+}
+
+impl Run {
+    /// The ideal client's floor for this command: its simulated time plus Terraform's own.
+    pub fn floor_ms(&self) -> f64 {
+        self.ideal.ms + self.terraform_ms
+    }
+
+    pub fn time_ratio(&self) -> f64 {
+        self.wall_ms / self.floor_ms()
+    }
+
+    pub fn minimum_requests(&self) -> usize {
+        MIN_PER_RESOURCE * self.n
+    }
+
+    pub fn request_ratio(&self) -> f64 {
+        self.requests as f64 / self.minimum_requests() as f64
+    }
+
+    pub fn per_resource(&self) -> f64 {
+        self.requests as f64 / self.n as f64
+    }
+}
+
+/// What the ideal client achieves.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Ideal {
+    pub ms: f64,
+    pub requests: usize,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Step {
+    /// A Terraform slot is free: send the next write.
+    Write,
+    /// The task is done: read it.
+    TaskRead(usize),
+    /// The account is active (or gone): read it, then free the slot.
+    AccountRead(usize),
+}
+
+#[derive(PartialEq)]
+struct Event {
+    at: f64,
+    seq: u64,
+    step: Step,
+}
+
+impl Eq for Event {}
+
+impl Ord for Event {
+    fn cmp(&self, other: &Self) -> CmpOrdering {
+        // Earliest first from a max-heap; ties in the order they were scheduled.
+        other
+            .at
+            .total_cmp(&self.at)
+            .then_with(|| other.seq.cmp(&self.seq))
+    }
+}
+
+impl PartialOrd for Event {
+    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// The emulator's fixed-window limiter as the ideal client meets it, windows aligned to
+/// `phase_ms` (where in its window the run starts).
+struct Window {
+    phase_ms: f64,
+    limit: u32,
+    index: u64,
+    used: u32,
+}
+
+impl Window {
+    /// When a request wished for at `at` may be sent: at once (and it is counted), or at the
+    /// start of the first window with room left (the caller asks again then).
+    fn admit(&mut self, at: f64) -> f64 {
+        let wished = ((self.phase_ms + at) / WINDOW_MS as f64).floor() as u64;
+        if wished > self.index {
+            self.index = wished;
+            self.used = 0;
+        }
+        if self.used >= self.limit {
+            self.index += 1;
+            self.used = 0;
+        }
+        let start = (self.index * WINDOW_MS) as f64 - self.phase_ms;
+        let when = at.max(start);
+        if when == at {
+            self.used += 1;
+        }
+        when
+    }
+}
+
+/// The ideal client: `n` writes through `p` slots; each sends its write the instant a slot is
+/// free, reads the task the instant it is done and the account the instant it is active (or
+/// gone), and frees its slot then. Tasks follow the emulator's queue (`MutState::enqueue`): a
+/// task accepted at `t` starts processing at `max(t + stage, previous task done)` and is done
+/// one stage later; the account settles `settle` after that. Every request passes the same
+/// fixed-window limit the emulator applies; a request over it waits for the next window.
+pub fn ideal(n: usize, p: usize, stage: u64, settle: u64, limit: u32, phase_ms: f64) -> Ideal {
+    let (stage, settle) = (stage as f64, settle as f64);
+    let mut window = Window {
+        phase_ms,
+        limit,
+        index: (phase_ms / WINDOW_MS as f64).floor() as u64,
+        used: 0,
+    };
+    let mut events = BinaryHeap::new();
+    let mut seq = 0;
+    let mut push = |events: &mut BinaryHeap<Event>, at: f64, step: Step| {
+        seq += 1;
+        events.push(Event { at, seq, step });
+    };
+    for _ in 0..p.min(n) {
+        push(&mut events, 0.0, Step::Write);
+    }
+    let (mut sent, mut requests, mut queue_free, mut end) = (0, 0, 0.0_f64, 0.0_f64);
+    let mut done = vec![0.0; n];
+    while let Some(Event { at, step, .. }) = events.pop() {
+        if step == Step::Write && sent == n {
+            continue;
+        }
+        let admitted = window.admit(at);
+        if admitted > at {
+            push(&mut events, admitted, step);
+            continue;
+        }
+        requests += 1;
+        end = end.max(at);
+        match step {
+            Step::Write => {
+                let processing = (at + stage).max(queue_free);
+                queue_free = processing + stage;
+                done[sent] = queue_free;
+                push(&mut events, queue_free, Step::TaskRead(sent));
+                sent += 1;
+            }
+            Step::TaskRead(i) => push(&mut events, done[i] + settle, Step::AccountRead(i)),
+            Step::AccountRead(_) => push(&mut events, at, Step::Write),
+        }
+    }
+    Ideal { ms: end, requests }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Sleeps into the first 100 ms of the next rate-limit window, so that every measured command
+/// starts with a full budget (as the simulated ideal client does); returns the phase reached.
+fn fresh_window() -> f64 {
+    let into = now_ms() % WINDOW_MS;
+    thread::sleep(Duration::from_millis(WINDOW_MS - into + 50));
+    (now_ms() % WINDOW_MS) as f64
+}
+
+fn tally(
+    op: Op,
+    n: usize,
+    p: usize,
+    wall_ms: f64,
+    terraform_ms: f64,
+    ideal: Ideal,
+    log: &[Logged],
+) -> Run {
+    let get = |path: &str| {
+        log.iter()
+            .filter(|l| l.method == "GET" && l.path == path)
+            .count()
+    };
+    Run {
+        op,
+        n,
+        p,
+        wall_ms,
+        terraform_ms,
+        ideal,
+        requests: log.len(),
+        writes: log.iter().filter(|l| l.method != "GET").count(),
+        task_lists: get("/tasks"),
+        account_lists: get("/cloud-accounts"),
+        by_id: log
+            .iter()
+            .filter(|l| l.method == "GET" && (l.path.matches('/').count() > 1))
+            .count(),
+        throttled: log.iter().filter(|l| l.status == 429).count(),
+    }
+}
+
+/// Runs every (N, P) pair: apply, then destroy without refresh (the refresh is §2's subject),
+/// each from a fresh rate-limit window.
+pub fn measure(emulator_bin: &Path, tf_base: &Tf<'_>, dirs: &mut Workdirs) -> Result<Vec<Run>> {
+    let emulator = Emulator::start_limited(emulator_bin, STAGE_MS, SETTLE_MS, SETTLE_MS, LIMIT)?;
+    let mut env = tf_base.env.clone();
+    env.extend(emulator.env.iter().cloned());
+    let tf = Tf {
+        bin: tf_base.bin,
+        env,
+    };
+    let mut runs = Vec::new();
+    for p in PARALLELISMS {
+        for n in SIZES {
+            let parallelism = format!("-parallelism={p}");
+            let data = dirs.fresh(Kind::Data, n)?;
+            let (data_apply, _) = tf.run(
+                &data,
+                &[
+                    "apply",
+                    "-auto-approve",
+                    "-input=false",
+                    "-no-color",
+                    &parallelism,
+                ],
+                &[0],
+            )?;
+            let (data_destroy, _) = tf.run(
+                &data,
+                &[
+                    "destroy",
+                    "-auto-approve",
+                    "-input=false",
+                    "-no-color",
+                    "-refresh=false",
+                    &parallelism,
+                ],
+                &[0],
+            )?;
+            let dir = dirs.fresh(Kind::Account, n)?;
+            for (op, terraform_ms) in [(Op::Apply, data_apply), (Op::Destroy, data_destroy)] {
+                let phase = fresh_window();
+                emulator.clear_log()?;
+                let args: &[&str] = match op {
+                    Op::Apply => &["apply", "-auto-approve", "-input=false", "-no-color"],
+                    Op::Destroy => &[
+                        "destroy",
+                        "-auto-approve",
+                        "-input=false",
+                        "-no-color",
+                        "-refresh=false",
+                    ],
+                };
+                let mut args = args.to_vec();
+                args.push(&parallelism);
+                let (wall_ms, _) = tf.run(&dir, &args, &[0])?;
+                let log = emulator.log()?;
+                let ideal = ideal(n, p, STAGE_MS, SETTLE_MS, LIMIT, phase);
+                let run = tally(op, n, p, wall_ms, terraform_ms, ideal, &log);
+                println!(
+                    "    N={n:<3} P={p:<2} {:<7} {} (floor {}: {:.2}×), {} requests ({:.2}/resource, {:.2}× minimum; {} writes, {} task lists, {} account lists, {} by ID), {} × 429",
+                    op.name(),
+                    secs(run.wall_ms),
+                    secs(run.floor_ms()),
+                    run.time_ratio(),
+                    run.requests,
+                    run.per_resource(),
+                    run.request_ratio(),
+                    run.writes,
+                    run.task_lists,
+                    run.account_lists,
+                    run.by_id,
+                    run.throttled
+                );
+                runs.push(run);
+            }
+        }
+    }
+    Ok(runs)
+}
+
+fn find(runs: &[Run], op: Op, n: usize, p: usize) -> Option<&Run> {
+    runs.iter().find(|r| r.op == op && r.n == n && r.p == p)
+}
+
+/// Requests per resource never grow with N (5% slack for the fixed costs of a small run).
+pub fn flat_or_falling(runs: &[Run], op: Op, p: usize) -> bool {
+    let per: Vec<f64> = SIZES
+        .iter()
+        .filter_map(|&n| find(runs, op, n, p).map(Run::per_resource))
+        .collect();
+    per.windows(2).all(|w| w[1] <= w[0] * 1.05)
+}
+
+/// Summary-table rows for the targets of this section.
+pub fn summary_rows(runs: &[Run], verdict: fn(bool) -> &'static str) -> String {
+    let mut s = String::new();
+    for op in [Op::Apply, Op::Destroy] {
+        if let Some(r) = find(runs, op, TARGET_N, TARGET_P) {
+            let _ = writeln!(
+                s,
+                "| {TARGET_N} accounts at parallelism {TARGET_P}, 400/min: {} time vs ideal client | {:.2}× ({} vs {}) | ≤ {TARGET_TIME_RATIO}× | {} |",
+                op.name(),
+                r.time_ratio(),
+                secs(r.wall_ms),
+                secs(r.floor_ms()),
+                verdict(r.time_ratio() <= TARGET_TIME_RATIO)
+            );
+            let _ = writeln!(
+                s,
+                "| {TARGET_N} accounts at parallelism {TARGET_P}, 400/min: {} requests vs minimum | {:.2}× ({} vs {}), {} × 429 | ≤ {TARGET_REQUEST_RATIO}×, no 429 | {} |",
+                op.name(),
+                r.request_ratio(),
+                r.requests,
+                r.minimum_requests(),
+                r.throttled,
+                verdict(r.request_ratio() <= TARGET_REQUEST_RATIO && r.throttled == 0)
+            );
+        }
+        for p in PARALLELISMS {
+            let per: Vec<String> = SIZES
+                .iter()
+                .filter_map(|&n| find(runs, op, n, p).map(|r| format!("{:.2}", r.per_resource())))
+                .collect();
+            let _ = writeln!(
+                s,
+                "| {} requests per resource, N = {}, parallelism {p} | {} | flat or falling | {} |",
+                op.name(),
+                SIZES.map(|n| n.to_string()).join(" / "),
+                per.join(" / "),
+                verdict(flat_or_falling(runs, op, p))
+            );
+        }
+    }
+    s
+}
+
+/// The report's scale section.
+pub fn section(runs: &[Run], number: usize) -> String {
+    let mut s = String::new();
+    let w = &mut s;
+    let _ = writeln!(w, "## {number}. Scale under the real rate limit\n");
+    let _ = writeln!(
+        w,
+        "N accounts at Terraform `-parallelism` P against an emulator with the real API's limit of {LIMIT} \
+         requests per minute per key (a fixed one-minute window, as `EmulatorState::rate_check` counts it, every \
+         list included), task stages of {STAGE_MS} ms, one task at a time per key, and {} s from task completion \
+         to `active` (and to gone). `apply` creates N accounts in a fresh directory; `destroy -refresh=false` \
+         deletes them (its refresh is §2's subject). Each command starts at the beginning of a fresh rate-limit \
+         window (the bench sleeps until then), so that earlier commands' requests do not count against it.\n",
+        SETTLE_MS as f64 / 1000.0
+    );
+    let _ = writeln!(
+        w,
+        "**The floor** is what an ideal client would take: the same N writes through the same P slots, each \
+         sending its write the instant a slot is free, reading the task the instant it is done and the account \
+         the instant it is active or gone (three requests, the minimum), and freeing its slot then; every request \
+         passes the same fixed window. It is simulated (`bench::scale::ideal`) under the emulator's own queue \
+         rule: a task accepted at `t` starts processing at `max(t + stage, previous task done)`, so the queue \
+         completes at most one task per {STAGE_MS} ms. Terraform's own cost, measured as the same command on N \
+         `terraform_data` resources at the same parallelism, is added to it.\n"
+    );
+    let _ = writeln!(
+        w,
+        "| N | P | Op | Wall | Floor (ideal + Terraform) | Time ratio | Requests | Minimum | Request ratio | Per resource | Writes | Task lists | Account lists | By ID | 429s |"
+    );
+    let _ = writeln!(
+        w,
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    );
+    for p in PARALLELISMS {
+        for n in SIZES {
+            for op in [Op::Apply, Op::Destroy] {
+                let Some(r) = find(runs, op, n, p) else {
+                    continue;
+                };
+                let _ = writeln!(
+                    w,
+                    "| {n} | {p} | {} | {} | {} ({} + {}) | {:.2}× | {} | {} | {:.2}× | {:.2} | {} | {} | {} | {} | {} |",
+                    op.name(),
+                    secs(r.wall_ms),
+                    secs(r.floor_ms()),
+                    secs(r.ideal.ms),
+                    secs(r.terraform_ms),
+                    r.time_ratio(),
+                    r.requests,
+                    r.minimum_requests(),
+                    r.request_ratio(),
+                    r.per_resource(),
+                    r.writes,
+                    r.task_lists,
+                    r.account_lists,
+                    r.by_id,
+                    r.throttled
+                );
+            }
+        }
+    }
+    let _ = writeln!(w);
+    let _ = writeln!(
+        w,
+        "Requests per resource and the time ratio against N are plotted in the chart's last two panels. Every \
+         wait of one provider process is served from shared list requests, so requests per resource fall as \
+         N grows: the lists' cost is spread over every waiting account, while the minimum of three per-ID \
+         requests is the same for each. Terraform starts a separate provider process for each command, and the \
+         processes of one command share the key's budget through the server's `X-Rate-Limit-Remaining`.\n"
+    );
+    s
+}
+
+/// Chart panels: requests per resource and the time ratio, against N, per operation and P.
+pub fn panels(runs: &[Run]) -> Vec<Panel> {
+    let mut requests = Vec::new();
+    let mut ratios = Vec::new();
+    for op in [Op::Apply, Op::Destroy] {
+        for p in PARALLELISMS {
+            for n in SIZES {
+                if let Some(r) = find(runs, op, n, p) {
+                    let label = format!("{} P={p} N={n}", op.name());
+                    requests.push(Bar::new(&label, r.per_resource(), 1));
+                    ratios.push(Bar::new(&label, r.time_ratio(), 1));
+                }
+            }
+        }
+    }
+    vec![
+        Panel {
+            title: format!(
+                "Scale, {LIMIT}/min: API requests per resource against N (minimum {MIN_PER_RESOURCE})"
+            ),
+            unit: "",
+            bars: requests,
+            target: Some((
+                MIN_PER_RESOURCE as f64 * TARGET_REQUEST_RATIO,
+                format!("{TARGET_REQUEST_RATIO}× minimum"),
+            )),
+        },
+        Panel {
+            title: format!("Scale, {LIMIT}/min: wall time ÷ ideal-client floor against N"),
+            unit: "×",
+            bars: ratios,
+            target: Some((TARGET_TIME_RATIO, format!("target {TARGET_TIME_RATIO}×"))),
+        },
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_write_takes_two_stages_and_the_settle() {
+        let i = ideal(1, 10, 200, 1000, 400, 0.0);
+        assert_eq!(
+            i,
+            Ideal {
+                ms: 1400.0,
+                requests: 3
+            }
+        );
+    }
+
+    #[test]
+    fn the_queue_completes_one_task_per_stage() {
+        // Ten writes at once: the k-th task is done at 400 + 200·k; the last settles 1 s later.
+        let i = ideal(10, 10, 200, 1000, 400, 0.0);
+        assert_eq!(
+            i,
+            Ideal {
+                ms: 400.0 + 200.0 * 9.0 + 1000.0,
+                requests: 30
+            }
+        );
+    }
+
+    #[test]
+    fn one_slot_serialises_every_write() {
+        let i = ideal(3, 1, 200, 1000, 400, 0.0);
+        assert_eq!(i.ms, 3.0 * 1400.0 - 0.0);
+    }
+
+    #[test]
+    fn a_spent_window_holds_requests_for_the_next() {
+        // A limit of 2: the write and the task read fit; the account read waits for the window.
+        let i = ideal(1, 1, 200, 1000, 2, 0.0);
+        assert_eq!(i.ms, 60_000.0);
+        // Started 59.5 s into a window, the next one opens after 0.5 s and nothing waits long.
+        let i = ideal(1, 1, 200, 1000, 2, 59_500.0);
+        assert_eq!(i.ms, 1400.0);
+    }
+
+    #[test]
+    fn flatness_allows_falling_but_not_growing_costs() {
+        let run = |n, requests| Run {
+            op: Op::Apply,
+            n,
+            p: 10,
+            wall_ms: 1.0,
+            terraform_ms: 0.0,
+            ideal: Ideal {
+                ms: 1.0,
+                requests: 0,
+            },
+            requests,
+            writes: 0,
+            task_lists: 0,
+            account_lists: 0,
+            by_id: 0,
+            throttled: 0,
+        };
+        let falling = [run(10, 40), run(100, 300), run(300, 800)];
+        assert!(flat_or_falling(&falling, Op::Apply, 10));
+        let growing = [run(10, 30), run(100, 400), run(300, 1500)];
+        assert!(!flat_or_falling(&growing, Op::Apply, 10));
+    }
+}
