@@ -272,6 +272,14 @@ fn assert_contains(haystack: &str, needles: &[&str]) {
     }
 }
 
+/// The 12-digit AWS account ID of a sign-in URL such as `https://123456789012.signin.aws.amazon.com/console`;
+/// `None` for an alias URL.
+fn aws_account_in_sign_in_url(url: &str) -> Option<String> {
+    let host = url.strip_prefix("https://")?.split('/').next()?;
+    let first = host.split('.').next()?;
+    (first.len() == 12 && first.bytes().all(|b| b.is_ascii_digit())).then(|| first.to_owned())
+}
+
 // ---------------------------------------------------------------------------------------------- scenarios
 
 #[test]
@@ -282,6 +290,10 @@ fn acc_cloud_account_basic() {
     let name = unique_name("basic");
     let cfg = config(&[Account::aws("test", &name, creds.clone()).hcl()]);
     let emulator_view = emulator_account_matches(&target, &name, &creds.access_key_id);
+    // Redis Cloud reports the IAM user and console role of the AWS account the credentials belong
+    // to: the account a numeric sign-in URL names (an alias URL hides it).
+    let aws_account = aws_account_in_sign_in_url(&creds.sign_in_login_url)
+        .unwrap_or_else(|| "[0-9]{12}".to_owned());
     run_steps(
         &target,
         &workdir,
@@ -300,12 +312,12 @@ fn acc_cloud_account_basic() {
                 .state_check(StateCheck::matches(
                     ADDR,
                     "aws_user_arn",
-                    r"^arn:aws:iam::[0-9]{12}:user/.+$",
+                    &format!("^arn:aws:iam::{aws_account}:user/.+$"),
                 ))
                 .state_check(StateCheck::matches(
                     ADDR,
                     "aws_console_role_arn",
-                    r"^arn:aws:iam::[0-9]{12}:role/.+$",
+                    &format!("^arn:aws:iam::{aws_account}:role/.+$"),
                 ))
                 .state_check(StateCheck::Custom(Box::new(sensitive_values_flagged)))
                 .state_check(emulator_view),
