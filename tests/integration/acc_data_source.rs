@@ -44,6 +44,18 @@ fn same_as_resource(data_addr: &'static str, resource: &'static str) -> StateChe
     }))
 }
 
+/// The root output `name` has `value`.
+fn output_is(name: &'static str, value: Value) -> StateCheck {
+    StateCheck::Custom(Box::new(move |state| {
+        let found = state.pointer(&format!("/values/outputs/{name}/value"));
+        if found == Some(&value) {
+            Ok(())
+        } else {
+            Err(format!("output {name} = {found:?}, want {value}"))
+        }
+    }))
+}
+
 fn output_matches_resource(resource: &'static str) -> StateCheck {
     StateCheck::Custom(Box::new(move |state| {
         let output = state
@@ -95,6 +107,11 @@ fn acc_data_source_matches() {
             "  provider_type            = \"AWS\"\n  exclude_internal_account = true\n  depends_on               = [rediscloud_cloud_account.a, rediscloud_cloud_account.b]\n",
         ));
         parts.push(data("internal", "  name = \"Redis Internal Resources\"\n"));
+        // Unset, `exclude_internal_account` reads back as its default, not null.
+        parts.push(
+            "output \"internal_excluded\" {\n  value = data.rediscloud_cloud_account.internal.exclude_internal_account\n}\n"
+                .to_owned(),
+        );
     }
     let base = config(&parts);
 
@@ -117,8 +134,19 @@ fn acc_data_source_matches() {
                 "data.rediscloud_cloud_account.internal",
                 "provider_type",
                 json!("AWS"),
-            ));
+            ))
+            .state_check(StateCheck::known_value(
+                "data.rediscloud_cloud_account.internal",
+                "exclude_internal_account",
+                json!(false),
+            ))
+            .state_check(output_is("internal_excluded", json!(false)));
     }
+    first = first.state_check(StateCheck::known_value(
+        ONE,
+        "exclude_internal_account",
+        json!(true),
+    ));
     // The number of accounts in the list: the internal one plus the two created here.
     let (total, aws_total, internal) = if emulated {
         ("3", "2", r#"1\s+\("Redis\s+Internal\s+Resources"\)"#)

@@ -125,7 +125,7 @@ impl DataSource for CloudAccountDataSource {
                     Attribute::string("provider_type", OptionalComputed)
                         .describe("Only consider accounts of this cloud provider: `AWS` or `GCP`.")
                         .validate(Validator::OneOf(PROVIDER_TYPES.to_vec())),
-                    Attribute::bool("exclude_internal_account", Optional)
+                    Attribute::bool("exclude_internal_account", OptionalComputed)
                         .describe("Skip Redis Cloud's internal account (ID 1, \"Redis Internal Resources\"). Default `false`."),
                     Attribute::string("id", Computed).describe("The cloud account ID."),
                     Attribute::string("access_key_id", Computed)
@@ -176,6 +176,11 @@ impl DataSource for CloudAccountDataSource {
             obj.insert(k.to_owned(), v);
         };
         set("id", Value::string(account.id.to_string()));
+        // Read back as the default it is documented to have, not null.
+        set(
+            "exclude_internal_account",
+            Value::Bool(filter.exclude_internal_account),
+        );
         set("name", Value::opt_string(account.name.clone()));
         set("provider_type", Value::opt_string(account.provider.clone()));
         set(
