@@ -1253,3 +1253,82 @@ fn acc_cloud_account_official_state_upgrade() {
         ],
     );
 }
+
+/// A regex matching `text` however Terraform wrapped it: each run of whitespace matches any run.
+fn wrapped(text: &str) -> String {
+    text.split_whitespace()
+        .map(regex::escape)
+        .collect::<Vec<_>>()
+        .join(r"\s+")
+}
+
+/// Only `expected` is in state.
+fn only_in_state(expected: &'static str) -> StateCheck {
+    StateCheck::Custom(Box::new(move |state| {
+        let found = resource_addresses(state);
+        if found == [expected] {
+            Ok(())
+        } else {
+            Err(format!("state holds {found:?}, expected only {expected}"))
+        }
+    }))
+}
+
+/// The emulator's live accounts (internal one included) number `n`.
+fn emulator_live_accounts(target: &Target, n: usize) -> StateCheck {
+    let port = match target {
+        Target::Emulator(e) => Some(e.port()),
+        Target::Real(_) => None,
+    };
+    StateCheck::Custom(Box::new(move |_| {
+        let Some(port) = port else {
+            eprintln!("SKIP (real API): count the emulator's accounts");
+            return Ok(());
+        };
+        let body = admin_get(port, "/admin/state")?;
+        let live: Vec<&Value> = body
+            .get("accounts")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter(|a| a["status"] != "deleted").collect())
+            .unwrap_or_default();
+        if live.len() == n {
+            Ok(())
+        } else {
+            Err(format!(
+                "expected {n} live accounts in the emulator, got {live:?}"
+            ))
+        }
+    }))
+}
+
+#[test]
+fn acc_cloud_account_access_key_in_use_names_the_account() {
+    let target = Target::from_env();
+    let workdir = Workdir::for_target("acc_cloud_account_access_key_in_use", &target);
+    let creds = Creds::for_target(&target, 1);
+    let first = unique_name("key-holder");
+    let holder = Account::aws("test", &first, creds.clone()).hcl();
+    // A second account with the same IAM access key, as when two examples are applied as written.
+    let second = Account::aws("second", &unique_name("key-reuser"), creds).hcl();
+    run_steps(
+        &target,
+        &workdir,
+        vec![
+            Step::new(config(std::slice::from_ref(&holder))),
+            Step::new(config(&[holder.clone(), second])).expect_error(&format!(
+                r"(?s)Access Key Already Registered.*{}.*{}.*{}.*{}",
+                wrapped(&format!(
+                    "(\"{first}\", status active) already uses this access key ID"
+                )),
+                wrapped("Nothing was sent, so nothing was created or recorded in state."),
+                wrapped("import it: `terraform import <resource address>"),
+                wrapped("Otherwise use another access key"),
+            )),
+            // Nothing landed: the holder alone, in state and in the API.
+            Step::new(config(&[holder]))
+                .plan_check(PlanCheck::ExpectEmptyPlan)
+                .state_check(only_in_state(ADDR))
+                .state_check(emulator_live_accounts(&target, 2)),
+        ],
+    );
+}

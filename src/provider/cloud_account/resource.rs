@@ -444,6 +444,31 @@ fn rotates_secrets(prior: &Value, planned: &Value) -> bool {
         .any(|k| prior.attr(k) != planned.attr(k))
 }
 
+/// Opens a conflict diagnostic with the API's own refusal, when the API (not the check before
+/// the POST) found the conflict.
+fn refused_prefix(refusal: Option<&Error>) -> String {
+    match refusal {
+        Some(err) => format!("Redis Cloud refused the create: {err}\n\n"),
+        None => String::new(),
+    }
+}
+
+/// What a conflict left behind.
+fn nothing_done(sent: bool) -> &'static str {
+    if sent {
+        "That account appeared after this create's own check, so the request was sent; nothing was created and nothing was recorded in state."
+    } else {
+        "Nothing was sent, so nothing was created or recorded in state."
+    }
+}
+
+/// How to take over an existing account.
+fn import_advice(id: i64) -> String {
+    format!(
+        "If it is the account this configuration describes, import it: `terraform import <resource address> {id}`, or an `import` block with `id = \"{id}\"`."
+    )
+}
+
 /// Answers a create that ended without a proven account ID, telling the truth about what the
 /// next apply will do.
 fn create_failed(
@@ -455,27 +480,33 @@ fn create_failed(
 ) -> Option<Value> {
     const NOTHING: &str = "Nothing was created and nothing was recorded in state; the next apply tries to create the account again.";
     match failure {
-        CreateFailure::NameTaken { existing } => {
+        CreateFailure::NameTaken { existing, refusal } => {
+            let (id, name) = (existing.id, existing.name.as_deref().unwrap_or(&body.name));
             diags.attribute_error(
                 AttributePath::root("name"),
                 "Cloud Account Name Already Taken",
                 format!(
-                    "Cloud account {id} (status {status}) already has the name {name:?}, and names are unique in Redis Cloud, so nothing was sent and nothing was recorded in state. If it is the account this configuration describes, import it: `terraform import <resource address> {id}`, or an `import` block with `id = \"{id}\"`. Otherwise choose another `name` (a replacement made with `create_before_destroy` needs a name of its own).",
-                    id = existing.id,
+                    "{found}Cloud account {id} ({name:?}, status {status}) already has this name, and names are unique in Redis Cloud. {outcome}\n\n{import} Otherwise choose another `name` (a replacement made with `create_before_destroy` needs a name of its own). Until then the next apply fails the same way.",
+                    found = refused_prefix(refusal.as_deref()),
                     status = existing.status.as_deref().unwrap_or("unknown"),
-                    name = body.name,
+                    outcome = nothing_done(refusal.is_some()),
+                    import = import_advice(id),
                 ),
             );
             None
         }
-        CreateFailure::AccessKeyTaken { existing } => {
+        CreateFailure::AccessKeyTaken { existing, refusal } => {
+            let id = existing.id;
             diags.attribute_error(
                 AttributePath::root("access_key_id"),
                 "Access Key Already Registered",
                 format!(
-                    "Cloud account {id} ({name:?}) already uses this access key ID, and Redis Cloud accepts each IAM access key once, so nothing was sent and nothing was recorded in state. Import that account (`terraform import <resource address> {id}`), or create a separate IAM user and key for this one.",
-                    id = existing.id,
+                    "{found}Cloud account {id} ({name:?}, status {status}) already uses this access key ID, and Redis Cloud accepts each IAM access key once. {outcome}\n\n{import} Otherwise use another access key: create a separate IAM user and access key for this cloud account. Until then the next apply fails the same way.",
+                    found = refused_prefix(refusal.as_deref()),
                     name = existing.name.as_deref().unwrap_or(""),
+                    status = existing.status.as_deref().unwrap_or("unknown"),
+                    outcome = nothing_done(refusal.is_some()),
+                    import = import_advice(id),
                 ),
             );
             None
