@@ -43,6 +43,9 @@ use super::models::{
 };
 use super::{Client, Error};
 
+/// Redis Cloud's own cloud account, listed for everyone; it counts towards no limit.
+const INTERNAL_ACCOUNT_ID: i64 = 1;
+
 /// How many times one operation sends the same write at most.
 const MAX_SENDS: u32 = 3;
 
@@ -150,6 +153,14 @@ pub enum CreateFailure {
         existing: CloudAccount,
         refusal: Option<Box<Error>>,
     },
+    /// Redis Cloud refused the create because the Redis Cloud account holds as many cloud
+    /// accounts as it may (`err` is its answer): certainly nothing was created. `live` is the
+    /// live cloud accounts other than the internal one, from a list read after the refusal, if
+    /// it could be read.
+    LimitReached {
+        err: Error,
+        live: Option<Vec<CloudAccount>>,
+    },
     /// Certainly nothing was created.
     NotCreated(Error),
     /// Redis Cloud accepted the create as one of `task_ids` (one, unless creates of the same
@@ -244,6 +255,28 @@ fn broken_rule(err: &Error) -> Option<Unique> {
     }
 }
 
+/// Whether a refused create cites a limit on the number of accounts. The API documents no
+/// error type or body for it, so this reads the refusal's words: a definite 4xx or failed task
+/// mentioning a limit, quota or maximum number, and not a length limit.
+pub fn is_limit_refusal(err: &Error) -> bool {
+    let text = match err {
+        Error::Validation { message, .. }
+        | Error::Conflict { message }
+        | Error::Forbidden { message } => message.to_lowercase(),
+        Error::TaskFailed(f) => format!(
+            "{} {}",
+            f.error_type.as_deref().unwrap_or(""),
+            f.error_description.as_deref().unwrap_or("")
+        )
+        .to_lowercase(),
+        _ => return false,
+    };
+    ["limit", "quota", "maximum number"]
+        .iter()
+        .any(|w| text.contains(w))
+        && !text.contains("length")
+}
+
 fn same_provider(account: &CloudAccount, requested: Option<&str>) -> bool {
     let requested = requested.unwrap_or("AWS");
     account
@@ -281,6 +314,15 @@ impl Client {
         body: &CloudAccountCreateRequest,
     ) -> Result<Created, CreateFailure> {
         match self.create_checked(body).await {
+            Err(CreateFailure::NotCreated(err)) if is_limit_refusal(&err) => {
+                let live = self.accounts_since(Instant::now()).await.ok().map(|list| {
+                    list.iter()
+                        .filter(|a| is_live(a) && a.id != INTERNAL_ACCOUNT_ID)
+                        .cloned()
+                        .collect()
+                });
+                Err(CreateFailure::LimitReached { err, live })
+            }
             Err(CreateFailure::NotCreated(err)) => Err(self.name_the_holder(body, err).await),
             other => other,
         }
@@ -983,6 +1025,39 @@ mod tests {
             }),
             None
         );
+    }
+
+    #[test]
+    fn a_limit_refusal_is_told_by_its_words_not_a_length_limit() {
+        let bad_request = |description: &str| Error::Validation {
+            status: 400,
+            message: format!("POST /cloud-accounts: 400 BAD_REQUEST - BAD_REQUEST - {description}"),
+        };
+        for limit in [
+            "Cloud account limit reached: at most 2 cloud accounts allowed",
+            "CLOUD_ACCOUNT_LIMIT_EXCEEDED",
+            "Quota exceeded for cloud accounts",
+            "The maximum number of cloud accounts was reached",
+        ] {
+            assert!(is_limit_refusal(&bad_request(limit)), "{limit}");
+        }
+        let task = Error::TaskFailed(Box::new(TaskFailure {
+            error_type: Some("CLOUD_ACCOUNTS_OVER_LIMIT".to_owned()),
+            ..TaskFailure::default()
+        }));
+        assert!(is_limit_refusal(&task));
+        for other in [
+            "name exceeds the length limit",
+            "Cloud account name already exists",
+            "invalid provider",
+        ] {
+            assert!(!is_limit_refusal(&bad_request(other)), "{other}");
+        }
+        // A 429 is a rate limit, retried elsewhere; never the account limit.
+        assert!(!is_limit_refusal(&Error::RateLimited {
+            retry_after: None,
+            message: "rate limit".to_owned()
+        }));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 use super::support::{
-    CompareValue, ImportVerify, PlanCheck, StateCheck, Step, Target, TestCase, Workdir,
+    CompareValue, Emulator, ImportVerify, PlanCheck, StateCheck, Step, Target, TestCase, Workdir,
     resource_addresses, resource_changes, resource_values, run_steps, value_at,
 };
 
@@ -1326,6 +1326,48 @@ fn acc_cloud_account_access_key_in_use_names_the_account() {
             )),
             // Nothing landed: the holder alone, in state and in the API.
             Step::new(config(&[holder]))
+                .plan_check(PlanCheck::ExpectEmptyPlan)
+                .state_check(only_in_state(ADDR))
+                .state_check(emulator_live_accounts(&target, 2)),
+        ],
+    );
+}
+
+#[test]
+fn acc_cloud_account_quota_reached_fails_before_anything_is_created() {
+    // The cap is the emulator's (`--max-cloud-accounts`); the real API's limit cannot be set.
+    let target = Target::from_env_or(|| Emulator::start(&["--max-cloud-accounts", "1"]));
+    if target.is_real() {
+        eprintln!("SKIP (real API): the cloud account limit cannot be lowered for a test");
+        return;
+    }
+    let workdir = Workdir::for_target("acc_cloud_account_quota_reached", &target);
+    let first = Account::aws(
+        "test",
+        &unique_name("quota-1"),
+        Creds::for_target(&target, 1),
+    )
+    .hcl();
+    let second = Account::aws(
+        "second",
+        &unique_name("quota-2"),
+        Creds::for_target(&target, 2),
+    )
+    .hcl();
+    run_steps(
+        &target,
+        &workdir,
+        vec![
+            Step::new(config(std::slice::from_ref(&first))),
+            Step::new(config(&[first.clone(), second])).expect_error(&format!(
+                r"(?s)Cloud Account Limit Reached.*{}.*{}.*{}.*{}",
+                wrapped("at most 1 cloud account allowed"),
+                wrapped("Nothing was created and nothing was recorded in state."),
+                wrapped("delete a cloud account"),
+                wrapped("the next apply fails the same way"),
+            )),
+            // Nothing landed: the first account alone, in state and in the API.
+            Step::new(config(&[first]))
                 .plan_check(PlanCheck::ExpectEmptyPlan)
                 .state_check(only_in_state(ADDR))
                 .state_check(emulator_live_accounts(&target, 2)),
