@@ -6,9 +6,11 @@
 //! ([`Error::Ambiguous`]: the connection was lost after sending, a 5xx, a 408, or a timeout
 //! reading the answer). An ambiguous write is never repeated blindly:
 //!
-//! - **Create.** Before the POST, the account list is read once (the *snapshot*). A name that a
-//!   live account already carries fails at once, naming that account, instead of queueing a task
-//!   that is certain to fail. After an ambiguous POST, an account is adopted only if it is absent
+//! - **Create.** Before the POST, the account list is read once (the *snapshot*). A name or an
+//!   access key that a live account already carries fails at once, naming that account, instead
+//!   of queueing a task that is certain to fail (a masked listed key that may be the requested
+//!   one is read by ID); when the API refuses a create for either, a fresh list names the
+//!   account that holds it. After an ambiguous POST, an account is adopted only if it is absent
 //!   from the snapshot, carries the requested name, provider and access key, is not claimed by
 //!   another write of this process, and was not made by a task another write of this process
 //!   owns. The POST is sent again only once no such account exists, no create task that could be
@@ -40,6 +42,9 @@ use super::models::{
     TaskStateUpdate, TaskStatus,
 };
 use super::{Client, Error};
+
+/// Redis Cloud's own cloud account, listed for everyone; it counts towards no limit.
+const INTERNAL_ACCOUNT_ID: i64 = 1;
 
 /// How many times one operation sends the same write at most.
 const MAX_SENDS: u32 = 3;
@@ -135,10 +140,27 @@ pub struct Created {
 /// Why a create did not end with an account ID.
 #[derive(Debug)]
 pub enum CreateFailure {
-    /// A live account already carries the name; nothing was sent.
-    NameTaken { existing: CloudAccount },
-    /// A live account already uses the access key; nothing was sent.
-    AccessKeyTaken { existing: CloudAccount },
+    /// A live account already carries the name. `refusal` is `None` when the check before the
+    /// POST found it (nothing was sent), or the API's refusal (`CLOUD_ACCOUNT_NAME_EXISTS`)
+    /// when the account appeared after that check; either way nothing was created.
+    NameTaken {
+        existing: CloudAccount,
+        refusal: Option<Box<Error>>,
+    },
+    /// A live account already uses the access key; `refusal` as for [`CreateFailure::NameTaken`]
+    /// (`CLOUD_ACCOUNT_ACCESS_KEY_EXISTS`).
+    AccessKeyTaken {
+        existing: CloudAccount,
+        refusal: Option<Box<Error>>,
+    },
+    /// Redis Cloud refused the create because the Redis Cloud account holds as many cloud
+    /// accounts as it may (`err` is its answer): certainly nothing was created. `live` is the
+    /// live cloud accounts other than the internal one, from a list read after the refusal, if
+    /// it could be read.
+    LimitReached {
+        err: Error,
+        live: Option<Vec<CloudAccount>>,
+    },
     /// Certainly nothing was created.
     NotCreated(Error),
     /// Redis Cloud accepted the create as one of `task_ids` (one, unless creates of the same
@@ -184,6 +206,12 @@ fn is_live(a: &CloudAccount) -> bool {
     !matches!(a.status.as_deref(), Some("deleted" | "delete-draft"))
 }
 
+/// The live account in `list` named `name`.
+fn name_holder<'a>(list: &'a [CloudAccount], name: &str) -> Option<&'a CloudAccount> {
+    list.iter()
+        .find(|a| is_live(a) && a.name.as_deref() == Some(name))
+}
+
 fn is_masked(key: &str) -> bool {
     key.contains('*')
 }
@@ -197,6 +225,56 @@ fn key_may_be(listed: &str, key: &str) -> bool {
     let head = parts.next().unwrap_or("");
     let tail = parts.next_back().unwrap_or("");
     key.starts_with(head) && key.ends_with(tail)
+}
+
+/// At most this many accounts whose masked listed key may be the requested one are read by ID to
+/// find the account that uses it.
+const MAX_KEY_READS: usize = 3;
+
+/// The uniqueness rule an API refusal cites.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unique {
+    Name,
+    AccessKey,
+}
+
+/// Which uniqueness rule a refused create broke, by the error type the API gave: a failed task's,
+/// or one in the body of a synchronous 409 (or 400/422, which the API may use instead).
+fn broken_rule(err: &Error) -> Option<Unique> {
+    let text = match err {
+        Error::TaskFailed(f) => f.error_type.as_deref().unwrap_or(""),
+        Error::Conflict { message } | Error::Validation { message, .. } => message.as_str(),
+        _ => return None,
+    };
+    if text.contains("CLOUD_ACCOUNT_ACCESS_KEY_EXISTS") {
+        Some(Unique::AccessKey)
+    } else if text.contains("CLOUD_ACCOUNT_NAME_EXISTS") {
+        Some(Unique::Name)
+    } else {
+        None
+    }
+}
+
+/// Whether a refused create cites a limit on the number of accounts. The API documents no
+/// error type or body for it, so this reads the refusal's words: a definite 4xx or failed task
+/// mentioning a limit, quota or maximum number, and not a length limit.
+pub fn is_limit_refusal(err: &Error) -> bool {
+    let text = match err {
+        Error::Validation { message, .. }
+        | Error::Conflict { message }
+        | Error::Forbidden { message } => message.to_lowercase(),
+        Error::TaskFailed(f) => format!(
+            "{} {}",
+            f.error_type.as_deref().unwrap_or(""),
+            f.error_description.as_deref().unwrap_or("")
+        )
+        .to_lowercase(),
+        _ => return false,
+    };
+    ["limit", "quota", "maximum number"]
+        .iter()
+        .any(|w| text.contains(w))
+        && !text.contains("length")
 }
 
 fn same_provider(account: &CloudAccount, requested: Option<&str>) -> bool {
@@ -227,7 +305,80 @@ impl Client {
 
     /// Creates an account so that it can be neither lost, duplicated, nor confused with one this
     /// create did not make. `self` should be [`Client::bounded`] by the operation.
+    ///
+    /// A name or access key already in use fails as [`CreateFailure::NameTaken`] or
+    /// [`CreateFailure::AccessKeyTaken`], naming the account that holds it, whether the check
+    /// before the POST found it or the API refused the create.
     pub async fn create_cloud_account_reconciled(
+        &self,
+        body: &CloudAccountCreateRequest,
+    ) -> Result<Created, CreateFailure> {
+        match self.create_checked(body).await {
+            Err(CreateFailure::NotCreated(err)) if is_limit_refusal(&err) => {
+                let live = self.accounts_since(Instant::now()).await.ok().map(|list| {
+                    list.iter()
+                        .filter(|a| is_live(a) && a.id != INTERNAL_ACCOUNT_ID)
+                        .cloned()
+                        .collect()
+                });
+                Err(CreateFailure::LimitReached { err, live })
+            }
+            Err(CreateFailure::NotCreated(err)) => Err(self.name_the_holder(body, err).await),
+            other => other,
+        }
+    }
+
+    /// A refusal for a name or access key in use becomes a failure naming the account that holds
+    /// it, read from a list fetched now (the account appeared after the create's own check).
+    /// Anything else, or a holder that cannot be found, stays as it was.
+    async fn name_the_holder(&self, body: &CloudAccountCreateRequest, err: Error) -> CreateFailure {
+        let Some(rule) = broken_rule(&err) else {
+            return CreateFailure::NotCreated(err);
+        };
+        let Ok(list) = self.accounts_since(Instant::now()).await else {
+            return CreateFailure::NotCreated(err);
+        };
+        let holder = match rule {
+            Unique::Name => name_holder(&list, &body.name).cloned(),
+            Unique::AccessKey => self.key_holder(&list, &body.access_key_id).await,
+        };
+        let Some(existing) = holder else {
+            return CreateFailure::NotCreated(err);
+        };
+        let refusal = Some(Box::new(err));
+        match rule {
+            Unique::Name => CreateFailure::NameTaken { existing, refusal },
+            Unique::AccessKey => CreateFailure::AccessKeyTaken { existing, refusal },
+        }
+    }
+
+    /// The live account in `list` that uses access key `key`. A listed key that is masked
+    /// (`A***E`) and may be `key` is read by ID, where it is not masked.
+    async fn key_holder(&self, list: &[CloudAccount], key: &str) -> Option<CloudAccount> {
+        if let Some(a) = list
+            .iter()
+            .find(|a| is_live(a) && a.access_key_id.as_deref() == Some(key))
+        {
+            return Some(a.clone());
+        }
+        let maybe = list.iter().filter(|a| {
+            is_live(a)
+                && a.access_key_id
+                    .as_deref()
+                    .is_some_and(|k| is_masked(k) && key_may_be(k, key))
+        });
+        for candidate in maybe.take(MAX_KEY_READS) {
+            if let Ok(full) = self.get_cloud_account(candidate.id).await
+                && is_live(&full)
+                && full.access_key_id.as_deref() == Some(key)
+            {
+                return Some(full);
+            }
+        }
+        None
+    }
+
+    async fn create_checked(
         &self,
         body: &CloudAccountCreateRequest,
     ) -> Result<Created, CreateFailure> {
@@ -239,22 +390,16 @@ impl Client {
             .accounts_since(Instant::now() - SNAPSHOT_STALENESS)
             .await
             .map_err(CreateFailure::NotCreated)?;
-        if let Some(existing) = snapshot
-            .iter()
-            .find(|a| is_live(a) && a.name.as_deref() == Some(body.name.as_str()))
-        {
+        if let Some(existing) = name_holder(&snapshot, &body.name) {
             return Err(CreateFailure::NameTaken {
                 existing: existing.clone(),
+                refusal: None,
             });
         }
-        if let Some(existing) = snapshot.iter().find(|a| {
-            is_live(a)
-                && a.access_key_id
-                    .as_deref()
-                    .is_some_and(|k| !is_masked(k) && k == body.access_key_id)
-        }) {
+        if let Some(existing) = self.key_holder(&snapshot, &body.access_key_id).await {
             return Err(CreateFailure::AccessKeyTaken {
-                existing: existing.clone(),
+                existing,
+                refusal: None,
             });
         }
         let known: HashSet<i64> = snapshot.iter().map(|a| a.id).collect();
@@ -835,6 +980,7 @@ fn shows_update(account: &CloudAccount, body: &CloudAccountUpdateRequest) -> boo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::error::TaskFailure;
 
     #[test]
     fn masked_keys_match_only_their_ends() {
@@ -842,6 +988,76 @@ mod tests {
         assert!(!key_may_be("A***4", "AKIAEXAMPLE"));
         assert!(key_may_be("AKIAEXAMPLE", "AKIAEXAMPLE"));
         assert!(!key_may_be("AKIAEXAMPLF", "AKIAEXAMPLE"));
+    }
+
+    #[test]
+    fn a_refusal_cites_a_uniqueness_rule_by_its_error_type_whatever_its_shape() {
+        let task = |ty: &str| {
+            Error::TaskFailed(Box::new(TaskFailure {
+                error_type: Some(ty.to_owned()),
+                ..TaskFailure::default()
+            }))
+        };
+        assert_eq!(
+            broken_rule(&task("CLOUD_ACCOUNT_ACCESS_KEY_EXISTS")),
+            Some(Unique::AccessKey)
+        );
+        assert_eq!(
+            broken_rule(&task("CLOUD_ACCOUNT_NAME_EXISTS")),
+            Some(Unique::Name)
+        );
+        assert_eq!(broken_rule(&task("CLOUD_ACCOUNT_INVALID_CREDS")), None);
+        let conflict = Error::Conflict {
+            message:
+                r#"POST /cloud-accounts: {"error":{"type":"CLOUD_ACCOUNT_ACCESS_KEY_EXISTS"}}"#
+                    .to_owned(),
+        };
+        assert_eq!(broken_rule(&conflict), Some(Unique::AccessKey));
+        let bad_request = Error::Validation {
+            status: 400,
+            message: r#"POST /cloud-accounts: {"error":{"type":"CLOUD_ACCOUNT_NAME_EXISTS"}}"#
+                .to_owned(),
+        };
+        assert_eq!(broken_rule(&bad_request), Some(Unique::Name));
+        assert_eq!(
+            broken_rule(&Error::Transport {
+                message: "CLOUD_ACCOUNT_NAME_EXISTS".to_owned()
+            }),
+            None
+        );
+    }
+
+    #[test]
+    fn a_limit_refusal_is_told_by_its_words_not_a_length_limit() {
+        let bad_request = |description: &str| Error::Validation {
+            status: 400,
+            message: format!("POST /cloud-accounts: 400 BAD_REQUEST - BAD_REQUEST - {description}"),
+        };
+        for limit in [
+            "Cloud account limit reached: at most 2 cloud accounts allowed",
+            "CLOUD_ACCOUNT_LIMIT_EXCEEDED",
+            "Quota exceeded for cloud accounts",
+            "The maximum number of cloud accounts was reached",
+        ] {
+            assert!(is_limit_refusal(&bad_request(limit)), "{limit}");
+        }
+        let task = Error::TaskFailed(Box::new(TaskFailure {
+            error_type: Some("CLOUD_ACCOUNTS_OVER_LIMIT".to_owned()),
+            ..TaskFailure::default()
+        }));
+        assert!(is_limit_refusal(&task));
+        for other in [
+            "name exceeds the length limit",
+            "Cloud account name already exists",
+            "invalid provider",
+        ] {
+            assert!(!is_limit_refusal(&bad_request(other)), "{other}");
+        }
+        // A 429 is a rate limit, retried elsewhere; never the account limit.
+        assert!(!is_limit_refusal(&Error::RateLimited {
+            retry_after: None,
+            message: "rate limit".to_owned()
+        }));
     }
 
     #[test]

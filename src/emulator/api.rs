@@ -415,13 +415,16 @@ fn conflict(ty: &str) -> Response {
     error_response(StatusCode::CONFLICT, ty, description)
 }
 
-/// The contract's error-type enum has no cloud-account limit type; `BAD_REQUEST` is the real,
-/// generic type for a 400, and the description names the limit.
+/// How the real API answers a cap on cloud accounts is not documented: the contract declares no
+/// error body for any 4xx, and its error-type enum has no cloud-account limit type (other
+/// resources' limits are types such as `*_LIMIT_EXCEEDED`). So: a synchronous 400 (the spec's
+/// "client error") of the real, generic type `BAD_REQUEST`, whose description names the limit.
 fn limit_reached(max: u32) -> Response {
+    let plural = if max == 1 { "" } else { "s" };
     error_response(
         StatusCode::BAD_REQUEST,
         "BAD_REQUEST",
-        &format!("Cloud account limit reached: at most {max} cloud accounts are allowed"),
+        &format!("Cloud account limit reached: at most {max} cloud account{plural} allowed"),
     )
 }
 

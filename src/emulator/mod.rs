@@ -18,6 +18,14 @@
 //!   example shows `A***A`); secrets are validated, then discarded;
 //! - unknown paths (under `/v1` or not) answer a gateway-style 404 without an `error.type`, so a
 //!   client can tell a wrong base URL from a missing account;
+//! - `awsUserArn` and `awsConsoleRoleArn` name the AWS account of `signInLoginUrl` (its 12-digit
+//!   subdomain; for an alias, a stable made-up 12-digit number derived from the alias), since
+//!   Redis Cloud reports the user of the account the credentials belong to; the role and user
+//!   names themselves are made up;
+//! - a cap on cloud accounts (`max_cloud_accounts`, `--max-cloud-accounts`; the internal account
+//!   does not count, queued creates and accounts being deleted do) refuses a create at once with
+//!   400 `BAD_REQUEST` and a description naming the limit: the contract documents no limit type
+//!   or body, so this is the emulator's choice;
 //! - a single API key pair is served, so there is one task queue;
 //! - a deleted account is listed as `deleted` for `delete_ms`, then disappears (GET 404).
 

@@ -146,15 +146,18 @@ impl Account {
         });
         if let Some(key) = &self.access_key_id {
             v["accessKeyId"] = json!(key);
-            if self.provider == Provider::Aws {
-                let number = aws_account_number(key);
-                v["awsConsoleRoleArn"] = json!(format!(
-                    "arn:aws:iam::{number}:role/redis-labs-console-role"
-                ));
-                v["awsUserArn"] = json!(format!(
-                    "arn:aws:iam::{number}:user/redis-labs-programmatic-user"
-                ));
-            }
+        }
+        if self.provider == Provider::Aws
+            && self.id != INTERNAL_ACCOUNT_ID
+            && let Some((partition, number)) =
+                self.sign_in_login_url.as_deref().and_then(aws_account_of)
+        {
+            v["awsConsoleRoleArn"] = json!(format!(
+                "arn:{partition}:iam::{number}:role/redis-labs-console-role"
+            ));
+            v["awsUserArn"] = json!(format!(
+                "arn:{partition}:iam::{number}:user/redis-labs-programmatic-user"
+            ));
         }
         if let Some(url) = &self.sign_in_login_url {
             v["signInLoginUrl"] = json!(url);
@@ -168,10 +171,49 @@ impl Account {
     }
 }
 
-/// A fake but stable 12-digit AWS account number derived from the access key (FNV-1a).
-pub fn aws_account_number(access_key_id: &str) -> String {
+/// The ARN partition and 12-digit AWS account ID of the account a console sign-in URL belongs
+/// to. Redis Cloud reports the IAM user and console role of the AWS account the credentials
+/// belong to, and the sign-in URL is the emulator's only evidence of which account that is:
+/// - `https://123456789012.signin.aws.amazon.com/console`: account `123456789012`;
+/// - `https://<alias>.signin.aws.amazon.com/console`: an account alias, which only AWS can
+///   resolve, so a stable made-up number derived from the alias (case-insensitive);
+/// - any other https URL: a stable made-up number derived from its host.
+///
+/// The partition follows the sign-in domain: `aws-us-gov` for `amazonaws-us-gov.com`, `aws-cn`
+/// for `amazonaws.cn`, otherwise `aws`. `None` when the URL has no host.
+pub fn aws_account_of(sign_in_login_url: &str) -> Option<(&'static str, String)> {
+    let rest = sign_in_login_url
+        .split_once("://")
+        .map_or(sign_in_login_url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit('@').next().unwrap_or("");
+    let host = host.split(':').next().unwrap_or("").to_ascii_lowercase();
+    if host.is_empty() {
+        return None;
+    }
+    let partition = if host.ends_with(".amazonaws-us-gov.com") {
+        "aws-us-gov"
+    } else if host.ends_with(".amazonaws.cn") {
+        "aws-cn"
+    } else {
+        "aws"
+    };
+    let alias = match host.split_once(".signin.") {
+        Some((first, _)) => first,
+        None => host.as_str(),
+    };
+    let number = if alias.len() == 12 && alias.bytes().all(|b| b.is_ascii_digit()) {
+        alias.to_owned()
+    } else {
+        aws_account_number_from_alias(alias)
+    };
+    Some((partition, number))
+}
+
+/// A made-up but stable 12-digit AWS account ID for an account alias (FNV-1a of the alias).
+pub fn aws_account_number_from_alias(alias: &str) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in access_key_id.bytes() {
+    for b in alias.to_ascii_lowercase().bytes() {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
@@ -838,7 +880,7 @@ mod tests {
     }
 
     #[test]
-    fn account_json_never_has_secrets_and_derives_arns() {
+    fn account_json_never_has_secrets() {
         let mut w = World::new();
         w.tasks.push(task(
             Command::Create,
@@ -848,15 +890,108 @@ mod tests {
         ));
         w.advance(1000, &mut Vec::new());
         let v = w.accounts[&2].to_json("http://h");
-        let number = aws_account_number("AKIAEXAMPLE");
-        assert_eq!(number.len(), 12);
-        assert_eq!(
-            v["awsUserArn"],
-            format!("arn:aws:iam::{number}:user/redis-labs-programmatic-user")
-        );
         for secret in ["accessSecretKey", "consoleUsername", "consolePassword"] {
             assert!(v.get(secret).is_none());
         }
+    }
+
+    fn arns_for(url: Option<&str>, key: &str) -> (Value, Value) {
+        let mut w = World::new();
+        let mut changes = create_changes("a", key);
+        changes.sign_in_login_url = url.map(str::to_owned);
+        w.tasks.push(task(Command::Create, None, changes, 0));
+        w.advance(1000, &mut Vec::new());
+        let v = w.accounts[&2].to_json("http://h");
+        (v["awsUserArn"].clone(), v["awsConsoleRoleArn"].clone())
+    }
+
+    #[test]
+    fn arns_name_the_aws_account_of_the_sign_in_url() {
+        // The account ID in the sign-in URL is the account whose user Redis Cloud reports.
+        let (user, role) = arns_for(
+            Some("https://123456789012.signin.aws.amazon.com/console"),
+            "AKIAEXAMPLE",
+        );
+        assert_eq!(
+            user,
+            "arn:aws:iam::123456789012:user/redis-labs-programmatic-user"
+        );
+        assert_eq!(
+            role,
+            "arn:aws:iam::123456789012:role/redis-labs-console-role"
+        );
+        // Whatever the key: the ARNs belong to the AWS account, not to the key.
+        assert_eq!(
+            arns_for(
+                Some("https://123456789012.signin.aws.amazon.com/console"),
+                "AKIAOTHER"
+            )
+            .0,
+            user
+        );
+        // Other partitions carry their own ARN prefix.
+        assert_eq!(
+            arns_for(
+                Some("https://210987654321.signin.amazonaws-us-gov.com/console"),
+                "K"
+            )
+            .0,
+            "arn:aws-us-gov:iam::210987654321:user/redis-labs-programmatic-user"
+        );
+        assert_eq!(
+            arns_for(
+                Some("https://210987654321.signin.amazonaws.cn/console"),
+                "K"
+            )
+            .0,
+            "arn:aws-cn:iam::210987654321:user/redis-labs-programmatic-user"
+        );
+    }
+
+    #[test]
+    fn an_alias_sign_in_url_gives_a_stable_made_up_account_id() {
+        // An alias hides the account ID; the emulator cannot resolve it, so it derives a stable
+        // 12-digit number from the alias: the same alias, the same ARNs, whatever the key.
+        let alias = Some("https://my-company.signin.aws.amazon.com/console");
+        let (user, _) = arns_for(alias, "AKIA1");
+        assert_eq!(arns_for(alias, "AKIA2").0, user);
+        let number = aws_account_number_from_alias("my-company");
+        assert_eq!(number.len(), 12);
+        assert!(number.bytes().all(|b| b.is_ascii_digit()));
+        assert_eq!(
+            user,
+            format!("arn:aws:iam::{number}:user/redis-labs-programmatic-user")
+        );
+        assert_ne!(
+            arns_for(
+                Some("https://other-company.signin.aws.amazon.com/console"),
+                "AKIA1"
+            )
+            .0,
+            user
+        );
+        // Case does not matter in a host name.
+        assert_eq!(
+            arns_for(
+                Some("https://My-Company.signin.aws.amazon.com/console"),
+                "AKIA1"
+            )
+            .0,
+            user
+        );
+    }
+
+    #[test]
+    fn gcp_accounts_and_accounts_without_a_sign_in_url_have_no_arns() {
+        let mut w = World::new();
+        let mut changes = create_changes("g", "GOOG1");
+        changes.provider = Some(Provider::Gcp);
+        w.tasks.push(task(Command::Create, None, changes, 0));
+        w.advance(1000, &mut Vec::new());
+        let v = w.accounts[&2].to_json("http://h");
+        assert!(v.get("awsUserArn").is_none() && v.get("awsConsoleRoleArn").is_none());
+        let (user, role) = arns_for(None, "AKIA1");
+        assert!(user.is_null() && role.is_null(), "{user} {role}");
     }
 
     #[test]

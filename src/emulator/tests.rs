@@ -203,15 +203,14 @@ async fn create_update_delete_lifecycle() {
     assert_eq!(acc["name"], "acc-a");
     assert_eq!(acc["provider"], "AWS");
     assert_eq!(acc["accessKeyId"], "AKIA1");
-    assert!(
-        acc["awsUserArn"]
-            .as_str()
-            .is_some_and(|a| a.starts_with("arn:aws:iam::"))
+    // The IAM user and console role of the AWS account in the sign-in URL.
+    assert_eq!(
+        acc["awsUserArn"],
+        "arn:aws:iam::123456789012:user/redis-labs-programmatic-user"
     );
-    assert!(
-        acc["awsConsoleRoleArn"]
-            .as_str()
-            .is_some_and(|a| a.contains(":role/"))
+    assert_eq!(
+        acc["awsConsoleRoleArn"],
+        "arn:aws:iam::123456789012:role/redis-labs-console-role"
     );
     for secret in ["accessSecretKey", "consoleUsername", "consolePassword"] {
         assert!(acc.get(secret).is_none(), "{secret} leaked");

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 use super::support::{
-    CompareValue, ImportVerify, PlanCheck, StateCheck, Step, Target, TestCase, Workdir,
+    CompareValue, Emulator, ImportVerify, PlanCheck, StateCheck, Step, Target, TestCase, Workdir,
     resource_addresses, resource_changes, resource_values, run_steps, value_at,
 };
 
@@ -272,6 +272,14 @@ fn assert_contains(haystack: &str, needles: &[&str]) {
     }
 }
 
+/// The 12-digit AWS account ID of a sign-in URL such as `https://123456789012.signin.aws.amazon.com/console`;
+/// `None` for an alias URL.
+fn aws_account_in_sign_in_url(url: &str) -> Option<String> {
+    let host = url.strip_prefix("https://")?.split('/').next()?;
+    let first = host.split('.').next()?;
+    (first.len() == 12 && first.bytes().all(|b| b.is_ascii_digit())).then(|| first.to_owned())
+}
+
 // ---------------------------------------------------------------------------------------------- scenarios
 
 #[test]
@@ -282,6 +290,10 @@ fn acc_cloud_account_basic() {
     let name = unique_name("basic");
     let cfg = config(&[Account::aws("test", &name, creds.clone()).hcl()]);
     let emulator_view = emulator_account_matches(&target, &name, &creds.access_key_id);
+    // Redis Cloud reports the IAM user and console role of the AWS account the credentials belong
+    // to: the account a numeric sign-in URL names (an alias URL hides it).
+    let aws_account = aws_account_in_sign_in_url(&creds.sign_in_login_url)
+        .unwrap_or_else(|| "[0-9]{12}".to_owned());
     run_steps(
         &target,
         &workdir,
@@ -300,12 +312,12 @@ fn acc_cloud_account_basic() {
                 .state_check(StateCheck::matches(
                     ADDR,
                     "aws_user_arn",
-                    r"^arn:aws:iam::[0-9]{12}:user/.+$",
+                    &format!("^arn:aws:iam::{aws_account}:user/.+$"),
                 ))
                 .state_check(StateCheck::matches(
                     ADDR,
                     "aws_console_role_arn",
-                    r"^arn:aws:iam::[0-9]{12}:role/.+$",
+                    &format!("^arn:aws:iam::{aws_account}:role/.+$"),
                 ))
                 .state_check(StateCheck::Custom(Box::new(sensitive_values_flagged)))
                 .state_check(emulator_view),
@@ -1238,6 +1250,127 @@ fn acc_cloud_account_official_state_upgrade() {
                 .state_check(StateCheck::known_value(ADDR, "status", json!("active")))
                 .state_check(StateCheck::matches(ADDR, "aws_user_arn", "^arn:aws:iam::"))
                 .state_check(StateCheck::Custom(Box::new(identity_recorded))),
+        ],
+    );
+}
+
+/// A regex matching `text` however Terraform wrapped it: each run of whitespace matches any run.
+fn wrapped(text: &str) -> String {
+    text.split_whitespace()
+        .map(regex::escape)
+        .collect::<Vec<_>>()
+        .join(r"\s+")
+}
+
+/// Only `expected` is in state.
+fn only_in_state(expected: &'static str) -> StateCheck {
+    StateCheck::Custom(Box::new(move |state| {
+        let found = resource_addresses(state);
+        if found == [expected] {
+            Ok(())
+        } else {
+            Err(format!("state holds {found:?}, expected only {expected}"))
+        }
+    }))
+}
+
+/// The emulator's live accounts (internal one included) number `n`.
+fn emulator_live_accounts(target: &Target, n: usize) -> StateCheck {
+    let port = match target {
+        Target::Emulator(e) => Some(e.port()),
+        Target::Real(_) => None,
+    };
+    StateCheck::Custom(Box::new(move |_| {
+        let Some(port) = port else {
+            eprintln!("SKIP (real API): count the emulator's accounts");
+            return Ok(());
+        };
+        let body = admin_get(port, "/admin/state")?;
+        let live: Vec<&Value> = body
+            .get("accounts")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter(|a| a["status"] != "deleted").collect())
+            .unwrap_or_default();
+        if live.len() == n {
+            Ok(())
+        } else {
+            Err(format!(
+                "expected {n} live accounts in the emulator, got {live:?}"
+            ))
+        }
+    }))
+}
+
+#[test]
+fn acc_cloud_account_access_key_in_use_names_the_account() {
+    let target = Target::from_env();
+    let workdir = Workdir::for_target("acc_cloud_account_access_key_in_use", &target);
+    let creds = Creds::for_target(&target, 1);
+    let first = unique_name("key-holder");
+    let holder = Account::aws("test", &first, creds.clone()).hcl();
+    // A second account with the same IAM access key, as when two examples are applied as written.
+    let second = Account::aws("second", &unique_name("key-reuser"), creds).hcl();
+    run_steps(
+        &target,
+        &workdir,
+        vec![
+            Step::new(config(std::slice::from_ref(&holder))),
+            Step::new(config(&[holder.clone(), second])).expect_error(&format!(
+                r"(?s)Access Key Already Registered.*{}.*{}.*{}.*{}",
+                wrapped(&format!(
+                    "(\"{first}\", status active) already uses this access key ID"
+                )),
+                wrapped("Nothing was sent, so nothing was created or recorded in state."),
+                wrapped("import it: `terraform import <resource address>"),
+                wrapped("Otherwise use another access key"),
+            )),
+            // Nothing landed: the holder alone, in state and in the API.
+            Step::new(config(&[holder]))
+                .plan_check(PlanCheck::ExpectEmptyPlan)
+                .state_check(only_in_state(ADDR))
+                .state_check(emulator_live_accounts(&target, 2)),
+        ],
+    );
+}
+
+#[test]
+fn acc_cloud_account_quota_reached_fails_before_anything_is_created() {
+    // The cap is the emulator's (`--max-cloud-accounts`); the real API's limit cannot be set.
+    let target = Target::from_env_or(|| Emulator::start(&["--max-cloud-accounts", "1"]));
+    if target.is_real() {
+        eprintln!("SKIP (real API): the cloud account limit cannot be lowered for a test");
+        return;
+    }
+    let workdir = Workdir::for_target("acc_cloud_account_quota_reached", &target);
+    let first = Account::aws(
+        "test",
+        &unique_name("quota-1"),
+        Creds::for_target(&target, 1),
+    )
+    .hcl();
+    let second = Account::aws(
+        "second",
+        &unique_name("quota-2"),
+        Creds::for_target(&target, 2),
+    )
+    .hcl();
+    run_steps(
+        &target,
+        &workdir,
+        vec![
+            Step::new(config(std::slice::from_ref(&first))),
+            Step::new(config(&[first.clone(), second])).expect_error(&format!(
+                r"(?s)Cloud Account Limit Reached.*{}.*{}.*{}.*{}",
+                wrapped("at most 1 cloud account allowed"),
+                wrapped("Nothing was created and nothing was recorded in state."),
+                wrapped("delete a cloud account"),
+                wrapped("the next apply fails the same way"),
+            )),
+            // Nothing landed: the first account alone, in state and in the API.
+            Step::new(config(&[first]))
+                .plan_check(PlanCheck::ExpectEmptyPlan)
+                .state_check(only_in_state(ADDR))
+                .state_check(emulator_live_accounts(&target, 2)),
         ],
     );
 }

@@ -44,6 +44,18 @@ fn same_as_resource(data_addr: &'static str, resource: &'static str) -> StateChe
     }))
 }
 
+/// The root output `name` has `value`.
+fn output_is(name: &'static str, value: Value) -> StateCheck {
+    StateCheck::Custom(Box::new(move |state| {
+        let found = state.pointer(&format!("/values/outputs/{name}/value"));
+        if found == Some(&value) {
+            Ok(())
+        } else {
+            Err(format!("output {name} = {found:?}, want {value}"))
+        }
+    }))
+}
+
 fn output_matches_resource(resource: &'static str) -> StateCheck {
     StateCheck::Custom(Box::new(move |state| {
         let output = state
@@ -79,6 +91,7 @@ fn acc_data_source_matches() {
     } else {
         eprintln!("SKIP (real API): a second (GCP) cloud account and the exact match counts");
     }
+    let resources = parts.clone();
     // Exactly one: by name (read once the account exists, as the name comes from the resource).
     parts.push(data(
         "one",
@@ -95,6 +108,11 @@ fn acc_data_source_matches() {
             "  provider_type            = \"AWS\"\n  exclude_internal_account = true\n  depends_on               = [rediscloud_cloud_account.a, rediscloud_cloud_account.b]\n",
         ));
         parts.push(data("internal", "  name = \"Redis Internal Resources\"\n"));
+        // Unset, `exclude_internal_account` reads back as its default, not null.
+        parts.push(
+            "output \"internal_excluded\" {\n  value = data.rediscloud_cloud_account.internal.exclude_internal_account\n}\n"
+                .to_owned(),
+        );
     }
     let base = config(&parts);
 
@@ -117,8 +135,19 @@ fn acc_data_source_matches() {
                 "data.rediscloud_cloud_account.internal",
                 "provider_type",
                 json!("AWS"),
-            ));
+            ))
+            .state_check(StateCheck::known_value(
+                "data.rediscloud_cloud_account.internal",
+                "exclude_internal_account",
+                json!(false),
+            ))
+            .state_check(output_is("internal_excluded", json!(false)));
     }
+    first = first.state_check(StateCheck::known_value(
+        ONE,
+        "exclude_internal_account",
+        json!(true),
+    ));
     // The number of accounts in the list: the internal one plus the two created here.
     let (total, aws_total, internal) = if emulated {
         ("3", "2", r#"1\s+\("Redis\s+Internal\s+Resources"\)"#)
@@ -126,7 +155,7 @@ fn acc_data_source_matches() {
         (r"\d+", r"\d+", r"1\s+\(")
     };
     let with = |label: &str, body: &str| format!("{base}\n{}", data(label, body));
-    let steps = vec![
+    let mut steps = vec![
         first,
         // Zero matches: says so, with how many accounts were searched.
         Step::new(with(
@@ -140,10 +169,36 @@ fn acc_data_source_matches() {
         Step::new(with("aws_all", "  provider_type = \"AWS\"\n")).expect_error(&format!(
             r#"(?s)Multiple Cloud Accounts Found.*{aws_total}\s+cloud\s+accounts\s+match.*{internal}.*Narrow\s+the\s+search.*exclude_internal_account\s+=\s+true"#
         )),
+        // Zero matches, but a name that differs only in case: "did you mean".
+        Step::new(with(
+            "case",
+            "  name = upper(rediscloud_cloud_account.a.name)\n",
+        ))
+        .expect_error(r#"(?s)No Cloud Accounts Found.*Did\s+you\s+mean\s+"tf-test-ds-a-"#),
         // Many, with no filter at all: every account.
         Step::new(with("all", "")).expect_error(&format!(
             r"(?s)Multiple Cloud Accounts Found.*{total}\s+cloud\s+accounts\s+match\s+\(no\s+filters\)"
         )),
     ];
+    if emulated {
+        // Many although `exclude_internal_account = true` is set (a second external AWS account
+        // joins): the advice names only the filter not set yet.
+        let c = Account::aws("c", &unique_name("ds-c"), Creds::for_target(&target, 3));
+        steps.push(
+            Step::new(format!(
+                "{base}\n{}\n{}",
+                c.hcl(),
+                data(
+                    "aws_external",
+                    "  provider_type            = \"AWS\"\n  exclude_internal_account = true\n  depends_on               = [rediscloud_cloud_account.c]\n",
+                )
+            ))
+            .expect_error(
+                r"(?s)Multiple Cloud Accounts Found.*2\s+cloud\s+accounts\s+match.*Narrow\s+the\s+search\s+with\s+`name`\s+so",
+            ),
+        );
+        // Back to the resources alone (`c` goes), so that destroy has no data source that fails.
+        steps.push(Step::new(config(&resources)));
+    }
     run_steps(&target, &workdir, steps);
 }

@@ -160,23 +160,7 @@ impl Rig {
 
     /// An account made by someone else, straight through the REST API.
     pub(super) async fn foreign_account(&self, name: &str, key: &str) -> i64 {
-        let resp: Json = self
-            .http
-            .post(format!("{}/cloud-accounts", self.emulator.base_url()))
-            .header("x-api-key", KEY)
-            .header("x-api-secret-key", SECRET)
-            .json(&json!({
-                "name": name, "provider": "AWS", "accessKeyId": key,
-                "accessSecretKey": "theirs", "consoleUsername": "them", "consolePassword": "theirs",
-                "signInLoginUrl": "https://999999999999.signin.aws.amazon.com/console"
-            }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let task = resp["taskId"].as_str().unwrap().to_owned();
+        let task = self.foreign_create(name, key).await;
         for _ in 0..400 {
             let t: Json = self
                 .http
@@ -195,6 +179,27 @@ impl Rig {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         panic!("the foreign account was never created");
+    }
+
+    /// Someone else's create, sent straight through the REST API and not waited for: its task ID.
+    pub(super) async fn foreign_create(&self, name: &str, key: &str) -> String {
+        let resp: Json = self
+            .http
+            .post(format!("{}/cloud-accounts", self.emulator.base_url()))
+            .header("x-api-key", KEY)
+            .header("x-api-secret-key", SECRET)
+            .json(&json!({
+                "name": name, "provider": "AWS", "accessKeyId": key,
+                "accessSecretKey": "theirs", "consoleUsername": "them", "consolePassword": "theirs",
+                "signInLoginUrl": "https://999999999999.signin.aws.amazon.com/console"
+            }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        resp["taskId"].as_str().unwrap().to_owned()
     }
 
     pub(super) async fn plan(
@@ -426,6 +431,107 @@ fn a_create_timing_out_on_a_taken_name_records_nothing_and_names_the_account() {
             "{text}"
         );
         assert!(text.contains(&format!("{theirs}")), "{text}");
+    });
+}
+
+#[test]
+fn an_access_key_in_use_is_refused_before_the_post_naming_the_account_that_holds_it() {
+    // Whether or not the list masks access keys (`A***S`): a masked key that may be the
+    // requested one is read by ID.
+    for masked in [false, true] {
+        rt().block_on(async {
+            let rig = Rig::start(300).await;
+            rig.admin("PUT", "/config", json!({"mask_list_access_keys": masked}))
+                .await;
+            let theirs = rig.foreign_account("theirs", "AKIATHEIRS").await;
+            let applied = rig
+                .apply(&Value::Null, &config("ours", "AKIATHEIRS", None))
+                .await;
+            assert!(applied.state.is_null(), "{:?}", applied.state);
+            let text = applied.errors.join("\n");
+            for needle in [
+                &format!(r#"Cloud account {theirs} ("theirs", status "#),
+                "already uses this access key ID",
+                "Nothing was sent",
+                &format!("terraform import <resource address> {theirs}"),
+                "use another access key",
+            ] {
+                assert!(
+                    text.contains(needle),
+                    "masked={masked}: {needle:?} in {text}"
+                );
+            }
+            assert_eq!(rig.writes("POST").await, 1, "masked={masked}: only theirs");
+        });
+    }
+}
+
+#[test]
+fn an_access_key_conflict_the_api_reports_names_the_account_that_holds_it() {
+    rt().block_on(async {
+        let rig = Rig::start(300).await;
+        // Theirs is still queued when ours starts, so ours cannot see it before the POST; the
+        // API refuses ours when its task runs.
+        rig.admin(
+            "PUT",
+            "/config",
+            json!({"task_stage_ms": 300, "mask_list_access_keys": true}),
+        )
+        .await;
+        rig.foreign_create("theirs", "AKIARACED").await;
+        let applied = rig
+            .apply(&Value::Null, &config("ours", "AKIARACED", None))
+            .await;
+        assert!(applied.state.is_null(), "{:?}", applied.state);
+        let text = applied.errors.join("\n");
+        let theirs = rig
+            .accounts()
+            .await
+            .into_iter()
+            .find(|(_, (name, _))| name == "theirs")
+            .map(|(id, _)| id)
+            .expect("theirs was created");
+        for needle in [
+            "CLOUD_ACCOUNT_ACCESS_KEY_EXISTS",
+            &format!(r#"Cloud account {theirs} ("theirs", status "#),
+            "already uses this access key ID",
+            "nothing was created and nothing was recorded in state",
+            &format!("terraform import <resource address> {theirs}"),
+            "use another access key",
+        ] {
+            assert!(text.contains(needle), "{needle:?} in {text}");
+        }
+        assert!(!text.contains("Nothing was sent"), "{text}");
+    });
+}
+
+#[test]
+fn a_name_conflict_the_api_reports_names_the_account_that_holds_it() {
+    rt().block_on(async {
+        let rig = Rig::start(300).await;
+        rig.admin("PUT", "/config", json!({"task_stage_ms": 300}))
+            .await;
+        rig.foreign_create("shared", "AKIATHEIRS").await;
+        let applied = rig
+            .apply(&Value::Null, &config("shared", "AKIAOURS", None))
+            .await;
+        assert!(applied.state.is_null(), "{:?}", applied.state);
+        let text = applied.errors.join("\n");
+        let theirs = rig
+            .accounts()
+            .await
+            .into_iter()
+            .find(|(_, (_, key))| key == "AKIATHEIRS")
+            .map(|(id, _)| id)
+            .expect("theirs was created");
+        for needle in [
+            "CLOUD_ACCOUNT_NAME_EXISTS",
+            &format!(r#"Cloud account {theirs} ("shared""#),
+            "nothing was created and nothing was recorded in state",
+            &format!("terraform import <resource address> {theirs}"),
+        ] {
+            assert!(text.contains(needle), "{needle:?} in {text}");
+        }
     });
 }
 

@@ -27,18 +27,26 @@ pub struct Filter {
     pub exclude_internal_account: bool,
 }
 
+/// An account being deleted is still listed for a moment; it never matches.
+fn is_being_deleted(account: &CloudAccount) -> bool {
+    matches!(account.status.as_deref(), Some("deleted" | "delete-draft"))
+}
+
 impl Filter {
     /// True when `account` passes every filter given.
     pub fn matches(&self, account: &CloudAccount) -> bool {
-        // An account being deleted is still listed for a moment; it is not a match.
-        let being_deleted = matches!(account.status.as_deref(), Some("deleted" | "delete-draft"));
-        let excluded = self.exclude_internal_account && account.id == INTERNAL_ACCOUNT_ID;
-        !being_deleted
-            && !excluded
+        self.matches_but_name(account)
             && self
                 .name
                 .as_deref()
                 .is_none_or(|n| account.name.as_deref() == Some(n))
+    }
+
+    /// Every filter but `name`: what a suggested name must pass.
+    fn matches_but_name(&self, account: &CloudAccount) -> bool {
+        let excluded = self.exclude_internal_account && account.id == INTERNAL_ACCOUNT_ID;
+        !is_being_deleted(account)
+            && !excluded
             && self
                 .provider_type
                 .as_deref()
@@ -62,6 +70,106 @@ impl Filter {
             parts.join(", ")
         }
     }
+
+    /// Why no account matched, and what might have been meant.
+    fn explain_no_match(&self, accounts: &[CloudAccount]) -> String {
+        let Some(name) = self.name.as_deref() else {
+            return "Check `provider_type`.".to_owned();
+        };
+        // The name is right, but another filter (or a deletion) rules the account out.
+        if let Some(a) = accounts.iter().find(|a| a.name.as_deref() == Some(name)) {
+            let why = if is_being_deleted(a) {
+                format!(
+                    "it is being deleted (status {:?})",
+                    a.status.as_deref().unwrap_or("")
+                )
+            } else if self.exclude_internal_account && a.id == INTERNAL_ACCOUNT_ID {
+                "`exclude_internal_account = true` skips it, as Redis Cloud's internal account"
+                    .to_owned()
+            } else {
+                format!(
+                    "its provider_type is {:?}",
+                    a.provider.as_deref().unwrap_or("")
+                )
+            };
+            return format!("Account {} has this name, but {why}.", a.id);
+        }
+        let suggestions = close_names(name, accounts.iter().filter(|a| self.matches_but_name(a)));
+        match suggestions.as_slice() {
+            [] => "Names match exactly and are case-sensitive; check `name` and `provider_type`."
+                .to_owned(),
+            found => {
+                let listed = found
+                    .iter()
+                    .map(|a| format!("{:?} (ID {})", a.name.as_deref().unwrap_or(""), a.id))
+                    .collect::<Vec<_>>()
+                    .join(" or ");
+                format!("Did you mean {listed}? Names match exactly and are case-sensitive.")
+            }
+        }
+    }
+
+    /// The filters not set yet that would tell `matches` apart, as advice.
+    fn narrowing(&self, matches: &[&CloudAccount]) -> String {
+        let mut options = Vec::new();
+        if self.name.is_none() {
+            options.push("`name`");
+        }
+        let providers: std::collections::BTreeSet<_> =
+            matches.iter().map(|a| a.provider.as_deref()).collect();
+        if self.provider_type.is_none() && providers.len() > 1 {
+            options.push("`provider_type`");
+        }
+        if !self.exclude_internal_account && matches.iter().any(|a| a.id == INTERNAL_ACCOUNT_ID) {
+            options.push("`exclude_internal_account = true`");
+        }
+        match options.as_slice() {
+            [] => "Every filter that could tell them apart is already set; give the accounts distinct names so that exactly one matches.".to_owned(),
+            [one] => format!("Narrow the search with {one} so that exactly one matches."),
+            [init @ .., last] => format!(
+                "Narrow the search with {} or {last} so that exactly one matches.",
+                init.join(", ")
+            ),
+        }
+    }
+}
+
+/// Accounts whose names are close to `name`: equal but for case, or else within a small edit
+/// distance. At most three, closest first.
+fn close_names<'a>(
+    name: &str,
+    candidates: impl Iterator<Item = &'a CloudAccount>,
+) -> Vec<&'a CloudAccount> {
+    let wanted = name.to_lowercase();
+    // One typo per five characters, at least one and at most three.
+    let allowed = (wanted.chars().count() / 5).clamp(1, 3);
+    let mut scored: Vec<(usize, &CloudAccount)> = candidates
+        .filter_map(|a| {
+            let have = a.name.as_deref()?.to_lowercase();
+            let d = edit_distance(&wanted, &have);
+            (d <= allowed).then_some((d, a))
+        })
+        .collect();
+    scored.sort_by_key(|(d, a)| (*d, a.id));
+    scored.into_iter().take(3).map(|(_, a)| a).collect()
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (diag + usize::from(ca != *cb))
+                .min(above + 1)
+                .min(row[j] + 1);
+            diag = above;
+        }
+    }
+    row[b.len()]
 }
 
 /// Picks the single match, or explains how many matched and how to narrow.
@@ -77,9 +185,10 @@ pub fn select<'a>(
             diags.error(
                 "No Cloud Accounts Found",
                 format!(
-                    "Your query returned no results: 0 of {} cloud accounts match ({}). Names match exactly and are case-sensitive; check `name` and `provider_type`.",
+                    "Your query returned no results: 0 of {} cloud accounts match ({}). {}",
                     accounts.len(),
-                    filter.describe()
+                    filter.describe(),
+                    filter.explain_no_match(accounts),
                 ),
             );
             None
@@ -94,9 +203,10 @@ pub fn select<'a>(
             diags.error(
                 "Multiple Cloud Accounts Found",
                 format!(
-                    "{} cloud accounts match ({}): {listed}. Narrow the search with `name`, `provider_type` or `exclude_internal_account = true` so that exactly one matches.",
+                    "{} cloud accounts match ({}): {listed}. {}",
                     many.len(),
-                    filter.describe()
+                    filter.describe(),
+                    filter.narrowing(many),
                 ),
             );
             None
@@ -125,7 +235,7 @@ impl DataSource for CloudAccountDataSource {
                     Attribute::string("provider_type", OptionalComputed)
                         .describe("Only consider accounts of this cloud provider: `AWS` or `GCP`.")
                         .validate(Validator::OneOf(PROVIDER_TYPES.to_vec())),
-                    Attribute::bool("exclude_internal_account", Optional)
+                    Attribute::bool("exclude_internal_account", OptionalComputed)
                         .describe("Skip Redis Cloud's internal account (ID 1, \"Redis Internal Resources\"). Default `false`."),
                     Attribute::string("id", Computed).describe("The cloud account ID."),
                     Attribute::string("access_key_id", Computed)
@@ -176,6 +286,11 @@ impl DataSource for CloudAccountDataSource {
             obj.insert(k.to_owned(), v);
         };
         set("id", Value::string(account.id.to_string()));
+        // Read back as the default it is documented to have, not null.
+        set(
+            "exclude_internal_account",
+            Value::Bool(filter.exclude_internal_account),
+        );
         set("name", Value::opt_string(account.name.clone()));
         set("provider_type", Value::opt_string(account.provider.clone()));
         set(
@@ -242,6 +357,151 @@ mod tests {
             d.0[0].detail
         );
         assert!(d.0[0].detail.contains("provider_type"));
+    }
+
+    fn detail(accounts: &[CloudAccount], f: &Filter) -> String {
+        let mut d = Diagnostics::new();
+        assert!(select(accounts, f, &mut d).is_none());
+        d.0[0].detail.clone()
+    }
+
+    #[test]
+    fn the_advice_for_several_matches_names_only_filters_not_set_yet() {
+        let mut more = accounts();
+        more.push(account(5, "staging", "AWS", "active"));
+        // The internal account is not among the matches: excluding it would not help.
+        let text = detail(
+            &more,
+            &Filter {
+                provider_type: Some("AWS".into()),
+                exclude_internal_account: true,
+                ..Filter::default()
+            },
+        );
+        assert!(text.contains("Narrow the search with `name` so"), "{text}");
+        assert!(
+            !text.contains("exclude_internal_account = true so"),
+            "{text}"
+        );
+        assert!(!text.contains("`provider_type`"), "{text}");
+        // Unset, and the internal account matches: both suggested.
+        let text = detail(
+            &more,
+            &Filter {
+                provider_type: Some("AWS".into()),
+                ..Filter::default()
+            },
+        );
+        assert!(
+            text.contains("Narrow the search with `name` or `exclude_internal_account = true` so"),
+            "{text}"
+        );
+        // The same name under two providers: only `provider_type` can tell them apart.
+        let text = detail(
+            &more,
+            &Filter {
+                name: Some("prod".into()),
+                exclude_internal_account: true,
+                ..Filter::default()
+            },
+        );
+        assert!(
+            text.contains("Narrow the search with `provider_type` so"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_name_differing_only_in_case_gets_a_did_you_mean() {
+        let text = detail(
+            &accounts(),
+            &Filter {
+                name: Some("PROD".into()),
+                provider_type: Some("GCP".into()),
+                ..Filter::default()
+            },
+        );
+        assert!(text.contains(r#"Did you mean "prod" (ID 3)?"#), "{text}");
+        // A suggestion honours the other filters: account 2 is AWS.
+        assert!(!text.contains("ID 2"), "{text}");
+    }
+
+    #[test]
+    fn a_close_name_gets_a_did_you_mean_and_a_distant_one_does_not() {
+        let mut more = accounts();
+        more.push(account(5, "production-byoa", "AWS", "active"));
+        let text = detail(
+            &more,
+            &Filter {
+                name: Some("producton-byoa".into()),
+                ..Filter::default()
+            },
+        );
+        assert!(
+            text.contains(r#"Did you mean "production-byoa" (ID 5)?"#),
+            "{text}"
+        );
+        let text = detail(
+            &more,
+            &Filter {
+                name: Some("analytics".into()),
+                ..Filter::default()
+            },
+        );
+        assert!(!text.contains("Did you mean"), "{text}");
+        assert!(text.contains("case-sensitive"), "{text}");
+        // Never a deleted account.
+        let text = detail(
+            &more,
+            &Filter {
+                name: Some("Gone".into()),
+                ..Filter::default()
+            },
+        );
+        assert!(!text.contains("Did you mean"), "{text}");
+    }
+
+    #[test]
+    fn an_exact_name_excluded_by_another_filter_says_which() {
+        let text = detail(
+            &accounts(),
+            &Filter {
+                name: Some("Redis Internal Resources".into()),
+                exclude_internal_account: true,
+                ..Filter::default()
+            },
+        );
+        assert!(
+            text.contains(
+                "Account 1 has this name, but `exclude_internal_account = true` skips it"
+            ),
+            "{text}"
+        );
+        let mut more = accounts();
+        more.push(account(5, "analytics", "GCP", "active"));
+        let text = detail(
+            &more,
+            &Filter {
+                name: Some("analytics".into()),
+                provider_type: Some("AWS".into()),
+                ..Filter::default()
+            },
+        );
+        assert!(
+            text.contains(r#"Account 5 has this name, but its provider_type is "GCP""#),
+            "{text}"
+        );
+        let text = detail(
+            &more,
+            &Filter {
+                name: Some("gone".into()),
+                ..Filter::default()
+            },
+        );
+        assert!(
+            text.contains(r#"Account 4 has this name, but it is being deleted (status "deleted")"#),
+            "{text}"
+        );
     }
 
     #[test]

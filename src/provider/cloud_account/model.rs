@@ -32,13 +32,15 @@ pub fn resource_schema() -> Schema {
     use Presence::*;
     let timeout = |op: &'static str, default: &str| {
         Attribute::string(op, Optional)
-            .describe(&format!("How long to wait for the {op} to finish, e.g. `30s`, `10m`, `1h`. Default `{default}`."))
+            .describe(&format!(
+                "How long to wait for the {op} to finish. Default `{default}`."
+            ))
             .validate(Validator::Duration)
     };
     Schema {
         version: 0,
         block: Block {
-            description: "Registers the credentials of a cloud account of your own (AWS, or GCP) with Redis Cloud, so that Redis Cloud can deploy subscriptions into it (\"Bring Your Own Account\", BYOA).\n\nEvery create, update and delete waits for the Redis Cloud task to finish and then for the account to become `active` (or to be gone).\n\nThe API never returns `access_secret_key`, `console_username`, `console_password` or `sign_in_login_url` for every account, so drift in those cannot be detected; they keep the values last applied.".to_owned(),
+            description: "Registers the credentials of a cloud account of your own (AWS, or GCP) with Redis Cloud, so that Redis Cloud can deploy subscriptions into it (\"Bring Your Own Account\", BYOA).\n\nEvery create, update and delete waits for the Redis Cloud task to finish and then for the account to become `active` (or to be gone).\n\nRedis Cloud never returns `access_secret_key`, `console_username` or `console_password`, so changes made to them outside Terraform cannot be detected.".to_owned(),
             attributes: vec![
                 Attribute::string("id", Computed)
                     .use_state_for_unknown()

@@ -9,7 +9,9 @@ use super::model::{
     identity_value, merge_account, parse_id, pending_id, state_id, timeout,
 };
 use crate::client::reconcile::{CreateFailure, Created, PendingCreate, UpdateFailure};
-use crate::client::{Client, CloudAccountCreateRequest, CloudAccountUpdateRequest, Error};
+use crate::client::{
+    Client, CloudAccount, CloudAccountCreateRequest, CloudAccountUpdateRequest, Error,
+};
 use crate::framework::diag::Diagnostics;
 use crate::framework::path::AttributePath;
 use crate::framework::resource::{
@@ -444,6 +446,64 @@ fn rotates_secrets(prior: &Value, planned: &Value) -> bool {
         .any(|k| prior.attr(k) != planned.attr(k))
 }
 
+/// Opens a conflict diagnostic with the API's own refusal, when the API (not the check before
+/// the POST) found the conflict.
+fn refused_prefix(refusal: Option<&Error>) -> String {
+    match refusal {
+        Some(err) => format!("Redis Cloud refused the create: {err}\n\n"),
+        None => String::new(),
+    }
+}
+
+/// What a conflict left behind.
+fn nothing_done(sent: bool) -> &'static str {
+    if sent {
+        "That account appeared after this create's own check, so the request was sent; nothing was created and nothing was recorded in state."
+    } else {
+        "Nothing was sent, so nothing was created or recorded in state."
+    }
+}
+
+/// Which limit a refused create hit, what the Redis Cloud account holds (`live`, when it could
+/// be listed), and what to do.
+fn limit_reached_detail(err: &Error, live: Option<&[CloudAccount]>) -> String {
+    let mut paragraphs = vec![format!(
+        "Redis Cloud refused to register another cloud account: the Redis Cloud account these API keys belong to holds as many cloud accounts as it may. Its answer: {err}"
+    )];
+    match live {
+        Some([]) => paragraphs.push(
+            "The Redis Cloud account holds no live cloud account besides Redis's internal one."
+                .to_owned(),
+        ),
+        Some(accounts) => {
+            let mut listed: Vec<String> = accounts
+                .iter()
+                .take(10)
+                .map(|a| format!("{} ({:?})", a.id, a.name.as_deref().unwrap_or("")))
+                .collect();
+            if accounts.len() > 10 {
+                listed.push("…".to_owned());
+            }
+            paragraphs.push(format!(
+                "The Redis Cloud account holds {} cloud account{} besides Redis's internal one: {}.",
+                accounts.len(),
+                if accounts.len() == 1 { "" } else { "s" },
+                listed.join(", ")
+            ));
+        }
+        None => {}
+    }
+    paragraphs.push("Nothing was created and nothing was recorded in state. To go on, delete a cloud account you no longer need (one this configuration manages: remove its block and apply), or ask Redis Cloud support to raise the limit; until then the next apply fails the same way. An account still being deleted may count until it is gone.".to_owned());
+    paragraphs.join("\n\n")
+}
+
+/// How to take over an existing account.
+fn import_advice(id: i64) -> String {
+    format!(
+        "If it is the account this configuration describes, import it: `terraform import <resource address> {id}`, or an `import` block with `id = \"{id}\"`."
+    )
+}
+
 /// Answers a create that ended without a proven account ID, telling the truth about what the
 /// next apply will do.
 fn create_failed(
@@ -455,28 +515,41 @@ fn create_failed(
 ) -> Option<Value> {
     const NOTHING: &str = "Nothing was created and nothing was recorded in state; the next apply tries to create the account again.";
     match failure {
-        CreateFailure::NameTaken { existing } => {
+        CreateFailure::NameTaken { existing, refusal } => {
+            let (id, name) = (existing.id, existing.name.as_deref().unwrap_or(&body.name));
             diags.attribute_error(
                 AttributePath::root("name"),
                 "Cloud Account Name Already Taken",
                 format!(
-                    "Cloud account {id} (status {status}) already has the name {name:?}, and names are unique in Redis Cloud, so nothing was sent and nothing was recorded in state. If it is the account this configuration describes, import it: `terraform import <resource address> {id}`, or an `import` block with `id = \"{id}\"`. Otherwise choose another `name` (a replacement made with `create_before_destroy` needs a name of its own).",
-                    id = existing.id,
+                    "{found}Cloud account {id} ({name:?}, status {status}) already has this name, and names are unique in Redis Cloud. {outcome}\n\n{import} Otherwise choose another `name` (a replacement made with `create_before_destroy` needs a name of its own). Until then the next apply fails the same way.",
+                    found = refused_prefix(refusal.as_deref()),
                     status = existing.status.as_deref().unwrap_or("unknown"),
-                    name = body.name,
+                    outcome = nothing_done(refusal.is_some()),
+                    import = import_advice(id),
                 ),
             );
             None
         }
-        CreateFailure::AccessKeyTaken { existing } => {
+        CreateFailure::AccessKeyTaken { existing, refusal } => {
+            let id = existing.id;
             diags.attribute_error(
                 AttributePath::root("access_key_id"),
                 "Access Key Already Registered",
                 format!(
-                    "Cloud account {id} ({name:?}) already uses this access key ID, and Redis Cloud accepts each IAM access key once, so nothing was sent and nothing was recorded in state. Import that account (`terraform import <resource address> {id}`), or create a separate IAM user and key for this one.",
-                    id = existing.id,
+                    "{found}Cloud account {id} ({name:?}, status {status}) already uses this access key ID, and Redis Cloud accepts each IAM access key once. {outcome}\n\n{import} Otherwise use another access key: create a separate IAM user and access key for this cloud account. Until then the next apply fails the same way.",
+                    found = refused_prefix(refusal.as_deref()),
                     name = existing.name.as_deref().unwrap_or(""),
+                    status = existing.status.as_deref().unwrap_or("unknown"),
+                    outcome = nothing_done(refusal.is_some()),
+                    import = import_advice(id),
                 ),
+            );
+            None
+        }
+        CreateFailure::LimitReached { err, live } => {
+            diags.error(
+                "Cloud Account Limit Reached",
+                limit_reached_detail(&err, live.as_deref()),
             );
             None
         }
@@ -585,5 +658,45 @@ fn pending_outcome(
             );
             ReadOutcome::Found(current)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(id: i64, name: &str) -> CloudAccount {
+        serde_json::from_value(serde_json::json!({"id": id, "name": name, "status": "active"}))
+            .expect("account")
+    }
+
+    #[test]
+    fn a_limit_refusal_says_which_limit_what_is_held_and_what_to_do() {
+        let err = Error::Validation {
+            status: 400,
+            message: "POST /cloud-accounts: Cloud account limit reached: at most 2 cloud accounts allowed".to_owned(),
+        };
+        let text = limit_reached_detail(&err, Some(&[account(2, "a"), account(3, "b")]));
+        for needle in [
+            "holds as many cloud accounts as it may",
+            "at most 2 cloud accounts allowed",
+            r#"holds 2 cloud accounts besides Redis's internal one: 2 ("a"), 3 ("b")."#,
+            "Nothing was created and nothing was recorded in state.",
+            "delete a cloud account you no longer need",
+            "ask Redis Cloud support to raise the limit",
+            "the next apply fails the same way",
+        ] {
+            assert!(text.contains(needle), "{needle:?} in {text}");
+        }
+        let many: Vec<CloudAccount> = (2..20).map(|i| account(i, "x")).collect();
+        let text = limit_reached_detail(&err, Some(&many));
+        assert!(
+            text.contains("18 cloud accounts") && text.contains(", …."),
+            "{text}"
+        );
+        // Without a list, no empty paragraph.
+        let text = limit_reached_detail(&err, None);
+        assert!(!text.contains("\n\n\n"), "{text:?}");
+        assert!(!text.contains("holds 0"), "{text}");
     }
 }
