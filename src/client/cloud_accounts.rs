@@ -49,9 +49,12 @@ impl Client {
         fresh_after: Instant,
     ) -> Result<std::sync::Arc<Vec<CloudAccount>>, Error> {
         let fetcher = self.unbounded();
-        let shared = self.inner.accounts.get(fresh_after, move || async move {
-            fetcher.fetch_cloud_accounts(true).await
-        });
+        let gate = &self.inner.gate;
+        let shared = self.inner.accounts.get(
+            fresh_after,
+            || gate.roomy(),
+            move || async move { fetcher.fetch_cloud_accounts(true).await },
+        );
         self.within_bounds("the cloud account list", shared).await
     }
 

@@ -47,7 +47,7 @@ pub(crate) struct Inner {
     secret_key: HeaderValue,
     /// Credential values scrubbed from any error text.
     redact: Vec<String>,
-    gate: RateGate,
+    pub(crate) gate: RateGate,
     retry: RetryPolicy,
     pub(crate) poll: PollPolicy,
     http_timeout: Duration,
@@ -583,7 +583,13 @@ struct GateState {
     synced: bool,
     /// When the first request of this client went out.
     probe_started: Option<Instant>,
+    /// Until when the server's own count leaves more room than this client's whole limit
+    /// (the key has a larger limit than configured, as a local emulator may).
+    roomy_until: Option<Instant>,
 }
+
+/// How long a report of ample room lets polls skip their pacing without a fresh report.
+const ROOMY_FOR: Duration = Duration::from_secs(1);
 
 /// How long later requests wait for the first response before going ahead
 /// anyway (the first request may have failed without a response).
@@ -678,12 +684,27 @@ impl RateGate {
         }
     }
 
+    /// Whether the server recently reported more requests left in its window than this client's
+    /// whole limit: then the key's real limit is larger, and pacing polls below the configured
+    /// limit protects nothing.
+    pub(crate) fn roomy(&self) -> bool {
+        self.lock()
+            .roomy_until
+            .is_some_and(|until| Instant::now() < until)
+    }
+
     /// Resyncs from the server's `X-Rate-Limit-Remaining`.
     fn observe(&self, remaining: Option<u32>) {
         let mut state = self.lock();
         state.synced = true;
-        let Some(remaining) = remaining else { return };
+        let Some(remaining) = remaining else {
+            state.roomy_until = None;
+            return;
+        };
         let now = Instant::now();
+        // Twice the configured limit left: room for this client and as much again for others.
+        state.roomy_until =
+            (remaining as usize >= 2 * self.rpm).then(|| now + ROOMY_FOR.min(self.window));
         if remaining == 0 {
             // The server's window is spent and its reset time is unknown: wait a whole window.
             let until = now + self.window;

@@ -20,6 +20,8 @@ pub(crate) struct Poller<'a> {
     last_status: Option<String>,
     not_found_count: u32,
     not_found_since: Option<Instant>,
+    /// Pauses taken so far; the first is none.
+    pauses: u32,
 }
 
 impl<'a> Poller<'a> {
@@ -38,6 +40,7 @@ impl<'a> Poller<'a> {
             last_status: None,
             not_found_count: 0,
             not_found_since: None,
+            pauses: 0,
         }
     }
 
@@ -46,7 +49,21 @@ impl<'a> Poller<'a> {
     }
 
     /// Sleeps the next (growing, jittered) delay; stops early on the deadline or cancellation.
+    ///
+    /// The first pause is none: a wait looks once at a list fetched after it began, which
+    /// costs nothing extra when other waits share that fetch, and finds a write the API
+    /// finished at once (as a local emulator does) without sleeping the first delay.
     pub(crate) async fn pause(&mut self) -> Result<(), Error> {
+        self.pauses += 1;
+        if self.pauses == 1 {
+            if self.cancel.is_cancelled() {
+                return Err(self.cancelled());
+            }
+            if Instant::now() >= self.deadline {
+                return Err(self.timeout());
+            }
+            return Ok(());
+        }
         let delay = jittered(self.next_delay, self.policy.jitter);
         self.next_delay = self
             .next_delay

@@ -45,9 +45,12 @@ impl Client {
         fresh_after: Instant,
     ) -> Result<std::sync::Arc<Vec<TaskStateUpdate>>, Error> {
         let fetcher = self.unbounded();
-        let shared = self.inner.tasks.get(fresh_after, move || async move {
-            fetcher.fetch_tasks(true).await
-        });
+        let gate = &self.inner.gate;
+        let shared = self.inner.tasks.get(
+            fresh_after,
+            || gate.roomy(),
+            move || async move { fetcher.fetch_tasks(true).await },
+        );
         self.within_bounds("the task list", shared).await
     }
 

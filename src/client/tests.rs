@@ -1266,3 +1266,61 @@ async fn concurrent_waits_share_list_requests() {
     assert!(lists < 100, "{lists} list requests for ten waits");
     assert_eq!(c.shared_list_fetches().1 as usize, lists);
 }
+
+#[tokio::test]
+async fn a_wait_looks_once_before_its_first_delay() {
+    // The task finished before the wait began (a local emulator finishes at once): the wait
+    // must see it on a look at once, not after sleeping its first poll delay.
+    let server = TestServer::start(|r| match r.path.as_str() {
+        "/v1/tasks" => reply(
+            200,
+            format!(
+                r#"{{"tasks":[{}]}}"#,
+                task_done("t1", "cloudAccountCreateRequest", 7)
+            ),
+        ),
+        _ => reply(404, NOT_FOUND_BODY),
+    })
+    .await;
+    let mut cfg = config(&server.base_url);
+    cfg.task_poll.initial_delay = Duration::from_secs(30);
+    cfg.task_poll.max_delay = Duration::from_secs(30);
+    let c = Client::new(cfg).unwrap();
+    let cancel = CancellationToken::new();
+    let started = std::time::Instant::now();
+    let done = c.wait_for_task("t1", far(), &cancel).await.unwrap();
+    assert_eq!(done.resource_id(), Some(7));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the wait slept its first delay: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(server.count("GET", "/v1/tasks"), 1);
+}
+
+#[tokio::test]
+async fn list_fetches_are_paced_unless_the_server_reports_ample_room() {
+    // Past the burst, list fetches are paced to the poll share of the configured limit: unless
+    // the server says far more requests are left than the whole configured limit.
+    async fn fetch_past_the_burst(remaining: &'static str) -> Duration {
+        let server = TestServer::start(move |r| match r.path.as_str() {
+            "/v1/tasks" => {
+                reply(200, r#"{"tasks":[]}"#).header("x-rate-limit-remaining", remaining)
+            }
+            _ => reply(404, NOT_FOUND_BODY),
+        })
+        .await;
+        let mut cfg = config(&server.base_url);
+        cfg.requests_per_minute = 120; // poll share: 30 list fetches a minute, one per 2 s
+        let c = Client::new(cfg).unwrap();
+        let started = std::time::Instant::now();
+        for _ in 0..(crate::client::watch::POLL_BURST as usize + 2) {
+            c.tasks_since(tokio::time::Instant::now()).await.unwrap();
+        }
+        started.elapsed()
+    }
+    let paced = fetch_past_the_burst("100").await;
+    assert!(paced >= Duration::from_secs(2), "{paced:?}");
+    let roomy = fetch_past_the_burst("999000").await;
+    assert!(roomy < Duration::from_secs(1), "{roomy:?}");
+}

@@ -68,15 +68,21 @@ impl<T: Send + Sync + 'static> SharedList<T> {
     }
 
     /// The list as fetched by a request that started at or after `fresh_after`; `fetch` makes
-    /// the request when none is fresh enough.
-    pub(crate) async fn get<F, Fut>(&self, fresh_after: Instant, fetch: F) -> Result<Arc<T>, Error>
+    /// the request when none is fresh enough. While `roomy` says the server has room well
+    /// beyond the configured limit, fetches are not paced.
+    pub(crate) async fn get<F, Fut>(
+        &self,
+        fresh_after: Instant,
+        roomy: impl Fn() -> bool,
+        fetch: F,
+    ) -> Result<Arc<T>, Error>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, Error>> + Send + 'static,
     {
         let mut fetch = Some(fetch);
         loop {
-            match self.next_step(fresh_after, &mut fetch) {
+            match self.next_step(fresh_after, &roomy, &mut fetch) {
                 Step::Ready(list) => return Ok(list),
                 Step::Join(fut) => return fut.await,
                 Step::Lead(started, fut) => {
@@ -93,7 +99,12 @@ impl<T: Send + Sync + 'static> SharedList<T> {
         }
     }
 
-    fn next_step<F, Fut>(&self, fresh_after: Instant, fetch: &mut Option<F>) -> Step<T>
+    fn next_step<F, Fut>(
+        &self,
+        fresh_after: Instant,
+        roomy: &dyn Fn() -> bool,
+        fetch: &mut Option<F>,
+    ) -> Step<T>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, Error>> + Send + 'static,
@@ -127,11 +138,14 @@ impl<T: Send + Sync + 'static> SharedList<T> {
         let elapsed = now.duration_since(st.refilled).as_secs_f64();
         st.tokens = (st.tokens + elapsed * self.refill_per_s).min(POLL_BURST);
         st.refilled = now;
-        let Some(make) = (st.tokens >= 1.0).then(|| fetch.take()).flatten() else {
+        let Some(make) = (st.tokens >= 1.0 || roomy())
+            .then(|| fetch.take())
+            .flatten()
+        else {
             let wait = Duration::from_secs_f64(((1.0 - st.tokens) / self.refill_per_s).max(0.001));
             return Step::Pace(wait);
         };
-        st.tokens -= 1.0;
+        st.tokens = (st.tokens - 1.0).max(0.0);
         st.fetches += 1;
         let started = now + GATHER;
         let request = make();
@@ -180,7 +194,7 @@ mod tests {
         let now = Instant::now();
         let calls = (0..10).map(|_| {
             let (list, made) = (Arc::clone(&list), Arc::clone(&made));
-            async move { list.get(now, fetch(made)).await }
+            async move { list.get(now, || false, fetch(made)).await }
         });
         for got in futures::future::join_all(calls).await {
             assert_eq!(*got.unwrap(), 0);
@@ -189,7 +203,7 @@ mod tests {
         // Past the burst, each fresh fetch waits for the budget, and still happens.
         let started = Instant::now();
         for _ in 0..(POLL_BURST as u32 + 3) {
-            list.get(Instant::now(), fetch(Arc::clone(&made)))
+            list.get(Instant::now(), || false, fetch(Arc::clone(&made)))
                 .await
                 .unwrap();
         }
