@@ -23,6 +23,9 @@ mod integration {
     // Every example is formatted, valid, and applied against the emulator.
     mod examples;
 
+    // Every fenced snippet of README.md, run as written; a snippet without a test fails.
+    mod readme;
+
     // Release zip, manifest and SHA256SUMS install through a plain terraform init.
     mod release;
 
