@@ -598,8 +598,13 @@ fn a_debug_provider_reads_its_own_shell_not_terraforms() {
         let _ = stderr.read_to_string(&mut text);
         *sink.lock().expect("log") = text;
     });
-    let reattach = BufReader::new(provider.stdout.take().expect("stdout"))
-        .lines()
+    let mut banner = BufReader::new(provider.stdout.take().expect("stdout")).lines();
+    let explanation = banner.next().and_then(Result::ok).unwrap_or_default();
+    assert!(
+        explanation.contains("from this shell, not from Terraform's"),
+        "the debug banner does not say where settings are read: {explanation}"
+    );
+    let reattach = banner
         .map_while(Result::ok)
         .find_map(|l| {
             l.strip_prefix("TF_REATTACH_PROVIDERS='")
