@@ -16,6 +16,8 @@ use rediscloud_tf::wire::{ServeOptions, run};
 #[command(version, about)]
 struct Args {
     /// Serve for a debugger: print TF_REATTACH_PROVIDERS and wait for Terraform.
+    /// REDISCLOUD_URL, REDISCLOUD_ACCESS_KEY, REDISCLOUD_SECRET_KEY and TF_LOG*
+    /// are then read from this shell, not from the shell running Terraform.
     #[arg(long)]
     debug: bool,
 }

@@ -23,6 +23,12 @@ mod integration {
     // Every example is formatted, valid, and applied against the emulator.
     mod examples;
 
+    // Every fenced snippet of README.md, run as written; a snippet without a test fails.
+    mod readme;
+
+    // Module authors' CI: the workflow's test step, run as written (`terraform test` against the emulator).
+    mod module_ci;
+
     // Release zip, manifest and SHA256SUMS install through a plain terraform init.
     mod release;
 

@@ -30,7 +30,7 @@ module "byoa" {
 
   name              = var.name
   aws_account_id    = "123456789012"
-  access_key_id     = "AKIAIOSFODNN7EXAMPLE"
+  access_key_id     = "AKIAIOSFODNN7EXAMPL1"
   secret_access_key = var.secret_access_key
   console_password  = var.console_password
 }

@@ -31,7 +31,7 @@ variable "secrets_version" {
 resource "rediscloud_cloud_account" "byoa" {
   name                         = "write-only-byoa"
   provider_type                = "AWS"
-  access_key_id                = "AKIAIOSFODNN7EXAMPLE"
+  access_key_id                = "AKIAIOSFODNN7EXAMPL2"
   access_secret_key_wo         = var.secret_access_key
   access_secret_key_wo_version = var.secrets_version
   console_username             = "redis-cloud-console"

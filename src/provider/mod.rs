@@ -193,9 +193,9 @@ impl Provider for RedisCloudProvider {
     }
 }
 
-/// The documentation pages: `(path under docs/, markdown)`, rendered from the
-/// schemas this provider serves. `cargo xtask docs` writes them; a test checks
-/// the committed copies are current.
+/// The documentation pages: `(path under docs/, text)`, rendered from the
+/// schemas this provider serves, then the guides of `examples/guides/`.
+/// `cargo xtask docs` writes them; a test checks the committed copies are current.
 pub fn documentation(examples: &std::path::Path) -> Vec<(String, String)> {
     use crate::framework::docs::{Page, PageKind, render};
     let provider = RedisCloudProvider::new();
@@ -244,6 +244,7 @@ pub fn documentation(examples: &std::path::Path) -> Vec<(String, String)> {
             ),
         ));
     }
+    pages.extend(crate::framework::docs::guides(examples));
     pages
 }
 

@@ -143,7 +143,7 @@ pub fn reattach_json(provider_address: &str, pid: u32, network: Network, addr: &
 pub fn reattach_lines(provider_address: &str, pid: u32, network: Network, addr: &str) -> String {
     let json = reattach_json(provider_address, pid, network, addr);
     format!(
-        "Provider started in debug mode; export this in the shell running Terraform (Ctrl-C stops the provider):\n\
+        "Provider started in debug mode. It reads its environment (credentials, TF_LOG) from this shell, not from Terraform's; export this in the shell running Terraform (Ctrl-C stops the provider):\n\
          TF_REATTACH_PROVIDERS='{json}'"
     )
 }

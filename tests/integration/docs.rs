@@ -1,5 +1,5 @@
 //! The committed docs under `docs/` are exactly what the generator renders from
-//! the schema the provider serves (regenerate with `cargo xtask docs`).
+//! the schema the provider serves and the guides in `examples/guides/` (regenerate with `cargo xtask docs`).
 
 use std::path::Path;
 
@@ -28,7 +28,9 @@ fn docs_are_generated_from_the_served_schema() {
         [
             "index.md",
             "resources/cloud_account.md",
-            "data-sources/cloud_account.md"
+            "data-sources/cloud_account.md",
+            "guides/module-tests.yml",
+            "guides/test-module-in-ci.md"
         ]
     );
     let resource = &pages[1].1;

@@ -53,6 +53,7 @@ fn examples_are_formatted_and_valid() {
         "data-sources/rediscloud_cloud_account",
         "byoa-aws",
         "write-only",
+        "byoa-multi-env",
         "modules/byoa-aws",
     ] {
         let w = Workdir::new("examples_validate");
@@ -65,20 +66,26 @@ fn examples_are_formatted_and_valid() {
     }
 }
 
+/// Every applicable example, applied one after another on ONE emulator and all kept alive until the end:
+/// each example has its own name and its own access key, as Redis Cloud accepts each IAM access key once
+/// (a shared key made the second apply fail with `CLOUD_ACCOUNT_ACCESS_KEY_EXISTS`).
 #[test]
-fn resource_data_source_and_import_examples_apply() {
+fn examples_apply_one_after_another_on_one_emulator() {
     let emulator = Emulator::start(&[]);
+    let mut applied: Vec<(Workdir, Option<&str>)> = Vec::new();
+
+    // resources/: the docs page's resource, then its data source, import block and import command.
     let w = workdir("examples_resource", &emulator)
         .env("TF_VAR_aws_secret_access_key", "example-secret")
         .env("TF_VAR_console_password", "example-password");
     w.write_config(&read("resources/rediscloud_cloud_account/resource.tf"));
     w.apply().assert_success();
-    let outputs = w.output_json();
-    let id = outputs["cloud_account_id"]["value"]
+    let id = w.output_json()["cloud_account_id"]["value"]
         .as_str()
         .expect("id output")
         .to_owned();
     w.plan_detailed().assert_code(0);
+    applied.push((w, None));
 
     // The data source finds the account the resource example created.
     let d = workdir("examples_data_source", &emulator);
@@ -115,22 +122,16 @@ fn resource_data_source_and_import_examples_apply() {
         .assert_success()
         .assert_matches("Import successful");
 
-    w.destroy().assert_success();
-    assert!(emulator.live_account_ids().iter().all(|id| *id == 1));
-}
-
-#[test]
-fn byoa_module_and_write_only_examples_apply() {
-    let emulator = Emulator::start(&[]);
-    let w = workdir("examples_byoa", &emulator)
+    // byoa-aws: the module plus a data-source lookup (what `cargo xtask demo` applies).
+    let b = workdir("examples_byoa", &emulator)
         .env("TF_VAR_secret_access_key", "module-secret")
         .env("TF_VAR_console_password", "module-password");
-    copy_tree(&examples(), &w.path().join("examples"));
-    let chdir = "-chdir=examples/byoa-aws";
-    w.run(&[chdir, "init"]).assert_success();
-    w.run(&[chdir, "apply", "-auto-approve", "-input=false"])
+    copy_tree(&examples(), &b.path().join("examples"));
+    let byoa = "-chdir=examples/byoa-aws";
+    b.run(&[byoa, "init"]).assert_success();
+    b.run(&[byoa, "apply", "-auto-approve", "-input=false"])
         .assert_success();
-    let out = w.run(&[chdir, "output", "-json"]);
+    let out = b.run(&[byoa, "output", "-json"]);
     let outputs: serde_json::Value = serde_json::from_str(&out.stdout).expect("outputs");
     assert_eq!(outputs["status"]["value"], "active");
     assert!(
@@ -138,11 +139,11 @@ fn byoa_module_and_write_only_examples_apply() {
             .as_str()
             .is_some_and(|a| a.starts_with("arn:aws:iam::"))
     );
-    w.run(&[chdir, "plan", "-detailed-exitcode", "-input=false"])
+    b.run(&[byoa, "plan", "-detailed-exitcode", "-input=false"])
         .assert_code(0);
-    w.run(&[chdir, "destroy", "-auto-approve", "-input=false"])
-        .assert_success();
+    applied.push((b, Some(byoa)));
 
+    // write-only: the secrets never reach the state.
     let secret = "wo-secret-never-stored";
     let wo = workdir("examples_write_only", &emulator)
         .env("TF_VAR_secret_access_key", secret)
@@ -152,6 +153,67 @@ fn byoa_module_and_write_only_examples_apply() {
     let state = wo.state_file().expect("state file");
     assert!(!state.contains(secret) && !state.contains("wo-password-never-stored"));
     assert_eq!(wo.output_json()["status"]["value"], "active");
-    wo.destroy().assert_success();
+    applied.push((wo, None));
+
+    // byoa-multi-env: one account per environment through the module's for_each.
+    let m = workdir("examples_multi_env", &emulator)
+        .env(
+            "TF_VAR_secret_access_keys",
+            r#"{"dev":"dev-secret","staging":"staging-secret","production":"production-secret"}"#,
+        )
+        .env(
+            "TF_VAR_console_passwords",
+            r#"{"dev":"dev-password","staging":"staging-password","production":"production-password"}"#,
+        );
+    copy_tree(&examples(), &m.path().join("examples"));
+    let multi = "-chdir=examples/byoa-multi-env";
+    m.run(&[multi, "init"]).assert_success();
+    m.run(&[multi, "apply", "-auto-approve", "-input=false"])
+        .assert_success();
+    let out = m.run(&[multi, "output", "-json"]);
+    let outputs: serde_json::Value = serde_json::from_str(&out.stdout).expect("outputs");
+    let ids = outputs["cloud_account_ids"]["value"]
+        .as_object()
+        .expect("cloud_account_ids map");
+    let mut envs: Vec<&str> = ids.keys().map(String::as_str).collect();
+    envs.sort_unstable();
+    assert_eq!(envs, ["dev", "production", "staging"]);
+    for env in envs {
+        assert_eq!(outputs["statuses"]["value"][env], "active", "{env}");
+    }
+    m.run(&[multi, "plan", "-detailed-exitcode", "-input=false"])
+        .assert_code(0);
+    applied.push((m, Some(multi)));
+
+    // All seven accounts live side by side (plus the internal account 1).
+    let names: Vec<String> = emulator
+        .accounts()
+        .iter()
+        .filter(|a| a["status"] != "deleted")
+        .filter_map(|a| a["name"].as_str().map(str::to_owned))
+        .collect();
+    for name in [
+        "production-byoa",
+        "demo-byoa",
+        "write-only-byoa",
+        "byoa-dev",
+        "byoa-staging",
+        "byoa-production",
+    ] {
+        assert!(
+            names.iter().any(|n| n == name),
+            "{name} missing from {names:?}"
+        );
+    }
+    assert_eq!(emulator.live_account_ids().len(), 1 + 6, "{names:?}");
+
+    for (w, chdir) in applied.iter().rev() {
+        match chdir {
+            Some(chdir) => w
+                .run(&[chdir, "destroy", "-auto-approve", "-input=false"])
+                .assert_success(),
+            None => w.destroy().assert_success(),
+        };
+    }
     assert!(emulator.live_account_ids().iter().all(|id| *id == 1));
 }

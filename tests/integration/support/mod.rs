@@ -16,6 +16,7 @@
 
 mod emulator;
 mod http;
+mod shell;
 mod steps;
 mod target;
 mod terraform;
@@ -23,6 +24,7 @@ pub mod tfcore;
 mod workdir;
 
 pub use emulator::{EMULATOR_BIN, Emulator};
+pub use shell::Sandbox;
 pub use steps::{
     CheckDestroy, CompareValue, ImportVerify, JsonCheck, PlanCheck, StateCheck, Step, TestCase,
     find_resource_values, no_accounts_left, resource_addresses, resource_changes, resource_values,
@@ -30,7 +32,7 @@ pub use steps::{
 };
 pub use target::{RealApi, Target};
 pub use terraform::{
-    DEFAULT_TIMEOUT, MIN_TERRAFORM, TfOutput, strip_ansi, terraform, terraform_version,
-    version_at_least,
+    DEFAULT_TIMEOUT, MIN_TERRAFORM, TfOutput, run_command, strip_ansi, terraform,
+    terraform_version, version_at_least,
 };
 pub use workdir::{PLAN_FILE, PROVIDER_BIN, Workdir};
