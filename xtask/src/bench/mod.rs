@@ -687,6 +687,14 @@ fn machine() -> (String, String) {
     (cpus.to_string(), model)
 }
 
+/// The one-minute load average, to show what else shared the machine during a run.
+fn load_average() -> String {
+    fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
 fn utc_now() -> String {
     utc(SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -749,6 +757,8 @@ struct Results {
     /// Provider processes Terraform started for a 100-account apply, plan and destroy.
     processes: [usize; 3],
     binary_bytes: u64,
+    /// One-minute load averages sampled at the start of each section.
+    loads: Vec<String>,
     // (6)
     scale: Vec<scale::Run>,
     /// `AWS_LC_SYS_NO_JITTER_ENTROPY` as the release build saw it.
@@ -816,6 +826,7 @@ pub fn run(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str) -> Res
     } = prepare(root, release_dir, version)?;
 
     let (cpus, model) = machine();
+    let mut loads = vec![load_average()];
     let terraform = crate::terraform_version(tf_bin)?;
 
     // (3) first, while nothing else runs on the machine.
@@ -831,6 +842,7 @@ pub fn run(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str) -> Res
     };
 
     // (1) and (5): one account at realistic latencies.
+    loads.push(load_average());
     println!(
         "==> apply latency: 1 account (task stages {STAGE_MS} ms, activation {ACTIVATION_MS} ms) vs 1 terraform_data, {LATENCY_RUNS} runs each"
     );
@@ -892,6 +904,7 @@ pub fn run(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str) -> Res
     drop(slow);
 
     // (2): 100 resources at zero latency, pair by pair.
+    loads.push(load_average());
     println!(
         "==> protocol overhead: {MANY} accounts (zero-latency emulator) vs {MANY} terraform_data, {OVERHEAD_PAIRS} pairs"
     );
@@ -968,6 +981,7 @@ pub fn run(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str) -> Res
     );
 
     // (6): N accounts under the real rate limit; long, so last.
+    loads.push(load_average());
     println!(
         "==> scale: N = {:?} accounts at parallelism {:?}, stages {} ms, settle {} ms, {}/min",
         scale::SIZES,
@@ -1000,6 +1014,7 @@ pub fn run(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str) -> Res
         rss,
         processes: [rss.1, plan_procs, destroy_procs],
         binary_bytes,
+        loads,
         scale,
         no_jitter: std::env::var("AWS_LC_SYS_NO_JITTER_ENTROPY").unwrap_or_default(),
     };
@@ -1035,6 +1050,13 @@ fn report(r: &Results) -> String {
          working directory with fresh state, at Terraform's default `-parallelism` of {PARALLELISM}; `init` is \
          never timed. These are benchmarks, not tests: they are not part of `cargo xtask test`.\n",
         r.date, r.cpus, r.model, r.terraform
+    );
+    let _ = writeln!(
+        w,
+        "One-minute load average at the start of each section (§3, §1, §2, §6): {}. A load above the {} CPUs \
+         means other work shared the machine during the run and the timings carry its noise.\n",
+        r.loads.join(", "),
+        r.cpus
     );
     let _ = writeln!(
         w,
