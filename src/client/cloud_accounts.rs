@@ -69,6 +69,10 @@ impl Client {
             None => Err(Error::NotFound {
                 resource: format!("cloud account {id}"),
                 error_type: "absent from the cloud account list".to_owned(),
+                evidence: format!(
+                    "absent from the cloud account list, GET {}",
+                    self.inner.shown_url(&[COLLECTION])
+                ),
             }),
         }
     }

@@ -443,6 +443,100 @@ async fn a_404_that_names_no_missing_entity_proves_nothing_and_names_the_url() {
 }
 
 #[tokio::test]
+async fn every_http_error_names_the_full_url_but_never_credentials_in_it() {
+    let server = TestServer::start(|r| match (r.method.as_str(), r.path.as_str()) {
+        (_, "/v1/cloud-accounts/400") => reply(400, r#"{"description":"bad input"}"#),
+        (_, "/v1/cloud-accounts/401") => reply(401, "who are you"),
+        (_, "/v1/cloud-accounts/403") => reply(403, "forbidden"),
+        (_, "/v1/cloud-accounts/404") => reply(404, NOT_FOUND_BODY),
+        (_, "/v1/cloud-accounts/405") => reply(404, ""),
+        (_, "/v1/cloud-accounts/409") => reply(409, "name exists"),
+        (_, "/v1/cloud-accounts/412") => reply(412, ""),
+        (_, "/v1/cloud-accounts/429") => reply(429, "slow down"),
+        (_, "/v1/cloud-accounts/302") => reply(302, ""),
+        ("GET", "/v1/cloud-accounts/500") => reply(500, "broken"),
+        (_, "/v1/cloud-accounts/500") => reply(500, "broken"),
+        _ => reply(200, "not json"),
+    })
+    .await;
+    // User information in the base URL is a credential: it must never be shown.
+    let base = server
+        .base_url
+        .replace("http://", "http://apiuser:hunter2-FFFF6666@");
+    let c = Client::new(config(&base)).unwrap();
+    let shown = server.base_url.trim_end_matches('/').to_owned();
+    for id in [400, 401, 403, 404, 405, 409, 412, 429, 302, 500, 1] {
+        let err = c.get_cloud_account(id).await.unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("GET {shown}/cloud-accounts/{id}")),
+            "{id}: {text}"
+        );
+        assert!(
+            !text.contains("hunter2") && !text.contains("apiuser"),
+            "{text}"
+        );
+    }
+    for err in [
+        // A 5xx and an undecodable 2xx to a write: outcome unknown.
+        c.delete_cloud_account(500).await.unwrap_err(),
+        c.delete_cloud_account(1).await.unwrap_err(),
+        c.update_cloud_account(409, &update_request())
+            .await
+            .unwrap_err(),
+    ] {
+        let text = err.to_string();
+        assert!(text.contains(&format!("{shown}/cloud-accounts/")), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+    // Nothing listening: the transport error names where it tried.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let c = Client::new(config(&format!("http://{addr}/v1"))).unwrap();
+    for err in [
+        c.get_cloud_account(7).await.unwrap_err(),
+        c.create_cloud_account(&create_request()).await.unwrap_err(),
+    ] {
+        assert!(matches!(err, Error::Transport { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("http://{addr}/v1/cloud-accounts")),
+            "{text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_404_on_a_collection_is_a_wrong_url_even_with_a_typed_error() {
+    // A base URL pointing somewhere else in the API (here below a subscription) may answer the
+    // collection with the API's own typed 404: the collection itself always exists at a right URL.
+    let server = TestServer::start(|_| {
+        reply(
+            404,
+            r#"{"error":{"type":"ENTITY_NOT_FOUND","status":"404 NOT_FOUND","description":"Entity was not found"}}"#,
+        )
+    })
+    .await;
+    let c = client(&server);
+    let shown = server.base_url.trim_end_matches('/').to_owned();
+    for err in [
+        c.list_cloud_accounts().await.unwrap_err(),
+        c.create_cloud_account(&create_request()).await.unwrap_err(),
+        c.list_tasks().await.unwrap_err(),
+    ] {
+        assert!(!err.is_not_found(), "{err:?}");
+        assert!(matches!(err, Error::UnrecognisedNotFound { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(text.contains(&format!("{shown}/")), "{text}");
+        assert!(
+            text.contains("does `url` / `REDISCLOUD_URL` end in `/v1`?"),
+            "{text}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn status_codes_map_to_error_kinds() {
     let server = TestServer::start(|r| match r.path.as_str() {
         "/v1/cloud-accounts/400" => reply(400, r#"{"description":"bad input"}"#),
@@ -601,9 +695,9 @@ async fn connection_dropped_after_a_write_was_sent_is_ambiguous() {
     let c = Client::new(config(&base)).unwrap();
     let err = c.create_cloud_account(&create_request()).await.unwrap_err();
     match &err {
-        Error::Ambiguous { method, path, .. } => {
+        Error::Ambiguous { method, url, .. } => {
             assert_eq!(method, "POST");
-            assert_eq!(path, "/cloud-accounts");
+            assert_eq!(url, &format!("{base}/cloud-accounts"));
         }
         other => panic!("expected Ambiguous, got {other:?}"),
     }
@@ -674,7 +768,12 @@ async fn new_task_answering_404_briefly_is_tolerated() {
 
 #[tokio::test]
 async fn task_not_found_grace_is_bounded_in_time() {
-    let server = TestServer::start(|_| reply(404, NOT_FOUND_BODY)).await;
+    // The list never shows the task, nor does a read by ID.
+    let server = TestServer::start(|r| match r.path.as_str() {
+        "/v1/tasks" => reply(200, r#"{"tasks":[]}"#),
+        _ => reply(404, NOT_FOUND_BODY),
+    })
+    .await;
     let mut cfg = config(&server.base_url);
     cfg.task_poll.not_found_limit = 1000;
     cfg.task_poll.not_found_grace = Duration::from_millis(100);
