@@ -445,18 +445,23 @@ impl Inner {
 }
 
 fn parse_base_url(raw: &str) -> Result<Url, Error> {
-    let url = Url::parse(raw.trim()).map_err(|e| Error::Config {
-        message: format!("the base URL is not a valid URL: {e}"),
-    })?;
+    checked_base_url(raw).map_err(|problem| Error::Config {
+        message: format!("the base URL {problem}"),
+    })
+}
+
+/// What is wrong with `raw` as a base URL, completing "the base URL …"; `None` when it is fine.
+pub fn base_url_problem(raw: &str) -> Option<String> {
+    checked_base_url(raw).err()
+}
+
+fn checked_base_url(raw: &str) -> Result<Url, String> {
+    let url = Url::parse(raw.trim()).map_err(|e| format!("is not a valid URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
-        return Err(Error::Config {
-            message: "the base URL must be an http or https URL".to_owned(),
-        });
+        return Err("must be an http or https URL".to_owned());
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(Error::Config {
-            message: "the base URL must not have a query or fragment".to_owned(),
-        });
+        return Err("must not have a query or fragment".to_owned());
     }
     Ok(url)
 }

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use error::{Error, TaskFailure};
+pub use http::base_url_problem;
 pub use models::{
     AccountStatusKind, CloudAccount, CloudAccountCreateRequest, CloudAccountUpdateRequest,
     ProcessorResponse, TaskErrorDetail, TaskStateUpdate, TaskStatus,

@@ -436,7 +436,8 @@ impl Validator {
         }
     }
 
-    fn problem(&self, s: &str) -> Option<String> {
+    /// What is wrong with `s`, completing "Attribute … "; `None` when it passes.
+    pub fn problem(&self, s: &str) -> Option<String> {
         match self {
             Validator::OneOf(options) => (!options.contains(&s)).then(|| {
                 format!(
