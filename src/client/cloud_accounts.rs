@@ -168,7 +168,13 @@ impl Client {
         let mut fresh_after = Instant::now();
         loop {
             poller.pause().await?;
-            let polled = poller.run(self.accounts_since(fresh_after)).await?;
+            // The last look is sent at the deadline, where this client's bounds end.
+            let client = if poller.is_last_look() {
+                self.unbounded()
+            } else {
+                self.clone()
+            };
+            let polled = poller.run(client.accounts_since(fresh_after)).await?;
             let found = match polled {
                 Ok(list) => {
                     fresh_after = Instant::now();
@@ -188,7 +194,7 @@ impl Client {
                 }
                 // Missing for the whole grace: ask for it by ID.
                 None => match poller
-                    .run(self.get_cloud_account_until(id, Some(deadline)))
+                    .run(client.get_cloud_account_until(id, Some(poller.look_deadline())))
                     .await?
                 {
                     Ok(a) => a,
@@ -202,7 +208,9 @@ impl Client {
             }
             match account.status_kind() {
                 AccountStatusKind::Active if account.has_masked_fields() => {
-                    return self.get_cloud_account_until(id, Some(deadline)).await;
+                    return client
+                        .get_cloud_account_until(id, Some(poller.look_deadline()))
+                        .await;
                 }
                 AccountStatusKind::Active => return Ok(account),
                 AccountStatusKind::Pending => {}
@@ -229,7 +237,13 @@ impl Client {
         let mut fresh_after = Instant::now();
         loop {
             poller.pause().await?;
-            match poller.run(self.accounts_since(fresh_after)).await? {
+            // The last look is sent at the deadline, where this client's bounds end.
+            let client = if poller.is_last_look() {
+                self.unbounded()
+            } else {
+                self.clone()
+            };
+            match poller.run(client.accounts_since(fresh_after)).await? {
                 Ok(list) => {
                     fresh_after = Instant::now();
                     let Some(account) = list.iter().find(|a| a.id == id) else {

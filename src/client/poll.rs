@@ -6,6 +6,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::http::POST_DEADLINE_GRACE;
 use super::{Error, PollPolicy};
 
 /// How many 404s a grace always tolerates, however long they took to observe.
@@ -20,6 +21,8 @@ pub(crate) struct Poller<'a> {
     last_status: Option<String>,
     not_found_count: u32,
     not_found_since: Option<Instant>,
+    /// The current poll is the last look, taken at the deadline.
+    last_look: bool,
 }
 
 impl<'a> Poller<'a> {
@@ -38,33 +41,58 @@ impl<'a> Poller<'a> {
             last_status: None,
             not_found_count: 0,
             not_found_since: None,
+            last_look: false,
         }
     }
 
-    pub(crate) fn deadline(&self) -> Instant {
-        self.deadline
+    /// When the current poll's request must have answered: the deadline, or for the last
+    /// look (sent at the deadline) [`POST_DEADLINE_GRACE`] past it.
+    pub(crate) fn look_deadline(&self) -> Instant {
+        if self.last_look {
+            self.deadline + POST_DEADLINE_GRACE
+        } else {
+            self.deadline
+        }
     }
 
-    /// Sleeps the next (growing, jittered) delay; stops early on the deadline or cancellation.
+    /// Whether the current poll is the last look, sent at the deadline: its requests must be
+    /// made outside the operation's bounds (which end at the deadline), within
+    /// [`Poller::look_deadline`].
+    pub(crate) fn is_last_look(&self) -> bool {
+        self.last_look
+    }
+
+    /// Sleeps the next (growing, jittered) delay; stops early on cancellation.
+    ///
+    /// A delay that would end past the deadline is cut short to end on it, and the poll after
+    /// it is the last look: a status reached since the previous poll is still seen, and the
+    /// wait ends with the deadline rather than up to a whole delay after it. The pause after
+    /// the last look fails with [`Error::Timeout`].
     pub(crate) async fn pause(&mut self) -> Result<(), Error> {
+        if self.last_look || Instant::now() >= self.deadline + POST_DEADLINE_GRACE {
+            return Err(self.timeout());
+        }
         let delay = jittered(self.next_delay, self.policy.jitter);
         self.next_delay = self
             .next_delay
             .mul_f64(self.policy.multiplier)
             .min(self.policy.max_delay.max(self.policy.initial_delay));
-        let wake = (Instant::now() + delay).min(self.deadline);
+        let wake = Instant::now() + delay;
+        let wake = if wake >= self.deadline {
+            self.last_look = true;
+            self.deadline
+        } else {
+            wake
+        };
         tokio::select! {
             biased;
             () = self.cancel.cancelled() => return Err(self.cancelled()),
             () = tokio::time::sleep_until(wake) => {}
         }
-        if Instant::now() >= self.deadline {
-            return Err(self.timeout());
-        }
         Ok(())
     }
 
-    /// Runs one poll request, abandoning it on the deadline or cancellation.
+    /// Runs one poll request, abandoning it on cancellation or at [`Poller::look_deadline`].
     pub(crate) async fn run<T>(
         &self,
         request: impl Future<Output = Result<T, Error>>,
@@ -72,7 +100,7 @@ impl<'a> Poller<'a> {
         tokio::select! {
             biased;
             () = self.cancel.cancelled() => Err(self.cancelled()),
-            () = tokio::time::sleep_until(self.deadline) => Err(self.timeout()),
+            () = tokio::time::sleep_until(self.look_deadline()) => Err(self.timeout()),
             r = request => Ok(r),
         }
     }

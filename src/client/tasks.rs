@@ -95,12 +95,18 @@ impl Client {
         let mut by_id = false;
         loop {
             poller.pause().await?;
+            // The last look is sent at the deadline, where this client's bounds end.
+            let client = if poller.is_last_look() {
+                self.unbounded()
+            } else {
+                self.clone()
+            };
             let polled = if by_id {
                 poller
-                    .run(self.get_task_until(task_id, Some(poller.deadline())))
+                    .run(client.get_task_until(task_id, Some(poller.look_deadline())))
                     .await?
             } else {
-                match poller.run(self.tasks_since(fresh_after)).await? {
+                match poller.run(client.tasks_since(fresh_after)).await? {
                     Ok(list) => {
                         fresh_after = Instant::now();
                         match list.iter().find(|t| t.task_id == task_id) {
@@ -112,7 +118,10 @@ impl Client {
                             None => {
                                 by_id = true;
                                 poller
-                                    .run(self.get_task_until(task_id, Some(poller.deadline())))
+                                    .run(
+                                        client
+                                            .get_task_until(task_id, Some(poller.look_deadline())),
+                                    )
                                     .await?
                             }
                         }

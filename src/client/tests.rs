@@ -859,6 +859,85 @@ async fn task_wait_honours_the_deadline() {
     );
 }
 
+/// A client whose polls are 300 ms apart, then 4 s apart: the second poll would land 3.3 s
+/// past a 1 s deadline.
+fn sparse_polling_client(server: &TestServer) -> Client {
+    let mut cfg = config(&server.base_url);
+    cfg.task_poll.initial_delay = Duration::from_millis(300);
+    cfg.task_poll.max_delay = Duration::from_secs(4);
+    cfg.task_poll.multiplier = 20.0;
+    cfg.task_poll.jitter = false;
+    Client::new(cfg).unwrap()
+}
+
+#[tokio::test]
+async fn the_last_poll_of_a_wait_lands_on_its_deadline() {
+    let started = std::time::Instant::now();
+    // Active from 600 ms on: after the first poll, before the deadline.
+    let server = TestServer::start(move |_| {
+        let status = if started.elapsed() < Duration::from_millis(600) {
+            "pending"
+        } else {
+            "active"
+        };
+        reply(
+            200,
+            format!(r#"{{"cloudAccounts":[{}]}}"#, account(3, status)),
+        )
+    })
+    .await;
+    let c = sparse_polling_client(&server);
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let got = c
+        .wait_for_cloud_account_active(3, deadline, &CancellationToken::new())
+        .await;
+    let late = Instant::now().saturating_duration_since(deadline);
+    let status = got.map(|a| a.status);
+    assert!(
+        matches!(&status, Ok(Some(s)) if s == "active"),
+        "{status:?}"
+    );
+    assert!(
+        late < Duration::from_millis(400),
+        "returned {late:?} after the deadline"
+    );
+}
+
+#[tokio::test]
+async fn a_wait_that_runs_out_looks_once_at_its_deadline_then_stops() {
+    let server = TestServer::start(move |_| {
+        reply(
+            200,
+            format!(r#"{{"cloudAccounts":[{}]}}"#, account(3, "pending")),
+        )
+    })
+    .await;
+    let c = sparse_polling_client(&server);
+    let start = std::time::Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let err = c
+        .wait_for_cloud_account_active(3, deadline, &CancellationToken::new())
+        .await
+        .unwrap_err();
+    let late = Instant::now().saturating_duration_since(deadline);
+    assert!(
+        matches!(&err, Error::Timeout { last_status: Some(s), .. } if s == "pending"),
+        "{err:?}"
+    );
+    assert!(
+        late < Duration::from_millis(400),
+        "returned {late:?} after the deadline"
+    );
+    // Two looks: the first poll, and one at the deadline (not 3.3 s past it, nor none).
+    let looks: Vec<Duration> = server
+        .requests()
+        .iter()
+        .map(|r| r.at.duration_since(start))
+        .collect();
+    assert_eq!(looks.len(), 2, "{looks:?}");
+    assert!(looks[1] >= Duration::from_millis(950), "{looks:?}");
+}
+
 #[tokio::test]
 async fn deadline_interrupts_a_slow_request() {
     let server =
