@@ -203,9 +203,7 @@ impl Client {
                 },
             };
             let status = account.status.clone().unwrap_or_default();
-            if poller.observe_status(&status) {
-                tracing::info!("waiting for cloud account {id} to become active: {status}");
-            }
+            poller.observe_status(&format!("cloud account {id}"), &status);
             match account.status_kind() {
                 AccountStatusKind::Active if account.has_masked_fields() => {
                     return client
@@ -250,9 +248,7 @@ impl Client {
                         return Ok(());
                     };
                     let status = account.status.clone().unwrap_or_default();
-                    if poller.observe_status(&status) {
-                        tracing::info!("waiting for cloud account {id} to be deleted: {status}");
-                    }
+                    poller.observe_status(&format!("cloud account {id}"), &status);
                 }
                 Err(e) if e.is_transient() => {
                     tracing::warn!("polling cloud account {id} failed, will retry: {e}");

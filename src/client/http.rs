@@ -231,11 +231,13 @@ impl Inner {
             }
             tracing::debug!(
                 method = %call.method,
-                url = %self.display_url(&url),
-                attempt,
-                delay_ms = delay.as_millis() as u64,
+                url = shown.as_str(),
                 error = %err,
-                "retrying Redis Cloud API request"
+                delay_ms = delay.as_millis() as u64,
+                attempt,
+                "{} {shown}: retrying in {} ms (attempt {attempt} failed: {err})",
+                call.method,
+                delay.as_millis(),
             );
             if stoppable(stop, tokio::time::sleep(delay)).await.is_none() {
                 return Err(err);
@@ -288,13 +290,15 @@ impl Inner {
             Ok(r) => r,
             Err(e) => {
                 let message = transport_message(&e);
+                let elapsed_ms = started.elapsed().as_millis() as u64;
                 tracing::debug!(
                     method = %call.method,
-                    url = %self.display_url(url),
-                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    url = shown,
+                    error = message.as_str(),
+                    elapsed_ms,
                     attempt,
-                    error = %message,
-                    "Redis Cloud API request failed"
+                    "{} {shown}: no answer, {message}, after {elapsed_ms} ms (attempt {attempt})",
+                    call.method,
                 );
                 return if e.is_connect() || is_get {
                     // A failed connect sent nothing, so even a write may be retried.
@@ -313,13 +317,16 @@ impl Inner {
         let headers = response.headers().clone();
         self.gate.observe(header_u32(&headers, HEADER_REMAINING));
         let body = response.bytes().await;
+        let elapsed_ms = started.elapsed().as_millis() as u64;
         tracing::debug!(
             method = %call.method,
-            url = %self.display_url(url),
+            url = shown,
             status = status.as_u16(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
+            elapsed_ms,
             attempt,
-            "Redis Cloud API request"
+            "{} {shown}: HTTP {} in {elapsed_ms} ms (attempt {attempt})",
+            call.method,
+            status.as_u16(),
         );
         let body = match body {
             Ok(b) => b,
@@ -725,7 +732,7 @@ impl RateGate {
         tracing::debug!(
             remaining,
             excess,
-            "Redis Cloud API reports fewer remaining requests; slowing down"
+            "Redis Cloud API reports {remaining} remaining requests, {excess} fewer than this client counted; slowing down"
         );
     }
 

@@ -12,6 +12,9 @@ use super::{Error, PollPolicy};
 /// How many 404s a grace always tolerates, however long they took to observe.
 const MIN_NOT_FOUND_LOOKS: u32 = 5;
 
+/// The shortest progress interval honoured.
+const MIN_PROGRESS_INTERVAL: Duration = Duration::from_millis(10);
+
 pub(crate) struct Poller<'a> {
     policy: &'a PollPolicy,
     next_delay: Duration,
@@ -23,6 +26,8 @@ pub(crate) struct Poller<'a> {
     not_found_since: Option<Instant>,
     /// The current poll is the last look, taken at the deadline.
     last_look: bool,
+    started: Instant,
+    last_progress: Instant,
 }
 
 impl<'a> Poller<'a> {
@@ -42,6 +47,8 @@ impl<'a> Poller<'a> {
             not_found_count: 0,
             not_found_since: None,
             last_look: false,
+            started: Instant::now(),
+            last_progress: Instant::now(),
         }
     }
 
@@ -84,36 +91,87 @@ impl<'a> Poller<'a> {
         } else {
             wake
         };
-        tokio::select! {
-            biased;
-            () = self.cancel.cancelled() => return Err(self.cancelled()),
-            () = tokio::time::sleep_until(wake) => {}
+        loop {
+            tokio::select! {
+                biased;
+                () = self.cancel.cancelled() => return Err(self.cancelled()),
+                () = tokio::time::sleep_until(wake) => return Ok(()),
+                () = tokio::time::sleep_until(self.next_progress()) => self.report_progress(),
+            }
         }
-        Ok(())
     }
 
     /// Runs one poll request, abandoning it on cancellation or at [`Poller::look_deadline`].
+    /// A request held back for long (by the rate limit, say) still reports progress.
     pub(crate) async fn run<T>(
-        &self,
+        &mut self,
         request: impl Future<Output = Result<T, Error>>,
     ) -> Result<Result<T, Error>, Error> {
-        tokio::select! {
-            biased;
-            () = self.cancel.cancelled() => Err(self.cancelled()),
-            () = tokio::time::sleep_until(self.look_deadline()) => Err(self.timeout()),
-            r = request => Ok(r),
+        let mut request = std::pin::pin!(request);
+        loop {
+            tokio::select! {
+                biased;
+                () = self.cancel.cancelled() => return Err(self.cancelled()),
+                () = tokio::time::sleep_until(self.look_deadline()) => return Err(self.timeout()),
+                r = &mut request => return Ok(r),
+                () = tokio::time::sleep_until(self.next_progress()) => self.report_progress(),
+            }
         }
     }
 
-    /// Records a status; true when it differs from the previous one (worth logging).
-    pub(crate) fn observe_status(&mut self, status: &str) -> bool {
+    fn next_progress(&self) -> Instant {
+        // A zero interval would report in a busy loop; an absurd one never reports.
+        self.last_progress
+            .checked_add(self.policy.progress_interval.max(MIN_PROGRESS_INTERVAL))
+            .unwrap_or_else(|| self.look_deadline())
+    }
+
+    /// Records the status a poll saw of `subject` (e.g. `cloud account 7`), logging it: at
+    /// INFO when it changed, at DEBUG when it did not.
+    pub(crate) fn observe_status(&mut self, subject: &str, status: &str) {
         self.not_found_count = 0;
         self.not_found_since = None;
-        if self.last_status.as_deref() == Some(status) {
-            return false;
+        match self.last_status.replace(status.to_owned()) {
+            Some(previous) if previous == status => tracing::debug!(
+                subject,
+                status,
+                "poll saw {subject} in status {status} (unchanged)"
+            ),
+            Some(previous) => tracing::info!(
+                subject,
+                status,
+                previous_status = previous.as_str(),
+                "poll saw {subject} in status {status} (was {previous})"
+            ),
+            None => tracing::info!(
+                subject,
+                status,
+                "poll saw {subject} in status {status} (first look)"
+            ),
         }
-        self.last_status = Some(status.to_owned());
-        true
+    }
+
+    /// Once per progress interval: what this waits for, the status now, the time spent and
+    /// the time left, at INFO (the default level shows nothing else during a long wait).
+    fn report_progress(&mut self) {
+        let now = Instant::now();
+        if now < self.next_progress() {
+            return;
+        }
+        self.last_progress = now;
+        let waited = now.duration_since(self.started);
+        let left = self.deadline.saturating_duration_since(now);
+        let status = self.last_status.as_deref().unwrap_or("not seen yet");
+        tracing::info!(
+            waiting_for = self.waiting_for.as_str(),
+            status,
+            waited_s = waited.as_secs(),
+            deadline_in_s = left.as_secs(),
+            "still waiting for {}: status {status} after {}; deadline in {}",
+            self.waiting_for,
+            human_duration(waited),
+            human_duration(left),
+        );
     }
 
     /// Records a 404; true while it is still within the grace the policy allows.
@@ -144,11 +202,46 @@ impl<'a> Poller<'a> {
     }
 }
 
+/// A duration as Terraform users write them, to the second: `45s`, `2m10s`, `1h0m5s`;
+/// under a second, in milliseconds.
+pub(crate) fn human_duration(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        return format!("{}ms", d.as_millis());
+    }
+    let secs = d.as_secs();
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, _) => format!("{m}m{s}s"),
+        _ => format!("{h}h{m}m{s}s"),
+    }
+}
+
 /// Spreads a delay by ±15% so waiters started together do not poll in lockstep.
 fn jittered(d: Duration, jitter: bool) -> Duration {
     if jitter && !d.is_zero() {
         d.mul_f64(rand::random_range(0.85..1.15))
     } else {
         d
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_timeouts() {
+        for (ms, text) in [
+            (0, "0ms"),
+            (850, "850ms"),
+            (1_000, "1s"),
+            (45_900, "45s"),
+            (130_000, "2m10s"),
+            (470_000, "7m50s"),
+            (3_605_000, "1h0m5s"),
+        ] {
+            assert_eq!(human_duration(Duration::from_millis(ms)), text);
+        }
     }
 }

@@ -87,7 +87,7 @@ impl Client {
             &self.inner.poll,
             deadline,
             cancel,
-            format!("task {task_id}"),
+            format!("task {task_id} to finish"),
         );
         let mut fresh_after = Instant::now();
         // Once the task has been missing from the list for the whole grace (the list covers
@@ -131,14 +131,13 @@ impl Client {
             };
             match polled {
                 Ok(task) => {
-                    if poller.observe_status(&task.status) {
-                        tracing::info!(
-                            "waiting for task {} ({}): {}",
-                            task_id,
-                            task.command_type.as_deref().unwrap_or("unknown command"),
-                            task.status
-                        );
-                    }
+                    poller.observe_status(
+                        &format!(
+                            "task {task_id} ({})",
+                            task.command_type.as_deref().unwrap_or("unknown command")
+                        ),
+                        &task.status,
+                    );
                     if let Some(failure) = task.failure() {
                         return Err(Error::TaskFailed(Box::new(failure)));
                     }

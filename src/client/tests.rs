@@ -163,6 +163,7 @@ fn config(base_url: &str) -> ClientConfig {
         jitter: true,
         not_found_limit: 3,
         not_found_grace: Duration::from_secs(5),
+        progress_interval: DEFAULT_PROGRESS_INTERVAL,
     };
     cfg.http_timeout = Duration::from_secs(5);
     cfg
@@ -850,7 +851,7 @@ async fn task_wait_honours_the_deadline() {
     let took = started.elapsed();
     assert!(
         matches!(&err, Error::Timeout { waiting_for, last_status: Some(s) }
-            if waiting_for == "task slow" && s == "processing-in-progress"),
+            if waiting_for == "task slow to finish" && s == "processing-in-progress"),
         "{err:?}"
     );
     assert!(
@@ -938,6 +939,166 @@ async fn a_wait_that_runs_out_looks_once_at_its_deadline_then_stops() {
     assert!(looks[1] >= Duration::from_millis(950), "{looks:?}");
 }
 
+/// Log lines as the provider writes them (hclog JSON), captured while `f` runs on this thread.
+async fn logged<T>(
+    level: tracing::Level,
+    f: impl std::future::Future<Output = T>,
+) -> (T, Vec<serde_json::Map<String, Value>>) {
+    use tracing_subscriber::layer::{Layer as _, SubscriberExt as _};
+    #[derive(Clone, Default)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Sink {
+        type Writer = Sink;
+        fn make_writer(&'a self) -> Sink {
+            self.clone()
+        }
+    }
+    let sink = Sink::default();
+    let subscriber = tracing_subscriber::registry().with(
+        crate::wire::logging::HclogLayer::new(sink.clone())
+            .with_filter(crate::wire::logging::targets_for(level)),
+    );
+    let out = {
+        let _guard = tracing::subscriber::set_default(subscriber);
+        f.await
+    };
+    let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+    let lines = text
+        .lines()
+        .map(|l| match serde_json::from_str::<Value>(l).unwrap() {
+            Value::Object(m) => m,
+            other => panic!("not an object: {other}"),
+        })
+        .collect();
+    (out, lines)
+}
+
+fn messages<'a>(lines: &'a [serde_json::Map<String, Value>], level: &str) -> Vec<&'a str> {
+    lines
+        .iter()
+        .filter(|l| l["@level"] == level)
+        .filter_map(|l| l["@message"].as_str())
+        .collect()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_long_wait_says_at_info_what_it_waits_for_its_status_and_time_left() {
+    let server = TestServer::start(|_| {
+        reply(
+            200,
+            format!(r#"{{"cloudAccounts":[{}]}}"#, account(3, "pending")),
+        )
+    })
+    .await;
+    let mut cfg = config(&server.base_url);
+    cfg.task_poll.jitter = false;
+    cfg.task_poll.progress_interval = Duration::from_millis(250);
+    let c = Client::new(cfg).unwrap();
+    let deadline = Instant::now() + Duration::from_millis(1100);
+    let (got, lines) = logged(
+        tracing::Level::INFO,
+        c.wait_for_cloud_account_active(3, deadline, &CancellationToken::new()),
+    )
+    .await;
+    assert!(matches!(got, Err(Error::Timeout { .. })), "{got:?}");
+    let progress: Vec<&str> = messages(&lines, "info")
+        .into_iter()
+        .filter(|m| m.starts_with("still waiting"))
+        .collect();
+    // At 250, 500, 750 and 1000 ms: at most one per interval, and not fewer.
+    assert!((3..=4).contains(&progress.len()), "{progress:#?}");
+    let shape = regex::Regex::new(
+        r"^still waiting for cloud account 3 to become active: status pending after (\d+h)?(\d+m)?\d+(ms|s); deadline in (\d+h)?(\d+m)?\d+(ms|s)$",
+    )
+    .unwrap();
+    for line in &progress {
+        assert!(shape.is_match(line), "{line}");
+    }
+    assert!(progress[0].contains("after 2"), "{}", progress[0]);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn debug_lines_name_the_full_url_and_the_status_each_poll_saw() {
+    let polls = Arc::new(AtomicUsize::new(0));
+    let p = polls.clone();
+    let server = TestServer::start(move |r| match r.path.as_str() {
+        "/v1/tasks" => {
+            let status = if p.fetch_add(1, Ordering::SeqCst) < 2 {
+                "processing-in-progress"
+            } else {
+                "processing-completed"
+            };
+            reply(
+                200,
+                format!(
+                    r#"{{"tasks":[{}]}}"#,
+                    task("t-42", "cloudAccountUpdateRequest", status)
+                ),
+            )
+        }
+        _ => reply(404, ""),
+    })
+    .await;
+    let c = client(&server);
+    let (got, lines) = logged(
+        tracing::Level::DEBUG,
+        c.wait_for_task("t-42", far(), &CancellationToken::new()),
+    )
+    .await;
+    got.unwrap();
+    let debug = messages(&lines, "debug");
+    let url = format!("{}tasks", server.base_url);
+    assert!(
+        debug
+            .iter()
+            .any(|m| m.starts_with(&format!("GET {url}: HTTP 200 in "))
+                && m.ends_with(" (attempt 1)")),
+        "{debug:#?}"
+    );
+    let info = messages(&lines, "info");
+    assert_eq!(
+        info,
+        [
+            "poll saw task t-42 (cloudAccountUpdateRequest) in status processing-in-progress (first look)",
+            "poll saw task t-42 (cloudAccountUpdateRequest) in status processing-completed (was processing-in-progress)",
+        ]
+    );
+    assert!(
+        debug.contains(
+            &"poll saw task t-42 (cloudAccountUpdateRequest) in status processing-in-progress (unchanged)"
+        ),
+        "{debug:#?}"
+    );
+    // The fields follow the message in one order on every request line.
+    for line in lines.iter().filter(|l| l.contains_key("url")) {
+        let keys: Vec<&str> = line.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "@level",
+                "@message",
+                "@module",
+                "@timestamp",
+                "method",
+                "url",
+                "status",
+                "elapsed_ms",
+                "attempt"
+            ],
+            "{line:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn deadline_interrupts_a_slow_request() {
     let server =
@@ -980,7 +1141,7 @@ async fn cancellation_interrupts_sleep_and_request() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, Error::Cancelled { waiting_for } if waiting_for == "task t"),
+        matches!(&err, Error::Cancelled { waiting_for } if waiting_for == "task t to finish"),
         "{err:?}"
     );
     assert!(started.elapsed() < Duration::from_millis(1000));

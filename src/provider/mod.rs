@@ -29,6 +29,8 @@ pub const ENV_SECRET_KEY: &str = "REDISCLOUD_SECRET_KEY";
 
 /// Test-only knob: the task-visibility grace in milliseconds (default 10 s).
 pub const ENV_TEST_VISIBILITY_GRACE_MS: &str = "REDISCLOUD_TEST_VISIBILITY_GRACE_MS";
+/// Test-only knob: how often a long wait logs its progress, in milliseconds (default 30 s).
+pub const ENV_TEST_PROGRESS_INTERVAL_MS: &str = "REDISCLOUD_TEST_PROGRESS_INTERVAL_MS";
 
 /// The `rediscloud` provider.
 #[derive(Debug, Default)]
@@ -209,6 +211,12 @@ impl RedisCloudProvider {
             cfg.task_poll = t.poll.clone();
             cfg.retry = t.retry.clone();
         }
+        // Test-only: a test sees the progress line of a wait without waiting 30 s for it.
+        if let Some(ms) =
+            env(ENV_TEST_PROGRESS_INTERVAL_MS).and_then(|v| v.trim().parse::<u64>().ok())
+        {
+            cfg.task_poll.progress_interval = std::time::Duration::from_millis(ms);
+        }
         let url_is_bad = crate::client::base_url_problem(&cfg.base_url).is_some();
         match Client::new(cfg) {
             Ok(client) => Some(RedisCloud { client: Ok(client) }),
@@ -296,7 +304,7 @@ pub fn documentation(examples: &std::path::Path) -> Vec<(String, String)> {
     pages
 }
 
-const PROVIDER_NOTES: &str = "## Authentication\n\nCreate an API key for your Redis Cloud account (Access Management → API Keys) and pass it with the `REDISCLOUD_ACCESS_KEY` and `REDISCLOUD_SECRET_KEY` environment variables, or the `api_key` and `secret_key` arguments. Missing credentials are reported when Terraform configures the provider for plan, apply or import, never by `terraform validate`.\n\n## Logging\n\nThe provider logs to Terraform's log as structured lines: set `TF_LOG=DEBUG` (or `TF_LOG_PROVIDER=DEBUG`) to see every API request (method, path, status, time) and every wait. Credentials and secret attributes never appear in any log.\n";
+const PROVIDER_NOTES: &str = "## Authentication\n\nCreate an API key for your Redis Cloud account (Access Management → API Keys) and pass it with the `REDISCLOUD_ACCESS_KEY` and `REDISCLOUD_SECRET_KEY` environment variables, or the `api_key` and `secret_key` arguments. Missing credentials are reported when Terraform configures the provider for plan, apply or import, never by `terraform validate`.\n\n## Logging\n\nThe provider logs to Terraform's log as structured lines. With `TF_LOG=INFO` (or `TF_LOG_PROVIDER=INFO`), every change of a task's or account's status is logged (`poll saw cloud account 7 in status pending (first look)`), and a long wait says every 30 seconds what it waits for, the status now, the time spent and the time left (`still waiting for cloud account 7 to become active: status pending after 2m10s; deadline in 7m50s`). Set `TF_LOG=DEBUG` to see every API request (`GET https://api.redislabs.com/v1/cloud-accounts: HTTP 200 in 41 ms (attempt 1)`) and the status every poll saw. Each message states its facts in a fixed order; Terraform prints the fields that follow it in an order that changes from line to line. Credentials and secret attributes never appear in any log.\n";
 
 const RESOURCE_NOTES: &str = "## Secrets, drift and import\n\nRedis Cloud never returns `access_secret_key`, `console_username`, `console_password` or (for every account) `sign_in_login_url`, so changes made outside Terraform to those cannot be detected: they keep the values last applied.\n\nAfter an import those attributes are unknown to Terraform, so the first plan shows an in-place update that sets them from your configuration (never one that blanks them); applying it sends the credentials to Redis Cloud again, which re-verifies them, and the plan after that is empty. With the write-only forms the same happens through the `*_wo_version` attributes.\n\n## Timeouts\n\nEach operation waits for the Redis Cloud task and then for the account to become `active` (or, on delete, to be gone), within the `timeouts` given (defaults: create, update and delete 10 minutes; read 5 minutes). If a wait fails or times out after the account was created, the account is still recorded in state, marked tainted, so it is never lost.\n\n## Migrating from the official provider\n\nThe resource type, attribute names and state format are the official provider's. Install this build under the same source address (`redislabs/rediscloud`); the first plan upgrades the existing state in place and shows no changes.\n";
 

@@ -40,6 +40,7 @@ pub(super) fn tuning(grace_ms: u64) -> ClientTuning {
             jitter: false,
             not_found_limit: 1000,
             not_found_grace: Duration::from_millis(grace_ms),
+            ..PollPolicy::default()
         },
         retry: RetryPolicy {
             attempts: 4,
