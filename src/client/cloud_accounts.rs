@@ -10,7 +10,7 @@ use super::models::{
     AccountStatusKind, CloudAccount, CloudAccountCreateRequest, CloudAccountList,
     CloudAccountUpdateRequest, TaskStateUpdate,
 };
-use super::poll::Poller;
+use super::poll::{Look, Poller};
 use super::{Client, Error};
 
 const COLLECTION: &str = "cloud-accounts";
@@ -168,13 +168,16 @@ impl Client {
         let mut fresh_after = Instant::now();
         loop {
             poller.pause().await?;
-            // The last look is sent at the deadline, where this client's bounds end.
-            let client = if poller.is_last_look() {
-                self.unbounded()
-            } else {
-                self.clone()
+            let by_id_look = |look: Look| {
+                let client = self.for_look(look);
+                async move { client.get_cloud_account_until(id, Some(look.until)).await }
             };
-            let polled = poller.run(client.accounts_since(fresh_after)).await?;
+            let polled = poller
+                .run(|look: Look| {
+                    let client = self.for_look(look);
+                    async move { client.accounts_since(fresh_after).await }
+                })
+                .await?;
             let found = match polled {
                 Ok(list) => {
                     fresh_after = Instant::now();
@@ -193,10 +196,7 @@ impl Client {
                     continue;
                 }
                 // Missing for the whole grace: ask for it by ID.
-                None => match poller
-                    .run(client.get_cloud_account_until(id, Some(poller.look_deadline())))
-                    .await?
-                {
+                None => match poller.run(by_id_look).await? {
                     Ok(a) => a,
                     Err(e) if e.is_transient() => continue,
                     Err(e) => return Err(e),
@@ -206,9 +206,8 @@ impl Client {
             poller.observe_status(&format!("cloud account {id}"), &status);
             match account.status_kind() {
                 AccountStatusKind::Active if account.has_masked_fields() => {
-                    return client
-                        .get_cloud_account_until(id, Some(poller.look_deadline()))
-                        .await;
+                    // Read by ID for the values the list masks.
+                    return poller.run(by_id_look).await?;
                 }
                 AccountStatusKind::Active => return Ok(account),
                 AccountStatusKind::Pending => {}
@@ -235,13 +234,11 @@ impl Client {
         let mut fresh_after = Instant::now();
         loop {
             poller.pause().await?;
-            // The last look is sent at the deadline, where this client's bounds end.
-            let client = if poller.is_last_look() {
-                self.unbounded()
-            } else {
-                self.clone()
+            let list_look = |look: Look| {
+                let client = self.for_look(look);
+                async move { client.accounts_since(fresh_after).await }
             };
-            match poller.run(client.accounts_since(fresh_after)).await? {
+            match poller.run(list_look).await? {
                 Ok(list) => {
                     fresh_after = Instant::now();
                     let Some(account) = list.iter().find(|a| a.id == id) else {

@@ -206,6 +206,16 @@ impl Client {
         }
     }
 
+    /// The client for a wait's poll: this one, or for the last look (sent at the deadline,
+    /// where the operation's bounds end) this one unbounded; the poller bounds it instead.
+    pub(crate) fn for_look(&self, look: poll::Look) -> Client {
+        if look.last {
+            self.unbounded()
+        } else {
+            self.clone()
+        }
+    }
+
     /// Awaits `f` until this client's deadline or stop (the work itself goes on for others).
     pub(crate) async fn within_bounds<T>(
         &self,

@@ -15,6 +15,14 @@ const MIN_NOT_FOUND_LOOKS: u32 = 5;
 /// The shortest progress interval honoured.
 const MIN_PROGRESS_INTERVAL: Duration = Duration::from_millis(10);
 
+/// One poll's request: whether it is the last look (sent at the deadline, outside the
+/// operation's bounds), and when it must have answered.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Look {
+    pub last: bool,
+    pub until: Instant,
+}
+
 pub(crate) struct Poller<'a> {
     policy: &'a PollPolicy,
     next_delay: Duration,
@@ -54,19 +62,19 @@ impl<'a> Poller<'a> {
 
     /// When the current poll's request must have answered: the deadline, or for the last
     /// look (sent at the deadline) [`POST_DEADLINE_GRACE`] past it.
-    pub(crate) fn look_deadline(&self) -> Instant {
-        if self.last_look {
-            self.deadline + POST_DEADLINE_GRACE
-        } else {
-            self.deadline
-        }
+    fn look_deadline(&self) -> Instant {
+        self.look().until
     }
 
-    /// Whether the current poll is the last look, sent at the deadline: its requests must be
-    /// made outside the operation's bounds (which end at the deadline), within
-    /// [`Poller::look_deadline`].
-    pub(crate) fn is_last_look(&self) -> bool {
-        self.last_look
+    fn look(&self) -> Look {
+        Look {
+            last: self.last_look,
+            until: if self.last_look {
+                self.deadline + POST_DEADLINE_GRACE
+            } else {
+                self.deadline
+            },
+        }
     }
 
     /// Sleeps the next (growing, jittered) delay; stops early on cancellation.
@@ -101,19 +109,36 @@ impl<'a> Poller<'a> {
         }
     }
 
-    /// Runs one poll request, abandoning it on cancellation or at [`Poller::look_deadline`].
-    /// A request held back for long (by the rate limit, say) still reports progress.
-    pub(crate) async fn run<T>(
+    /// Runs one poll: `request(look)` makes its request, for the last look outside the
+    /// operation's bounds (see [`Client::for_look`]). Abandoned on cancellation or at
+    /// [`Poller::look_deadline`]; a request held back for long (by the rate limit, say) still
+    /// reports progress.
+    ///
+    /// A poll still in flight at the deadline becomes the last look: its request is made again
+    /// outside the bounds (a shared list fetch in flight is joined, not repeated), so an answer
+    /// landing just after the deadline is still seen.
+    ///
+    /// [`Client::for_look`]: super::Client::for_look
+    pub(crate) async fn run<T, Fut>(
         &mut self,
-        request: impl Future<Output = Result<T, Error>>,
-    ) -> Result<Result<T, Error>, Error> {
-        let mut request = std::pin::pin!(request);
+        request: impl Fn(Look) -> Fut,
+    ) -> Result<Result<T, Error>, Error>
+    where
+        Fut: Future<Output = Result<T, Error>>,
+    {
+        let mut pending = std::pin::pin!(request(self.look()));
         loop {
             tokio::select! {
                 biased;
                 () = self.cancel.cancelled() => return Err(self.cancelled()),
-                () = tokio::time::sleep_until(self.look_deadline()) => return Err(self.timeout()),
-                r = &mut request => return Ok(r),
+                () = tokio::time::sleep_until(self.look_deadline()) => {
+                    if self.last_look {
+                        return Err(self.timeout());
+                    }
+                    self.last_look = true;
+                    pending.set(request(self.look()));
+                }
+                r = &mut pending => return Ok(r),
                 () = tokio::time::sleep_until(self.next_progress()) => self.report_progress(),
             }
         }

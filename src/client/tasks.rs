@@ -6,7 +6,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::http::Call;
 use super::models::{TaskStateUpdate, TaskStatus};
-use super::poll::Poller;
+use super::poll::{Look, Poller};
 use super::{Client, Error};
 
 /// `GET /tasks`: the wrapper object around recent tasks.
@@ -95,18 +95,18 @@ impl Client {
         let mut by_id = false;
         loop {
             poller.pause().await?;
-            // The last look is sent at the deadline, where this client's bounds end.
-            let client = if poller.is_last_look() {
-                self.unbounded()
-            } else {
-                self.clone()
+            let by_id_look = |look: Look| {
+                let client = self.for_look(look);
+                async move { client.get_task_until(task_id, Some(look.until)).await }
             };
             let polled = if by_id {
-                poller
-                    .run(client.get_task_until(task_id, Some(poller.look_deadline())))
-                    .await?
+                poller.run(by_id_look).await?
             } else {
-                match poller.run(client.tasks_since(fresh_after)).await? {
+                let list_look = |look: Look| {
+                    let client = self.for_look(look);
+                    async move { client.tasks_since(fresh_after).await }
+                };
+                match poller.run(list_look).await? {
                     Ok(list) => {
                         fresh_after = Instant::now();
                         match list.iter().find(|t| t.task_id == task_id) {
@@ -117,12 +117,7 @@ impl Client {
                             }
                             None => {
                                 by_id = true;
-                                poller
-                                    .run(
-                                        client
-                                            .get_task_until(task_id, Some(poller.look_deadline())),
-                                    )
-                                    .await?
+                                poller.run(by_id_look).await?
                             }
                         }
                     }

@@ -905,6 +905,47 @@ async fn the_last_poll_of_a_wait_lands_on_its_deadline() {
 }
 
 #[tokio::test]
+async fn a_poll_in_flight_at_the_deadline_is_its_last_look() {
+    let polls = Arc::new(AtomicUsize::new(0));
+    let p = polls.clone();
+    // The second poll (at 900 ms) answers 300 ms late, after the 1 s deadline: active.
+    let server = TestServer::start(move |_| {
+        let (status, delay) = match p.fetch_add(1, Ordering::SeqCst) {
+            0 => ("pending", 0),
+            1 => ("active", 300),
+            _ => ("active", 0),
+        };
+        reply(
+            200,
+            format!(r#"{{"cloudAccounts":[{}]}}"#, account(3, status)),
+        )
+        .delayed(Duration::from_millis(delay))
+    })
+    .await;
+    let mut cfg = config(&server.base_url);
+    cfg.task_poll.initial_delay = Duration::from_millis(300);
+    cfg.task_poll.max_delay = Duration::from_secs(4);
+    cfg.task_poll.multiplier = 2.0;
+    cfg.task_poll.jitter = false;
+    let c = Client::new(cfg).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let got = c
+        .bounded(deadline, &CancellationToken::new())
+        .wait_for_cloud_account_active(3, deadline, &CancellationToken::new())
+        .await;
+    let late = Instant::now().saturating_duration_since(deadline);
+    let status = got.map(|a| a.status);
+    assert!(
+        matches!(&status, Ok(Some(s)) if s == "active"),
+        "{status:?}"
+    );
+    assert!(
+        late < Duration::from_millis(600),
+        "returned {late:?} after the deadline"
+    );
+}
+
+#[tokio::test]
 async fn a_wait_that_runs_out_looks_once_at_its_deadline_then_stops() {
     let server = TestServer::start(move |_| {
         reply(
@@ -1121,7 +1162,12 @@ async fn deadline_interrupts_a_slow_request() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
-    assert!(started.elapsed() < Duration::from_millis(1000));
+    // The poll in flight at the deadline becomes the last look, given the grace past the
+    // deadline that every look after it gets; the 3 s answer is not awaited.
+    assert!(
+        started.elapsed()
+            < Duration::from_millis(150) + http::POST_DEADLINE_GRACE + Duration::from_millis(300)
+    );
 }
 
 #[tokio::test]
@@ -1183,7 +1229,12 @@ async fn rate_limited_polls_stop_at_the_deadline() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
-    assert!(started.elapsed() < Duration::from_millis(800));
+    // The poll held back at the deadline becomes the last look, which gets the grace after
+    // it; the 5 s retry-after is not awaited.
+    assert!(
+        started.elapsed()
+            < Duration::from_millis(200) + http::POST_DEADLINE_GRACE + Duration::from_millis(400)
+    );
     assert_eq!(
         server.requests().len(),
         1,
