@@ -177,7 +177,8 @@ impl<'a> Poller<'a> {
     }
 
     /// Once per progress interval: what this waits for, the status now, the time spent and
-    /// the time left, at INFO (the default level shows nothing else during a long wait).
+    /// the time left, at INFO (which otherwise shows only status changes, so a long wait in
+    /// one status would be silent).
     fn report_progress(&mut self) {
         let now = Instant::now();
         if now < self.next_progress() {
