@@ -54,6 +54,8 @@ mod integration {
     mod safety;
     // Shared list requests for waits and refreshes; masked list values are never drift.
     mod scale;
+    // A user's first hour: a URL without `/v1`, a REDISCLOUD_URL without a scheme, progress of a long wait, timeouts.
+    mod first_hour;
     // Randomized lifecycle checker: random operations and API faults never lose, take or orphan an account.
     mod lifecycle;
 }

@@ -10,7 +10,7 @@ use super::models::{
     AccountStatusKind, CloudAccount, CloudAccountCreateRequest, CloudAccountList,
     CloudAccountUpdateRequest, TaskStateUpdate,
 };
-use super::poll::Poller;
+use super::poll::{Look, Poller};
 use super::{Client, Error};
 
 const COLLECTION: &str = "cloud-accounts";
@@ -72,6 +72,10 @@ impl Client {
             None => Err(Error::NotFound {
                 resource: format!("cloud account {id}"),
                 error_type: "absent from the cloud account list".to_owned(),
+                evidence: format!(
+                    "absent from the cloud account list, GET {}",
+                    self.inner.shown_url(&[COLLECTION])
+                ),
             }),
         }
     }
@@ -167,7 +171,16 @@ impl Client {
         let mut fresh_after = Instant::now();
         loop {
             poller.pause().await?;
-            let polled = poller.run(self.accounts_since(fresh_after)).await?;
+            let by_id_look = |look: Look| {
+                let client = self.for_look(look);
+                async move { client.get_cloud_account_until(id, Some(look.until)).await }
+            };
+            let polled = poller
+                .run(|look: Look| {
+                    let client = self.for_look(look);
+                    async move { client.accounts_since(fresh_after).await }
+                })
+                .await?;
             let found = match polled {
                 Ok(list) => {
                     fresh_after = Instant::now();
@@ -186,22 +199,18 @@ impl Client {
                     continue;
                 }
                 // Missing for the whole grace: ask for it by ID.
-                None => match poller
-                    .run(self.get_cloud_account_until(id, Some(deadline)))
-                    .await?
-                {
+                None => match poller.run(by_id_look).await? {
                     Ok(a) => a,
                     Err(e) if e.is_transient() => continue,
                     Err(e) => return Err(e),
                 },
             };
             let status = account.status.clone().unwrap_or_default();
-            if poller.observe_status(&status) {
-                tracing::info!("waiting for cloud account {id} to become active: {status}");
-            }
+            poller.observe_status(&format!("cloud account {id}"), &status);
             match account.status_kind() {
                 AccountStatusKind::Active if account.has_masked_fields() => {
-                    return self.get_cloud_account_until(id, Some(deadline)).await;
+                    // Read by ID for the values the list masks.
+                    return poller.run(by_id_look).await?;
                 }
                 AccountStatusKind::Active => return Ok(account),
                 AccountStatusKind::Pending => {}
@@ -228,16 +237,18 @@ impl Client {
         let mut fresh_after = Instant::now();
         loop {
             poller.pause().await?;
-            match poller.run(self.accounts_since(fresh_after)).await? {
+            let list_look = |look: Look| {
+                let client = self.for_look(look);
+                async move { client.accounts_since(fresh_after).await }
+            };
+            match poller.run(list_look).await? {
                 Ok(list) => {
                     fresh_after = Instant::now();
                     let Some(account) = list.iter().find(|a| a.id == id) else {
                         return Ok(());
                     };
                     let status = account.status.clone().unwrap_or_default();
-                    if poller.observe_status(&status) {
-                        tracing::info!("waiting for cloud account {id} to be deleted: {status}");
-                    }
+                    poller.observe_status(&format!("cloud account {id}"), &status);
                 }
                 Err(e) if e.is_transient() => {
                     tracing::warn!("polling cloud account {id} failed, will retry: {e}");

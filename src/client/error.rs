@@ -11,23 +11,30 @@ use super::secret::REDACTED;
 /// request bodies, so they cannot leak the secrets a request carried.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
-    /// The API said the entity does not exist: its 404 carried a `*_NOT_FOUND` error type.
-    #[error("{resource} was not found (HTTP 404 {error_type})")]
+    /// The API said the entity does not exist: its 404 carried a `*_NOT_FOUND` error type (or a
+    /// fresh list lacks it).
+    #[error("{resource} was not found ({evidence})")]
     NotFound {
         resource: String,
+        /// The API's error type, e.g. `CLOUD_ACCOUNT_NOT_FOUND`.
         error_type: String,
+        /// What showed it, naming the request, e.g. `GET https://…/v1/cloud-accounts/7
+        /// answered HTTP 404 CLOUD_ACCOUNT_NOT_FOUND`.
+        evidence: String,
     },
 
-    /// A 404 that does not say which entity is missing: a wrong base URL, a proxy, or an
-    /// API answering without a body. It never proves that an account is gone.
-    #[error(
-        "{method} {url} answered HTTP 404 without saying that {resource} does not exist (response: {excerpt}); does `url` / `REDISCLOUD_URL` end in `/v1`?"
-    )]
+    /// A 404 that does not say which entity is missing (a wrong base URL, a proxy, or an API
+    /// answering without a body), or any 404 on a collection, which a right base URL always
+    /// serves. It never proves that an account is gone.
+    #[error("{}", unrecognised_not_found(.method, .url, .resource, .excerpt, *.collection))]
     UnrecognisedNotFound {
         method: String,
+        /// The full URL, without any user information.
         url: String,
         resource: String,
         excerpt: String,
+        /// The request was for a collection (`/cloud-accounts`, `/tasks`).
+        collection: bool,
     },
 
     #[error("the Redis Cloud API rejected the request (HTTP {status}): {message}")]
@@ -58,10 +65,11 @@ pub enum Error {
 
     /// A write whose outcome is unknown: the request was sent and may have been applied
     /// (connection lost, 5xx, 408, or a timeout reading the answer).
-    #[error("{method} {path} may or may not have been applied ({message})")]
+    #[error("{method} {url} may or may not have been applied ({message})")]
     Ambiguous {
         method: String,
-        path: String,
+        /// The full URL, without any user information.
+        url: String,
         message: String,
     },
 
@@ -128,6 +136,27 @@ fn retry_hint(retry_after: &Option<Duration>) -> String {
     match retry_after {
         Some(d) => format!(", retry after {:.1}s", d.as_secs_f64()),
         None => String::new(),
+    }
+}
+
+/// The hint every wrong-URL 404 ends with.
+pub(crate) const V1_HINT: &str = "does `url` / `REDISCLOUD_URL` end in `/v1`?";
+
+fn unrecognised_not_found(
+    method: &str,
+    url: &str,
+    resource: &str,
+    excerpt: &str,
+    collection: bool,
+) -> String {
+    if collection {
+        format!(
+            "{method} {url} answered HTTP 404 (response: {excerpt}), but the Redis Cloud API always serves this collection, so this base URL is not the API's; {V1_HINT}"
+        )
+    } else {
+        format!(
+            "{method} {url} answered HTTP 404 without saying that {resource} does not exist (response: {excerpt}); {V1_HINT}"
+        )
     }
 }
 

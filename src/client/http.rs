@@ -177,7 +177,7 @@ impl Inner {
         bounds: Option<&Bounds>,
     ) -> Result<T, Error> {
         let url = self.url(&call.segments)?;
-        let path = format!("/{}", call.segments.join("/"));
+        let shown = self.display_url(&url);
         let deadline = match (call.deadline, bounds.map(|b| b.deadline)) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -185,10 +185,10 @@ impl Inner {
         let stop = bounds.map(|b| &b.stop);
         let not_sent = |why: NotSent| match why {
             NotSent::Stopped => Error::Cancelled {
-                waiting_for: format!("{} {path} to be sent", call.method),
+                waiting_for: format!("{} {shown} to be sent", call.method),
             },
             NotSent::Deadline => Error::Timeout {
-                waiting_for: format!("{} {path} to be sent", call.method),
+                waiting_for: format!("{} {shown} to be sent", call.method),
                 last_status: None,
             },
         };
@@ -205,7 +205,7 @@ impl Inner {
             }
             let outcome = if call.method == Method::GET {
                 // A read may be abandoned at any time: it changes nothing.
-                let read = self.attempt::<T>(&call, &url, &path, attempt, None);
+                let read = self.attempt::<T>(&call, &url, &shown, attempt, None);
                 match bounded(stop, deadline, read).await {
                     Ok(o) => o,
                     Err(why) => return Err(not_sent(why)),
@@ -213,7 +213,7 @@ impl Inner {
             } else {
                 let limit = deadline
                     .map(|d| d.saturating_duration_since(Instant::now()) + POST_DEADLINE_GRACE);
-                self.attempt::<T>(&call, &url, &path, attempt, limit).await
+                self.attempt::<T>(&call, &url, &shown, attempt, limit).await
             };
             let (err, after) = match outcome {
                 Attempt::Done(v) => return Ok(v),
@@ -231,17 +231,27 @@ impl Inner {
             }
             tracing::debug!(
                 method = %call.method,
-                url = %self.display_url(&url),
-                attempt,
-                delay_ms = delay.as_millis() as u64,
+                url = shown.as_str(),
                 error = %err,
-                "retrying Redis Cloud API request"
+                delay_ms = delay.as_millis() as u64,
+                attempt,
+                "{} {shown}: retrying in {} ms (attempt {attempt} failed: {err})",
+                call.method,
+                delay.as_millis(),
             );
             if stoppable(stop, tokio::time::sleep(delay)).await.is_none() {
                 return Err(err);
             }
             attempt += 1;
         }
+    }
+
+    /// The URL of `segments` as logs and errors show it.
+    pub(crate) fn shown_url(&self, segments: &[&str]) -> String {
+        let segments: Vec<String> = segments.iter().map(|s| (*s).to_owned()).collect();
+        self.url(&segments)
+            .map(|u| self.display_url(&u))
+            .unwrap_or_else(|_| self.display_url(&self.base))
     }
 
     /// The URL as logs and errors show it: never with user information.
@@ -256,7 +266,7 @@ impl Inner {
         &self,
         call: &Call<'_>,
         url: &Url,
-        path: &str,
+        shown: &str,
         attempt: u32,
         time_limit: Option<Duration>,
     ) -> Attempt<T> {
@@ -280,22 +290,26 @@ impl Inner {
             Ok(r) => r,
             Err(e) => {
                 let message = transport_message(&e);
+                let elapsed_ms = started.elapsed().as_millis() as u64;
                 tracing::debug!(
                     method = %call.method,
-                    url = %self.display_url(url),
-                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    url = shown,
+                    error = message.as_str(),
+                    elapsed_ms,
                     attempt,
-                    error = %message,
-                    "Redis Cloud API request failed"
+                    "{} {shown}: no answer, {message}, after {elapsed_ms} ms (attempt {attempt})",
+                    call.method,
                 );
                 return if e.is_connect() || is_get {
                     // A failed connect sent nothing, so even a write may be retried.
                     Attempt::Retry {
-                        err: Error::Transport { message },
+                        err: Error::Transport {
+                            message: format!("{} {shown}: {message}", call.method),
+                        },
                         after: None,
                     }
                 } else {
-                    Attempt::Fail(self.ambiguous(call, path, message))
+                    Attempt::Fail(self.ambiguous(call, shown, message))
                 };
             }
         };
@@ -303,13 +317,16 @@ impl Inner {
         let headers = response.headers().clone();
         self.gate.observe(header_u32(&headers, HEADER_REMAINING));
         let body = response.bytes().await;
+        let elapsed_ms = started.elapsed().as_millis() as u64;
         tracing::debug!(
             method = %call.method,
-            url = %self.display_url(url),
+            url = shown,
             status = status.as_u16(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
+            elapsed_ms,
             attempt,
-            "Redis Cloud API request"
+            "{} {shown}: HTTP {} in {elapsed_ms} ms (attempt {attempt})",
+            call.method,
+            status.as_u16(),
         );
         let body = match body {
             Ok(b) => b,
@@ -321,12 +338,14 @@ impl Inner {
                 );
                 if is_get {
                     return Attempt::Retry {
-                        err: Error::Transport { message },
+                        err: Error::Transport {
+                            message: format!("{} {shown}: {message}", call.method),
+                        },
                         after: None,
                     };
                 }
                 if status.is_success() || status.is_server_error() {
-                    return Attempt::Fail(self.ambiguous(call, path, message));
+                    return Attempt::Fail(self.ambiguous(call, shown, message));
                 }
                 // A 4xx status is conclusive on its own: the write was not applied.
                 Default::default()
@@ -336,11 +355,11 @@ impl Inner {
             return match serde_json::from_slice::<T>(&body) {
                 Ok(v) => Attempt::Done(v),
                 Err(e) if is_get => Attempt::Fail(Error::Decode {
-                    message: format!("{} {path}: {e}", call.method),
+                    message: format!("{} {shown}: {e}", call.method),
                 }),
                 Err(e) => Attempt::Fail(self.ambiguous(
                     call,
-                    path,
+                    shown,
                     format!(
                         "HTTP {} but the response could not be decoded: {e}",
                         status.as_u16()
@@ -349,7 +368,7 @@ impl Inner {
             };
         }
         let excerpt = self.excerpt(&body, &call.redact);
-        let message = format!("{} {path}: {excerpt}", call.method);
+        let message = format!("{} {shown}: {excerpt}", call.method);
         match status {
             StatusCode::TOO_MANY_REQUESTS => {
                 let after = retry_after(&headers);
@@ -366,19 +385,26 @@ impl Inner {
                 }
             }
             // Only the API's own "not found" error proves absence; any other 404 (a base URL
-            // without `/v1`, a proxy) must never be taken for a deleted account.
-            StatusCode::NOT_FOUND => Attempt::Fail(match not_found_type(&body) {
-                Some(error_type) => Error::NotFound {
-                    resource: call.resource.clone(),
-                    error_type,
-                },
-                None => Error::UnrecognisedNotFound {
-                    method: call.method.to_string(),
-                    url: self.display_url(url),
-                    resource: call.resource.clone(),
-                    excerpt,
-                },
-            }),
+            // without `/v1`, a proxy) must never be taken for a deleted account. A collection
+            // always exists at the right base URL, so a 404 on one proves a wrong URL whatever
+            // its body says.
+            StatusCode::NOT_FOUND => {
+                let collection = call.segments.len() == 1;
+                Attempt::Fail(match not_found_type(&body).filter(|_| !collection) {
+                    Some(error_type) => Error::NotFound {
+                        resource: call.resource.clone(),
+                        evidence: format!("{} {shown} answered HTTP 404 {error_type}", call.method),
+                        error_type,
+                    },
+                    None => Error::UnrecognisedNotFound {
+                        method: call.method.to_string(),
+                        url: shown.to_owned(),
+                        resource: call.resource.clone(),
+                        excerpt,
+                        collection,
+                    },
+                })
+            }
             StatusCode::UNAUTHORIZED => Attempt::Fail(Error::Unauthorized { message }),
             StatusCode::FORBIDDEN => Attempt::Fail(Error::Forbidden { message }),
             StatusCode::CONFLICT => Attempt::Fail(Error::Conflict { message }),
@@ -395,7 +421,7 @@ impl Inner {
                     Attempt::Retry { err, after: None }
                 } else {
                     // A gateway may answer 5xx or 408 for a write the backend committed.
-                    Attempt::Fail(self.ambiguous(call, path, err.to_string()))
+                    Attempt::Fail(self.ambiguous(call, shown, err.to_string()))
                 }
             }
             s if s.is_client_error() => Attempt::Fail(Error::Validation {
@@ -405,15 +431,15 @@ impl Inner {
             // Redirects are not followed (credentials must stay with the configured host).
             s => Attempt::Fail(Error::Server {
                 status: s.as_u16(),
-                message: format!("{} {path}: unexpected HTTP status", call.method),
+                message: format!("{} {shown}: unexpected HTTP status", call.method),
             }),
         }
     }
 
-    fn ambiguous(&self, call: &Call<'_>, path: &str, message: String) -> Error {
+    fn ambiguous(&self, call: &Call<'_>, shown: &str, message: String) -> Error {
         Error::Ambiguous {
             method: call.method.to_string(),
-            path: path.to_owned(),
+            url: shown.to_owned(),
             message,
         }
     }
@@ -426,18 +452,23 @@ impl Inner {
 }
 
 fn parse_base_url(raw: &str) -> Result<Url, Error> {
-    let url = Url::parse(raw.trim()).map_err(|e| Error::Config {
-        message: format!("the base URL is not a valid URL: {e}"),
-    })?;
+    checked_base_url(raw).map_err(|problem| Error::Config {
+        message: format!("the base URL {problem}"),
+    })
+}
+
+/// What is wrong with `raw` as a base URL, completing "the base URL …"; `None` when it is fine.
+pub fn base_url_problem(raw: &str) -> Option<String> {
+    checked_base_url(raw).err()
+}
+
+fn checked_base_url(raw: &str) -> Result<Url, String> {
+    let url = Url::parse(raw.trim()).map_err(|e| format!("is not a valid URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
-        return Err(Error::Config {
-            message: "the base URL must be an http or https URL".to_owned(),
-        });
+        return Err("must be an http or https URL".to_owned());
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(Error::Config {
-            message: "the base URL must not have a query or fragment".to_owned(),
-        });
+        return Err("must not have a query or fragment".to_owned());
     }
     Ok(url)
 }
@@ -722,7 +753,7 @@ impl RateGate {
         tracing::debug!(
             remaining,
             excess,
-            "Redis Cloud API reports fewer remaining requests; slowing down"
+            "Redis Cloud API reports {remaining} remaining requests, {excess} fewer than this client counted; slowing down"
         );
     }
 

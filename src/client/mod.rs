@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use error::{Error, TaskFailure};
+pub use http::base_url_problem;
 pub use models::{
     AccountStatusKind, CloudAccount, CloudAccountCreateRequest, CloudAccountUpdateRequest,
     ProcessorResponse, TaskErrorDetail, TaskStateUpdate, TaskStatus,
@@ -56,6 +57,9 @@ impl Default for RetryPolicy {
     }
 }
 
+/// How often a long wait reports its progress at INFO.
+pub const DEFAULT_PROGRESS_INTERVAL: Duration = Duration::from_secs(30);
+
 /// How the task and status waiters poll.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PollPolicy {
@@ -71,6 +75,9 @@ pub struct PollPolicy {
     /// `not_found_limit` consecutive 404s within `not_found_grace` of the first one.
     pub not_found_limit: u32,
     pub not_found_grace: Duration,
+    /// A wait longer than this says at INFO what it waits for, the status now, the time
+    /// spent and the time left, at most once per interval.
+    pub progress_interval: Duration,
 }
 
 impl Default for PollPolicy {
@@ -88,6 +95,7 @@ impl Default for PollPolicy {
             // growing 1.2x, 10 s of grace is about 25 polls).
             not_found_limit: 40,
             not_found_grace: Duration::from_secs(10),
+            progress_interval: DEFAULT_PROGRESS_INTERVAL,
         }
     }
 }
@@ -195,6 +203,16 @@ impl Client {
         Client {
             inner: Arc::clone(&self.inner),
             bounds: None,
+        }
+    }
+
+    /// The client for a wait's poll: this one, or for the last look (sent at the deadline,
+    /// where the operation's bounds end) this one unbounded; the poller bounds it instead.
+    pub(crate) fn for_look(&self, look: poll::Look) -> Client {
+        if look.last {
+            self.unbounded()
+        } else {
+            self.clone()
         }
     }
 

@@ -422,13 +422,13 @@ impl Client {
                 Err(err @ Error::Ambiguous { .. }) => {
                     tracing::warn!(
                         error = %err,
-                        "the create request's outcome is unknown; reconciling against the account and task lists"
+                        "the create request's outcome is unknown ({err}); reconciling against the account and task lists"
                     );
                     match self.look_for_created(body, &known, sent_at).await {
                         Ok(CreateLook::Ours(id)) => {
                             tracing::info!(
                                 cloud_account_id = id,
-                                "the interrupted create did make the account"
+                                "the interrupted create did make the account: cloud account {id}"
                             );
                             return Ok(Created { id });
                         }
@@ -439,7 +439,7 @@ impl Client {
                         }
                         Ok(CreateLook::Nothing) => return Err(CreateFailure::NotCreated(err)),
                         Err(stopped) => {
-                            tracing::warn!(error = %stopped, "reconciling the create ran out of time; a last look for its task");
+                            tracing::warn!(error = %stopped, "reconciling the create ran out of time ({stopped}); a last look for its task");
                             return Err(self
                                 .attribute_task(body, &known, &earlier_tasks, err)
                                 .await);
@@ -772,7 +772,7 @@ impl Client {
                 }
                 Err(e @ (Error::Timeout { .. } | Error::Cancelled { .. })) => return Err(e),
                 Err(e) => {
-                    tracing::warn!(error = %e, "reconciling the create: a look failed; looking again")
+                    tracing::warn!(error = %e, "reconciling the create: a look failed ({e}); looking again")
                 }
             }
             self.reconcile_pause(delay, &what).await?;
@@ -813,7 +813,7 @@ impl Client {
                     };
                 }
                 Err(err @ Error::Ambiguous { .. }) => {
-                    tracing::warn!(cloud_account_id = id, error = %err, "the update request's outcome is unknown; reconciling");
+                    tracing::warn!(cloud_account_id = id, error = %err, "the update of cloud account {id} has an unknown outcome ({err}); reconciling");
                     match self.settle(id, UPDATE_COMMAND, sent_at).await {
                         Ok(account) if !rotates_secrets && shows_update(&account, body) => {
                             return Ok(());
@@ -821,12 +821,12 @@ impl Client {
                         Ok(_) if sends < MAX_SENDS => {
                             tracing::info!(
                                 cloud_account_id = id,
-                                "nothing is in progress and the update is not visible; sending it again (a PUT sets absolute values)"
+                                "nothing is in progress for cloud account {id} and the update is not visible; sending it again (a PUT sets absolute values)"
                             );
                         }
                         Ok(_) => return Err(UpdateFailure::Unknown { err }),
                         Err(e @ (Error::Timeout { .. } | Error::Cancelled { .. })) => {
-                            tracing::warn!(error = %e, "gave up reconciling the update");
+                            tracing::warn!(error = %e, "gave up reconciling the update: {e}");
                             return Err(UpdateFailure::Unknown { err });
                         }
                         Err(e) => return Err(UpdateFailure::Rejected(e)),
@@ -915,7 +915,7 @@ impl Client {
                     return Ok(());
                 }
                 Err(err @ Error::Ambiguous { .. }) => {
-                    tracing::warn!(cloud_account_id = id, error = %err, "the delete request's outcome is unknown; reconciling");
+                    tracing::warn!(cloud_account_id = id, error = %err, "the delete of cloud account {id} has an unknown outcome ({err}); reconciling");
                     let account = match self.get_cloud_account(id).await {
                         Ok(a) => Some(a),
                         Err(e) if e.is_any_not_found() => {

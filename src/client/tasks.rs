@@ -6,7 +6,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::http::Call;
 use super::models::{TaskStateUpdate, TaskStatus};
-use super::poll::Poller;
+use super::poll::{Look, Poller};
 use super::{Client, Error};
 
 /// `GET /tasks`: the wrapper object around recent tasks.
@@ -90,7 +90,7 @@ impl Client {
             &self.inner.poll,
             deadline,
             cancel,
-            format!("task {task_id}"),
+            format!("task {task_id} to finish"),
         );
         let mut fresh_after = Instant::now();
         // Once the task has been missing from the list for the whole grace (the list covers
@@ -98,12 +98,18 @@ impl Client {
         let mut by_id = false;
         loop {
             poller.pause().await?;
+            let by_id_look = |look: Look| {
+                let client = self.for_look(look);
+                async move { client.get_task_until(task_id, Some(look.until)).await }
+            };
             let polled = if by_id {
-                poller
-                    .run(self.get_task_until(task_id, Some(poller.deadline())))
-                    .await?
+                poller.run(by_id_look).await?
             } else {
-                match poller.run(self.tasks_since(fresh_after)).await? {
+                let list_look = |look: Look| {
+                    let client = self.for_look(look);
+                    async move { client.tasks_since(fresh_after).await }
+                };
+                match poller.run(list_look).await? {
                     Ok(list) => {
                         fresh_after = Instant::now();
                         match list.iter().find(|t| t.task_id == task_id) {
@@ -114,9 +120,7 @@ impl Client {
                             }
                             None => {
                                 by_id = true;
-                                poller
-                                    .run(self.get_task_until(task_id, Some(poller.deadline())))
-                                    .await?
+                                poller.run(by_id_look).await?
                             }
                         }
                     }
@@ -125,14 +129,13 @@ impl Client {
             };
             match polled {
                 Ok(task) => {
-                    if poller.observe_status(&task.status) {
-                        tracing::info!(
-                            "waiting for task {} ({}): {}",
-                            task_id,
-                            task.command_type.as_deref().unwrap_or("unknown command"),
-                            task.status
-                        );
-                    }
+                    poller.observe_status(
+                        &format!(
+                            "task {task_id} ({})",
+                            task.command_type.as_deref().unwrap_or("unknown command")
+                        ),
+                        &task.status,
+                    );
                     if let Some(failure) = task.failure() {
                         return Err(Error::TaskFailed(Box::new(failure)));
                     }

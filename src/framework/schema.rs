@@ -100,6 +100,8 @@ pub enum Validator {
     HttpUrl,
     /// The string must be a Go-style duration such as `30s`, `5m` or `1h30m`.
     Duration,
+    /// A Go-style duration of at least this long.
+    DurationAtLeast(std::time::Duration),
     /// The number must be a whole number of at least this value.
     IntegerAtLeast(i64),
 }
@@ -436,7 +438,8 @@ impl Validator {
         }
     }
 
-    fn problem(&self, s: &str) -> Option<String> {
+    /// What is wrong with `s`, completing "Attribute … "; `None` when it passes.
+    pub fn problem(&self, s: &str) -> Option<String> {
         match self {
             Validator::OneOf(options) => (!options.contains(&s)).then(|| {
                 format!(
@@ -457,6 +460,14 @@ impl Validator {
             Validator::Duration => parse_duration(s).is_none().then(|| {
                 format!("must be a duration such as \"30s\", \"5m\" or \"1h30m\", got: {s:?}")
             }),
+            Validator::DurationAtLeast(min) => match parse_duration(s) {
+                None => Validator::Duration.problem(s),
+                Some(d) if d < *min => Some(format!(
+                    "must be at least {}, got: {s:?}",
+                    go_duration(*min)
+                )),
+                Some(_) => None,
+            },
             Validator::IntegerAtLeast(_) => None,
         }
     }
@@ -475,6 +486,10 @@ impl Validator {
             Validator::HttpsUrl => "Must be an `https://` URL.".to_owned(),
             Validator::HttpUrl => "Must be an `http://` or `https://` URL.".to_owned(),
             Validator::Duration => "A duration such as `30s`, `5m` or `1h30m`.".to_owned(),
+            Validator::DurationAtLeast(min) => format!(
+                "A duration such as `30s`, `5m` or `1h30m`, of at least `{}`.",
+                go_duration(*min)
+            ),
             Validator::IntegerAtLeast(n) => format!("A whole number of at least {n}."),
         }
     }
@@ -493,6 +508,28 @@ fn url_problem(s: &str, schemes: &[&str]) -> Option<String> {
         Ok(_) => Some(format!("must be an absolute {want} URL, got: {s:?}")),
         Err(e) => Some(format!("must be an absolute {want} URL, got: {s:?} ({e})")),
     }
+}
+
+/// A whole number of hours, minutes, seconds or milliseconds as Go writes it (`1s`, `5m`,
+/// `1h30m`, `250ms`).
+fn go_duration(d: std::time::Duration) -> String {
+    let ms = d.as_millis();
+    if !ms.is_multiple_of(1000) || ms == 0 {
+        return format!("{ms}ms");
+    }
+    let secs = d.as_secs();
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    if s > 0 {
+        out.push_str(&format!("{s}s"));
+    }
+    out
 }
 
 /// Parses a Go-style duration (`300ms`, `45s`, `5m`, `1h30m`, `2h`), as
@@ -537,6 +574,34 @@ pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_duration_below_its_minimum_is_rejected_with_the_minimum() {
+        let v = Validator::DurationAtLeast(std::time::Duration::from_secs(1));
+        for ok in ["1s", "1000ms", "1m", "1h30m"] {
+            assert_eq!(v.problem(ok), None, "{ok}");
+        }
+        assert_eq!(
+            v.problem("0s").as_deref(),
+            Some("must be at least 1s, got: \"0s\"")
+        );
+        assert_eq!(
+            v.problem("0").as_deref(),
+            Some("must be at least 1s, got: \"0\"")
+        );
+        assert_eq!(
+            v.problem("999ms").as_deref(),
+            Some("must be at least 1s, got: \"999ms\"")
+        );
+        // A malformed value gets the format message, not the minimum.
+        assert!(v.problem("-5m").unwrap().starts_with("must be a duration"));
+        assert_eq!(
+            v.description(),
+            "A duration such as `30s`, `5m` or `1h30m`, of at least `1s`."
+        );
+        assert_eq!(go_duration(std::time::Duration::from_secs(5400)), "1h30m");
+        assert_eq!(go_duration(std::time::Duration::from_millis(250)), "250ms");
+    }
 
     #[test]
     fn durations_parse_like_go() {

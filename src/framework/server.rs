@@ -247,7 +247,7 @@ impl<P: Provider> FrameworkServer<P> {
             }
             Err(panic) => {
                 let msg = panic_message(panic.as_ref());
-                tracing::error!(panic = %msg, "request panicked; answered with an error diagnostic");
+                tracing::error!(panic = %msg, "request {rpc} panicked: {msg}; answered with an error diagnostic");
                 let mut r = R::default();
                 r.add(vec![to_pb_diag(&Diagnostic {
                     severity: Severity::Error,
@@ -258,10 +258,13 @@ impl<P: Provider> FrameworkServer<P> {
                 r
             }
         };
-        tracing::debug!(
-            elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
-            "served request"
-        );
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+        let of = if type_name.is_empty() {
+            String::new()
+        } else {
+            format!(" for {type_name}")
+        };
+        tracing::debug!(elapsed_ms, "served request {rpc}{of} in {elapsed_ms:.1} ms");
         Ok(Response::new(resp))
     }
 }

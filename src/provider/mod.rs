@@ -29,6 +29,8 @@ pub const ENV_SECRET_KEY: &str = "REDISCLOUD_SECRET_KEY";
 
 /// Test-only knob: the task-visibility grace in milliseconds (default 10 s).
 pub const ENV_TEST_VISIBILITY_GRACE_MS: &str = "REDISCLOUD_TEST_VISIBILITY_GRACE_MS";
+/// Test-only knob: how often a long wait logs its progress, in milliseconds (default 30 s).
+pub const ENV_TEST_PROGRESS_INTERVAL_MS: &str = "REDISCLOUD_TEST_PROGRESS_INTERVAL_MS";
 
 /// The `rediscloud` provider.
 #[derive(Debug, Default)]
@@ -120,6 +122,26 @@ impl Provider for RedisCloudProvider {
         req: ConfigureRequest<'_>,
         diags: &mut Diagnostics,
     ) -> Option<RedisCloud> {
+        self.configure_with_env(req, &env_nonempty, diags)
+    }
+
+    fn resources(&self) -> Vec<Arc<dyn Resource<Data = RedisCloud>>> {
+        vec![Arc::new(cloud_account::resource::CloudAccountResource)]
+    }
+
+    fn data_sources(&self) -> Vec<Arc<dyn DataSource<Data = RedisCloud>>> {
+        vec![Arc::new(cloud_account::data_source::CloudAccountDataSource)]
+    }
+}
+
+impl RedisCloudProvider {
+    /// [`Provider::configure`] with the environment read through `env` (non-empty values only).
+    fn configure_with_env(
+        &self,
+        req: ConfigureRequest<'_>,
+        env: &dyn Fn(&str) -> Option<String>,
+        diags: &mut Diagnostics,
+    ) -> Option<RedisCloud> {
         let config = req.config;
         // A provider block that depends on other resources is unknown during
         // plan; operations that need the API will say so if that ever matters.
@@ -128,14 +150,32 @@ impl Provider for RedisCloudProvider {
                 client: Err("The provider configuration depends on values that are not known yet, so the Redis Cloud API cannot be called during this plan. Apply the resources it depends on first (for example with -target).".to_owned()),
             });
         }
-        let pick = |attr: &str, env: &str| {
+        let pick = |attr: &str, var: &str| {
             config
                 .attr(attr)
                 .as_str()
                 .map(str::to_owned)
-                .or_else(|| env_nonempty(env))
+                .or_else(|| env(var))
         };
-        let url = pick("url", ENV_URL).unwrap_or_else(|| DEFAULT_URL.to_owned());
+        let url = match config.attr("url").as_str() {
+            Some(u) => u.to_owned(),
+            None => match env(ENV_URL) {
+                // The attribute's validator never saw this value: check it as carefully here.
+                Some(u) => {
+                    if let Some(problem) = env_url_problem(&u) {
+                        diags.error(
+                            format!("Invalid {ENV_URL} Environment Variable"),
+                            format!(
+                                "The {ENV_URL} environment variable {problem} It is the base URL of the Redis Cloud API, including `/v1`, e.g. `{DEFAULT_URL}` (or `http://127.0.0.1:8080/v1` for a local emulator). Fix or unset it, or set `url` in the provider block, which takes precedence."
+                            ),
+                        );
+                        return None;
+                    }
+                    u
+                }
+                None => DEFAULT_URL.to_owned(),
+            },
+        };
         let api_key = pick("api_key", ENV_ACCESS_KEY);
         let secret_key = pick("secret_key", ENV_SECRET_KEY);
         if api_key.is_none() {
@@ -163,7 +203,7 @@ impl Provider for RedisCloudProvider {
         // Test-only: the emulator's task-visibility window is known and short, so the test
         // suite shortens the grace that reconciliation waits before re-sending a write.
         if let Some(ms) =
-            env_nonempty(ENV_TEST_VISIBILITY_GRACE_MS).and_then(|v| v.trim().parse::<u64>().ok())
+            env(ENV_TEST_VISIBILITY_GRACE_MS).and_then(|v| v.trim().parse::<u64>().ok())
         {
             cfg.task_poll.not_found_grace = std::time::Duration::from_millis(ms);
         }
@@ -171,26 +211,43 @@ impl Provider for RedisCloudProvider {
             cfg.task_poll = t.poll.clone();
             cfg.retry = t.retry.clone();
         }
+        // Test-only: a test sees the progress line of a wait without waiting 30 s for it.
+        if let Some(ms) =
+            env(ENV_TEST_PROGRESS_INTERVAL_MS).and_then(|v| v.trim().parse::<u64>().ok())
+        {
+            cfg.task_poll.progress_interval = std::time::Duration::from_millis(ms);
+        }
+        let url_is_bad = crate::client::base_url_problem(&cfg.base_url).is_some();
         match Client::new(cfg) {
             Ok(client) => Some(RedisCloud { client: Ok(client) }),
             Err(e) => {
-                diags.attribute_error(
-                    AttributePath::root("url"),
-                    "Invalid Redis Cloud Provider Configuration",
-                    format!("The Redis Cloud API client could not be created: {e}"),
-                );
+                let summary = "Invalid Redis Cloud Provider Configuration";
+                let detail = format!("The Redis Cloud API client could not be created: {e}");
+                // Only a bad `url` attribute gets here with a URL problem (the variable was
+                // checked above); anything else (a key no header can carry) is not about `url`.
+                if url_is_bad {
+                    diags.attribute_error(AttributePath::root("url"), summary, detail);
+                } else {
+                    diags.error(summary, detail);
+                }
                 None
             }
         }
     }
+}
 
-    fn resources(&self) -> Vec<Arc<dyn Resource<Data = RedisCloud>>> {
-        vec![Arc::new(cloud_account::resource::CloudAccountResource)]
-    }
-
-    fn data_sources(&self) -> Vec<Arc<dyn DataSource<Data = RedisCloud>>> {
-        vec![Arc::new(cloud_account::data_source::CloudAccountDataSource)]
-    }
+/// What is wrong with a `REDISCLOUD_URL` value, as a sentence: the `url` attribute's own
+/// check, then what the client needs of a base URL (no query, no fragment).
+fn env_url_problem(raw: &str) -> Option<String> {
+    let value = raw.trim();
+    let problem = Validator::HttpUrl.problem(value).or_else(|| {
+        crate::client::base_url_problem(value).map(|p| format!("{p}, got: {value:?}"))
+    })?;
+    Some(if problem.ends_with('.') {
+        problem
+    } else {
+        format!("{problem}.")
+    })
 }
 
 /// The documentation pages: `(path under docs/, text)`, rendered from the
@@ -248,6 +305,92 @@ pub fn documentation(examples: &std::path::Path) -> Vec<(String, String)> {
     pages
 }
 
-const PROVIDER_NOTES: &str = "## Authentication\n\nCreate an API key for your Redis Cloud account (Access Management → API Keys) and pass it with the `REDISCLOUD_ACCESS_KEY` and `REDISCLOUD_SECRET_KEY` environment variables, or the `api_key` and `secret_key` arguments. Missing credentials are reported when Terraform configures the provider for plan, apply or import, never by `terraform validate`.\n\n## Logging\n\nThe provider logs to Terraform's log as structured lines: set `TF_LOG=DEBUG` (or `TF_LOG_PROVIDER=DEBUG`) to see every API request (method, path, status, time) and every wait. Credentials and secret attributes never appear in any log.\n";
+const PROVIDER_NOTES: &str = "## Authentication\n\nCreate an API key for your Redis Cloud account (Access Management → API Keys) and pass it with the `REDISCLOUD_ACCESS_KEY` and `REDISCLOUD_SECRET_KEY` environment variables, or the `api_key` and `secret_key` arguments. Missing credentials are reported when Terraform configures the provider for plan, apply or import, never by `terraform validate`.\n\n## Logging\n\nThe provider logs to Terraform's log as structured lines. With `TF_LOG=INFO` (or `TF_LOG_PROVIDER=INFO`), every change of a task's or account's status is logged (`poll saw cloud account 7 in status pending (first look)`), and a long wait says every 30 seconds what it waits for, the status now, the time spent and the time left (`still waiting for cloud account 7 to become active: status pending after 2m10s; deadline in 7m50s`). Set `TF_LOG=DEBUG` to see every API request (`GET https://api.redislabs.com/v1/cloud-accounts: HTTP 200 in 41 ms (attempt 1)`) and the status every poll saw. Each message states its facts in a fixed order; Terraform prints the fields that follow it in an order that changes from line to line. Credentials and secret attributes never appear in any log.\n";
 
-const RESOURCE_NOTES: &str = "## Secrets, drift and import\n\nRedis Cloud never returns `access_secret_key`, `console_username` or `console_password`, so changes made to them outside Terraform cannot be detected: they keep the values last applied. Redis Cloud returns `sign_in_login_url` for some accounts but not all: where it does, a change made outside Terraform shows in the next plan; where it does not, the value last applied is kept.\n\nAfter an import those attributes are unknown to Terraform, so the first plan shows an in-place update that sets them from your configuration (never one that blanks them); applying it sends the credentials to Redis Cloud again, which re-verifies them, and the plan after that is empty. With the write-only forms the same happens through the `*_wo_version` attributes.\n\n## Timeouts\n\nEach operation waits for the Redis Cloud task and then for the account to become `active` (or, on delete, to be gone), within the `timeouts` given (defaults: create, update and delete 10 minutes; read 5 minutes). If a wait fails or times out after the account was created, the account is still recorded in state, marked tainted, so it is never lost.\n\n## Migrating from the official provider\n\nThe resource type, attribute names and state format are the official provider's. Install this build under the same source address (`redislabs/rediscloud`); the first plan upgrades the existing state in place and shows no changes.\n";
+const RESOURCE_NOTES: &str = "## Secrets, drift and import\n\nRedis Cloud never returns `access_secret_key`, `console_username` or `console_password`, so changes made to them outside Terraform cannot be detected: they keep the values last applied. Redis Cloud returns `sign_in_login_url` for some accounts but not all: where it does, a change made outside Terraform shows in the next plan; where it does not, the value last applied is kept.\n\nAfter an import those attributes are unknown to Terraform, so the first plan shows an in-place update that sets them from your configuration (never one that blanks them); applying it sends the credentials to Redis Cloud again, which re-verifies them, and the plan after that is empty. With the write-only forms the same happens through the `*_wo_version` attributes.\n\n## Timeouts\n\nEach operation waits for the Redis Cloud task and then for the account to become `active` (or, on delete, to be gone), within the `timeouts` given (defaults: create, update and delete 10 minutes; read 5 minutes; each at least `1s`, since every operation makes at least one API round trip). If a wait fails or times out after the account was created, the account is still recorded in state, marked tainted, so it is never lost.\n\n## Migrating from the official provider\n\nThe resource type, attribute names and state format are the official provider's. Install this build under the same source address (`redislabs/rediscloud`); the first plan upgrades the existing state in place and shows no changes.\n";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::framework::value::Value;
+
+    fn provider_config(url: Option<&str>) -> Value {
+        Value::Object(
+            [
+                ("url", url.map_or(Value::Null, Value::string)),
+                ("api_key", Value::Null),
+                ("secret_key", Value::Null),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+        )
+    }
+
+    /// Configures with `url` in the block and only these environment variables.
+    fn configure(url: Option<&str>, vars: &[(&str, &str)]) -> (bool, Diagnostics) {
+        let vars: Vec<(String, String)> = [(ENV_ACCESS_KEY, "key"), (ENV_SECRET_KEY, "secret")]
+            .iter()
+            .chain(vars)
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let env = move |name: &str| {
+            vars.iter()
+                .rev()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .filter(|v| !v.trim().is_empty())
+        };
+        let config = provider_config(url);
+        let mut diags = Diagnostics::new();
+        let data = RedisCloudProvider::new().configure_with_env(
+            ConfigureRequest {
+                config: &config,
+                terraform_version: "1.15.5",
+            },
+            &env,
+            &mut diags,
+        );
+        (data.is_some(), diags)
+    }
+
+    #[test]
+    fn a_bad_redis_cloud_url_variable_is_named_with_its_value() {
+        for (bad, says) in [
+            ("api.redislabs.com/v1", "relative URL without a base"),
+            ("localhost:8080/v1", "got: \"localhost:8080/v1\""),
+            ("ftp://api.redislabs.com/v1", "http:// or https://"),
+            ("https://api.redislabs.com/v1?x=1", "query"),
+        ] {
+            let (ok, diags) = configure(None, &[(ENV_URL, bad)]);
+            assert!(!ok, "{bad} was accepted");
+            let d = diags.iter().next().expect("a diagnostic");
+            assert_eq!(
+                d.summary, "Invalid REDISCLOUD_URL Environment Variable",
+                "{bad}"
+            );
+            assert!(
+                d.detail
+                    .contains("The REDISCLOUD_URL environment variable must"),
+                "{}",
+                d.detail
+            );
+            assert!(d.detail.contains(says), "{bad}: {}", d.detail);
+            assert!(d.detail.contains(bad), "{bad}: {}", d.detail);
+            assert!(d.detail.contains("/v1"), "{}", d.detail);
+        }
+    }
+
+    #[test]
+    fn the_url_attribute_wins_over_a_bad_variable_and_good_variables_configure() {
+        let (ok, diags) = configure(
+            Some("https://api.redislabs.com/v1"),
+            &[(ENV_URL, "not a url")],
+        );
+        assert!(ok && !diags.has_error(), "{:?}", diags.0);
+        let (ok, diags) = configure(None, &[(ENV_URL, " http://127.0.0.1:8080/v1 ")]);
+        assert!(ok && !diags.has_error(), "{:?}", diags.0);
+        let (ok, diags) = configure(None, &[]);
+        assert!(ok && !diags.has_error(), "{:?}", diags.0);
+    }
+}

@@ -1,6 +1,14 @@
 //! Provider logging in the shape Terraform parses: one hclog JSON object per line on
 //! the real stderr, levels taken from `TF_LOG*`, and a panic hook that triggers
 //! Terraform's crash report.
+//!
+//! Field order: each line is `@level`, `@message`, `@module`, `@timestamp`, then the
+//! enclosing spans' fields (outermost first, as declared), then the event's fields (as
+//! declared). Terraform, however, reads a line into a Go map and prints its fields as
+//! `key=value` in an order that changes from line to line. So every event's message states
+//! its facts itself, in a fixed order (`GET https://…/v1/tasks: HTTP 200 in 41 ms (attempt
+//! 1)`, `poll saw cloud account 7 in status pending (unchanged)`); the fields repeat them for
+//! machines.
 
 use std::io::Write as _;
 
@@ -361,7 +369,20 @@ mod tests {
         assert_eq!(lines.len(), 2);
         let first = &lines[0];
         let keys: Vec<&str> = first.keys().map(String::as_str).collect();
-        assert_eq!(&keys[..4], ["@level", "@message", "@module", "@timestamp"]);
+        assert_eq!(
+            keys,
+            [
+                "@level",
+                "@message",
+                "@module",
+                "@timestamp",
+                "tf_rpc",
+                "tf_req_id",
+                "tf_resource_type",
+                "status",
+                "ok"
+            ]
+        );
         assert_eq!(first["@level"], "debug");
         assert_eq!(first["@message"], "created \"x\"");
         assert_eq!(first["@module"], "provider.client.http");

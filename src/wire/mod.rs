@@ -86,7 +86,7 @@ pub fn run<S: Provider>(provider: S, opts: ServeOptions) -> ExitCode {
             ExitCode::FAILURE
         }
         Err(e) => {
-            tracing::error!(error = %e, "provider server failed");
+            tracing::error!(error = %e, "provider server failed: {e}");
             eprintln!("Error: {e}");
             ExitCode::FAILURE
         }

@@ -196,7 +196,14 @@ pub(crate) async fn serve_with<S: Provider>(
         )
     };
     announce(announcement).map_err(WireError::Stdout)?;
-    tracing::debug!(network = network.as_str(), address = %addr, tls = tls.is_some(), "plugin server listening");
+    let (net, with_tls) = (network.as_str(), tls.is_some());
+    tracing::debug!(
+        network = net,
+        address = %addr,
+        tls = with_tls,
+        "plugin server listening on {net} {addr} (TLS {})",
+        if with_tls { "on" } else { "off" }
+    );
 
     let server = router.serve_with_incoming_shutdown(incoming, stop.clone().cancelled_owned());
     let grace = async {
@@ -239,7 +246,7 @@ async fn accept_loop(
             Ok(stream) => stream,
             Err(e) => {
                 // E.g. EMFILE: back off briefly instead of spinning.
-                tracing::warn!(error = %e, "accepting a plugin connection failed");
+                tracing::warn!(error = %e, "accepting a plugin connection failed: {e}");
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 continue;
             }
@@ -258,7 +265,7 @@ async fn accept_loop(
                         Ok(Ok(tls)) => {
                             let _ = conns.send(Conn(Box::new(tls))).await;
                         }
-                        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed: {e}"),
                         Err(_) => tracing::debug!("TLS handshake timed out"),
                     }
                 });

@@ -85,9 +85,9 @@ fn provider_logs_reach_terraform_as_structured_lines_at_their_level() {
     // Parsed lines keep their level and message, with fields as key=value;
     // an unparsed line would still show the raw JSON keys.
     assert!(
-        ours.iter().any(|l| l
-            .contains("[DEBUG] provider.terraform-provider-rediscloud: served request:")
-            && l.contains("tf_rpc=GetProviderSchema")),
+        ours.iter().any(|l| l.contains(
+            "[DEBUG] provider.terraform-provider-rediscloud: served request GetProviderSchema in "
+        ) && l.contains("tf_rpc=GetProviderSchema")),
         "no parsed debug line for GetProviderSchema:\n{}",
         ours.join("\n")
     );

@@ -269,6 +269,7 @@ fn new_server() -> Server {
             jitter: true,
             not_found_limit: 40,
             not_found_grace: Duration::from_millis(300),
+            ..PollPolicy::default()
         },
         retry: RetryPolicy {
             attempts: 4,

@@ -368,6 +368,29 @@ const RESOURCE_CASES: &[Bad] = &[
         "  timeouts {\n    update = \"600\"\n  }\n",
         &["timeouts.update must be a duration", "got: \"600\""],
     ),
+    // A timeout that is certain to run out before anything is done.
+    ours(
+        "timeout_zero",
+        &[],
+        "  timeouts {\n    create = \"0s\"\n  }\n",
+        &[
+            "Invalid Attribute Value",
+            "timeouts.create must be at least 1s",
+            "got: \"0s\"",
+        ],
+    ),
+    ours(
+        "timeout_bare_zero",
+        &[],
+        "  timeouts {\n    delete = \"0\"\n  }\n",
+        &["timeouts.delete must be at least 1s", "got: \"0\""],
+    ),
+    ours(
+        "timeout_below_a_second",
+        &[],
+        "  timeouts {\n    read = \"500ms\"\n  }\n",
+        &["timeouts.read must be at least 1s", "got: \"500ms\""],
+    ),
 ];
 
 /// The valid block for `case.label`, with the case's changes applied.

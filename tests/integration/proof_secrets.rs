@@ -216,7 +216,7 @@ fn no_secret_leaks_through_a_full_lifecycle_at_trace_level() {
     assert!(
         provider_lines
             .iter()
-            .any(|l| l.contains("Redis Cloud API request") && l.contains("POST")),
+            .any(|l| l.contains(": POST http") && l.contains("/cloud-accounts: HTTP ")),
         "the provider's API request lines are missing from the trace log"
     );
     seen.add("the TF_LOG_PATH trace log", trace);

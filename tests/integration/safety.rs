@@ -40,6 +40,7 @@ pub(super) fn tuning(grace_ms: u64) -> ClientTuning {
             jitter: false,
             not_found_limit: 1000,
             not_found_grace: Duration::from_millis(grace_ms),
+            ..PollPolicy::default()
         },
         retry: RetryPolicy {
             attempts: 4,
@@ -422,7 +423,7 @@ fn a_create_timing_out_on_a_taken_name_records_nothing_and_names_the_account() {
         let rig = Rig::start(300).await;
         let theirs = rig.foreign_account("taken", "AKIATHEIRS").await;
         let applied = rig
-            .apply(&Value::Null, &config("taken", "AKIAOURS", Some("300ms")))
+            .apply(&Value::Null, &config("taken", "AKIAOURS", Some("1s")))
             .await;
         assert!(applied.state.is_null(), "{:?}", applied.state);
         let text = applied.errors.join("\n");
@@ -661,10 +662,12 @@ fn an_ambiguous_create_waits_out_the_task_visibility_window_before_sending_again
 fn a_create_whose_task_outlives_the_timeout_is_recorded_as_pending_then_resolved() {
     rt().block_on(async {
         let rig = Rig::start(200).await;
-        rig.admin("PUT", "/config", json!({"task_stage_ms": 700}))
+        // The task takes 2.4 s (two stages), well past the 1 s timeout (the shortest there is)
+        // and the last looks at it.
+        rig.admin("PUT", "/config", json!({"task_stage_ms": 1200}))
             .await;
         let applied = rig
-            .apply(&Value::Null, &config("slow", "AKIASLOW", Some("300ms")))
+            .apply(&Value::Null, &config("slow", "AKIASLOW", Some("1s")))
             .await;
         let id = applied
             .state
@@ -675,7 +678,7 @@ fn a_create_whose_task_outlives_the_timeout_is_recorded_as_pending_then_resolved
         assert!(id.starts_with("pending-task:"), "{:?}", applied.state);
         let text = applied.errors.join("\n");
         assert!(text.contains("terraform untaint"), "{text}");
-        tokio::time::sleep(Duration::from_millis(1800)).await;
+        tokio::time::sleep(Duration::from_millis(2500)).await;
         let (read, errors) = rig.read(&applied.state).await;
         assert!(errors.is_empty(), "{errors:?}");
         let account = state_id(&read).expect("resolved to an account ID");

@@ -25,6 +25,11 @@ pub const PROVIDER_TYPES: [&str; 2] = ["AWS", "GCP"];
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 /// Default for `timeouts.read`.
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(300);
+/// The shortest `timeouts` value accepted. Every operation makes at least one API round trip
+/// (a create or delete several, and a wait ends with a look at its deadline), each of which
+/// takes a good part of a second against Redis Cloud; anything shorter is certain to run out
+/// before the first answer, and `0s` (which used to be accepted) before the first request.
+pub const MIN_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The resource schema. Names and meanings match the official provider so
 /// that its configurations and state work unchanged.
@@ -35,7 +40,7 @@ pub fn resource_schema() -> Schema {
             .describe(&format!(
                 "How long to wait for the {op} to finish. Default `{default}`."
             ))
-            .validate(Validator::Duration)
+            .validate(Validator::DurationAtLeast(MIN_TIMEOUT))
     };
     Schema {
         version: 0,

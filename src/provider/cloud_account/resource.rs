@@ -111,7 +111,7 @@ impl Resource for CloudAccountResource {
         req.checkpoint.save(&state);
         tracing::info!(
             cloud_account_id = id,
-            "cloud account created; waiting for it to become active"
+            "cloud account {id} created; waiting for it to become active"
         );
         match client
             .wait_for_cloud_account_active(id, deadline, &req.stop)
@@ -165,7 +165,7 @@ impl Resource for CloudAccountResource {
                 Ok(()) => {
                     tracing::info!(
                         cloud_account_id = id,
-                        "cloud account no longer exists; removing it from state"
+                        "cloud account {id} no longer exists; removing it from state"
                     );
                     return ReadOutcome::Gone;
                 }
@@ -636,7 +636,7 @@ fn pending_outcome(
         Ok(PendingCreate::NothingCreated) => {
             tracing::info!(
                 pending = what,
-                "the pending create made no account of this resource's; removing it from state"
+                "the pending create ({what}) made no account of this resource's; removing it from state"
             );
             ReadOutcome::Gone
         }
