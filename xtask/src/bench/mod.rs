@@ -45,7 +45,7 @@ const POLL_CAP_MS: f64 = 5000.0;
 /// Terraform's default `-parallelism`.
 const PARALLELISM: usize = 10;
 
-const TARGET_LATENCY_RATIO: f64 = 1.15;
+const TARGET_LATENCY_RATIO: f64 = 1.10;
 const TARGET_OVERHEAD_RATIO: f64 = 1.5;
 const TARGET_STARTUP_MS: f64 = 3.0;
 const PEER_STARTUP_MS: f64 = 4.3;
