@@ -385,11 +385,13 @@ impl Client {
         let claims = self.claims();
         let _creating = claims.begin_create(&body.name);
         // A list a moment old is as good a snapshot as a new one: anything created since is
-        // only ever adopted if it matches this request.
-        let snapshot = self
-            .accounts_since(Instant::now() - SNAPSHOT_STALENESS)
-            .await
-            .map_err(CreateFailure::NotCreated)?;
+        // only ever adopted if it matches this request. Both lists are asked for at once.
+        let fresh_after = Instant::now() - SNAPSHOT_STALENESS;
+        let (snapshot, tasks) = futures::join!(
+            self.accounts_since(fresh_after),
+            self.tasks_since(fresh_after)
+        );
+        let snapshot = snapshot.map_err(CreateFailure::NotCreated)?;
         if let Some(existing) = name_holder(&snapshot, &body.name) {
             return Err(CreateFailure::NameTaken {
                 existing: existing.clone(),
@@ -405,9 +407,7 @@ impl Client {
         let known: HashSet<i64> = snapshot.iter().map(|a| a.id).collect();
         // The tasks that existed before the POST: a create task that appears afterwards and no
         // other write of this process owns can only be ours.
-        let earlier_tasks: HashSet<String> = self
-            .tasks_since(Instant::now() - SNAPSHOT_STALENESS)
-            .await
+        let earlier_tasks: HashSet<String> = tasks
             .map(|tasks| tasks.iter().map(|t| t.task_id.clone()).collect())
             .map_err(CreateFailure::NotCreated)?;
         let mut sends = 0;

@@ -5,12 +5,13 @@
 //!
 //! A caller asks for a list "fetched at or after" some instant. If the last fetch is fresh
 //! enough it is served from it; if a fetch that started late enough is in flight, it joins it;
-//! otherwise it starts one, after a short gathering pause so that callers arriving together
-//! (a plan's refresh wave, a wave of waits) share it. New fetches are paced per list by a token
+//! otherwise it starts one, after gathering callers until they stop arriving (at most 10 ms),
+//! so that callers arriving together (a plan's refresh wave, a wave of waits) share it. New fetches are paced per list by a token
 //! bucket ([`POLL_BURST`] fetches at once, then the poll share of the rate limit).
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,8 +24,26 @@ use super::Error;
 /// Fetches one list may start back to back before pacing applies.
 pub(crate) const POLL_BURST: f64 = 20.0;
 
-/// How long a new fetch waits for other callers to join it.
+/// The longest a new fetch waits for other callers to join it.
 const GATHER: Duration = Duration::from_millis(10);
+/// A new fetch stops gathering once no caller has joined it for this long: callers that
+/// arrive together (Terraform's parallel RPCs) come within a millisecond of each other.
+const GATHER_QUIET: Duration = Duration::from_millis(1);
+
+/// A fetch being gathered, then in flight.
+struct Gathering {
+    /// Callers that joined while it was gathering.
+    joins: AtomicU64,
+    /// When its request was let out; `None` while it is still gathering. A caller may join
+    /// a fetch that has not been sent yet, or one sent at or after its own `fresh_after`.
+    sent: Mutex<Option<Instant>>,
+}
+
+impl Gathering {
+    fn sent(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
+        self.sent.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
 
 type Fetch<T> = Shared<Pin<Box<dyn Future<Output = Result<Arc<T>, Error>> + Send>>>;
 
@@ -37,7 +56,7 @@ pub(crate) struct SharedList<T> {
 
 struct ListState<T> {
     last: Option<(Instant, Arc<T>)>,
-    inflight: Option<(Instant, Fetch<T>)>,
+    inflight: Option<(Arc<Gathering>, Fetch<T>)>,
     tokens: f64,
     refilled: Instant,
     fetches: u64,
@@ -85,9 +104,9 @@ impl<T: Send + Sync + 'static> SharedList<T> {
             match self.next_step(fresh_after, &roomy, &mut fetch) {
                 Step::Ready(list) => return Ok(list),
                 Step::Join(fut) => return fut.await,
-                Step::Lead(started, fut) => {
+                Step::Lead(gathering, fut) => {
                     let out = fut.await;
-                    self.finish(started, &out);
+                    self.finish(&gathering, &out);
                     return out;
                 }
                 Step::AwaitStale(fut) => {
@@ -111,11 +130,10 @@ impl<T: Send + Sync + 'static> SharedList<T> {
     {
         let mut st = self.lock();
         // A fetch whose leader went away (its operation was cancelled) still lands here.
-        if let Some((started, done)) = st
-            .inflight
-            .as_ref()
-            .and_then(|(s, f)| f.peek().map(|out| (*s, out.clone())))
-        {
+        if let Some((started, done)) = st.inflight.as_ref().and_then(|(g, f)| {
+            f.peek()
+                .map(|out| (g.sent().unwrap_or_else(Instant::now), out.clone()))
+        }) {
             st.inflight = None;
             if let Ok(list) = done
                 && st.last.as_ref().is_none_or(|(s, _)| *s < started)
@@ -128,10 +146,18 @@ impl<T: Send + Sync + 'static> SharedList<T> {
         {
             return Step::Ready(Arc::clone(list));
         }
-        match &st.inflight {
-            Some((started, fut)) if *started >= fresh_after => return Step::Join(fut.clone()),
-            Some((_, fut)) => return Step::AwaitStale(fut.clone()),
-            None => {}
+        if let Some((gathering, fut)) = &st.inflight {
+            // Deciding under the fetch's own lock: a fetch seen unsent here is sent later, so
+            // after `fresh_after`.
+            let sent = gathering.sent();
+            return match *sent {
+                None => {
+                    gathering.joins.fetch_add(1, Ordering::SeqCst);
+                    Step::Join(fut.clone())
+                }
+                Some(at) if at >= fresh_after => Step::Join(fut.clone()),
+                Some(_) => Step::AwaitStale(fut.clone()),
+            };
         }
         // Pace: take a token, or learn when one will be there.
         let now = Instant::now();
@@ -147,21 +173,32 @@ impl<T: Send + Sync + 'static> SharedList<T> {
         };
         st.tokens = (st.tokens - 1.0).max(0.0);
         st.fetches += 1;
-        let started = now + GATHER;
+        let gathering = Arc::new(Gathering {
+            joins: AtomicU64::new(0),
+            sent: Mutex::new(None),
+        });
         let request = make();
+        let g = Arc::clone(&gathering);
         let fut: Pin<Box<dyn Future<Output = Result<Arc<T>, Error>> + Send>> =
             Box::pin(async move {
-                tokio::time::sleep(GATHER).await;
+                gather(&g).await;
                 request.await.map(Arc::new)
             });
         let fut = fut.shared();
-        st.inflight = Some((started, fut.clone()));
-        Step::Lead(started, fut)
+        st.inflight = Some((Arc::clone(&gathering), fut.clone()));
+        Step::Lead(gathering, fut)
     }
 
-    fn finish(&self, started: Instant, out: &Result<Arc<T>, Error>) {
+    fn finish(&self, gathering: &Arc<Gathering>, out: &Result<Arc<T>, Error>) {
+        let started = gathering.sent().unwrap_or_else(Instant::now);
         let mut st = self.lock();
-        st.inflight = None;
+        if st
+            .inflight
+            .as_ref()
+            .is_some_and(|(g, _)| Arc::ptr_eq(g, gathering))
+        {
+            st.inflight = None;
+        }
         if let Ok(list) = out
             && st.last.as_ref().is_none_or(|(s, _)| *s < started)
         {
@@ -170,10 +207,33 @@ impl<T: Send + Sync + 'static> SharedList<T> {
     }
 }
 
+/// Holds a new fetch until callers stop joining it ([`GATHER_QUIET`]) or for at most
+/// [`GATHER`], then marks it sent.
+async fn gather(g: &Gathering) {
+    let until = Instant::now() + GATHER;
+    let mut joined = g.joins.load(Ordering::SeqCst);
+    loop {
+        let now = Instant::now();
+        if now >= until {
+            break;
+        }
+        tokio::time::sleep(GATHER_QUIET.min(until - now)).await;
+        let now_joined = g.joins.load(Ordering::SeqCst);
+        if now_joined == joined {
+            break;
+        }
+        joined = now_joined;
+    }
+    // Taken under the lock that callers decide under, so a caller that saw this fetch unsent
+    // is certain it is sent after that.
+    let mut sent = g.sent();
+    *sent = Some(Instant::now());
+}
+
 enum Step<T> {
     Ready(Arc<T>),
     Join(Fetch<T>),
-    Lead(Instant, Fetch<T>),
+    Lead(Arc<Gathering>, Fetch<T>),
     AwaitStale(Fetch<T>),
     Pace(Duration),
 }
@@ -214,5 +274,36 @@ mod tests {
             "{:?}",
             started.elapsed()
         );
+    }
+
+    #[tokio::test]
+    async fn a_caller_never_joins_a_fetch_sent_before_it_began() {
+        let list: Arc<SharedList<u32>> = Arc::new(SharedList::new(600.0));
+        let made = Arc::new(AtomicU32::new(0));
+        // Each fetch answers its own sequence number, 50 ms after it was let out.
+        let slow = |made: Arc<AtomicU32>| {
+            move || async move {
+                let n = made.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                Ok::<_, Error>(n)
+            }
+        };
+        let first = {
+            let (list, made) = (Arc::clone(&list), Arc::clone(&made));
+            tokio::spawn(async move { list.get(Instant::now(), || false, slow(made)).await })
+        };
+        // Past the longest gathering: the first fetch is on the wire.
+        tokio::time::sleep(GATHER + Duration::from_millis(15)).await;
+        let began = Instant::now();
+        let second = list
+            .get(began, || false, slow(Arc::clone(&made)))
+            .await
+            .unwrap();
+        assert_eq!(*first.await.unwrap().unwrap(), 0);
+        assert_eq!(
+            *second, 1,
+            "served from a fetch sent before the caller began"
+        );
+        assert_eq!(made.load(Ordering::SeqCst), 2);
     }
 }
