@@ -467,31 +467,36 @@ fn an_access_key_in_use_is_refused_before_the_post_naming_the_account_that_holds
     }
 }
 
+/// Another client's create of `theirs` (name, key) is still queued when ours of `ours` starts,
+/// so ours cannot see it before the POST and the API refuses ours when its task runs. Returns
+/// their account's ID and our apply's errors, after checking nothing of ours reached state.
+async fn refused_by_the_api(
+    rig: &Rig,
+    knobs: Json,
+    theirs: (&str, &str),
+    ours: (&str, &str),
+) -> (i64, String) {
+    rig.admin("PUT", "/config", knobs).await;
+    rig.foreign_create(theirs.0, theirs.1).await;
+    let applied = rig.apply(&Value::Null, &config(ours.0, ours.1, None)).await;
+    assert!(applied.state.is_null(), "{:?}", applied.state);
+    let id = rig
+        .accounts()
+        .await
+        .into_iter()
+        .find(|(_, (_, key))| key == theirs.1)
+        .map(|(id, _)| id)
+        .expect("theirs was created");
+    (id, applied.errors.join("\n"))
+}
+
 #[test]
 fn an_access_key_conflict_the_api_reports_names_the_account_that_holds_it() {
     rt().block_on(async {
         let rig = Rig::start(300).await;
-        // Theirs is still queued when ours starts, so ours cannot see it before the POST; the
-        // API refuses ours when its task runs.
-        rig.admin(
-            "PUT",
-            "/config",
-            json!({"task_stage_ms": 300, "mask_list_access_keys": true}),
-        )
-        .await;
-        rig.foreign_create("theirs", "AKIARACED").await;
-        let applied = rig
-            .apply(&Value::Null, &config("ours", "AKIARACED", None))
-            .await;
-        assert!(applied.state.is_null(), "{:?}", applied.state);
-        let text = applied.errors.join("\n");
-        let theirs = rig
-            .accounts()
-            .await
-            .into_iter()
-            .find(|(_, (name, _))| name == "theirs")
-            .map(|(id, _)| id)
-            .expect("theirs was created");
+        let knobs = json!({"task_stage_ms": 300, "mask_list_access_keys": true});
+        let (theirs, text) =
+            refused_by_the_api(&rig, knobs, ("theirs", "AKIARACED"), ("ours", "AKIARACED")).await;
         for needle in [
             "CLOUD_ACCOUNT_ACCESS_KEY_EXISTS",
             &format!(r#"Cloud account {theirs} ("theirs", status "#),
@@ -510,21 +515,14 @@ fn an_access_key_conflict_the_api_reports_names_the_account_that_holds_it() {
 fn a_name_conflict_the_api_reports_names_the_account_that_holds_it() {
     rt().block_on(async {
         let rig = Rig::start(300).await;
-        rig.admin("PUT", "/config", json!({"task_stage_ms": 300}))
-            .await;
-        rig.foreign_create("shared", "AKIATHEIRS").await;
-        let applied = rig
-            .apply(&Value::Null, &config("shared", "AKIAOURS", None))
-            .await;
-        assert!(applied.state.is_null(), "{:?}", applied.state);
-        let text = applied.errors.join("\n");
-        let theirs = rig
-            .accounts()
-            .await
-            .into_iter()
-            .find(|(_, (_, key))| key == "AKIATHEIRS")
-            .map(|(id, _)| id)
-            .expect("theirs was created");
+        let knobs = json!({"task_stage_ms": 300});
+        let (theirs, text) = refused_by_the_api(
+            &rig,
+            knobs,
+            ("shared", "AKIATHEIRS"),
+            ("shared", "AKIAOURS"),
+        )
+        .await;
         for needle in [
             "CLOUD_ACCOUNT_NAME_EXISTS",
             &format!(r#"Cloud account {theirs} ("shared""#),

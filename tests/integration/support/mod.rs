@@ -36,3 +36,12 @@ pub use terraform::{
     terraform_version, version_at_least,
 };
 pub use workdir::{PLAN_FILE, PROVIDER_BIN, Workdir};
+
+/// Removes a test's scratch directory, or keeps it (and says where) when the test failed.
+fn remove_unless_panicking(dir: &std::path::Path, what: &str) {
+    if std::thread::panicking() {
+        eprintln!("kept {what} for inspection: {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

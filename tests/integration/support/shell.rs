@@ -11,7 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::emulator::EMULATOR_BIN;
-use super::terraform::{TfOutput, strip_ansi, terraform};
+use super::terraform::{TfOutput, drain, join, strip_ansi, terraform};
 use super::workdir::PROVIDER_BIN;
 
 /// Hard limit for one snippet: it may run several Terraform commands.
@@ -155,14 +155,7 @@ static COUNTER_RUNS: AtomicUsize = AtomicUsize::new(0);
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
-        if thread::panicking() {
-            eprintln!(
-                "kept snippet sandbox for inspection: {}",
-                self.root.display()
-            );
-        } else {
-            let _ = fs::remove_dir_all(&self.root);
-        }
+        super::remove_unless_panicking(&self.root, "snippet sandbox");
     }
 }
 
@@ -241,19 +234,6 @@ fn kill_group(child: &mut Child, group: u32) {
         .status();
     let _ = child.kill();
     let _ = child.wait();
-}
-
-fn drain(pipe: Option<impl Read + Send + 'static>) -> Option<thread::JoinHandle<String>> {
-    let mut pipe = pipe?;
-    Some(thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = pipe.read_to_end(&mut bytes);
-        String::from_utf8_lossy(&bytes).into_owned()
-    }))
-}
-
-fn join(handle: Option<thread::JoinHandle<String>>) -> String {
-    handle.and_then(|h| h.join().ok()).unwrap_or_default()
 }
 
 #[track_caller]

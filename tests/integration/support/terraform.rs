@@ -221,7 +221,9 @@ fn describe(cmd: &Command) -> String {
     parts.join(" ")
 }
 
-fn drain(pipe: Option<impl Read + Send + 'static>) -> Option<thread::JoinHandle<String>> {
+pub(super) fn drain(
+    pipe: Option<impl Read + Send + 'static>,
+) -> Option<thread::JoinHandle<String>> {
     let mut pipe = pipe?;
     Some(thread::spawn(move || {
         let mut bytes = Vec::new();
@@ -231,7 +233,7 @@ fn drain(pipe: Option<impl Read + Send + 'static>) -> Option<thread::JoinHandle<
     }))
 }
 
-fn join(handle: Option<thread::JoinHandle<String>>) -> String {
+pub(super) fn join(handle: Option<thread::JoinHandle<String>>) -> String {
     handle.and_then(|h| h.join().ok()).unwrap_or_default()
 }
 

@@ -226,14 +226,7 @@ impl Workdir {
 
 impl Drop for Workdir {
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!(
-                "kept Terraform work directory for inspection: {}",
-                self.dir.display()
-            );
-        } else {
-            let _ = fs::remove_dir_all(&self.dir);
-        }
+        super::remove_unless_panicking(&self.dir, "Terraform work directory");
     }
 }
 
