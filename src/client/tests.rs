@@ -988,30 +988,13 @@ async fn logged<T>(
     f: impl std::future::Future<Output = T>,
 ) -> (T, Vec<serde_json::Map<String, Value>>) {
     use tracing_subscriber::layer::{Layer as _, SubscriberExt as _};
-    #[derive(Clone, Default)]
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Sink {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Sink {
-        type Writer = Sink;
-        fn make_writer(&'a self) -> Sink {
-            self.clone()
-        }
-    }
     // tracing-core registers a call site (on its first event) with only the registering
     // thread's subscriber while just one subscriber exists: another test's thread would then
     // register a call site as "never" while this one is that subscriber. A second, idle
     // subscriber alive for the whole run makes every registration ask all of them.
     static IDLE: std::sync::OnceLock<tracing::Dispatch> = std::sync::OnceLock::new();
     IDLE.get_or_init(|| tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default()));
-    let sink = Sink::default();
+    let sink = crate::wire::logging::CapturedLog::default();
     let subscriber = tracing_subscriber::registry().with(
         crate::wire::logging::HclogLayer::new(sink.clone())
             .with_filter(crate::wire::logging::targets_for(level)),
@@ -1020,14 +1003,7 @@ async fn logged<T>(
         let _guard = tracing::subscriber::set_default(subscriber);
         f.await
     };
-    let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
-    let lines = text
-        .lines()
-        .map(|l| match serde_json::from_str::<Value>(l).unwrap() {
-            Value::Object(m) => m,
-            other => panic!("not an object: {other}"),
-        })
-        .collect();
+    let lines = sink.lines();
     (out, lines)
 }
 

@@ -292,43 +292,58 @@ pub fn install_panic_hook(recovered: fn() -> bool) {
     }));
 }
 
+/// Log lines captured in memory, for tests that check what the provider logs.
+#[cfg(test)]
+#[derive(Clone, Default)]
+pub(crate) struct CapturedLog(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+#[cfg(test)]
+impl CapturedLog {
+    /// Every line written so far, each parsed as the JSON object hclog writes.
+    pub(crate) fn lines(&self) -> Vec<Map<String, Value>> {
+        let bytes = self.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(|l| match serde_json::from_str::<Value>(l) {
+                Ok(Value::Object(m)) => m,
+                other => panic!("not a JSON object: {l} ({other:?})"),
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+impl std::io::Write for CapturedLog {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+impl<'a> MakeWriter<'a> for CapturedLog {
+    type Writer = CapturedLog;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::{Arc, Mutex};
-
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Buffer {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'a> MakeWriter<'a> for Buffer {
-        type Writer = Buffer;
-        fn make_writer(&'a self) -> Self::Writer {
-            self.clone()
-        }
-    }
 
     fn capture(level: Level, f: impl FnOnce()) -> Vec<Map<String, Value>> {
-        let buf = Buffer::default();
+        let buf = CapturedLog::default();
         let subscriber = tracing_subscriber::registry()
             .with(HclogLayer::new(buf.clone()).with_filter(targets_for(level)));
         tracing::subscriber::with_default(subscriber, f);
-        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
-        text.lines()
-            .map(|l| match serde_json::from_str::<Value>(l).unwrap() {
-                Value::Object(m) => m,
-                other => panic!("not an object: {other}"),
-            })
-            .collect()
+        buf.lines().into_iter().collect()
     }
 
     /// Parses the Go layout `2006-01-02T15:04:05.000000Z07:00` strictly.
