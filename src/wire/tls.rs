@@ -261,6 +261,32 @@ mod tests {
     }
 
     #[test]
+    fn pem_parsing_keeps_certificates_and_skips_other_sections() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        // Text around the blocks and a key block between the certificates are ignored.
+        let pem = format!(
+            "leading text\n{}{}{}",
+            cert.pem(),
+            key.serialize_pem(),
+            cert.pem()
+        );
+        let certs = parse_pem_certs(&pem).unwrap();
+        assert_eq!(certs, vec![cert.der().clone(), cert.der().clone()]);
+        // A key alone holds no certificate.
+        assert!(matches!(
+            parse_pem_certs(&key.serialize_pem()),
+            Err(WireError::ClientCert(m)) if m.contains("no certificate")
+        ));
+        // A certificate block whose body is not base64 is an error, not an empty result.
+        assert!(matches!(
+            parse_pem_certs("-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n"),
+            Err(WireError::ClientCert(m)) if m.contains("not valid PEM")
+        ));
+    }
+
+    #[test]
     fn verifier_advertises_p521() {
         let v =
             PinnedCertVerifier::new(vec![], crypto_provider().signature_verification_algorithms);
