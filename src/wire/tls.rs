@@ -7,6 +7,7 @@ use std::time::Duration;
 use rustls::DistinguishedName;
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, ServerConfig, SignatureScheme};
@@ -80,7 +81,7 @@ pub fn crypto_provider() -> Arc<CryptoProvider> {
 
 /// Parses every certificate in a PEM text (Terraform sends exactly one).
 pub fn parse_pem_certs(pem: &str) -> Result<Vec<CertificateDer<'static>>, WireError> {
-    let certs = rustls_pemfile::certs(&mut pem.as_bytes())
+    let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| WireError::ClientCert(format!("PLUGIN_CLIENT_CERT is not valid PEM: {e}")))?;
     if certs.is_empty() {
