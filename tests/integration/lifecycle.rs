@@ -49,7 +49,7 @@ use std::time::{Duration, Instant};
 
 use pb::provider_server::Provider as _;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use rediscloud_tf::client::{PollPolicy, RetryPolicy};
 use rediscloud_tf::emulator::{EmulatorConfig, RunningEmulator};
 use rediscloud_tf::framework::msgpack;
