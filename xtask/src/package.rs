@@ -105,3 +105,57 @@ pub fn package(
         zip_sha256,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh directory under the system temp dir (xtask has no tempfile dependency).
+    fn scratch(name: &str) -> PathBuf {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let dir = std::env::temp_dir().join(format!(
+            "xtask-package-{name}-{}-{nanos}",
+            std::process::id()
+        ));
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn packaging_twice_gives_byte_identical_zips_with_a_fixed_timestamp() {
+        let dir = scratch("repro");
+        let bin = dir.join("provider");
+        fs::write(&bin, "#!/bin/sh\necho provider\n".repeat(100)).unwrap();
+        let first = package(&bin, "1.2.3", "linux", "amd64", &dir.join("a")).unwrap();
+        // Touch the input so that nothing of the build's file metadata may leak into the zip.
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
+        fs::File::options()
+            .write(true)
+            .open(&bin)
+            .and_then(|f| f.set_modified(later))
+            .unwrap();
+        let second = package(&bin, "1.2.3", "linux", "amd64", &dir.join("b")).unwrap();
+        assert_eq!(
+            fs::read(&first.zip).unwrap(),
+            fs::read(&second.zip).unwrap()
+        );
+        assert_eq!(first.zip_sha256, second.zip_sha256);
+        assert_eq!(
+            fs::read(&first.sums).unwrap(),
+            fs::read(&second.sums).unwrap()
+        );
+
+        // Independent of when it runs: the entry carries the zip epoch, 1980-01-01 00:00:00.
+        let mut archive = zip::ZipArchive::new(fs::File::open(&first.zip).unwrap()).unwrap();
+        let entry = archive.by_index(0).unwrap();
+        assert_eq!(entry.name(), "terraform-provider-rediscloud_v1.2.3");
+        let t = entry.last_modified().expect("a timestamp");
+        assert_eq!((t.year(), t.month(), t.day()), (1980, 1, 1));
+        assert_eq!((t.hour(), t.minute(), t.second()), (0, 0, 0));
+        assert_eq!(entry.unix_mode().map(|m| m & 0o777), Some(0o755));
+        drop(entry);
+        let _ = fs::remove_dir_all(&dir);
+    }
+}
