@@ -68,9 +68,12 @@ pub fn package(
     let exe = fs::read(binary)?;
     {
         let mut zip = zip::ZipWriter::new(fs::File::create(&zip_path)?);
-        // Fixed timestamps keep the zip (and so its hash) reproducible.
+        // A fixed timestamp, the zip epoch 1980-01-01 00:00:00, keeps the zip (and so its hash)
+        // reproducible; left unset, the zip crate stamps the current time when its `time`
+        // feature is on, which any crate in the build could turn on.
         let options = zip::write::SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Deflated)
+            .last_modified_time(zip::DateTime::default())
             .unix_permissions(0o755);
         zip.start_file(format!("terraform-provider-{TYPE}_v{version}"), options)
             .map_err(io::Error::other)?;
@@ -150,7 +153,10 @@ mod tests {
         // Independent of when it runs: the entry carries the zip epoch, 1980-01-01 00:00:00.
         let mut archive = zip::ZipArchive::new(fs::File::open(&first.zip).unwrap()).unwrap();
         let entry = archive.by_index(0).unwrap();
-        assert_eq!(entry.name(), "terraform-provider-rediscloud_v1.2.3");
+        assert_eq!(
+            entry.name().unwrap(),
+            "terraform-provider-rediscloud_v1.2.3"
+        );
         let t = entry.last_modified().expect("a timestamp");
         assert_eq!((t.year(), t.month(), t.day()), (1980, 1, 1));
         assert_eq!((t.hour(), t.minute(), t.second()), (0, 0, 0));
