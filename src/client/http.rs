@@ -473,7 +473,7 @@ fn checked_base_url(raw: &str) -> Result<Url, String> {
     Ok(url)
 }
 
-fn backoff(policy: &RetryPolicy) -> backon::ExponentialBackoff {
+pub(super) fn backoff(policy: &RetryPolicy) -> backon::ExponentialBackoff {
     let mut builder = ExponentialBuilder::default()
         .with_min_delay(policy.initial_delay)
         .with_max_delay(policy.max_delay)

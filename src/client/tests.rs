@@ -653,6 +653,26 @@ async fn server_errors_are_retried_on_get_but_not_on_writes() {
     assert_eq!(server.count("PUT", "/v1/cloud-accounts/6"), 1);
 }
 
+#[test]
+fn retry_delays_never_exceed_max_delay_even_with_jitter() {
+    let policy = RetryPolicy {
+        attempts: 200,
+        initial_delay: Duration::from_millis(100),
+        max_delay: Duration::from_millis(400),
+        jitter: true,
+    };
+    let delays: Vec<Duration> = super::http::backoff(&policy).collect();
+    assert_eq!(delays.len(), 200);
+    let longest = delays.iter().max().copied();
+    assert!(
+        longest <= Some(policy.max_delay),
+        "a retry waited {longest:?}, more than max_delay {:?}",
+        policy.max_delay
+    );
+    // Below the cap the jitter still spreads the delays: the first lies in [initial, 2 x initial).
+    assert!(delays[0] >= policy.initial_delay && delays[0] < 2 * policy.initial_delay);
+}
+
 /// Accepts connections, reads each request in full, then closes without answering.
 async fn hang_up_server() -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
