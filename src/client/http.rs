@@ -473,7 +473,9 @@ fn checked_base_url(raw: &str) -> Result<Url, String> {
     Ok(url)
 }
 
-pub(super) fn backoff(policy: &RetryPolicy) -> backon::ExponentialBackoff {
+/// The retry delays: exponential from `initial_delay`, jittered, and capped at `max_delay` after
+/// the jitter (backon caps before adding up to 100% jitter, which allowed twice `max_delay`).
+pub(super) fn backoff(policy: &RetryPolicy) -> impl Iterator<Item = Duration> + use<> {
     let mut builder = ExponentialBuilder::default()
         .with_min_delay(policy.initial_delay)
         .with_max_delay(policy.max_delay)
@@ -482,7 +484,8 @@ pub(super) fn backoff(policy: &RetryPolicy) -> backon::ExponentialBackoff {
     if policy.jitter {
         builder = builder.with_jitter();
     }
-    builder.build()
+    let max_delay = policy.max_delay;
+    builder.build().map(move |d| d.min(max_delay))
 }
 
 /// A transport error's description without the URL (which reqwest includes by default).
