@@ -4,11 +4,13 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+
+use crate::emulator::{EmulatorProcess, STARTUP_TIMEOUT};
 
 /// Realistic, but short enough for a demo that finishes within a minute.
 const EMULATOR_ARGS: &[&str] = &[
@@ -22,17 +24,6 @@ const EMULATOR_ARGS: &[&str] = &[
     "800",
     "--exit-with-stdin",
 ];
-
-/// The emulator process; killed when dropped. It also exits by itself when
-/// our end of its stdin closes, so even a killed demo leaves nothing behind.
-struct EmulatorProcess(Child);
-
-impl Drop for EmulatorProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     std::fs::create_dir_all(to)?;
@@ -125,33 +116,17 @@ pub fn run(root: &Path, tf: &Path, release_dir: &Path, version: &str) -> Result<
     )?;
 
     println!("==> starting the Redis Cloud API emulator");
-    let mut child = Command::new(release_dir.join("rediscloud-emulator"))
-        .args(EMULATOR_ARGS)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .context("starting rediscloud-emulator")?;
-    let stdout = child.stdout.take().context("emulator stdout")?;
-    let emulator = EmulatorProcess(child);
-    let mut lines = BufReader::new(stdout).lines();
-    let mut env: Vec<(String, String)> = Vec::new();
-    for line in lines.by_ref().take(5) {
-        let line = line?;
-        println!("  emulator │ {line}");
-        if let Some(kv) = line.strip_prefix("export ")
-            && let Some((k, v)) = kv.split_once('=')
-        {
-            env.push((k.to_owned(), v.to_owned()));
-        }
-    }
-    if env.len() != 3 {
-        bail!("the emulator did not print its REDISCLOUD_* exports");
-    }
-    let relay = thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            println!("  emulator │ {line}");
-        }
-    });
+    // Its own output goes on showing beside Terraform's while the demo runs.
+    let emulator = EmulatorProcess::spawn(
+        Command::new(release_dir.join("rediscloud-emulator"))
+            .args(EMULATOR_ARGS)
+            .stdin(Stdio::piped()),
+        STARTUP_TIMEOUT,
+        |line| println!("  emulator │ {line}"),
+        drop,
+    )
+    .map_err(anyhow::Error::msg)?;
+    let mut env = emulator.banner().provider_env();
     env.extend(
         [
             ("TF_CLI_CONFIG_FILE", cli_config.display().to_string()),
@@ -185,7 +160,6 @@ pub fn run(root: &Path, tf: &Path, release_dir: &Path, version: &str) -> Result<
         &["destroy", "-auto-approve", "-input=false", "-no-color"],
     )?;
     drop(emulator);
-    let _ = relay.join();
     println!(
         "\n==> demo finished in {:.1}s (build excluded); the emulator has stopped.",
         started.elapsed().as_secs_f64()

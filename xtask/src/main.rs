@@ -11,6 +11,7 @@ use anyhow::{Context, Result, bail};
 
 mod bench;
 mod demo;
+mod emulator;
 mod package;
 mod svg;
 

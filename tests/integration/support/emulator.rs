@@ -1,17 +1,15 @@
 //! A running `rediscloud-emulator` process per test: startup handshake, admin API helpers, restart, kill on drop.
 
-use std::io::{BufRead, BufReader, Read};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use super::http;
+use super::launcher::{EmulatorProcess, STARTUP_TIMEOUT};
 
 /// The emulator binary Cargo built for this test run.
 pub const EMULATOR_BIN: &str = env!("CARGO_BIN_EXE_rediscloud-emulator");
@@ -24,18 +22,12 @@ const DEFAULT_ARGS: &[(&str, &str)] = &[
     ("--delete-ms", "5"),
 ];
 
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
-
 /// A child emulator process. Its stdout and stderr are collected for assertions; it is killed on drop.
 pub struct Emulator {
-    child: Child,
+    process: EmulatorProcess,
     /// Arguments as given to `start`, without the defaults (reapplied on restart).
     args: Vec<String>,
     state_file: Option<PathBuf>,
-    addr: SocketAddr,
-    api_url: String,
-    access_key: String,
-    secret_key: String,
     stdout: Arc<Mutex<Vec<String>>>,
     stderr: Arc<Mutex<Vec<String>>>,
 }
@@ -44,8 +36,7 @@ impl std::fmt::Debug for Emulator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Keys stay out of Debug output even though they are the emulator's own throwaway credentials.
         f.debug_struct("Emulator")
-            .field("api_url", &self.api_url)
-            .field("pid", &self.child.id())
+            .field("api_url", &self.api_url())
             .finish_non_exhaustive()
     }
 }
@@ -74,14 +65,14 @@ impl Emulator {
     /// directories would no longer authenticate.
     #[track_caller]
     pub fn restart(&mut self) {
-        self.kill();
+        self.process.kill();
         let next = Self::spawn(
             self.args.clone(),
             self.state_file.clone(),
-            Some(self.addr.port()),
+            Some(self.port()),
         );
         assert!(
-            next.access_key == self.access_key && next.secret_key == self.secret_key,
+            next.access_key() == self.access_key() && next.secret_key() == self.secret_key(),
             "the restarted emulator issued different credentials; with --state-file they must persist"
         );
         *self = next;
@@ -128,97 +119,66 @@ impl Emulator {
     }
 
     fn try_spawn(args: &[String]) -> Result<Emulator, String> {
-        let command = format!("{EMULATOR_BIN} {}", args.join(" "));
-        let mut child = Command::new(EMULATOR_BIN)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|err| format!("could not start `{command}`: {err}"))?;
-
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let stderr = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel();
-        collect_lines(child.stdout.take(), Arc::clone(&stdout), Some(tx));
-        collect_lines(child.stderr.take(), Arc::clone(&stderr), None);
-
-        let mut banner = Banner::default();
-        let deadline = Instant::now() + STARTUP_TIMEOUT;
-        let (addr, api_url, access_key, secret_key) = loop {
-            if let Some(parsed) = banner.parsed() {
-                break parsed;
-            }
-            let wait = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(wait) {
-                Ok(line) => banner.read(&line),
-                Err(err) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    let why = match err {
-                        mpsc::RecvTimeoutError::Timeout => {
-                            format!("no startup banner within {STARTUP_TIMEOUT:?}")
-                        }
-                        mpsc::RecvTimeoutError::Disconnected => {
-                            "exited before printing its startup banner".to_owned()
-                        }
-                    };
-                    thread::sleep(Duration::from_millis(10)); // let the stderr collector catch the last lines
-                    return Err(format!(
-                        "emulator `{command}` {why}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-                        lock(&stdout).join("\n"),
-                        lock(&stderr).join("\n")
-                    ));
-                }
-            }
+        let collect = |sink: &Arc<Mutex<Vec<String>>>| {
+            let sink = Arc::clone(sink);
+            move |line| lock(&sink).push(line)
         };
-        Ok(Emulator {
-            child,
-            args: Vec::new(),
-            state_file: None,
-            addr,
-            api_url,
-            access_key,
-            secret_key,
-            stdout,
-            stderr,
-        })
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let started = EmulatorProcess::spawn(
+            Command::new(EMULATOR_BIN)
+                .args(args)
+                .stdin(Stdio::null())
+                .stderr(Stdio::piped()),
+            STARTUP_TIMEOUT,
+            collect(&stdout),
+            collect(&stderr),
+        );
+        match started {
+            Ok(process) => Ok(Emulator {
+                process,
+                args: Vec::new(),
+                state_file: None,
+                stdout,
+                stderr,
+            }),
+            Err(why) => {
+                thread::sleep(Duration::from_millis(10)); // let the stderr collector catch the last lines
+                Err(format!(
+                    "{why}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+                    lock(&stdout).join("\n"),
+                    lock(&stderr).join("\n")
+                ))
+            }
+        }
     }
 
     /// Base URL of the emulated API, `http://127.0.0.1:<port>/v1` (what `REDISCLOUD_URL` is set to).
     pub fn api_url(&self) -> &str {
-        &self.api_url
+        &self.process.banner().api_url
     }
 
     pub fn access_key(&self) -> &str {
-        &self.access_key
+        &self.process.banner().access_key
     }
 
     pub fn secret_key(&self) -> &str {
-        &self.secret_key
+        &self.process.banner().secret_key
     }
 
     pub fn port(&self) -> u16 {
-        self.addr.port()
+        self.process.banner().addr.port()
     }
 
     /// The provider environment pointing at this emulator.
     pub fn provider_env(&self) -> Vec<(String, String)> {
-        vec![
-            ("REDISCLOUD_URL".to_owned(), self.api_url.clone()),
-            ("REDISCLOUD_ACCESS_KEY".to_owned(), self.access_key.clone()),
-            ("REDISCLOUD_SECRET_KEY".to_owned(), self.secret_key.clone()),
-            // Longer than any task-404 window the tests configure (at most 2 s).
-            (
-                "REDISCLOUD_TEST_VISIBILITY_GRACE_MS".to_owned(),
-                "2500".to_owned(),
-            ),
-        ]
+        let mut env = self.process.banner().provider_env();
+        // Longer than any task-404 window the tests configure (at most 2 s).
+        env.push((
+            "REDISCLOUD_TEST_VISIBILITY_GRACE_MS".to_owned(),
+            "2500".to_owned(),
+        ));
+        env
     }
 
     /// Every stdout line the emulator printed so far (the banner included).
@@ -328,8 +288,8 @@ impl Emulator {
 
     #[track_caller]
     fn admin(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
-        let response =
-            http::request(self.addr, method, path, body).unwrap_or_else(|err| panic!("{err}"));
+        let response = http::request(self.process.banner().addr, method, path, body)
+            .unwrap_or_else(|err| panic!("{err}"));
         assert!(
             (200..300).contains(&response.status),
             "{method} {path} returned {}: {}",
@@ -339,12 +299,6 @@ impl Emulator {
         response
             .json()
             .unwrap_or_else(|err| panic!("{method} {path}: {err}"))
-    }
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 
@@ -358,86 +312,4 @@ fn lock(lines: &Mutex<Vec<String>>) -> std::sync::MutexGuard<'_, Vec<String>> {
     lines
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Reads lines until EOF into `sink`, forwarding each one to `tx` while someone listens.
-fn collect_lines(
-    pipe: Option<impl Read + Send + 'static>,
-    sink: Arc<Mutex<Vec<String>>>,
-    tx: Option<mpsc::Sender<String>>,
-) {
-    let Some(pipe) = pipe else { return };
-    thread::spawn(move || {
-        for line in BufReader::new(pipe).lines() {
-            let Ok(line) = line else { break };
-            lock(&sink).push(line.clone());
-            if let Some(tx) = &tx {
-                let _ = tx.send(line);
-            }
-        }
-    });
-}
-
-/// The startup lines the emulator prints once it is listening.
-#[derive(Default)]
-struct Banner {
-    addr: Option<SocketAddr>,
-    api_url: Option<String>,
-    access_key: Option<String>,
-    secret_key: Option<String>,
-    admin_seen: bool,
-}
-
-impl Banner {
-    fn read(&mut self, line: &str) {
-        let line = line.trim();
-        if let Some(url) = line.strip_prefix("rediscloud-emulator listening on http://") {
-            self.addr = url.trim_end_matches('/').parse().ok();
-        } else if let Some(url) = line.strip_prefix("export REDISCLOUD_URL=") {
-            self.api_url = Some(url.to_owned());
-        } else if let Some(key) = line.strip_prefix("export REDISCLOUD_ACCESS_KEY=") {
-            self.access_key = Some(key.to_owned());
-        } else if let Some(key) = line.strip_prefix("export REDISCLOUD_SECRET_KEY=") {
-            self.secret_key = Some(key.to_owned());
-        } else if line.starts_with("admin API: http://") {
-            self.admin_seen = true;
-        }
-    }
-
-    /// Address, API URL and keys, once every banner line has been seen.
-    fn parsed(&self) -> Option<(SocketAddr, String, String, String)> {
-        if !self.admin_seen {
-            return None;
-        }
-        Some((
-            self.addr?,
-            self.api_url.clone()?,
-            self.access_key.clone()?,
-            self.secret_key.clone()?,
-        ))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn banner_is_complete_only_with_every_line() {
-        let mut banner = Banner::default();
-        for line in [
-            "rediscloud-emulator listening on http://127.0.0.1:4321",
-            "export REDISCLOUD_URL=http://127.0.0.1:4321/v1",
-            "export REDISCLOUD_ACCESS_KEY=ak",
-            "export REDISCLOUD_SECRET_KEY=sk",
-        ] {
-            banner.read(line);
-            assert!(banner.parsed().is_none());
-        }
-        banner.read("admin API: http://127.0.0.1:4321/admin");
-        let (addr, api_url, access_key, secret_key) = banner.parsed().expect("complete banner");
-        assert_eq!(addr.port(), 4321);
-        assert_eq!(api_url, "http://127.0.0.1:4321/v1");
-        assert_eq!((access_key.as_str(), secret_key.as_str()), ("ak", "sk"));
-    }
 }

@@ -16,6 +16,8 @@
 
 mod emulator;
 mod http;
+#[path = "../../../xtask/src/emulator.rs"]
+mod launcher;
 mod shell;
 mod steps;
 mod target;

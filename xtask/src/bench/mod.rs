@@ -10,7 +10,7 @@ use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
@@ -19,6 +19,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
+use crate::emulator::{EmulatorProcess, STARTUP_TIMEOUT};
 use crate::svg::{Bar, Panel};
 
 mod scale;
@@ -53,20 +54,8 @@ const TARGET_RSS_MIB: f64 = 20.0;
 
 const PROVIDER_EXE: &str = "terraform-provider-rediscloud";
 
-/// The emulator process; killed when dropped (and it exits by itself when its stdin closes).
-struct Emulator {
-    child: Child,
-    /// `127.0.0.1:port`
-    addr: String,
-    env: Vec<(String, String)>,
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+/// An emulator for the benchmarks: quiet, and without a rate limit that matters unless asked.
+struct Emulator(EmulatorProcess);
 
 impl Emulator {
     fn start(bin: &Path, stage_ms: u64, activation_ms: u64, delete_ms: u64) -> Result<Self> {
@@ -81,56 +70,28 @@ impl Emulator {
         delete_ms: u64,
         rate_limit: u32,
     ) -> Result<Self> {
-        let mut child = Command::new(bin)
-            .args([
-                "--port",
-                "0",
-                "--quiet",
-                "--exit-with-stdin",
-                "--rate-limit",
-            ])
-            .arg(rate_limit.to_string())
-            .arg("--task-stage-ms")
-            .arg(stage_ms.to_string())
-            .arg("--activation-ms")
-            .arg(activation_ms.to_string())
-            .arg("--delete-ms")
-            .arg(delete_ms.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .context("starting rediscloud-emulator")?;
-        let stdout = child.stdout.take().context("emulator stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let mut addr = None;
-        let mut env = Vec::new();
-        for line in lines.by_ref().take(5) {
-            let line = line?;
-            if let Some(url) = line.strip_prefix("rediscloud-emulator listening on http://") {
-                addr = Some(url.trim().to_owned());
-            } else if let Some((k, v)) = line
-                .strip_prefix("export ")
-                .and_then(|kv| kv.split_once('='))
-            {
-                env.push((k.to_owned(), v.to_owned()));
-            }
-        }
-        // Keep draining so the emulator never blocks on a full pipe.
-        thread::spawn(move || for _ in lines.map_while(Result::ok) {});
-        let emulator = Emulator {
-            child,
-            addr: addr.context("the emulator did not print its address")?,
-            env,
-        };
-        if emulator.env.len() != 3 {
-            bail!("the emulator did not print its REDISCLOUD_* exports");
-        }
-        Ok(emulator)
+        let mut command = Command::new(bin);
+        command
+            .args(["--port", "0", "--quiet", "--exit-with-stdin"])
+            .args(["--rate-limit", &rate_limit.to_string()])
+            .args(["--task-stage-ms", &stage_ms.to_string()])
+            .args(["--activation-ms", &activation_ms.to_string()])
+            .args(["--delete-ms", &delete_ms.to_string()])
+            .stdin(Stdio::piped());
+        EmulatorProcess::spawn(&mut command, STARTUP_TIMEOUT, drop, drop)
+            .map(Emulator)
+            .map_err(anyhow::Error::msg)
+    }
+
+    /// The provider environment pointing at this emulator.
+    fn env(&self) -> Vec<(String, String)> {
+        self.0.banner().provider_env()
     }
 
     /// One admin API call; returns the parsed JSON body.
     fn admin(&self, method: &str, path: &str) -> Result<Value> {
-        let body = http(&self.addr, method, &format!("/admin{path}"))?;
+        let addr = self.0.banner().addr.to_string();
+        let body = http(&addr, method, &format!("/admin{path}"))?;
         serde_json::from_str(&body).with_context(|| format!("admin {path}: not JSON"))
     }
 
@@ -837,7 +798,7 @@ pub fn run(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str) -> Res
     let emulator_bin = release_dir.join("rediscloud-emulator");
     let emu_env = |emu: &Emulator| {
         let mut env = base_env.clone();
-        env.extend(emu.env.iter().cloned());
+        env.extend(emu.env());
         env
     };
 

@@ -275,7 +275,7 @@ fn tally(
 pub fn measure(emulator_bin: &Path, tf_base: &Tf<'_>, dirs: &mut Workdirs) -> Result<Vec<Run>> {
     let emulator = Emulator::start_limited(emulator_bin, STAGE_MS, SETTLE_MS, SETTLE_MS, LIMIT)?;
     let mut env = tf_base.env.clone();
-    env.extend(emulator.env.iter().cloned());
+    env.extend(emulator.env());
     let tf = Tf {
         bin: tf_base.bin,
         env,
