@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::support::files::copy_tree;
 use super::support::{Emulator, Workdir};
 
 fn examples() -> PathBuf {
@@ -21,18 +22,10 @@ fn workdir(name: &str, emulator: &Emulator) -> Workdir {
     w
 }
 
-/// Copies `examples/<dir>` into the workdir, keeping sibling `modules/` reachable.
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).expect("copy");
-        }
-    }
+/// Copies `examples/` into a workdir, keeping the examples' sibling `modules/` reachable.
+#[track_caller]
+fn copy_examples(to: &Path) {
+    copy_tree(&examples(), to).unwrap_or_else(|err| panic!("{err}"));
 }
 
 #[test]
@@ -57,7 +50,7 @@ fn examples_are_formatted_and_valid() {
         "modules/byoa-aws",
     ] {
         let w = Workdir::new("examples_validate");
-        copy_tree(&dir, &w.path().join("examples"));
+        copy_examples(&w.path().join("examples"));
         let chdir = format!("-chdir=examples/{root}");
         w.run(&[&chdir, "init", "-backend=false"]).assert_success();
         w.run(&[&chdir, "validate"])
@@ -126,7 +119,7 @@ fn examples_apply_one_after_another_on_one_emulator() {
     let b = workdir("examples_byoa", &emulator)
         .env("TF_VAR_secret_access_key", "module-secret")
         .env("TF_VAR_console_password", "module-password");
-    copy_tree(&examples(), &b.path().join("examples"));
+    copy_examples(&b.path().join("examples"));
     let byoa = "-chdir=examples/byoa-aws";
     b.run(&[byoa, "init"]).assert_success();
     b.run(&[byoa, "apply", "-auto-approve", "-input=false"])
@@ -165,7 +158,7 @@ fn examples_apply_one_after_another_on_one_emulator() {
             "TF_VAR_console_passwords",
             r#"{"dev":"dev-password","staging":"staging-password","production":"production-password"}"#,
         );
-    copy_tree(&examples(), &m.path().join("examples"));
+    copy_examples(&m.path().join("examples"));
     let multi = "-chdir=examples/byoa-multi-env";
     m.run(&[multi, "init"]).assert_success();
     m.run(&[multi, "apply", "-auto-approve", "-input=false"])

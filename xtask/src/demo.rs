@@ -11,6 +11,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 
 use crate::emulator::{EmulatorProcess, STARTUP_TIMEOUT};
+use crate::files::copy_tree;
 
 /// Realistic, but short enough for a demo that finishes within a minute.
 const EMULATOR_ARGS: &[&str] = &[
@@ -24,20 +25,6 @@ const EMULATOR_ARGS: &[&str] = &[
     "800",
     "--exit-with-stdin",
 ];
-
-fn copy_tree(from: &Path, to: &Path) -> Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_tree(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), target)?;
-        }
-    }
-    Ok(())
-}
 
 /// Shows the provider's own progress lines (TF_LOG_PROVIDER=INFO) and
 /// Terraform's errors, dropping the rest of its log noise.

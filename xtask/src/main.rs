@@ -12,6 +12,7 @@ use anyhow::{Context, Result, bail};
 mod bench;
 mod demo;
 mod emulator;
+mod files;
 mod package;
 mod svg;
 

@@ -15,6 +15,8 @@
 #![allow(dead_code, unused_imports)]
 
 mod emulator;
+#[path = "../../../xtask/src/files.rs"]
+pub mod files;
 mod http;
 #[path = "../../../xtask/src/emulator.rs"]
 mod launcher;

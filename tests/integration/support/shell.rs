@@ -11,6 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::emulator::EMULATOR_BIN;
+use super::files::copy_tree;
 use super::terraform::{TfOutput, drain, join, strip_ansi, terraform};
 use super::workdir::PROVIDER_BIN;
 
@@ -105,7 +106,8 @@ impl Sandbox {
         copy_tree(
             &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples"),
             &self.work().join("examples"),
-        );
+        )
+        .unwrap_or_else(|err| panic!("{err}"));
     }
 
     /// Runs `script` with `bash --noprofile --norc -eo pipefail` (what GitHub Actions runs a `shell: bash` step
@@ -234,21 +236,6 @@ fn kill_group(child: &mut Child, group: u32) {
         .status();
     let _ = child.kill();
     let _ = child.wait();
-}
-
-#[track_caller]
-fn copy_tree(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap_or_else(|err| panic!("creating {}: {err}", to.display()));
-    for entry in fs::read_dir(from).unwrap_or_else(|err| panic!("{}: {err}", from.display())) {
-        let entry = entry.unwrap_or_else(|err| panic!("{}: {err}", from.display()));
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), &target)
-                .unwrap_or_else(|err| panic!("copying to {}: {err}", target.display()));
-        }
-    }
 }
 
 #[cfg(test)]

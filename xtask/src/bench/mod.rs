@@ -20,6 +20,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
 use crate::emulator::{EmulatorProcess, STARTUP_TIMEOUT};
+use crate::files::copy_tree;
 use crate::svg::{Bar, Panel};
 
 mod scale;
@@ -315,21 +316,6 @@ impl Workdirs {
         fs::write(dir.join("main.tf"), kind.config(count))?;
         Ok(dir)
     }
-}
-
-fn copy_tree(from: &Path, to: &Path) -> Result<()> {
-    fs::create_dir_all(to)?;
-    for entry in fs::read_dir(from)? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        // `metadata` follows symlinks, so a linked provider directory is copied as files.
-        if fs::metadata(entry.path())?.is_dir() {
-            copy_tree(&entry.path(), &target)?;
-        } else {
-            fs::copy(entry.path(), &target)?;
-        }
-    }
-    Ok(())
 }
 
 fn median(xs: &[f64]) -> f64 {
