@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -23,7 +23,10 @@ use crate::emulator::{EmulatorProcess, STARTUP_TIMEOUT};
 use crate::files::copy_tree;
 use crate::svg::{Bar, Panel};
 
+mod handshake;
 mod scale;
+
+use handshake::{one_start, terraform_like_client_cert_pem};
 
 /// Runs per workload for the single-account latency figure.
 const LATENCY_RUNS: usize = 5;
@@ -531,86 +534,17 @@ fn provider_hwm_kib() -> Vec<(u32, u64)> {
 
 /// Start-ups timed per run, as in benches/startup.rs.
 const STARTUP_RUNS: usize = 200;
-/// go-plugin's handshake cookie for Terraform providers.
-const MAGIC_COOKIE: &str = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2";
-
-/// A client certificate like Terraform's AutoMTLS one (self-signed ECDSA P-521 for `localhost`),
-/// made with the openssl CLI because xtask has no certificate library.
-fn terraform_like_client_cert(dir: &Path) -> Result<String> {
-    fs::create_dir_all(dir)?;
-    let cert = dir.join("client.pem");
-    let out = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-521",
-            "-sha512",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=DNS:localhost",
-            "-addext",
-            "extendedKeyUsage=clientAuth,serverAuth",
-            "-keyout",
-        ])
-        .arg(dir.join("client-key.pem"))
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .context("running openssl (needed to make an AutoMTLS client certificate)")?;
-    if !out.status.success() {
-        bail!(
-            "openssl could not make a P-521 certificate: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(fs::read_to_string(cert)?)
-}
-
-/// Spawns the provider as Terraform does (AutoMTLS) and times spawn → handshake line, in ms.
-fn one_start(provider: &Path, cert_pem: &str) -> Result<f64> {
-    let started = Instant::now();
-    let mut child = Command::new(provider)
-        .env("TF_PLUGIN_MAGIC_COOKIE", MAGIC_COOKIE)
-        .env("PLUGIN_PROTOCOL_VERSIONS", "5,6")
-        .env("PLUGIN_MIN_PORT", "10000")
-        .env("PLUGIN_MAX_PORT", "25000")
-        .env("PLUGIN_CLIENT_CERT", cert_pem)
-        .env_remove("TF_LOG")
-        .env_remove("TF_LOG_PROVIDER")
-        .env_remove("TF_LOG_PROVIDER_REDISCLOUD")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("starting the provider")?;
-    let mut line = String::new();
-    let read = child
-        .stdout
-        .take()
-        .map(|out| BufReader::new(out).read_line(&mut line));
-    let ms = started.elapsed().as_secs_f64() * 1000.0;
-    let _ = child.kill();
-    let _ = child.wait();
-    // protocol 1, app protocol 6, unix socket, then the address and the server certificate.
-    match read {
-        Some(Ok(_)) if line.starts_with("1|6|unix|") && line.trim_end().len() > 100 => Ok(ms),
-        _ => bail!("bad handshake line: {line:?}"),
-    }
-}
-
 /// The start-up figure: (median ms, p90 ms, a one-line summary).
-fn startup(provider: &Path, work: &Path) -> Result<(f64, f64, String)> {
-    let pem = terraform_like_client_cert(&work.join("startup"))?;
-    one_start(provider, &pem)?; // warm the page cache
+fn startup(provider: &Path) -> Result<(f64, f64, String)> {
+    let pem = terraform_like_client_cert_pem().context("making a P-521 client certificate")?;
+    let start_ms = || {
+        one_start(provider, &pem)
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .context("starting the provider")
+    };
+    start_ms()?; // warm the page cache
     let times = (0..STARTUP_RUNS)
-        .map(|_| one_start(provider, &pem))
+        .map(|_| start_ms())
         .collect::<Result<Vec<_>>>()?;
     let (med, p90) = (median(&times), percentile(&times, 0.9));
     let min = times.iter().copied().fold(f64::INFINITY, f64::min);
@@ -778,7 +712,7 @@ pub fn run(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str) -> Res
 
     // (3) first, while nothing else runs on the machine.
     println!("==> start-up: spawn -> handshake line of the release provider, {STARTUP_RUNS} runs");
-    let startup = startup(&provider_bin, &work)?;
+    let startup = startup(&provider_bin)?;
     println!("    {}", startup.2);
 
     let emulator_bin = release_dir.join("rediscloud-emulator");
