@@ -14,10 +14,12 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
+use time::macros::format_description;
+use time::{OffsetDateTime, UtcOffset};
 
 use crate::emulator::{EmulatorProcess, STARTUP_TIMEOUT};
 use crate::files::copy_tree;
@@ -576,26 +578,12 @@ fn load_average() -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
-fn utc_now() -> String {
-    utc(SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs()))
-}
-
-/// Unix seconds as `YYYY-MM-DD HH:MM UTC` (civil-from-days; no date dependency).
-fn utc(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let (h, m) = ((secs % 86_400) / 3600, (secs % 3600) / 60);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(mo <= 2);
-    format!("{y:04}-{mo:02}-{d:02} {h:02}:{m:02} UTC")
+/// A moment as `YYYY-MM-DD HH:MM UTC`, the report's date.
+fn utc(t: OffsetDateTime) -> String {
+    let format = format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    t.to_offset(UtcOffset::UTC)
+        .format(&format)
+        .unwrap_or_else(|_| t.to_string())
 }
 
 fn verdict(met: bool) -> &'static str {
@@ -880,7 +868,7 @@ pub fn run(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str) -> Res
     let results = Results {
         cpus,
         model,
-        date: utc_now(),
+        date: utc(OffsetDateTime::now_utc()),
         terraform,
         acct_apply,
         data_apply,
@@ -1482,9 +1470,12 @@ mod tests {
     }
 
     #[test]
-    fn utc_dates_are_civil() {
-        assert_eq!(utc(0), "1970-01-01 00:00 UTC");
-        assert_eq!(utc(1_700_000_000), "2023-11-14 22:13 UTC");
-        assert_eq!(utc(951_782_400), "2000-02-29 00:00 UTC");
+    fn report_dates_are_utc_minutes() {
+        let at = |secs| utc(OffsetDateTime::from_unix_timestamp(secs).unwrap());
+        assert_eq!(at(0), "1970-01-01 00:00 UTC");
+        assert_eq!(at(1_700_000_000), "2023-11-14 22:13 UTC");
+        assert_eq!(at(951_782_400), "2000-02-29 00:00 UTC");
+        let paris = time::macros::datetime!(2026-05-01 12:30 +02:00);
+        assert_eq!(utc(paris), "2026-05-01 10:30 UTC");
     }
 }
