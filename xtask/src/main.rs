@@ -1,7 +1,7 @@
 //! `cargo xtask`: project tasks that need more than one cargo command. `test` is the project's test command.
 
 use std::env;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -71,26 +71,15 @@ fn run() -> Result<()> {
         Some("proof") => {
             let root = repo_root();
             let tf = find_terraform(&root)?;
-            let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
             println!(
                 "xtask: ==> fault matrix, bad-input matrix, secrets audit and load (real Terraform)"
             );
-            let status = Command::new(cargo)
-                .args([
-                    "test",
-                    "--test",
-                    "integration",
-                    "--",
-                    "proof_",
-                    "--nocapture",
-                ])
-                .env("TF_ACC_TERRAFORM", &tf)
-                .current_dir(&root)
-                .status()
-                .context("running the proof tests")?;
-            if !status.success() {
-                bail!("the proof tests failed ({status})");
-            }
+            integration_tests(
+                &root,
+                &["proof_", "--nocapture"],
+                ("TF_ACC_TERRAFORM", tf.as_os_str()),
+                "the proof tests",
+            )?;
             let release = build_release(&root)?;
             bench::run(&root, &tf, &release, &crate_version(&root)?)
         }
@@ -112,10 +101,9 @@ fn run() -> Result<()> {
 
 /// Builds the release binaries and returns their directory.
 fn build_release(root: &Path) -> Result<PathBuf> {
-    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let started = Instant::now();
     println!("==> building release binaries (cargo build --release)");
-    let status = Command::new(cargo)
+    let status = cargo(root)
         .args([
             "build",
             "--release",
@@ -124,7 +112,6 @@ fn build_release(root: &Path) -> Result<PathBuf> {
             "--bin",
             "rediscloud-emulator",
         ])
-        .current_dir(root)
         .status()
         .context("running cargo build")?;
     if !status.success() {
@@ -135,26 +122,39 @@ fn build_release(root: &Path) -> Result<PathBuf> {
     Ok(target.join("release"))
 }
 
+/// `cargo`, as Cargo ran xtask (`$CARGO`), working in the workspace root.
+fn cargo(root: &Path) -> Command {
+    let mut cargo = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cargo.current_dir(root);
+    cargo
+}
+
+/// Runs `cargo test --test integration -- <args>` with one more environment variable.
+fn integration_tests(root: &Path, args: &[&str], var: (&str, &OsStr), what: &str) -> Result<()> {
+    let status = cargo(root)
+        .args(["test", "--test", "integration", "--"])
+        .args(args)
+        .env(var.0, var.1)
+        .status()
+        .with_context(|| format!("running {what}"))?;
+    if !status.success() {
+        bail!("{what} failed ({status})");
+    }
+    Ok(())
+}
+
 /// Regenerates docs/ through the docs test in write mode, so that the test and
 /// the command cannot render differently.
 fn docs(root: &Path) -> Result<()> {
-    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .args([
-            "test",
-            "--test",
-            "integration",
-            "--",
+    integration_tests(
+        root,
+        &[
             "--exact",
             "integration::docs::docs_are_generated_from_the_served_schema",
-        ])
-        .env("UPDATE_DOCS", "1")
-        .current_dir(root)
-        .status()
-        .context("running the docs generator")?;
-    if !status.success() {
-        bail!("docs generation failed ({status})");
-    }
+        ],
+        ("UPDATE_DOCS", OsStr::new("1")),
+        "the docs generator",
+    )?;
     println!("xtask: docs/ regenerated from the provider schema");
     Ok(())
 }
@@ -220,14 +220,13 @@ fn test(rest: &[OsString]) -> Result<()> {
     let terraform = find_terraform(&root)?;
     println!("xtask: using Terraform {}", terraform.display());
 
-    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut steps: Vec<(&str, Command)> = Vec::new();
 
-    let mut fmt = Command::new(&cargo);
+    let mut fmt = cargo(&root);
     fmt.args(["fmt", "--all", "--", "--check"]);
     steps.push(("cargo fmt --check", fmt));
 
-    let mut clippy = Command::new(&cargo);
+    let mut clippy = cargo(&root);
     clippy.args([
         "clippy",
         "--workspace",
@@ -238,7 +237,7 @@ fn test(rest: &[OsString]) -> Result<()> {
     ]);
     steps.push(("cargo clippy -D warnings", clippy));
 
-    let mut tests = Command::new(&cargo);
+    let mut tests = cargo(&root);
     tests
         .args(["test", "--workspace"])
         .args(&extra)
@@ -250,7 +249,6 @@ fn test(rest: &[OsString]) -> Result<()> {
         println!("xtask: ==> {name}");
         let step_started = Instant::now();
         let status = cmd
-            .current_dir(&root)
             .status()
             .with_context(|| format!("could not start `{name}`"))?;
         let secs = step_started.elapsed().as_secs_f64();
