@@ -23,13 +23,7 @@ fn terraform_init_installs_from_the_filesystem_mirror() {
     let manifest = std::fs::read_to_string(&art.manifest).expect("manifest");
     assert!(manifest.contains("\"protocol_versions\": [\"6.0\"]"));
 
-    w.write_file(
-        "cli.tfrc",
-        &format!(
-            "provider_installation {{\n  filesystem_mirror {{\n    path    = {:?}\n    include = [\"registry.terraform.io/redislabs/rediscloud\"]\n  }}\n}}\n",
-            art.mirror.display().to_string()
-        ),
-    );
+    w.write_file("cli.tfrc", &package::mirror_cli_config(&art.mirror));
     w.write_config(
         "terraform {\n  required_providers {\n    rediscloud = {\n      source  = \"redislabs/rediscloud\"\n      version = \"0.1.0\"\n    }\n  }\n}\n\nprovider \"rediscloud\" {}\n",
     );

@@ -94,13 +94,7 @@ pub fn run(root: &Path, tf: &Path, release_dir: &Path, version: &str) -> Result<
         &work.join("dist"),
     )?;
     let cli_config = work.join("cli.tfrc");
-    std::fs::write(
-        &cli_config,
-        format!(
-            "provider_installation {{\n  filesystem_mirror {{\n    path    = {:?}\n    include = [\"registry.terraform.io/redislabs/rediscloud\"]\n  }}\n  direct {{\n    exclude = [\"registry.terraform.io/redislabs/rediscloud\"]\n  }}\n}}\n",
-            art.mirror.display().to_string()
-        ),
-    )?;
+    std::fs::write(&cli_config, crate::package::mirror_cli_config(&art.mirror))?;
 
     println!("==> starting the Redis Cloud API emulator");
     // Its own output goes on showing beside Terraform's while the demo runs.

@@ -46,6 +46,16 @@ pub fn platform() -> (&'static str, &'static str) {
     (os, arch)
 }
 
+/// A Terraform CLI configuration that installs this provider from the filesystem mirror at
+/// `mirror` (as [`Artifacts::mirror`]) and every other provider directly from its registry.
+pub fn mirror_cli_config(mirror: &Path) -> String {
+    let source = format!("{HOSTNAME}/{NAMESPACE}/{TYPE}");
+    format!(
+        "provider_installation {{\n  filesystem_mirror {{\n    path    = {:?}\n    include = [\"{source}\"]\n  }}\n  direct {{\n    exclude = [\"{source}\"]\n  }}\n}}\n",
+        mirror.display().to_string()
+    )
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()

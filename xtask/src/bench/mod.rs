@@ -652,13 +652,7 @@ fn prepare(root: &Path, release_dir: &Path, version: &str) -> Result<Prepared> {
     let provider_bin = release_dir.join(PROVIDER_EXE);
     let art = crate::package::package(&provider_bin, version, os, arch, &work.join("dist"))?;
     let cli_config = work.join("cli.tfrc");
-    fs::write(
-        &cli_config,
-        format!(
-            "provider_installation {{\n  filesystem_mirror {{\n    path    = {:?}\n    include = [\"registry.terraform.io/redislabs/rediscloud\"]\n  }}\n  direct {{\n    exclude = [\"registry.terraform.io/redislabs/rediscloud\"]\n  }}\n}}\n",
-            art.mirror.display().to_string()
-        ),
-    )?;
+    fs::write(&cli_config, crate::package::mirror_cli_config(&art.mirror))?;
     let base_env: Vec<(String, String)> = [
         ("TF_CLI_CONFIG_FILE", cli_config.display().to_string()),
         ("TF_IN_AUTOMATION", "1".to_owned()),
