@@ -11,7 +11,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 
-use super::{Emulator, Kind, Logged, Tf, Workdirs, secs};
+use super::report::secs;
+use super::rig::{Emulator, Kind, Logged, Tf, Workdirs};
 use crate::svg::{Bar, Panel};
 
 /// Accounts per run.

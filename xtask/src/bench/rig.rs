@@ -1,0 +1,309 @@
+//! The rig every measurement drives: a quiet emulator and its request log (read over the
+//! admin API), Terraform with a given environment, and fresh pre-initialised working
+//! directories for the two kinds of configuration compared.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+use crate::emulator::{EmulatorProcess, STARTUP_TIMEOUT};
+use crate::files::copy_tree;
+
+/// Far above anything a run sends, so the emulator's 400/min default never throttles.
+pub(super) const RATE_LIMIT: u32 = 1_000_000;
+
+/// An emulator for the benchmarks: quiet, and without a rate limit that matters unless asked.
+pub(super) struct Emulator(EmulatorProcess);
+
+impl Emulator {
+    pub(super) fn start(
+        bin: &Path,
+        stage_ms: u64,
+        activation_ms: u64,
+        delete_ms: u64,
+    ) -> Result<Self> {
+        Self::start_limited(bin, stage_ms, activation_ms, delete_ms, RATE_LIMIT)
+    }
+
+    /// Like [`Emulator::start`], with the given requests-per-minute limit per API key.
+    pub(super) fn start_limited(
+        bin: &Path,
+        stage_ms: u64,
+        activation_ms: u64,
+        delete_ms: u64,
+        rate_limit: u32,
+    ) -> Result<Self> {
+        let mut command = Command::new(bin);
+        command
+            .args(["--port", "0", "--quiet", "--exit-with-stdin"])
+            .args(["--rate-limit", &rate_limit.to_string()])
+            .args(["--task-stage-ms", &stage_ms.to_string()])
+            .args(["--activation-ms", &activation_ms.to_string()])
+            .args(["--delete-ms", &delete_ms.to_string()])
+            .stdin(Stdio::piped());
+        EmulatorProcess::spawn(&mut command, STARTUP_TIMEOUT, drop, drop)
+            .map(Emulator)
+            .map_err(anyhow::Error::msg)
+    }
+
+    /// The provider environment pointing at this emulator.
+    pub(super) fn env(&self) -> Vec<(String, String)> {
+        self.0.banner().provider_env()
+    }
+
+    /// One admin API call; returns the parsed JSON body.
+    pub(super) fn admin(&self, method: &str, path: &str) -> Result<Value> {
+        let addr = self.0.banner().addr.to_string();
+        let body = http(&addr, method, &format!("/admin{path}"))?;
+        serde_json::from_str(&body).with_context(|| format!("admin {path}: not JSON"))
+    }
+
+    pub(super) fn clear_log(&self) -> Result<()> {
+        self.admin("DELETE", "/requests").map(drop)
+    }
+
+    pub(super) fn log(&self) -> Result<Vec<Logged>> {
+        let v = self.admin("GET", "/requests")?;
+        let entries = v["requests"].as_array().context("no requests array")?;
+        Ok(entries.iter().filter_map(Logged::parse).collect())
+    }
+}
+
+/// A minimal HTTP/1.1 exchange (xtask has no HTTP client; the admin API is plain local HTTP).
+fn http(addr: &str, method: &str, path: &str) -> Result<String> {
+    let mut stream = TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    )?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let raw = String::from_utf8_lossy(&raw);
+    let (head, body) = raw
+        .split_once("\r\n\r\n")
+        .context("malformed HTTP response")?;
+    let status = head.split_whitespace().nth(1).unwrap_or("");
+    if !status.starts_with('2') {
+        bail!("{method} {path}: HTTP {status}: {body}");
+    }
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        return dechunk(body);
+    }
+    Ok(body.to_owned())
+}
+
+fn dechunk(mut body: &str) -> Result<String> {
+    let mut out = String::new();
+    loop {
+        let (size, rest) = body.split_once("\r\n").context("bad chunk")?;
+        let size = usize::from_str_radix(size.trim(), 16).context("bad chunk size")?;
+        if size == 0 {
+            return Ok(out);
+        }
+        out.push_str(rest.get(..size).context("short chunk")?);
+        body = rest.get(size + 2..).context("short chunk")?;
+    }
+}
+
+/// One entry of the emulator's request log.
+#[derive(Debug, Clone)]
+pub(super) struct Logged {
+    pub(super) method: String,
+    /// Without the `/v1` prefix.
+    pub(super) path: String,
+    pub(super) status: u16,
+    pub(super) time_ms: u64,
+}
+
+impl Logged {
+    pub(super) fn parse(v: &Value) -> Option<Self> {
+        let path = v["path"].as_str()?;
+        Some(Logged {
+            method: v["method"].as_str()?.to_owned(),
+            path: path.strip_prefix("/v1").unwrap_or(path).to_owned(),
+            status: v["status"].as_u64().and_then(|s| u16::try_from(s).ok())?,
+            time_ms: v["timeMs"].as_u64()?,
+        })
+    }
+
+    /// A task read: the shared list (`GET /tasks`) or one task by ID.
+    pub(super) fn is_task_get(&self) -> bool {
+        self.method == "GET" && (self.path == "/tasks" || self.path.starts_with("/tasks/"))
+    }
+
+    /// An account read: the shared list (`GET /cloud-accounts`) or one account by ID.
+    pub(super) fn is_account_get(&self) -> bool {
+        self.method == "GET"
+            && (self.path == "/cloud-accounts" || self.path.starts_with("/cloud-accounts/"))
+    }
+}
+
+/// What Terraform runs against: its binary, the CLI config, and environment.
+pub(super) struct Tf<'a> {
+    pub(super) bin: &'a Path,
+    pub(super) env: Vec<(String, String)>,
+}
+
+impl Tf<'_> {
+    /// Runs one command; returns its wall time and exit code. Codes outside `ok` are errors.
+    pub(super) fn run(&self, dir: &Path, args: &[&str], ok: &[i32]) -> Result<(f64, i32)> {
+        let started = Instant::now();
+        let out = Command::new(self.bin)
+            .args(args)
+            .current_dir(dir)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .output()
+            .context("starting terraform")?;
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        let code = out.status.code().unwrap_or(-1);
+        if !ok.contains(&code) {
+            bail!(
+                "terraform {} in {} exited {code}:\n{}{}",
+                args.join(" "),
+                dir.display(),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok((ms, code))
+    }
+
+    pub(super) fn apply(&self, dir: &Path) -> Result<f64> {
+        Ok(self
+            .run(
+                dir,
+                &["apply", "-auto-approve", "-input=false", "-no-color"],
+                &[0],
+            )?
+            .0)
+    }
+
+    /// A plan that must find nothing to change (exit 0, not 2).
+    pub(super) fn noop_plan(&self, dir: &Path) -> Result<f64> {
+        Ok(self
+            .run(
+                dir,
+                &["plan", "-detailed-exitcode", "-input=false", "-no-color"],
+                &[0],
+            )?
+            .0)
+    }
+
+    pub(super) fn destroy(&self, dir: &Path, refresh: bool) -> Result<f64> {
+        let mut args = vec!["destroy", "-auto-approve", "-input=false", "-no-color"];
+        if !refresh {
+            args.push("-refresh=false");
+        }
+        Ok(self.run(dir, &args, &[0])?.0)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    Account,
+    Data,
+}
+
+impl Kind {
+    pub(super) fn config(self, count: usize) -> String {
+        match self {
+            Kind::Account => format!(
+                r#"terraform {{
+  required_providers {{
+    rediscloud = {{
+      source = "redislabs/rediscloud"
+    }}
+  }}
+}}
+
+provider "rediscloud" {{}}
+
+resource "rediscloud_cloud_account" "bench" {{
+  count             = {count}
+  name              = "bench-${{count.index}}"
+  provider_type     = "AWS"
+  access_key_id     = format("AKIABENCH%011d", count.index)
+  access_secret_key = "bench-secret-access-key"
+  console_username  = "bench-console"
+  console_password  = "bench-console-password"
+  sign_in_login_url = "https://123456789012.signin.aws.amazon.com/console"
+}}
+"#
+            ),
+            Kind::Data => format!(
+                r#"resource "terraform_data" "bench" {{
+  count = {count}
+  input = "bench-${{count.index}}"
+}}
+"#
+            ),
+        }
+    }
+}
+
+/// Fresh working directories, each a copy of an initialised template (so `init` is never timed).
+pub(super) struct Workdirs {
+    base: PathBuf,
+    next: usize,
+}
+
+impl Workdirs {
+    pub(super) fn new(base: PathBuf, tf: &Tf<'_>) -> Result<Self> {
+        let _ = fs::remove_dir_all(&base);
+        for kind in [Kind::Account, Kind::Data] {
+            let template = Self::template(&base, kind);
+            fs::create_dir_all(&template)?;
+            fs::write(template.join("main.tf"), kind.config(1))?;
+            tf.run(&template, &["init", "-input=false", "-no-color"], &[0])?;
+        }
+        Ok(Workdirs { base, next: 0 })
+    }
+
+    pub(super) fn template(base: &Path, kind: Kind) -> PathBuf {
+        base.join(match kind {
+            Kind::Account => "template-rediscloud",
+            Kind::Data => "template-data",
+        })
+    }
+
+    pub(super) fn fresh(&mut self, kind: Kind, count: usize) -> Result<PathBuf> {
+        self.next += 1;
+        let dir = self.base.join(format!("run-{}", self.next));
+        copy_tree(&Self::template(&self.base, kind), &dir)?;
+        fs::write(dir.join("main.tf"), kind.config(count))?;
+        Ok(dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunked_bodies_are_joined() {
+        assert_eq!(
+            dechunk("4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\n\r\n")
+                .ok()
+                .as_deref(),
+            Some("{\"a\":1}")
+        );
+    }
+
+    #[test]
+    fn request_log_entries_lose_the_version_prefix() {
+        let v = serde_json::json!({"method": "GET", "path": "/v1/tasks/x", "status": 200, "timeMs": 5, "durationMs": 0});
+        let l = Logged::parse(&v).map(|l| (l.path.clone(), l.is_task_get()));
+        assert_eq!(l, Some(("/tasks/x".to_owned(), true)));
+    }
+}
