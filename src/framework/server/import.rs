@@ -1,4 +1,4 @@
-//! Import and identity: GetResourceIdentitySchemas, UpgradeResourceIdentity and ImportResourceState.
+//! Import, identity and configuration generation: GetResourceIdentitySchemas, UpgradeResourceIdentity, ImportResourceState and GenerateResourceConfig.
 
 use tonic::{Request, Response, Status};
 
@@ -9,6 +9,7 @@ use crate::framework::json;
 use crate::framework::plan::finish_state;
 use crate::framework::provider::Provider;
 use crate::framework::resource::ImportRequest;
+use crate::framework::value::Value;
 use crate::wire::proto::tfplugin6 as pb;
 
 impl<P: Provider> FrameworkServer<P> {
@@ -129,6 +130,37 @@ impl<P: Provider> FrameworkServer<P> {
                         });
                 }
             }
+            (resp, diags)
+        })
+        .await
+    }
+
+    pub(super) async fn handle_generate_resource_config(
+        &self,
+        request: Request<pb::generate_resource_config::Request>,
+    ) -> Result<Response<pb::generate_resource_config::Response>, Status> {
+        let req = request.into_inner();
+        self.serve("GenerateResourceConfig", &req.type_name.clone(), async {
+            let mut diags = Diagnostics::new();
+            let mut resp = pb::generate_resource_config::Response::default();
+            let Some((resource, schema)) = self.resource(&req.type_name, &mut diags) else {
+                return (resp, diags);
+            };
+            let ty = schema.implied_type();
+            let Some(state) = decode_dv(req.state.as_ref(), &ty, "state", &mut diags) else {
+                return (resp, diags);
+            };
+            // No state (a list result without its object): Terraform writes every
+            // configurable attribute as null for the user to fill in.
+            let mut config = if state.is_null() {
+                Value::Null
+            } else {
+                resource.generate_config(&state, &mut diags)
+            };
+            if !config.is_null() {
+                finish_state(schema, &mut config);
+            }
+            resp.config = encode_dv(&config, &ty, "generated configuration", &mut diags);
             (resp, diags)
         })
         .await

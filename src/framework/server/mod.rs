@@ -7,12 +7,14 @@
 //! recovery) and hands each RPC to the file of its family, as
 //! terraform-plugin-framework's `fwserver` does: `schema.rs` (schema and
 //! metadata), `provider_config.rs` (provider configuration), `resource.rs`
-//! (resource lifecycle), `data_source.rs` (data sources), `import.rs` (import
-//! and identity); `convert.rs` converts between wire and framework types.
+//! (resource lifecycle), `data_source.rs` (data sources), `import.rs` (import,
+//! identity and configuration generation), `list.rs` (list resources);
+//! `convert.rs` converts between wire and framework types.
 
 mod convert;
 mod data_source;
 mod import;
+mod list;
 mod provider_config;
 mod resource;
 mod schema;
@@ -34,6 +36,7 @@ use tracing::Instrument;
 
 use super::data_source::DataSource;
 use super::diag::{Diagnostic, Diagnostics, Severity};
+use super::list_resource::ListResource;
 use super::provider::Provider;
 use super::resource::Resource;
 use super::schema::Schema;
@@ -42,6 +45,7 @@ use convert::to_pb_diag;
 
 type DynResource<D> = Arc<dyn Resource<Data = D>>;
 type DynDataSource<D> = Arc<dyn DataSource<Data = D>>;
+type DynListResource<D> = Arc<dyn ListResource<Data = D>>;
 
 /// Serves a [`Provider`] over Terraform's plugin protocol 6.
 pub struct FrameworkServer<P: Provider> {
@@ -49,6 +53,7 @@ pub struct FrameworkServer<P: Provider> {
     provider_schema: Schema,
     resources: HashMap<&'static str, (DynResource<P::Data>, Schema)>,
     data_sources: HashMap<&'static str, (DynDataSource<P::Data>, Schema)>,
+    list_resources: HashMap<&'static str, (DynListResource<P::Data>, Schema)>,
     data: RwLock<Option<Arc<P::Data>>>,
     stop: Mutex<CancellationToken>,
     next_request: AtomicU64,
@@ -125,6 +130,8 @@ with_diagnostics!(
     pb::import_resource_state::Response,
     pb::validate_data_resource_config::Response,
     pb::read_data_source::Response,
+    pb::generate_resource_config::Response,
+    pb::validate_list_resource_config::Response,
 );
 
 impl<P: Provider> FrameworkServer<P> {
@@ -132,7 +139,7 @@ impl<P: Provider> FrameworkServer<P> {
     /// them at the start of every process.
     pub fn new(provider: P) -> Self {
         let provider_schema = provider.schema();
-        let resources = provider
+        let resources: HashMap<_, (DynResource<P::Data>, Schema)> = provider
             .resources()
             .into_iter()
             .map(|r| {
@@ -148,11 +155,28 @@ impl<P: Provider> FrameworkServer<P> {
                 (d.type_name(), (d, s))
             })
             .collect();
+        let list_resources: HashMap<_, _> = provider
+            .list_resources()
+            .into_iter()
+            .map(|l| {
+                let s = l.schema();
+                (l.type_name(), (l, s))
+            })
+            .collect();
+        for name in list_resources.keys() {
+            let identity = resources.get(name).and_then(|(r, _)| r.identity_schema());
+            // Terraform rejects the whole provider schema otherwise; fail where the bug is.
+            assert!(
+                identity.is_some(),
+                "list resource {name} needs a managed resource of the same type with an identity schema"
+            );
+        }
         FrameworkServer {
             provider,
             provider_schema,
             resources,
             data_sources,
+            list_resources,
             data: RwLock::new(None),
             stop: Mutex::new(TERMINATE.child_token()),
             next_request: AtomicU64::new(1),
@@ -172,6 +196,11 @@ impl<P: Provider> FrameworkServer<P> {
     /// Data source schemas by type name.
     pub fn data_source_schemas(&self) -> impl Iterator<Item = (&'static str, &Schema)> {
         self.data_sources.iter().map(|(k, (_, s))| (*k, s))
+    }
+
+    /// List resource `config` block schemas by type name.
+    pub fn list_resource_schemas(&self) -> impl Iterator<Item = (&'static str, &Schema)> {
+        self.list_resources.iter().map(|(k, (_, s))| (*k, s))
     }
 
     fn stop_token(&self) -> CancellationToken {
@@ -223,6 +252,21 @@ impl<P: Provider> FrameworkServer<P> {
             );
         }
         d
+    }
+
+    fn list_resource(
+        &self,
+        name: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<&(DynListResource<P::Data>, Schema)> {
+        let l = self.list_resources.get(name);
+        if l.is_none() {
+            diags.error(
+                "Unknown List Resource Type",
+                format!("This provider has no list resource type {name:?}."),
+            );
+        }
+        l
     }
 
     /// Runs one request: a log span, timing, and panic recovery. The body
@@ -389,5 +433,26 @@ impl<P: Provider> pb::provider_server::Provider for FrameworkServer<P> {
         request: Request<pb::read_data_source::Request>,
     ) -> Result<Response<pb::read_data_source::Response>, Status> {
         self.handle_read_data_source(request).await
+    }
+
+    async fn generate_resource_config(
+        &self,
+        request: Request<pb::generate_resource_config::Request>,
+    ) -> Result<Response<pb::generate_resource_config::Response>, Status> {
+        self.handle_generate_resource_config(request).await
+    }
+
+    async fn validate_list_resource_config(
+        &self,
+        request: Request<pb::validate_list_resource_config::Request>,
+    ) -> Result<Response<pb::validate_list_resource_config::Response>, Status> {
+        self.handle_validate_list_resource_config(request).await
+    }
+
+    async fn list_resource(
+        &self,
+        request: Request<pb::list_resource::Request>,
+    ) -> Result<Response<tonic::codegen::BoxStream<pb::list_resource::Event>>, Status> {
+        self.handle_list_resource(request).await
     }
 }

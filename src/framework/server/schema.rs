@@ -31,6 +31,13 @@ impl<P: Provider> FrameworkServer<P> {
                             type_name: (*k).to_owned(),
                         })
                         .collect(),
+                    list_resources: self
+                        .list_resources
+                        .keys()
+                        .map(|k| pb::get_metadata::TypeName {
+                            type_name: (*k).to_owned(),
+                        })
+                        .collect(),
                     ..Default::default()
                 },
                 Diagnostics::new(),
@@ -57,6 +64,12 @@ impl<P: Provider> FrameworkServer<P> {
                         .iter()
                         .map(|(k, (_, s))| ((*k).to_owned(), to_pb_schema(s)))
                         .collect(),
+                    // Only the `config` block: Terraform wraps it in the `list` block.
+                    list_resource_schemas: self
+                        .list_resources
+                        .iter()
+                        .map(|(k, (_, s))| ((*k).to_owned(), to_pb_schema(s)))
+                        .collect(),
                     server_capabilities: Some(server_capabilities()),
                     ..Default::default()
                 },
@@ -73,6 +86,7 @@ pub(super) fn server_capabilities() -> pb::ServerCapabilities {
         // Later processes of one Terraform run may reuse the first schema.
         get_provider_schema_optional: true,
         move_resource_state: false,
-        generate_resource_config: false,
+        // `-generate-config-out` asks the resource what configuration to write.
+        generate_resource_config: true,
     }
 }
