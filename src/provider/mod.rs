@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use crate::client::{Client, ClientConfig, PollPolicy, RetryPolicy, Secret};
 use crate::framework::data_source::DataSource;
 use crate::framework::diag::Diagnostics;
+use crate::framework::list_resource::ListResource;
 use crate::framework::path::AttributePath;
 use crate::framework::provider::{ConfigureRequest, Provider};
 use crate::framework::resource::Resource;
@@ -190,6 +191,12 @@ impl Provider for RedisCloudProvider {
 
     fn data_sources(&self) -> Vec<Arc<dyn DataSource<Data = RedisCloud>>> {
         vec![Arc::new(cloud_account::data_source::CloudAccountDataSource)]
+    }
+
+    fn list_resources(&self) -> Vec<Arc<dyn ListResource<Data = RedisCloud>>> {
+        vec![Arc::new(
+            cloud_account::list_resource::CloudAccountListResource,
+        )]
     }
 }
 
