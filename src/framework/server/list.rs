@@ -92,9 +92,10 @@ impl Encoding {
     }
 }
 
+/// An event of diagnostics whose paths are already placed in the `list` block.
 fn diagnostics_event(diags: Diagnostics) -> pb::list_resource::Event {
     pb::list_resource::Event {
-        diagnostic: to_pb_diags(&in_config_block(diags)),
+        diagnostic: to_pb_diags(&diags),
         ..Default::default()
     }
 }
@@ -120,7 +121,8 @@ struct Job<D: Send + Sync + 'static> {
     include_resource: bool,
     limit: u64,
     stop: CancellationToken,
-    /// Warnings validation found; they go out with the listing's own diagnostics.
+    /// Warnings validation found (already placed in the `config` block); they go out after
+    /// the listing's own diagnostics.
     warnings: Diagnostics,
 }
 
@@ -128,7 +130,7 @@ impl<D: Send + Sync + 'static> Job<D> {
     /// Runs the listing into `tx`; a panic becomes an error event.
     async fn run(self, tx: mpsc::Sender<ListEvent>) -> u64 {
         let mut out = ListStream::new(tx.clone(), self.limit);
-        let mut diags = self.warnings;
+        let mut diags = Diagnostics::new();
         let listing = self.list.list(
             &self.data,
             ListRequest {
@@ -151,6 +153,8 @@ impl<D: Send + Sync + 'static> Job<D> {
         }
         let sent = out.sent();
         // Diagnostics go out even when the limit closed the stream for results.
+        let mut diags = in_config_block(diags);
+        diags.extend(self.warnings);
         if !diags.0.is_empty() {
             let _ = tx.send(ListEvent::Diagnostics(diags)).await;
         }
@@ -324,6 +328,7 @@ impl<P: Provider> FrameworkServer<P> {
         let mut found = Diagnostics::new();
         schema.validate_config(&config, &mut found);
         list.validate(&config, &mut found);
+        let found = in_config_block(found);
         if found.has_error() {
             return Err(found);
         }
