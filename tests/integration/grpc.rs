@@ -217,6 +217,19 @@ fn validation_points_at_the_attribute_and_tolerates_unknowns() {
 }
 
 #[test]
+fn a_required_attribute_set_to_null_is_reported_on_it() {
+    // Generated configuration writes `console_username = null` (the API never returns it);
+    // Terraform passes an explicit null for a required attribute on to the provider.
+    let mut s = serve();
+    let d = validate(&mut s, &config(&[("console_username", Value::Null)]));
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(d[0].summary, "Missing Configuration for Required Attribute");
+    assert_eq!(path_of(&d[0]), "console_username");
+    // Unknown is not null: it is checked once known.
+    assert!(validate(&mut s, &config(&[("console_username", Value::unknown())])).is_empty());
+}
+
+#[test]
 fn write_only_needs_a_terraform_that_supports_it() {
     let mut s = serve();
     let cfg = config(&[
