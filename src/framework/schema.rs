@@ -297,8 +297,8 @@ impl Block {
     }
 
     /// Runs attribute validators on every known value of `config`, recursively,
-    /// and rejects known values for computed-only attributes (Terraform leaves
-    /// that check to providers).
+    /// and rejects known values for computed-only attributes and nulls for required
+    /// ones (Terraform leaves those checks to providers).
     pub fn validate_values(&self, config: &Value, base: &AttributePath, diags: &mut Diagnostics) {
         for a in &self.attributes {
             let v = config.attr(a.name);
@@ -309,6 +309,16 @@ impl Block {
                     a.name
                 );
                 diags.attribute_error(path, "Read-Only Attribute Set in Configuration", detail);
+                continue;
+            }
+            // Terraform itself stops a required attribute that is absent, but passes on
+            // one written as `null` (as generated configuration does for values it lacks).
+            if a.presence == Presence::Required && v.is_null() {
+                let detail = format!(
+                    "Attribute {path} is required, but the configuration sets it to null. Give `{}` a value.",
+                    a.name
+                );
+                diags.attribute_error(path, "Missing Configuration for Required Attribute", detail);
                 continue;
             }
             for validator in &a.validators {
