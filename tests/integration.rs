@@ -38,6 +38,9 @@ mod integration {
     // Acceptance scenarios for the rediscloud_cloud_account data source: zero, one and many matches.
     mod acc_data_source;
 
+    // terraform query: filters, limit, objects, bad list configurations, and generated configuration imported.
+    mod acc_list_resource;
+
     // Apply under injected faults (5xx, 429, drops, slowness, task errors, restart, SIGINT): state and API agree.
     mod proof_faults;
 
