@@ -230,9 +230,10 @@ fn acc_list_bad_config_fails_on_the_attribute() {
     }
 }
 
-/// `generated` with the credentials filled in, as a user would: in each generated block, the write-only secrets
-/// from the `credentials` variable (keyed by account name) and the console user name. Nothing else changes.
-fn fill_credentials(generated: &str) -> String {
+/// `generated` with the three values the API cannot return filled in, as a user would: in each generated block,
+/// `value(account name, attribute)` replaces `access_secret_key_wo = null # sensitive`,
+/// `console_password_wo = null # sensitive` and `console_username = null`. Nothing else changes.
+fn fill(generated: &str, value: impl Fn(&str, &str) -> String) -> String {
     let block =
         Regex::new(r#"(?s)resource "rediscloud_cloud_account" "[^"]+" \{.*?\n\}"#).expect("regex");
     let name = Regex::new(r#"\n\s*name\s+= "([^"]+)""#).expect("regex");
@@ -243,25 +244,33 @@ fn fill_credentials(generated: &str) -> String {
             let mut filled = String::new();
             for line in text.lines() {
                 let (key, rest) = line.split_once('=').unwrap_or((line, ""));
-                let value = match (key.trim(), rest.trim()) {
-                    ("access_secret_key_wo", "null # sensitive") => {
-                        format!("var.credentials[\"{account}\"].access_secret_key")
-                    }
-                    ("console_password_wo", "null # sensitive") => {
-                        format!("var.credentials[\"{account}\"].console_password")
-                    }
-                    ("console_username", "null") => format!("\"console-{account}\""),
-                    _ => {
-                        filled.push_str(line);
-                        filled.push('\n');
-                        continue;
-                    }
-                };
-                filled.push_str(&format!("{key}= {value}\n"));
+                let attr = key.trim();
+                let replaced = matches!(
+                    (attr, rest.trim()),
+                    (
+                        "access_secret_key_wo" | "console_password_wo",
+                        "null # sensitive"
+                    ) | ("console_username", "null")
+                );
+                if replaced {
+                    filled.push_str(&format!("{key}= {}\n", value(&account, attr)));
+                } else {
+                    filled.push_str(line);
+                    filled.push('\n');
+                }
             }
             filled.trim_end().to_owned()
         })
         .into_owned()
+}
+
+/// Credentials from the `credentials` variable, keyed by account name.
+fn fill_credentials(generated: &str) -> String {
+    fill(generated, |account, attr| match attr {
+        "access_secret_key_wo" => format!("var.credentials[\"{account}\"].access_secret_key"),
+        "console_password_wo" => format!("var.credentials[\"{account}\"].console_password"),
+        _ => format!("\"console-{account}\""),
+    })
 }
 
 const CREDENTIALS_VARIABLE: &str = r#"variable "credentials" {
@@ -395,4 +404,92 @@ fn acc_list_generated_configuration_imports_with_only_credentials_added() {
         2,
         "the internal account and `elsewhere` remain: {live:?}"
     );
+}
+
+fn example(rel: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(rel);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The lines that carry configuration: comments, blank lines and indentation dropped.
+fn significant_lines(hcl: &str) -> Vec<String> {
+    hcl.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+/// The documented example query lists what it says, and the documented finished block is exactly what
+/// `-generate-config-out` writes plus the three values, and imports with an empty plan after.
+#[test]
+fn acc_list_documented_example_and_finished_block() {
+    const DIR: &str = "list-resources/rediscloud_cloud_account";
+    let emulator = Emulator::start(&[]);
+    let production = emulator.create_account("production-byoa", "AWS", "AKIAIOSFODNN7EXAMPLE");
+    let staging = emulator.create_account("staging-byoa", "AWS", "AKIASTAGINGEXAMPLE");
+    let query = example(&format!("{DIR}/list-resource.tfquery.hcl"));
+    let mut w = Workdir::new("acc_list_example");
+    for (k, v) in emulator.provider_env() {
+        w = w.env(&k, &v);
+    }
+    w.write_config(&example("provider/provider.tf"));
+    w.write_file("query.tfquery.hcl", &query);
+    let out = w.run(&["query", "-no-color"]);
+    out.assert_success();
+    let found = human_results(&out.stdout);
+    let shown = |id: u64, name: &str| (format!("id={id}"), format!("{name} ({id})"));
+    assert_eq!(
+        found["list.rediscloud_cloud_account.all"],
+        [
+            shown(production, "production-byoa"),
+            shown(staging, "staging-byoa")
+        ]
+    );
+    assert_eq!(
+        found["list.rediscloud_cloud_account.production"],
+        [shown(production, "production-byoa")]
+    );
+
+    // Generating from the `production` block alone.
+    // (the last block of the example).
+    let production_block = &query[query
+        .find("list \"rediscloud_cloud_account\" \"production\"")
+        .expect("the production block")..];
+    w.write_file("query.tfquery.hcl", production_block);
+    w.run(&["query", "-no-color", "-generate-config-out=generated.tf"])
+        .assert_success();
+    let generated = std::fs::read_to_string(w.path().join("generated.tf")).expect("generated.tf");
+    let filled = fill(&generated, |_, attr| match attr {
+        "access_secret_key_wo" => "var.secret_access_key".to_owned(),
+        "console_password_wo" => "var.console_password".to_owned(),
+        _ => "\"redis-cloud-console\"".to_owned(),
+    });
+    let documented = example(&format!("{DIR}/generated-finished.tf"))
+        .replace("\"12345\"", &format!("\"{production}\""));
+    let variables = documented
+        .find("resource \"rediscloud_cloud_account\"")
+        .expect("a resource block");
+    assert_eq!(
+        significant_lines(&filled),
+        significant_lines(&documented[variables..]),
+        "the documented block is not what Terraform generates:\n{generated}"
+    );
+
+    // The documented block, as it stands, imports the account with an update and then plans nothing.
+    std::fs::remove_file(w.path().join("generated.tf")).expect("rm");
+    std::fs::remove_file(w.path().join("query.tfquery.hcl")).expect("rm");
+    w.write_file("generated.tf", &documented);
+    let w = w
+        .env("TF_VAR_secret_access_key", "documented-secret")
+        .env("TF_VAR_console_password", "documented-password");
+    w.plan()
+        .assert_success()
+        .assert_matches(r"Plan: 1 to import, 0 to add, 1 to change, 0 to destroy\.");
+    w.apply().assert_success();
+    w.plan_detailed().assert_code(0);
+    w.destroy().assert_success();
+    assert_eq!(emulator.live_account_ids(), [1, staging]);
 }
