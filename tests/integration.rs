@@ -29,6 +29,9 @@ mod integration {
     // Module authors' CI: the workflow's test step, run as written (`terraform test` against the emulator).
     mod module_ci;
 
+    // Terraform 1.10 to 1.14: a smoke lifecycle, and features too new for a version fail clearly.
+    mod version_matrix;
+
     // Release zip, manifest and SHA256SUMS install through a plain terraform init.
     mod release;
 
