@@ -173,6 +173,14 @@ fn smoke(terraform: &Path, version: &str) {
     } else {
         plan.assert_failure()
             .assert_matches(r#"An argument named "identity" is not expected here"#);
+        // The import block by ID, which the message leaves, works.
+        by_identity.write_config(&config(&[
+            account.hcl(),
+            format!("import {{\n  to = {ADDR}\n  id = \"{id}\"\n}}\n"),
+        ]));
+        run(&by_identity, &["plan", "-input=false", "-no-color"])
+            .assert_success()
+            .assert_matches("1 to import");
     }
 
     // terraform query (Terraform 1.14). A query file next to the configuration never disturbs a plan.
