@@ -29,6 +29,9 @@ mod integration {
     // Module authors' CI: the workflow's test step, run as written (`terraform test` against the emulator).
     mod module_ci;
 
+    // Terraform 1.10 to 1.14: a smoke lifecycle, and features too new for a version fail clearly.
+    mod version_matrix;
+
     // Release zip, manifest and SHA256SUMS install through a plain terraform init.
     mod release;
 
@@ -37,6 +40,9 @@ mod integration {
 
     // Acceptance scenarios for the rediscloud_cloud_account data source: zero, one and many matches.
     mod acc_data_source;
+
+    // terraform query: filters, limit, objects, bad list configurations, and generated configuration imported.
+    mod acc_list_resource;
 
     // Apply under injected faults (5xx, 429, drops, slowness, task errors, restart, SIGINT): state and API agree.
     mod proof_faults;

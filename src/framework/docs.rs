@@ -1,5 +1,6 @@
 //! Registry-style Markdown docs rendered from the schemas the provider serves
-//! (the tfplugindocs layout: `index.md`, `resources/`, `data-sources/`), with
+//! (the tfplugindocs layout: `index.md`, `resources/`, `data-sources/`,
+//! `list-resources/`), with
 //! examples pulled from `examples/`, plus guides rendered from `examples/guides/`. Docs are generated, never
 //! hand-written.
 
@@ -18,6 +19,8 @@ pub enum PageKind {
     Resource,
     /// A data source.
     DataSource,
+    /// A list resource (`terraform query`); its schema is the `config` block's.
+    ListResource,
 }
 
 /// One page to render.
@@ -64,6 +67,15 @@ pub fn render(page: &Page<'_>, provider: &str, examples: &Path) -> String {
             examples.join("data-sources").join(page.name),
             "data-source.tf",
         ),
+        PageKind::ListResource => (
+            format!(
+                "{} List Resource - terraform-provider-{provider}",
+                page.name
+            ),
+            format!("{} (List Resource)", page.name),
+            examples.join("list-resources").join(page.name),
+            "list-resource.tfquery.hcl",
+        ),
     };
     let _ = writeln!(out, "---");
     let _ = writeln!(
@@ -86,6 +98,13 @@ pub fn render(page: &Page<'_>, provider: &str, examples: &Path) -> String {
         "<!-- schema generated from the provider's own schema -->"
     );
     let _ = writeln!(out, "## Schema\n");
+    if page.kind == PageKind::ListResource {
+        let _ = writeln!(
+            out,
+            "The arguments of the `config` block inside a `list \"{}\"` block. The `list` block itself takes `provider` (required), `limit` (how many results at most; default 100) and `include_resource` (whether each result carries the whole resource object; default `false`, and always on with `-generate-config-out`).\n",
+            page.name
+        );
+    }
     render_block(&mut out, &page.schema.block, None);
     if !page.schema.config_validators.is_empty() {
         let _ = writeln!(out, "### Rules\n");
@@ -117,6 +136,16 @@ pub fn render(page: &Page<'_>, provider: &str, examples: &Path) -> String {
     if !page.notes.trim().is_empty() {
         out.push_str(page.notes.trim());
         out.push('\n');
+    }
+    if page.kind == PageKind::ListResource
+        && let Some(generated) = read(&example_dir.join("generated-finished.tf"))
+    {
+        let _ = writeln!(out, "\n## Generated Configuration\n");
+        let _ = writeln!(
+            out,
+            "What `terraform query -generate-config-out=FILE` writes for one result, once finished by hand:\n"
+        );
+        out.push_str(&fenced("terraform", &generated));
     }
     out
 }

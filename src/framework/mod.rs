@@ -1,11 +1,12 @@
 //! The provider framework: cty values and their wire codecs, schemas,
-//! diagnostics, resource and data-source traits, and the plan/apply rules.
+//! diagnostics, resource, data-source and list-resource traits, and the plan/apply rules.
 //! It knows nothing of Redis Cloud.
 
 pub mod data_source;
 pub mod diag;
 pub mod docs;
 pub mod json;
+pub mod list_resource;
 pub mod msgpack;
 pub mod path;
 pub mod plan;

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 
 use super::data_source::DataSource;
 use super::diag::Diagnostics;
+use super::list_resource::ListResource;
 use super::resource::Resource;
 use super::schema::Schema;
 use super::value::Value;
@@ -47,4 +48,10 @@ pub trait Provider: Send + Sync + 'static {
 
     /// The data source types.
     fn data_sources(&self) -> Vec<Arc<dyn DataSource<Data = Self::Data>>>;
+
+    /// The list resource types (`terraform query`), each named after a managed
+    /// resource type that has an identity schema.
+    fn list_resources(&self) -> Vec<Arc<dyn ListResource<Data = Self::Data>>> {
+        Vec::new()
+    }
 }

@@ -131,6 +131,15 @@ pub trait Resource: Send + Sync + 'static {
     /// Extra validation beyond the schema's validators; `config` may hold unknowns.
     fn validate(&self, _config: &Value, _diags: &mut Diagnostics) {}
 
+    /// The configuration `-generate-config-out` writes for an existing object whose
+    /// state is `state` (after an import, or a `terraform query` result). Terraform
+    /// writes it as HCL: every non-computed attribute appears, a null as `null`, and a
+    /// sensitive one as `null # sensitive` whatever its value. The default keeps what
+    /// configuration may set and drops what only the provider sets.
+    fn generate_config(&self, state: &Value, _diags: &mut Diagnostics) -> Value {
+        self.schema().block.config_from_state(state)
+    }
+
     /// Adjusts the plan after the framework's own rules ran.
     fn modify_plan(
         &self,

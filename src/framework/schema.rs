@@ -104,6 +104,8 @@ pub enum Validator {
     DurationAtLeast(std::time::Duration),
     /// The number must be a whole number of at least this value.
     IntegerAtLeast(i64),
+    /// The string must be a valid regular expression (RE2 syntax).
+    Regex,
 }
 
 /// A rule across attributes of one block.
@@ -262,6 +264,32 @@ impl Block {
         }
     }
 
+    /// The configuration that would produce `state`, as far as the state tells: every
+    /// attribute only the provider sets (computed, not optional) and every write-only one
+    /// null, at any depth; the rest as in `state`.
+    pub fn config_from_state(&self, state: &Value) -> Value {
+        let mut config = state.clone();
+        let Some(obj) = config.as_object_mut() else {
+            return config;
+        };
+        for a in &self.attributes {
+            if a.presence == Presence::Computed || a.write_only {
+                obj.insert(a.name.to_owned(), Value::Null);
+            }
+        }
+        for b in &self.blocks {
+            if let Some(v) = obj.get_mut(b.name) {
+                match v {
+                    Value::List(items) | Value::Set(items) => items
+                        .iter_mut()
+                        .for_each(|i| *i = b.block.config_from_state(i)),
+                    other => *other = b.block.config_from_state(other),
+                }
+            }
+        }
+        config
+    }
+
     /// Names of the write-only attributes set (non-null) in `config`, at top level.
     pub fn write_only_set<'a>(&'a self, config: &'a Value) -> impl Iterator<Item = &'a str> + 'a {
         self.attributes
@@ -271,8 +299,8 @@ impl Block {
     }
 
     /// Runs attribute validators on every known value of `config`, recursively,
-    /// and rejects known values for computed-only attributes (Terraform leaves
-    /// that check to providers).
+    /// and rejects known values for computed-only attributes and nulls for required
+    /// ones (Terraform leaves those checks to providers).
     pub fn validate_values(&self, config: &Value, base: &AttributePath, diags: &mut Diagnostics) {
         for a in &self.attributes {
             let v = config.attr(a.name);
@@ -283,6 +311,16 @@ impl Block {
                     a.name
                 );
                 diags.attribute_error(path, "Read-Only Attribute Set in Configuration", detail);
+                continue;
+            }
+            // Terraform itself stops a required attribute that is absent, but passes on
+            // one written as `null` (as generated configuration does for values it lacks).
+            if a.presence == Presence::Required && v.is_null() {
+                let detail = format!(
+                    "Attribute {path} is required, but the configuration sets it to null. Give `{}` a value.",
+                    a.name
+                );
+                diags.attribute_error(path, "Missing Configuration for Required Attribute", detail);
                 continue;
             }
             for validator in &a.validators {
@@ -469,6 +507,19 @@ impl Validator {
                 Some(_) => None,
             },
             Validator::IntegerAtLeast(_) => None,
+            Validator::Regex => regex::Regex::new(s).err().map(|e| {
+                // The parser's own message, without its repeat of the pattern.
+                let why = match &e {
+                    regex::Error::Syntax(text) => {
+                        text.lines().rfind(|l| l.starts_with("error:")).map_or_else(
+                            || text.clone(),
+                            |l| l.trim_start_matches("error:").trim().to_owned(),
+                        )
+                    }
+                    other => other.to_string(),
+                };
+                format!("must be a valid regular expression, got: {s:?} ({why})")
+            }),
         }
     }
 
@@ -491,6 +542,7 @@ impl Validator {
                 go_duration(*min)
             ),
             Validator::IntegerAtLeast(n) => format!("A whole number of at least {n}."),
+            Validator::Regex => "Must be a valid regular expression.".to_owned(),
         }
     }
 }
@@ -656,6 +708,23 @@ mod tests {
     }
 
     #[test]
+    fn regex_says_what_is_wrong_with_the_pattern() {
+        let mut d = Diagnostics::new();
+        Validator::Regex.check(
+            &Value::string("^prod-.*$"),
+            &AttributePath::root("r"),
+            &mut d,
+        );
+        assert!(d.0.is_empty());
+        Validator::Regex.check(&Value::string("(prod"), &AttributePath::root("r"), &mut d);
+        assert_eq!(d.0[0].attribute, Some(AttributePath::root("r")));
+        assert_eq!(
+            d.0[0].detail,
+            "Attribute r must be a valid regular expression, got: \"(prod\" (unclosed group)"
+        );
+    }
+
+    #[test]
     fn https_url_rejects_other_schemes_and_relative_urls() {
         for (s, ok) in [
             ("https://123.signin.aws.amazon.com/console", true),
@@ -713,6 +782,70 @@ mod tests {
             "{}",
             d.0[0].detail
         );
+    }
+
+    #[test]
+    fn config_from_state_drops_what_only_the_provider_sets() {
+        let block = Block {
+            description: String::new(),
+            attributes: vec![
+                Attribute::string("id", Presence::Computed),
+                Attribute::string("name", Presence::Required),
+                Attribute::string("region", Presence::OptionalComputed),
+                Attribute::string("secret_wo", Presence::Optional).write_only(),
+            ],
+            blocks: vec![NestedBlock {
+                name: "inner",
+                nesting: Nesting::List,
+                block: Block {
+                    description: String::new(),
+                    attributes: vec![
+                        Attribute::string("arn", Presence::Computed),
+                        Attribute::string("tag", Presence::Optional),
+                    ],
+                    blocks: vec![],
+                },
+            }],
+        };
+        let obj = |pairs: &[(&str, Value)]| {
+            Value::Object(
+                pairs
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                    .collect(),
+            )
+        };
+        let state = obj(&[
+            ("id", Value::string("7")),
+            ("name", Value::string("n")),
+            ("region", Value::string("eu")),
+            ("secret_wo", Value::string("leak")),
+            (
+                "inner",
+                Value::List(vec![obj(&[
+                    ("arn", Value::string("arn:x")),
+                    ("tag", Value::string("t")),
+                ])]),
+            ),
+        ]);
+        let config = block.config_from_state(&state);
+        assert_eq!(
+            config,
+            obj(&[
+                ("id", Value::Null),
+                ("name", Value::string("n")),
+                ("region", Value::string("eu")),
+                ("secret_wo", Value::Null),
+                (
+                    "inner",
+                    Value::List(vec![obj(&[
+                        ("arn", Value::Null),
+                        ("tag", Value::string("t"))
+                    ])])
+                ),
+            ])
+        );
+        assert_eq!(block.config_from_state(&Value::Null), Value::Null);
     }
 
     #[test]

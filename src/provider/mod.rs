@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use crate::client::{Client, ClientConfig, PollPolicy, RetryPolicy, Secret};
 use crate::framework::data_source::DataSource;
 use crate::framework::diag::Diagnostics;
+use crate::framework::list_resource::ListResource;
 use crate::framework::path::AttributePath;
 use crate::framework::provider::{ConfigureRequest, Provider};
 use crate::framework::resource::Resource;
@@ -131,6 +132,12 @@ impl Provider for RedisCloudProvider {
 
     fn data_sources(&self) -> Vec<Arc<dyn DataSource<Data = RedisCloud>>> {
         vec![Arc::new(cloud_account::data_source::CloudAccountDataSource)]
+    }
+
+    fn list_resources(&self) -> Vec<Arc<dyn ListResource<Data = RedisCloud>>> {
+        vec![Arc::new(
+            cloud_account::list_resource::CloudAccountListResource,
+        )]
     }
 }
 
@@ -301,6 +308,22 @@ pub fn documentation(examples: &std::path::Path) -> Vec<(String, String)> {
             ),
         ));
     }
+    for l in provider.list_resources() {
+        let short = l.type_name().trim_start_matches("rediscloud_").to_owned();
+        pages.push((
+            format!("list-resources/{short}.md"),
+            render(
+                &Page {
+                    kind: PageKind::ListResource,
+                    name: l.type_name(),
+                    schema: &l.schema(),
+                    notes: LIST_RESOURCE_NOTES,
+                },
+                "rediscloud",
+                examples,
+            ),
+        ));
+    }
     pages.extend(crate::framework::docs::guides(examples));
     pages
 }
@@ -308,6 +331,8 @@ pub fn documentation(examples: &std::path::Path) -> Vec<(String, String)> {
 const PROVIDER_NOTES: &str = "## Authentication\n\nCreate an API key for your Redis Cloud account (Access Management → API Keys) and pass it with the `REDISCLOUD_ACCESS_KEY` and `REDISCLOUD_SECRET_KEY` environment variables, or the `api_key` and `secret_key` arguments. Missing credentials are reported when Terraform configures the provider for plan, apply or import, never by `terraform validate`.\n\n## Logging\n\nThe provider logs to Terraform's log as structured lines. With `TF_LOG=INFO` (or `TF_LOG_PROVIDER=INFO`), every change of a task's or account's status is logged (`poll saw cloud account 7 in status pending (first look)`), and a long wait says every 30 seconds what it waits for, the status now, the time spent and the time left (`still waiting for cloud account 7 to become active: status pending after 2m10s; deadline in 7m50s`). Set `TF_LOG=DEBUG` to see every API request (`GET https://api.redislabs.com/v1/cloud-accounts: HTTP 200 in 41 ms (attempt 1)`) and the status every poll saw. Each message states its facts in a fixed order; Terraform prints the fields that follow it in an order that changes from line to line. Credentials and secret attributes never appear in any log.\n";
 
 const RESOURCE_NOTES: &str = "## Secrets, drift and import\n\nRedis Cloud never returns `access_secret_key`, `console_username` or `console_password`, so changes made to them outside Terraform cannot be detected: they keep the values last applied. Redis Cloud returns `sign_in_login_url` for some accounts but not all: where it does, a change made outside Terraform shows in the next plan; where it does not, the value last applied is kept.\n\nAfter an import those attributes are unknown to Terraform, so the first plan shows an in-place update that sets them from your configuration (never one that blanks them); applying it sends the credentials to Redis Cloud again, which re-verifies them, and the plan after that is empty. With the write-only forms the same happens through the `*_wo_version` attributes.\n\n## Timeouts\n\nEach operation waits for the Redis Cloud task and then for the account to become `active` (or, on delete, to be gone), within the `timeouts` given (defaults: create, update and delete 10 minutes; read 5 minutes; each at least `1s`, since every operation makes at least one API round trip). If a wait fails or times out after the account was created, the account is still recorded in state, marked tainted, so it is never lost.\n\n## Migrating from the official provider\n\nThe resource type, attribute names and state format are the official provider's. Install this build under the same source address (`redislabs/rediscloud`); the first plan upgrades the existing state in place and shows no changes.\n";
+
+const LIST_RESOURCE_NOTES: &str = "## Bringing accounts under Terraform\n\n`terraform query -generate-config-out=generated.tf` writes, for each account found, a `resource` block and an `import` block that imports it by identity. The provider decides what the resource block holds: every value the API returns, nothing only the provider sets, and the write-only secrets with their `*_wo_version` set to 1. The API never returns the secrets or the console user name, so three lines per account are left for you: replace `access_secret_key_wo = null # sensitive` and `console_password_wo = null # sensitive` with variables (ephemeral ones keep the secrets out of plan and state), and `console_username = null` with the user name. Redis Cloud returns `sign_in_login_url` for some accounts only; where it does not, that line is `null` too and needs the sign-in URL. Until then `terraform plan` fails, naming each missing value, and sends nothing.\n\nThe next `terraform plan` shows each account to import and one in-place update, which sends the credentials the API cannot return (the same update as after any import); after `terraform apply` the plan is empty. Queries and plans only read from Redis Cloud.\n\nGenerate from one `list` block at a time, or from blocks that cannot find the same account: each block writes its own resource for every account it finds.\n\n`terraform query` needs Terraform 1.14 or later.\n";
 
 #[cfg(test)]
 mod tests {

@@ -29,6 +29,7 @@ fn docs_are_generated_from_the_served_schema() {
             "index.md",
             "resources/cloud_account.md",
             "data-sources/cloud_account.md",
+            "list-resources/cloud_account.md",
             "guides/module-tests.yml",
             "guides/test-module-in-ci.md"
         ]
@@ -42,5 +43,19 @@ fn docs_are_generated_from_the_served_schema() {
         "### Nested Schema for `timeouts`",
     ] {
         assert!(resource.contains(needle), "resource page lacks {needle:?}");
+    }
+    let list = &pages[3].1;
+    for needle in [
+        "# rediscloud_cloud_account (List Resource)",
+        "## Example Usage",
+        "list \"rediscloud_cloud_account\" \"production\" {",
+        "`config` block inside a `list \"rediscloud_cloud_account\"` block",
+        "- `name_regex` (String)",
+        "## Generated Configuration",
+        "access_secret_key_wo         = var.secret_access_key",
+        "## Bringing accounts under Terraform",
+        "Terraform 1.14 or later",
+    ] {
+        assert!(list.contains(needle), "list resource page lacks {needle:?}");
     }
 }

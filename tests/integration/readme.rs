@@ -19,6 +19,9 @@
 //!   against. The write-only block is the same resource with write-only secrets; its one non-literal line, the
 //!   `# ... name, provider_type, ... as in the Configuration reference` comment, is completed with exactly the
 //!   attribute lines it names, taken from the resource block.
+//!   The `query-list` block is a query file (`*.tfquery.hcl`): it runs next to the provider block alone, against
+//!   accounts created through the REST API, and the configuration it generates is finished as the text after it
+//!   says, with the write-only block's variables.
 //!
 //! Special cases:
 //!
@@ -429,6 +432,58 @@ fn import_snippet_creates_through_the_rest_api_and_imports() {
         state.contains(&format!("\"id\": \"{}\"", imported[0]["id"])),
         "the state holds another account:\n{state}"
     );
+}
+
+#[test]
+fn query_snippets_find_existing_accounts_and_generate_their_import() {
+    let emulator = Emulator::start(&[]);
+    let production = emulator.create_account("production-byoa", "AWS", "AKIAIOSFODNN7EXAMPLE");
+    emulator.create_account("staging-byoa", "AWS", "AKIASTAGINGEXAMPLE");
+    let writes = emulator.writes_count();
+    let sandbox = with_exports(Sandbox::new("readme_query"), &emulator).with_dev_overrides();
+    sandbox.write("main.tf", &snippet("config-provider"));
+    sandbox.write("accounts.tfquery.hcl", &snippet("query-list"));
+    let out = sandbox.run("", &snippet("query-generate"), "");
+    out.assert_success().assert_matches(&format!(
+        r"list\.rediscloud_cloud_account\.production\s+id={production}\s+production-byoa \({production}\)"
+    ));
+    assert!(!out.stdout.contains("staging-byoa"), "{out}");
+    assert_eq!(emulator.writes_count(), writes, "a query only reads");
+    let generated =
+        std::fs::read_to_string(sandbox.work().join("generated.tf")).expect("generated.tf");
+    assert_eq!(generated.matches("import {").count(), 1, "{generated}");
+
+    // What the text after the snippets says to do: the three null values, from (ephemeral) variables and a name.
+    let mut finished = String::new();
+    for line in generated.lines() {
+        let (key, value) = line.split_once('=').unwrap_or((line, ""));
+        let replacement = match (key.trim(), value.trim()) {
+            ("access_secret_key_wo", "null # sensitive") => Some("var.secret_access_key"),
+            ("console_password_wo", "null # sensitive") => Some("var.console_password"),
+            ("console_username", "null") => Some("\"redis-cloud-console\""),
+            _ => None,
+        };
+        match replacement {
+            Some(r) => finished.push_str(&format!("{key}= {r}\n")),
+            None => finished.push_str(&format!("{line}\n")),
+        }
+    }
+    sandbox.write("generated.tf", &finished);
+    let variables = snippet("write-only");
+    let variables = &variables[..variables.find("resource").expect("a resource block")];
+    sandbox.write("variables.tf", variables);
+    let sandbox = sandbox
+        .env("TF_VAR_secret_access_key", "readme-query-secret")
+        .env("TF_VAR_console_password", "readme-query-password");
+    let out = sandbox.run(
+        "",
+        "terraform plan -input=false\nterraform apply -auto-approve -input=false\nterraform plan -input=false -detailed-exitcode\n",
+        "",
+    );
+    out.assert_success()
+        .assert_matches(r"Plan: 1 to import, 0 to add, 1 to change, 0 to destroy\.")
+        .assert_matches(r"Apply complete! Resources: 1 imported, 0 added, 1 changed, 0 destroyed\.")
+        .assert_matches("No changes");
 }
 
 /// The write-only block with its `# ... <attributes> as in ...` line replaced by those attribute lines of the

