@@ -385,13 +385,14 @@ impl Client {
         let claims = self.claims();
         let _creating = claims.begin_create(&body.name);
         // A list a moment old is as good a snapshot as a new one: anything created since is
-        // only ever adopted if it matches this request. Both lists are asked for at once.
+        // only ever adopted if it matches this request. The two lists are asked for one after
+        // the other, so a 429 on the first holds the second back for the server's retry-after.
         let fresh_after = Instant::now() - SNAPSHOT_STALENESS;
-        let (snapshot, tasks) = futures::join!(
-            self.accounts_since(fresh_after),
-            self.tasks_since(fresh_after)
-        );
-        let snapshot = snapshot.map_err(CreateFailure::NotCreated)?;
+        let snapshot = self
+            .accounts_since(fresh_after)
+            .await
+            .map_err(CreateFailure::NotCreated)?;
+        let tasks = self.tasks_since(fresh_after).await;
         if let Some(existing) = name_holder(&snapshot, &body.name) {
             return Err(CreateFailure::NameTaken {
                 existing: existing.clone(),
