@@ -4,6 +4,7 @@
 //! and a check of what the API still holds.
 
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::path::Path;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -1251,6 +1252,76 @@ fn acc_cloud_account_official_state_upgrade() {
                 .state_check(StateCheck::matches(ADDR, "aws_user_arn", "^arn:aws:iam::"))
                 .state_check(StateCheck::Custom(Box::new(identity_recorded))),
         ],
+    );
+}
+
+/// Fixture: a state file this provider wrote (schema version 0, timeouts set), with the account's values as
+/// `${placeholders}`. Captured before the schema moved to typed models, so that any later change to how attributes are
+/// declared must still read it with an empty plan.
+const OUR_STATE_FIXTURE: &str = "state-this-provider-v0.json";
+
+/// The `(placeholder, value)` pairs of this account's state values and credentials.
+fn state_placeholders(values: &Value, creds: &Creds) -> Vec<(&'static str, String)> {
+    let text = |k: &str| values[k].as_str().unwrap_or_default().to_owned();
+    vec![
+        ("${id}", text("id")),
+        ("${name}", text("name")),
+        ("${access_key_id}", creds.access_key_id.clone()),
+        ("${access_secret_key}", creds.access_secret_key.clone()),
+        ("${console_username}", creds.console_username.clone()),
+        ("${console_password}", creds.console_password.clone()),
+        ("${sign_in_login_url}", creds.sign_in_login_url.clone()),
+        ("${aws_console_role_arn}", text("aws_console_role_arn")),
+        ("${aws_user_arn}", text("aws_user_arn")),
+    ]
+}
+
+#[test]
+fn acc_cloud_account_state_of_this_provider_upgrade() {
+    let target = Target::from_env();
+    let workdir = Workdir::for_target("acc_cloud_account_state_of_this_provider_upgrade", &target);
+    let creds = Creds::for_target(&target, 1);
+    let mut account = Account::aws("test", &unique_name("ours"), creds.clone());
+    account.timeouts = vec!["create = \"7m\"".to_owned(), "delete = \"9m\"".to_owned()];
+    let cfg = config(&[account.hcl()]);
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(OUR_STATE_FIXTURE);
+    prelude(&workdir, || {
+        workdir.write_config(&cfg);
+        let state = apply_converged(&workdir);
+        let values = resource_values(&state, ADDR);
+        let placeholders = state_placeholders(&values, &creds);
+        if std::env::var_os("UPDATE_FIXTURES").is_some() {
+            let mut text = workdir.state_file().expect("state file");
+            for (name, value) in &placeholders {
+                text = text.replace(&format!("\"{value}\""), &format!("\"{name}\""));
+            }
+            std::fs::write(&fixture, text).expect("write fixture");
+        }
+        let mut text = std::fs::read_to_string(&fixture).expect("state fixture");
+        for (name, value) in &placeholders {
+            text = text.replace(name, value);
+        }
+        assert!(!text.contains("${"), "a placeholder is left: {text}");
+        workdir.write_file("terraform.tfstate", &text);
+        let _ = std::fs::remove_file(workdir.path().join("terraform.tfstate.backup"));
+        let writes = target.admin("count writes").map(|e| e.writes_count());
+        workdir
+            .plan_detailed()
+            .assert_code(0)
+            .assert_matches("No changes");
+        if let (Some(before), Some(emulator)) = (writes, target.admin("no write")) {
+            assert_eq!(emulator.writes_count(), before, "planning wrote to the API");
+        }
+        let after = resource_values(&workdir.show_json(), ADDR);
+        assert_eq!(after["timeouts"]["create"], json!("7m"), "{after}");
+        assert_eq!(after["id"], values["id"]);
+    });
+    run_steps(
+        &target,
+        &workdir,
+        vec![Step::new(cfg).plan_check(PlanCheck::ExpectEmptyPlan)],
     );
 }
 

@@ -1,6 +1,8 @@
 //! The provider binary as Terraform sees it: init through dev_overrides,
 //! validate, the schema Terraform reads, and JSON logs Terraform parses.
 
+use std::path::Path;
+
 use super::support::{Emulator, Workdir};
 
 const CONFIG: &str = r#"
@@ -61,6 +63,63 @@ fn terraform_loads_validates_and_reads_the_schema() {
         true
     );
     assert!(p["data_source_schemas"]["rediscloud_cloud_account"].is_object());
+}
+
+/// Compares `text` with the committed fixture `name`, or rewrites the fixture when `UPDATE_FIXTURES` is set.
+fn assert_fixture(name: &str, text: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    if std::env::var_os("UPDATE_FIXTURES").is_some() {
+        std::fs::write(&path, text).expect("write fixture");
+        return;
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    if committed != text {
+        let first = committed
+            .lines()
+            .zip(text.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(committed.lines().count().min(text.lines().count()));
+        panic!(
+            "{name} differs from what the provider serves, first at line {}:\n  committed: {:?}\n  served:    {:?}\nRun with UPDATE_FIXTURES=1 only if the change is intended.",
+            first + 1,
+            committed.lines().nth(first),
+            text.lines().nth(first)
+        );
+    }
+}
+
+/// The schema Terraform reads (`terraform providers schema -json`) is exactly the committed one: a refactoring of how
+/// schemas are declared cannot change what users' configurations and states are checked against.
+#[test]
+fn served_schema_matches_the_committed_fixture() {
+    let w = Workdir::new("cli_schema_fixture");
+    w.write_config(CONFIG);
+    let out = w.run(&["providers", "schema", "-json"]);
+    out.assert_success();
+    let schema: serde_json::Value = serde_json::from_str(&out.stdout).expect("schema JSON");
+    let pretty = serde_json::to_string_pretty(&schema).expect("JSON") + "\n";
+    assert_fixture("provider-schema.json", &pretty);
+}
+
+/// What the served schema cannot show (plan behaviour and validators) is the committed one too.
+#[test]
+fn plan_behaviour_and_validators_match_the_committed_fixture() {
+    use rediscloud_tf::framework::provider::Provider;
+    let provider = rediscloud_tf::provider::RedisCloudProvider::new();
+    let mut text = format!("provider: {:#?}\n", provider.schema());
+    for r in provider.resources() {
+        text += &format!("resource {}: {:#?}\n", r.type_name(), r.schema());
+        text += &format!("identity {}: {:#?}\n", r.type_name(), r.identity_schema());
+    }
+    for d in provider.data_sources() {
+        text += &format!("data source {}: {:#?}\n", d.type_name(), d.schema());
+    }
+    for l in provider.list_resources() {
+        text += &format!("list resource {}: {:#?}\n", l.type_name(), l.schema());
+    }
+    assert_fixture("schema-behaviour.txt", &text);
 }
 
 #[test]
