@@ -65,6 +65,19 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
+/// A secret is a string in a schema: what makes it secret (sensitive, write-only) is the schema's to say.
+impl schemars::JsonSchema for Secret {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Secret".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "string" })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -190,7 +190,7 @@ fn render_block(out: &mut String, block: &Block, anchor_prefix: Option<&str>) {
         ("Read-Only", vec![]),
     ];
     let mut attrs: Vec<&Attribute> = block.attributes.iter().collect();
-    attrs.sort_by_key(|a| a.name);
+    attrs.sort_by(|a, b| a.name.cmp(&b.name));
     for a in attrs {
         let idx = match a.presence {
             Presence::Required => 0,

@@ -7,6 +7,7 @@ pub mod diag;
 pub mod docs;
 pub mod json;
 pub mod list_resource;
+pub mod model;
 pub mod msgpack;
 pub mod path;
 pub mod plan;

@@ -38,8 +38,8 @@ pub fn plan_change(schema: &Schema, prior: &Value, proposed: &Value, config: &Va
             .block
             .attributes
             .iter()
-            .filter(|a| a.requires_replace && prior.attr(a.name) != planned.attr(a.name))
-            .map(|a| AttributePath::root(a.name))
+            .filter(|a| a.requires_replace && prior.attr(&a.name) != planned.attr(&a.name))
+            .map(|a| AttributePath::root(&a.name))
             .collect()
     };
     Plan {
@@ -53,7 +53,7 @@ fn mark_computed_unknown(block: &Block, planned: &mut Value, config: &Value, cre
         return;
     };
     for a in &block.attributes {
-        if !a.is_computed() || !config.attr(a.name).is_null() {
+        if !a.is_computed() || !config.attr(&a.name).is_null() {
             continue;
         }
         if creating || !a.use_state_for_unknown {

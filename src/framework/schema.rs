@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
+
 use super::diag::Diagnostics;
 use super::path::AttributePath;
 use super::value::{Type, Value};
@@ -30,7 +32,7 @@ pub struct Block {
 }
 
 /// How an attribute may be set.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Presence {
     /// Must be set in configuration.
     Required,
@@ -46,7 +48,7 @@ pub enum Presence {
 #[derive(Clone, Debug)]
 pub struct Attribute {
     /// Attribute name (`[a-z0-9_]+`).
-    pub name: &'static str,
+    pub name: String,
     /// Its type.
     pub ty: Type,
     /// Markdown description.
@@ -66,7 +68,7 @@ pub struct Attribute {
 }
 
 /// How a nested block repeats.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Nesting {
     /// At most one; null when absent.
     Single,
@@ -80,7 +82,7 @@ pub enum Nesting {
 #[derive(Clone, Debug)]
 pub struct NestedBlock {
     /// Block type name.
-    pub name: &'static str,
+    pub name: String,
     /// How it repeats.
     pub nesting: Nesting,
     /// Its contents.
@@ -88,10 +90,10 @@ pub struct NestedBlock {
 }
 
 /// A check on a single known value.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Validator {
     /// The string must be one of these (case-sensitive).
-    OneOf(Vec<&'static str>),
+    OneOf(Vec<String>),
     /// The string must not be empty or blank.
     NotBlank,
     /// The string must be an absolute `https://` URL with a host.
@@ -109,12 +111,12 @@ pub enum Validator {
 }
 
 /// A rule across attributes of one block.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ConfigValidator {
     /// Exactly one of these attributes must be set.
-    ExactlyOneOf(Vec<&'static str>),
+    ExactlyOneOf(Vec<String>),
     /// When the first attribute is set, the second must be set too.
-    RequiresWith(&'static str, &'static str),
+    RequiresWith(String, String),
 }
 
 /// The identity schema of a managed resource (Terraform 1.12+).
@@ -130,7 +132,7 @@ pub struct IdentitySchema {
 #[derive(Clone, Debug)]
 pub struct IdentityAttribute {
     /// Name.
-    pub name: &'static str,
+    pub name: String,
     /// Primitive type.
     pub ty: Type,
     /// Description.
@@ -140,9 +142,9 @@ pub struct IdentityAttribute {
 }
 
 impl Attribute {
-    fn new(name: &'static str, ty: Type, presence: Presence) -> Self {
+    fn new(name: &str, ty: Type, presence: Presence) -> Self {
         Attribute {
-            name,
+            name: name.to_owned(),
             ty,
             description: String::new(),
             presence,
@@ -155,17 +157,17 @@ impl Attribute {
     }
 
     /// A string attribute.
-    pub fn string(name: &'static str, presence: Presence) -> Self {
+    pub fn string(name: &str, presence: Presence) -> Self {
         Self::new(name, Type::String, presence)
     }
 
     /// A number attribute.
-    pub fn number(name: &'static str, presence: Presence) -> Self {
+    pub fn number(name: &str, presence: Presence) -> Self {
         Self::new(name, Type::Number, presence)
     }
 
     /// A bool attribute.
-    pub fn bool(name: &'static str, presence: Presence) -> Self {
+    pub fn bool(name: &str, presence: Presence) -> Self {
         Self::new(name, Type::Bool, presence)
     }
 
@@ -253,7 +255,7 @@ impl Block {
             obj.insert(a.name.to_owned(), Value::Null);
         }
         for b in &self.blocks {
-            if let Some(v) = obj.get_mut(b.name) {
+            if let Some(v) = obj.get_mut(&b.name) {
                 match v {
                     Value::List(items) | Value::Set(items) => {
                         items.iter_mut().for_each(|i| b.block.null_write_only(i))
@@ -278,7 +280,7 @@ impl Block {
             }
         }
         for b in &self.blocks {
-            if let Some(v) = obj.get_mut(b.name) {
+            if let Some(v) = obj.get_mut(&b.name) {
                 match v {
                     Value::List(items) | Value::Set(items) => items
                         .iter_mut()
@@ -294,8 +296,8 @@ impl Block {
     pub fn write_only_set<'a>(&'a self, config: &'a Value) -> impl Iterator<Item = &'a str> + 'a {
         self.attributes
             .iter()
-            .filter(move |a| a.write_only && !config.attr(a.name).is_null())
-            .map(|a| a.name)
+            .filter(move |a| a.write_only && !config.attr(&a.name).is_null())
+            .map(|a| a.name.as_str())
     }
 
     /// Runs attribute validators on every known value of `config`, recursively,
@@ -303,8 +305,8 @@ impl Block {
     /// ones (Terraform leaves those checks to providers).
     pub fn validate_values(&self, config: &Value, base: &AttributePath, diags: &mut Diagnostics) {
         for a in &self.attributes {
-            let v = config.attr(a.name);
-            let path = base.clone().attr(a.name);
+            let v = config.attr(&a.name);
+            let path = base.clone().attr(&a.name);
             if a.presence == Presence::Computed && !v.is_null() && !v.is_unknown() {
                 let detail = format!(
                     "Attribute {path} is set by the provider and cannot be configured. Remove `{} = ...` from this block.",
@@ -328,8 +330,8 @@ impl Block {
             }
         }
         for b in &self.blocks {
-            let v = config.attr(b.name);
-            let path = base.clone().attr(b.name);
+            let v = config.attr(&b.name);
+            let path = base.clone().attr(&b.name);
             match v {
                 Value::List(items) => {
                     for (i, item) in items.iter().enumerate() {
@@ -380,7 +382,7 @@ impl ConfigValidator {
                 }
                 let set: Vec<&str> = names
                     .iter()
-                    .copied()
+                    .map(String::as_str)
                     .filter(|n| !config.attr(n).is_null())
                     .collect();
                 let list = names
@@ -391,7 +393,7 @@ impl ConfigValidator {
                 match set.len() {
                     1 => {}
                     0 => diags.attribute_error(
-                        AttributePath::root(names[0]),
+                        AttributePath::root(&names[0]),
                         "Missing Attribute Configuration",
                         format!("Exactly one of {list} must be set."),
                     ),
@@ -443,6 +445,11 @@ impl ConfigValidator {
 }
 
 impl Validator {
+    /// [`Validator::OneOf`] these options.
+    pub fn one_of(options: &[&str]) -> Validator {
+        Validator::OneOf(options.iter().map(|o| (*o).to_owned()).collect())
+    }
+
     /// Checks one value; null and unknown values always pass.
     pub fn check(&self, value: &Value, path: &AttributePath, diags: &mut Diagnostics) {
         match self {
@@ -479,7 +486,7 @@ impl Validator {
     /// What is wrong with `s`, completing "Attribute … "; `None` when it passes.
     pub fn problem(&self, s: &str) -> Option<String> {
         match self {
-            Validator::OneOf(options) => (!options.contains(&s)).then(|| {
+            Validator::OneOf(options) => (!options.iter().any(|o| o == s)).then(|| {
                 format!(
                     "value must be one of: [{}], got: {s:?}",
                     options
@@ -681,7 +688,7 @@ mod tests {
     #[test]
     fn one_of_reports_the_attribute_and_the_choices() {
         let mut d = Diagnostics::new();
-        Validator::OneOf(vec!["AWS", "GCP"]).check(
+        Validator::one_of(&["AWS", "GCP"]).check(
             &Value::string("AZURE"),
             &AttributePath::root("provider_type"),
             &mut d,
@@ -698,7 +705,7 @@ mod tests {
         for v in [
             Validator::NotBlank,
             Validator::HttpsUrl,
-            Validator::OneOf(vec!["A"]),
+            Validator::one_of(&["A"]),
             Validator::IntegerAtLeast(1),
         ] {
             v.check(&Value::unknown(), &AttributePath::root("x"), &mut d);
@@ -740,7 +747,7 @@ mod tests {
 
     #[test]
     fn exactly_one_of_catches_both_and_neither_but_waits_for_unknowns() {
-        let rule = ConfigValidator::ExactlyOneOf(vec!["a", "a_wo"]);
+        let rule = ConfigValidator::ExactlyOneOf(vec!["a".into(), "a_wo".into()]);
         let obj = |a: Value, b: Value| {
             Value::Object(
                 [("a".to_owned(), a), ("a_wo".to_owned(), b)]
@@ -762,7 +769,7 @@ mod tests {
 
     #[test]
     fn requires_with_points_at_the_attribute_that_is_set() {
-        let rule = ConfigValidator::RequiresWith("s_wo", "s_wo_version");
+        let rule = ConfigValidator::RequiresWith("s_wo".into(), "s_wo_version".into());
         let obj = |a: Value, b: Value| {
             Value::Object(
                 [("s_wo".to_owned(), a), ("s_wo_version".to_owned(), b)]
@@ -795,7 +802,7 @@ mod tests {
                 Attribute::string("secret_wo", Presence::Optional).write_only(),
             ],
             blocks: vec![NestedBlock {
-                name: "inner",
+                name: "inner".to_owned(),
                 nesting: Nesting::List,
                 block: Block {
                     description: String::new(),

@@ -7,15 +7,18 @@ pub mod diagnostics;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use crate::client::{Client, ClientConfig, PollPolicy, RetryPolicy, Secret};
 use crate::framework::data_source::DataSource;
 use crate::framework::diag::Diagnostics;
 use crate::framework::list_resource::ListResource;
+use crate::framework::model::{self, Val, schema_of, tf};
 use crate::framework::path::AttributePath;
 use crate::framework::provider::{ConfigureRequest, Provider};
 use crate::framework::resource::Resource;
-use crate::framework::schema::{Attribute, Block, Presence, Schema, Validator};
+use crate::framework::schema::{Schema, Validator};
 
 /// The provider's version, as built.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -62,6 +65,22 @@ impl RedisCloudProvider {
     }
 }
 
+/// The Redis Cloud provider manages Redis Cloud "Bring Your Own Account" (BYOA) cloud accounts through the Redis Cloud
+/// REST API v1.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ProviderModel {
+    /// Base URL of the Redis Cloud API, including `/v1`. Defaults to the `REDISCLOUD_URL` environment variable, then
+    /// to `https://api.redislabs.com/v1`.
+    #[schemars(transform = tf::optional().validate(Validator::HttpUrl))]
+    pub url: Val<String>,
+    /// Redis Cloud account API key. Defaults to the `REDISCLOUD_ACCESS_KEY` environment variable.
+    #[schemars(transform = tf::optional().sensitive().validate(Validator::NotBlank))]
+    pub api_key: Val<Secret>,
+    /// Redis Cloud user API secret key. Defaults to the `REDISCLOUD_SECRET_KEY` environment variable.
+    #[schemars(transform = tf::optional().sensitive().validate(Validator::NotBlank))]
+    pub secret_key: Val<Secret>,
+}
+
 /// What every resource receives: an API client, or why there is none.
 #[derive(Debug)]
 pub struct RedisCloud {
@@ -95,27 +114,7 @@ impl Provider for RedisCloudProvider {
     }
 
     fn schema(&self) -> Schema {
-        Schema {
-            version: 0,
-            block: Block {
-                description: "The Redis Cloud provider manages Redis Cloud \"Bring Your Own Account\" (BYOA) cloud accounts through the Redis Cloud REST API v1.".to_owned(),
-                attributes: vec![
-                    Attribute::string("url", Presence::Optional)
-                        .describe(&format!("Base URL of the Redis Cloud API, including `/v1`. Defaults to the `{ENV_URL}` environment variable, then to `{DEFAULT_URL}`."))
-                        .validate(Validator::HttpUrl),
-                    Attribute::string("api_key", Presence::Optional)
-                        .sensitive()
-                        .describe(&format!("Redis Cloud account API key. Defaults to the `{ENV_ACCESS_KEY}` environment variable."))
-                        .validate(Validator::NotBlank),
-                    Attribute::string("secret_key", Presence::Optional)
-                        .sensitive()
-                        .describe(&format!("Redis Cloud user API secret key. Defaults to the `{ENV_SECRET_KEY}` environment variable."))
-                        .validate(Validator::NotBlank),
-                ],
-                blocks: vec![],
-            },
-            config_validators: vec![],
-        }
+        schema_of::<ProviderModel>(0)
     }
 
     async fn configure(
@@ -157,15 +156,18 @@ impl RedisCloudProvider {
                 client: Err("The provider configuration depends on values that are not known yet, so the Redis Cloud API cannot be called during this plan. Apply the resources it depends on first (for example with -target).".to_owned()),
             });
         }
-        let pick = |attr: &str, var: &str| {
-            config
-                .attr(attr)
-                .as_str()
-                .map(str::to_owned)
-                .or_else(|| env(var))
+        let model: ProviderModel = match model::read(config) {
+            Ok(m) => m,
+            Err(err) => {
+                diags.error(
+                    "Invalid Redis Cloud Provider Configuration",
+                    err.to_string(),
+                );
+                return None;
+            }
         };
-        let url = match config.attr("url").as_str() {
-            Some(u) => u.to_owned(),
+        let url = match model.url.into_known() {
+            Some(u) => u,
             None => match env(ENV_URL) {
                 // The attribute's validator never saw this value: check it as carefully here.
                 Some(u) => {
@@ -183,8 +185,10 @@ impl RedisCloudProvider {
                 None => DEFAULT_URL.to_owned(),
             },
         };
-        let api_key = pick("api_key", ENV_ACCESS_KEY);
-        let secret_key = pick("secret_key", ENV_SECRET_KEY);
+        let pick =
+            |attr: Val<Secret>, var: &str| attr.into_known().or_else(|| env(var).map(Secret::new));
+        let api_key = pick(model.api_key, ENV_ACCESS_KEY);
+        let secret_key = pick(model.secret_key, ENV_SECRET_KEY);
         if api_key.is_none() {
             diags.attribute_error(
                 AttributePath::root("api_key"),
@@ -202,7 +206,7 @@ impl RedisCloudProvider {
         let (Some(api_key), Some(secret_key)) = (api_key, secret_key) else {
             return None;
         };
-        let mut cfg = ClientConfig::new(url, Secret::new(api_key), Secret::new(secret_key));
+        let mut cfg = ClientConfig::new(url, api_key, secret_key);
         cfg.user_agent = format!(
             "terraform-provider-rediscloud/{VERSION} (+https://registry.terraform.io/providers/redislabs/rediscloud) Terraform/{}",
             req.terraform_version

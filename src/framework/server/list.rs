@@ -409,7 +409,7 @@ mod tests {
             Some(IdentitySchema {
                 version: 0,
                 attributes: vec![IdentityAttribute {
-                    name: "id",
+                    name: "id".to_owned(),
                     ty: Type::String,
                     description: String::new(),
                     required_for_import: true,

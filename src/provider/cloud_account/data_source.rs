@@ -2,12 +2,15 @@
 //! by name, provider type, and whether to skip Redis's internal account.
 
 use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use super::model::{INTERNAL_ACCOUNT_ID, PROVIDER_TYPES, TYPE_NAME};
 use crate::client::CloudAccount;
 use crate::framework::data_source::{DataSource, DataSourceReadRequest};
 use crate::framework::diag::Diagnostics;
-use crate::framework::schema::{Attribute, Block, Presence, Schema, Validator};
+use crate::framework::model::{self, Val, schema_of, tf};
+use crate::framework::schema::{Schema, Validator};
 use crate::framework::value::Value;
 use crate::provider::RedisCloud;
 use crate::provider::diagnostics::api_error;
@@ -223,33 +226,7 @@ impl DataSource for CloudAccountDataSource {
     }
 
     fn schema(&self) -> Schema {
-        use Presence::*;
-        Schema {
-            version: 0,
-            block: Block {
-                description: "Looks up exactly one existing cloud account, for example one registered outside this configuration, by its name and provider type.".to_owned(),
-                attributes: vec![
-                    Attribute::string("name", OptionalComputed)
-                        .describe("Exact, case-sensitive name of the cloud account to find.")
-                        .validate(Validator::NotBlank),
-                    Attribute::string("provider_type", OptionalComputed)
-                        .describe("Only consider accounts of this cloud provider: `AWS` or `GCP`.")
-                        .validate(Validator::OneOf(PROVIDER_TYPES.to_vec())),
-                    Attribute::bool("exclude_internal_account", OptionalComputed)
-                        .describe("Skip Redis Cloud's internal account (ID 1, \"Redis Internal Resources\"). Default `false`."),
-                    Attribute::string("id", Computed).describe("The cloud account ID."),
-                    Attribute::string("access_key_id", Computed)
-                        .describe("Access key ID of the account's IAM user."),
-                    Attribute::string("status", Computed).describe("Status of the cloud account."),
-                    Attribute::string("aws_console_role_arn", Computed)
-                        .describe("ARN of the AWS console role (AWS only)."),
-                    Attribute::string("aws_user_arn", Computed)
-                        .describe("ARN of the AWS IAM user (AWS only)."),
-                ],
-                blocks: vec![],
-            },
-            config_validators: vec![],
-        }
+        schema_of::<CloudAccountDataModel>(0)
     }
 
     async fn read(
@@ -259,13 +236,20 @@ impl DataSource for CloudAccountDataSource {
         diags: &mut Diagnostics,
     ) -> Option<Value> {
         let client = data.client(diags)?;
-        let config = req.config;
+        let mut model: CloudAccountDataModel = match model::read(req.config) {
+            Ok(m) => m,
+            Err(err) => {
+                diags.error("Invalid Data Source Configuration", err.to_string());
+                return None;
+            }
+        };
         let filter = Filter {
-            name: config.attr("name").as_str().map(str::to_owned),
-            provider_type: config.attr("provider_type").as_str().map(str::to_owned),
-            exclude_internal_account: config
-                .attr("exclude_internal_account")
-                .as_bool()
+            name: model.name.known().cloned(),
+            provider_type: model.provider_type.known().cloned(),
+            exclude_internal_account: model
+                .exclude_internal_account
+                .known()
+                .copied()
                 .unwrap_or(false),
         };
         let accounts = tokio::select! {
@@ -280,33 +264,53 @@ impl DataSource for CloudAccountDataSource {
             }
         };
         let account = select(&accounts, &filter, diags)?;
-        let mut out = config.clone();
-        let obj = out.as_object_mut()?;
-        let mut set = |k: &str, v: Value| {
-            obj.insert(k.to_owned(), v);
-        };
-        set("id", Value::string(account.id.to_string()));
+        model.found(account, filter.exclude_internal_account);
+        model::write(&model).ok()
+    }
+}
+
+/// Looks up exactly one existing cloud account, for example one registered outside this configuration, by its name
+/// and provider type.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CloudAccountDataModel {
+    /// Exact, case-sensitive name of the cloud account to find.
+    #[schemars(transform = tf::optional_computed().validate(Validator::NotBlank))]
+    pub name: Val<String>,
+    /// Only consider accounts of this cloud provider: `AWS` or `GCP`.
+    #[schemars(transform = tf::optional_computed().validate(Validator::one_of(&PROVIDER_TYPES)))]
+    pub provider_type: Val<String>,
+    /// Skip Redis Cloud's internal account (ID 1, "Redis Internal Resources"). Default `false`.
+    #[schemars(transform = tf::optional_computed())]
+    pub exclude_internal_account: Val<bool>,
+    /// The cloud account ID.
+    #[schemars(transform = tf::computed())]
+    pub id: Val<String>,
+    /// Access key ID of the account's IAM user.
+    #[schemars(transform = tf::computed())]
+    pub access_key_id: Val<String>,
+    /// Status of the cloud account.
+    #[schemars(transform = tf::computed())]
+    pub status: Val<String>,
+    /// ARN of the AWS console role (AWS only).
+    #[schemars(transform = tf::computed())]
+    pub aws_console_role_arn: Val<String>,
+    /// ARN of the AWS IAM user (AWS only).
+    #[schemars(transform = tf::computed())]
+    pub aws_user_arn: Val<String>,
+}
+
+impl CloudAccountDataModel {
+    /// Records the account found.
+    fn found(&mut self, account: &CloudAccount, exclude_internal_account: bool) {
+        self.id = Val::Known(account.id.to_string());
         // Read back as the default it is documented to have, not null.
-        set(
-            "exclude_internal_account",
-            Value::Bool(filter.exclude_internal_account),
-        );
-        set("name", Value::opt_string(account.name.clone()));
-        set("provider_type", Value::opt_string(account.provider.clone()));
-        set(
-            "access_key_id",
-            Value::opt_string(account.access_key_id.clone()),
-        );
-        set("status", Value::opt_string(account.status.clone()));
-        set(
-            "aws_console_role_arn",
-            Value::opt_string(account.aws_console_role_arn.clone()),
-        );
-        set(
-            "aws_user_arn",
-            Value::opt_string(account.aws_user_arn.clone()),
-        );
-        Some(out)
+        self.exclude_internal_account = Val::Known(exclude_internal_account);
+        self.name = account.name.clone().into();
+        self.provider_type = account.provider.clone().into();
+        self.access_key_id = account.access_key_id.clone().into();
+        self.status = account.status.clone().into();
+        self.aws_console_role_arn = account.aws_console_role_arn.clone().into();
+        self.aws_user_arn = account.aws_user_arn.clone().into();
     }
 }
 

@@ -3,16 +3,19 @@
 //! to import and, on request, whole resource objects.
 
 use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::model::{
-    DEFAULT_READ_TIMEOUT, INTERNAL_ACCOUNT_ID, PROVIDER_TYPES, TYPE_NAME, identity_value,
-    merge_account, resource_schema,
+    CloudAccountModel, DEFAULT_READ_TIMEOUT, INTERNAL_ACCOUNT_ID, PROVIDER_TYPES, TYPE_NAME,
+    identity_value,
 };
 use crate::client::{CloudAccount, Error};
 use crate::framework::diag::Diagnostics;
 use crate::framework::list_resource::{Flow, ListItem, ListRequest, ListResource, ListStream};
-use crate::framework::schema::{Attribute, Block, Presence, Schema, Validator};
+use crate::framework::model::{self, ModelError, Val, schema_of, tf};
+use crate::framework::schema::{Schema, Validator};
 use crate::framework::value::Value;
 use crate::provider::RedisCloud;
 use crate::provider::diagnostics::api_error;
@@ -33,6 +36,30 @@ pub const LISTED_STATUSES: [&str; 7] = [
     "error",
 ];
 
+/// Lists the cloud accounts the provider's API key can see, for `terraform query` (Terraform 1.14 or later): to find
+/// accounts registered outside Terraform, and with `-generate-config-out` to write the `import` and `resource` blocks
+/// that bring them under Terraform.
+///
+/// Redis Cloud's internal account (ID 1) and accounts being deleted are never listed. Each result is the account's
+/// identity (its ID) and a display name of its name and ID; with `include_resource = true` also every attribute the
+/// API returns. The secrets are always null: the API never returns them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ListConfigModel {
+    /// Only the account with exactly this name (case-sensitive).
+    #[schemars(transform = tf::optional().validate(Validator::NotBlank))]
+    pub name: Val<String>,
+    /// Only accounts whose name matches this regular expression anywhere (RE2 syntax, as Terraform's `regex`
+    /// function; anchor it with `^` and `$` to match the whole name).
+    #[schemars(transform = tf::optional().validate(Validator::Regex))]
+    pub name_regex: Val<String>,
+    /// Only accounts of this cloud provider.
+    #[schemars(transform = tf::optional().validate(Validator::one_of(&PROVIDER_TYPES)))]
+    pub provider_type: Val<String>,
+    /// Only accounts with this status.
+    #[schemars(transform = tf::optional().validate(Validator::one_of(&LISTED_STATUSES)))]
+    pub status: Val<String>,
+}
+
 /// The filters of a `config` block.
 #[derive(Debug, Default)]
 pub struct Filter {
@@ -48,18 +75,18 @@ pub struct Filter {
 
 impl Filter {
     /// Reads a validated `config` block.
-    pub fn from_config(config: &Value) -> Filter {
-        let text = |k: &str| config.attr(k).as_str().map(str::to_owned);
-        Filter {
-            name: text("name"),
-            // Validation rejected a pattern that does not compile.
-            name_regex: config
-                .attr("name_regex")
-                .as_str()
+    pub fn from_config(config: &Value) -> Result<Filter, ModelError> {
+        let m: ListConfigModel = model::read(config)?;
+        // Validation rejected a pattern that does not compile.
+        Ok(Filter {
+            name: m.name.into_known(),
+            name_regex: m
+                .name_regex
+                .as_deref()
                 .and_then(|p| regex::Regex::new(p).ok()),
-            provider_type: text("provider_type"),
-            status: text("status"),
-        }
+            provider_type: m.provider_type.into_known(),
+            status: m.status.into_known(),
+        })
     }
 
     /// True when `account` is listed: not Redis Cloud's internal account, not being deleted,
@@ -102,9 +129,9 @@ pub fn display_name(account: &CloudAccount) -> String {
 /// The resource object of an account: every attribute the API returns; the secrets, which it
 /// never returns, and everything else only configuration holds, null.
 pub fn resource_object(account: &CloudAccount) -> Value {
-    let mut state = Value::null_object(&resource_schema().implied_type());
-    merge_account(&mut state, account);
-    state
+    let mut model = CloudAccountModel::default();
+    model.merge(account);
+    model.to_value()
 }
 
 #[async_trait]
@@ -116,29 +143,7 @@ impl ListResource for CloudAccountListResource {
     }
 
     fn schema(&self) -> Schema {
-        use Presence::Optional;
-        Schema {
-            version: 0,
-            block: Block {
-                description: "Lists the cloud accounts the provider's API key can see, for `terraform query` (Terraform 1.14 or later): to find accounts registered outside Terraform, and with `-generate-config-out` to write the `import` and `resource` blocks that bring them under Terraform.\n\nRedis Cloud's internal account (ID 1) and accounts being deleted are never listed. Each result is the account's identity (its ID) and a display name of its name and ID; with `include_resource = true` also every attribute the API returns. The secrets are always null: the API never returns them.".to_owned(),
-                attributes: vec![
-                    Attribute::string("name", Optional)
-                        .describe("Only the account with exactly this name (case-sensitive).")
-                        .validate(Validator::NotBlank),
-                    Attribute::string("name_regex", Optional)
-                        .describe("Only accounts whose name matches this regular expression anywhere (RE2 syntax, as Terraform's `regex` function; anchor it with `^` and `$` to match the whole name).")
-                        .validate(Validator::Regex),
-                    Attribute::string("provider_type", Optional)
-                        .describe("Only accounts of this cloud provider.")
-                        .validate(Validator::OneOf(PROVIDER_TYPES.to_vec())),
-                    Attribute::string("status", Optional)
-                        .describe("Only accounts with this status.")
-                        .validate(Validator::OneOf(LISTED_STATUSES.to_vec())),
-                ],
-                blocks: vec![],
-            },
-            config_validators: vec![],
-        }
+        schema_of::<ListConfigModel>(0)
     }
 
     async fn list(
@@ -152,7 +157,13 @@ impl ListResource for CloudAccountListResource {
             return;
         };
         let client = client.bounded(Instant::now() + DEFAULT_READ_TIMEOUT, &req.stop);
-        let filter = Filter::from_config(req.config);
+        let filter = match Filter::from_config(req.config) {
+            Ok(filter) => filter,
+            Err(err) => {
+                diags.error("Invalid List Configuration", err.to_string());
+                return;
+            }
+        };
         let accounts = match client.list_cloud_accounts().await {
             Ok(accounts) => accounts,
             Err(err) => return report(diags, &err, req.stop.is_cancelled()),
@@ -298,7 +309,9 @@ mod tests {
         let Some(fields) = object.as_object() else {
             panic!("an object")
         };
-        let crate::framework::value::Type::Object(attrs) = resource_schema().implied_type() else {
+        let crate::framework::value::Type::Object(attrs) =
+            super::super::model::resource_schema().implied_type()
+        else {
             panic!("an object type")
         };
         assert_eq!(

@@ -3,12 +3,15 @@
 
 use std::time::Duration;
 
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
 use crate::client::{CloudAccount, Secret};
+use crate::framework::model::{self, ModelError, Val, schema_of, tf};
 use crate::framework::schema::{
-    Attribute, Block, ConfigValidator, IdentityAttribute, IdentitySchema, NestedBlock, Nesting,
-    Presence, Schema, Validator, parse_duration,
+    IdentityAttribute, IdentitySchema, Nesting, Schema, Validator, parse_duration,
 };
-use crate::framework::value::{Type, Value};
+use crate::framework::value::{Number, Type, Value};
 
 /// Full Terraform type name of the resource and the data source.
 pub const TYPE_NAME: &str = "rediscloud_cloud_account";
@@ -31,97 +34,148 @@ pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(300);
 /// before the first answer, and `0s` (which used to be accepted) before the first request.
 pub const MIN_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// The resource schema. Names and meanings match the official provider so
-/// that its configurations and state work unchanged.
+/// The resource schema, derived from [`CloudAccountModel`]. Names and meanings match the official provider so that
+/// its configurations and state work unchanged.
 pub fn resource_schema() -> Schema {
-    use Presence::*;
-    let timeout = |op: &'static str, default: &str| {
-        Attribute::string(op, Optional)
-            .describe(&format!(
-                "How long to wait for the {op} to finish. Default `{default}`."
-            ))
-            .validate(Validator::DurationAtLeast(MIN_TIMEOUT))
-    };
-    Schema {
-        version: 0,
-        block: Block {
-            description: "Registers the credentials of a cloud account of your own (AWS, or GCP) with Redis Cloud, so that Redis Cloud can deploy subscriptions into it (\"Bring Your Own Account\", BYOA).\n\nEvery create, update and delete waits for the Redis Cloud task to finish and then for the account to become `active` (or to be gone).\n\nRedis Cloud never returns `access_secret_key`, `console_username` or `console_password`, so changes made to them outside Terraform cannot be detected.".to_owned(),
-            attributes: vec![
-                Attribute::string("id", Computed)
-                    .use_state_for_unknown()
-                    .describe("The cloud account ID assigned by Redis Cloud (a number, as a string)."),
-                Attribute::string("name", Required)
-                    .describe("Display name of the cloud account. Unique within the Redis Cloud account.")
-                    .validate(Validator::NotBlank),
-                Attribute::string("provider_type", Required)
-                    .requires_replace()
-                    .describe("The cloud provider: `AWS` or `GCP`. Changing it replaces the cloud account.")
-                    .validate(Validator::OneOf(PROVIDER_TYPES.to_vec())),
-                Attribute::string("access_key_id", Required)
-                    .describe("Access key ID of the IAM user Redis Cloud uses to manage resources in your account.")
-                    .validate(Validator::NotBlank),
-                Attribute::string("access_secret_key", Optional)
-                    .sensitive()
-                    .describe("Secret access key of that IAM user. Stored in state; prefer `access_secret_key_wo` with Terraform 1.11 or later. Exactly one of the two must be set.")
-                    .validate(Validator::NotBlank),
-                Attribute::string("access_secret_key_wo", Optional)
-                    .sensitive()
-                    .write_only()
-                    .describe("Write-only form of `access_secret_key` (Terraform 1.11 or later): sent to Redis Cloud, never stored in plan or state. Requires `access_secret_key_wo_version`.")
-                    .validate(Validator::NotBlank),
-                Attribute::number("access_secret_key_wo_version", Optional)
-                    .describe("Version of `access_secret_key_wo`. Terraform cannot see changes in write-only values, so change this number to send a new secret.")
-                    .validate(Validator::IntegerAtLeast(0)),
-                Attribute::string("console_username", Required)
-                    .describe("User name of the console user (or IAM role) Redis Cloud uses for console access.")
-                    .validate(Validator::NotBlank),
-                Attribute::string("console_password", Optional)
-                    .sensitive()
-                    .describe("Password of the console user. Stored in state; prefer `console_password_wo` with Terraform 1.11 or later. Exactly one of the two must be set.")
-                    .validate(Validator::NotBlank),
-                Attribute::string("console_password_wo", Optional)
-                    .sensitive()
-                    .write_only()
-                    .describe("Write-only form of `console_password` (Terraform 1.11 or later): sent to Redis Cloud, never stored in plan or state. Requires `console_password_wo_version`.")
-                    .validate(Validator::NotBlank),
-                Attribute::number("console_password_wo_version", Optional)
-                    .describe("Version of `console_password_wo`. Change this number to send a new password.")
-                    .validate(Validator::IntegerAtLeast(0)),
-                Attribute::string("sign_in_login_url", Required)
-                    .describe("The cloud console sign-in URL, e.g. `https://123456789012.signin.aws.amazon.com/console`.")
-                    .validate(Validator::HttpsUrl),
-                Attribute::string("status", Computed)
-                    .describe("Status of the cloud account: `active` once applied; `draft`, `pending`, `change-draft` or `change-pending` while Redis Cloud works; `active-error` or `error` when it cannot use the credentials."),
-                Attribute::string("aws_console_role_arn", Computed)
-                    .use_state_for_unknown()
-                    .describe("ARN of the AWS console role, as reported by Redis Cloud (AWS only)."),
-                Attribute::string("aws_user_arn", Computed)
-                    .use_state_for_unknown()
-                    .describe("ARN of the AWS IAM user, as reported by Redis Cloud (AWS only)."),
-            ],
-            blocks: vec![NestedBlock {
-                name: "timeouts",
-                nesting: Nesting::Single,
-                block: Block {
-                    description: "How long each operation may take, waits included.".to_owned(),
-                    attributes: vec![
-                        timeout("create", "10m"),
-                        timeout("read", "5m"),
-                        timeout("update", "10m"),
-                        timeout("delete", "10m"),
-                    ],
-                    blocks: vec![],
-                },
-            }],
-        },
-        config_validators: vec![
-            ConfigValidator::ExactlyOneOf(vec!["access_secret_key", "access_secret_key_wo"]),
-            ConfigValidator::ExactlyOneOf(vec!["console_password", "console_password_wo"]),
-            ConfigValidator::RequiresWith("access_secret_key_wo", "access_secret_key_wo_version"),
-            ConfigValidator::RequiresWith("access_secret_key_wo_version", "access_secret_key_wo"),
-            ConfigValidator::RequiresWith("console_password_wo", "console_password_wo_version"),
-            ConfigValidator::RequiresWith("console_password_wo_version", "console_password_wo"),
-        ],
+    schema_of::<CloudAccountModel>(0)
+}
+
+/// Registers the credentials of a cloud account of your own (AWS, or GCP) with Redis Cloud, so that Redis Cloud can
+/// deploy subscriptions into it ("Bring Your Own Account", BYOA).
+///
+/// Every create, update and delete waits for the Redis Cloud task to finish and then for the account to become
+/// `active` (or to be gone).
+///
+/// Redis Cloud never returns `access_secret_key`, `console_username` or `console_password`, so changes made to them
+/// outside Terraform cannot be detected.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = tf::config_validators(&[
+    tf::exactly_one_of(&["access_secret_key", "access_secret_key_wo"]),
+    tf::exactly_one_of(&["console_password", "console_password_wo"]),
+    tf::requires_with("access_secret_key_wo", "access_secret_key_wo_version"),
+    tf::requires_with("access_secret_key_wo_version", "access_secret_key_wo"),
+    tf::requires_with("console_password_wo", "console_password_wo_version"),
+    tf::requires_with("console_password_wo_version", "console_password_wo"),
+]))]
+pub struct CloudAccountModel {
+    /// The cloud account ID assigned by Redis Cloud (a number, as a string).
+    #[schemars(transform = tf::computed().use_state_for_unknown())]
+    pub id: Val<String>,
+    /// Display name of the cloud account. Unique within the Redis Cloud account.
+    #[schemars(transform = tf::required().validate(Validator::NotBlank))]
+    pub name: Val<String>,
+    /// The cloud provider: `AWS` or `GCP`. Changing it replaces the cloud account.
+    #[schemars(transform = tf::required().requires_replace().validate(Validator::one_of(&PROVIDER_TYPES)))]
+    pub provider_type: Val<String>,
+    /// Access key ID of the IAM user Redis Cloud uses to manage resources in your account.
+    #[schemars(transform = tf::required().validate(Validator::NotBlank))]
+    pub access_key_id: Val<String>,
+    /// Secret access key of that IAM user. Stored in state; prefer `access_secret_key_wo` with Terraform 1.11 or
+    /// later. Exactly one of the two must be set.
+    #[schemars(transform = tf::optional().sensitive().validate(Validator::NotBlank))]
+    pub access_secret_key: Val<Secret>,
+    /// Write-only form of `access_secret_key` (Terraform 1.11 or later): sent to Redis Cloud, never stored in plan
+    /// or state. Requires `access_secret_key_wo_version`.
+    #[schemars(transform = tf::optional().sensitive().write_only().validate(Validator::NotBlank))]
+    pub access_secret_key_wo: Val<Secret>,
+    /// Version of `access_secret_key_wo`. Terraform cannot see changes in write-only values, so change this number
+    /// to send a new secret.
+    #[schemars(transform = tf::optional().validate(Validator::IntegerAtLeast(0)))]
+    pub access_secret_key_wo_version: Val<Number>,
+    /// User name of the console user (or IAM role) Redis Cloud uses for console access.
+    #[schemars(transform = tf::required().validate(Validator::NotBlank))]
+    pub console_username: Val<String>,
+    /// Password of the console user. Stored in state; prefer `console_password_wo` with Terraform 1.11 or later.
+    /// Exactly one of the two must be set.
+    #[schemars(transform = tf::optional().sensitive().validate(Validator::NotBlank))]
+    pub console_password: Val<Secret>,
+    /// Write-only form of `console_password` (Terraform 1.11 or later): sent to Redis Cloud, never stored in plan
+    /// or state. Requires `console_password_wo_version`.
+    #[schemars(transform = tf::optional().sensitive().write_only().validate(Validator::NotBlank))]
+    pub console_password_wo: Val<Secret>,
+    /// Version of `console_password_wo`. Change this number to send a new password.
+    #[schemars(transform = tf::optional().validate(Validator::IntegerAtLeast(0)))]
+    pub console_password_wo_version: Val<Number>,
+    /// The cloud console sign-in URL, e.g. `https://123456789012.signin.aws.amazon.com/console`.
+    #[schemars(transform = tf::required().validate(Validator::HttpsUrl))]
+    pub sign_in_login_url: Val<String>,
+    /// Status of the cloud account: `active` once applied; `draft`, `pending`, `change-draft` or `change-pending`
+    /// while Redis Cloud works; `active-error` or `error` when it cannot use the credentials.
+    #[schemars(transform = tf::computed())]
+    pub status: Val<String>,
+    /// ARN of the AWS console role, as reported by Redis Cloud (AWS only).
+    #[schemars(transform = tf::computed().use_state_for_unknown())]
+    pub aws_console_role_arn: Val<String>,
+    /// ARN of the AWS IAM user, as reported by Redis Cloud (AWS only).
+    #[schemars(transform = tf::computed().use_state_for_unknown())]
+    pub aws_user_arn: Val<String>,
+    /// How long each operation may take, waits included.
+    #[schemars(transform = tf::block(Nesting::Single))]
+    pub timeouts: Val<Timeouts>,
+}
+
+/// The `timeouts` block.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Timeouts {
+    /// How long to wait for the create to finish. Default `10m`.
+    #[schemars(transform = tf::optional().validate(Validator::DurationAtLeast(MIN_TIMEOUT)))]
+    pub create: Val<String>,
+    /// How long to wait for the read to finish. Default `5m`.
+    #[schemars(transform = tf::optional().validate(Validator::DurationAtLeast(MIN_TIMEOUT)))]
+    pub read: Val<String>,
+    /// How long to wait for the update to finish. Default `10m`.
+    #[schemars(transform = tf::optional().validate(Validator::DurationAtLeast(MIN_TIMEOUT)))]
+    pub update: Val<String>,
+    /// How long to wait for the delete to finish. Default `10m`.
+    #[schemars(transform = tf::optional().validate(Validator::DurationAtLeast(MIN_TIMEOUT)))]
+    pub delete: Val<String>,
+}
+
+impl CloudAccountModel {
+    /// Reads a resource object (configuration, plan or state).
+    pub fn read(value: &Value) -> Result<CloudAccountModel, ModelError> {
+        model::read(value)
+    }
+
+    /// The resource object.
+    pub fn to_value(&self) -> Value {
+        // Every field is a string, a number or a nested model of those, which always serialize.
+        model::write(self).unwrap_or(Value::Null)
+    }
+
+    /// True when going from `self` to `planned` changes something Redis Cloud must be told (a `*_wo_version`
+    /// change means "send the write-only secret again"); `timeouts` and what only Redis Cloud sets are not sent.
+    pub fn sends_anything(&self, planned: &CloudAccountModel) -> bool {
+        self.name != planned.name
+            || self.access_key_id != planned.access_key_id
+            || self.sign_in_login_url != planned.sign_in_login_url
+            || self.rotates_secrets(planned)
+    }
+
+    /// True when going from `self` to `planned` sends a secret the API never returns.
+    pub fn rotates_secrets(&self, planned: &CloudAccountModel) -> bool {
+        self.access_secret_key != planned.access_secret_key
+            || self.access_secret_key_wo_version != planned.access_secret_key_wo_version
+            || self.console_username != planned.console_username
+            || self.console_password != planned.console_password
+            || self.console_password_wo_version != planned.console_password_wo_version
+    }
+
+    /// Copies what the API reports. Attributes the API never returns keep their values.
+    pub fn merge(&mut self, account: &CloudAccount) {
+        self.id = Val::Known(account.id.to_string());
+        let keep = |field: &mut Val<String>, reported: &Option<String>| {
+            if let Some(v) = reported {
+                *field = Val::Known(v.clone());
+            }
+        };
+        keep(&mut self.name, &account.name);
+        keep(&mut self.provider_type, &account.provider);
+        keep(&mut self.access_key_id, &account.access_key_id);
+        keep(&mut self.sign_in_login_url, &account.sign_in_login_url);
+        self.status = account.status.clone().into();
+        self.aws_console_role_arn = account.aws_console_role_arn.clone().into();
+        self.aws_user_arn = account.aws_user_arn.clone().into();
     }
 }
 
@@ -130,7 +184,7 @@ pub fn identity_schema() -> IdentitySchema {
     IdentitySchema {
         version: 0,
         attributes: vec![IdentityAttribute {
-            name: "id",
+            name: "id".to_owned(),
             ty: Type::String,
             description: "The cloud account ID.".to_owned(),
             required_for_import: true,
@@ -230,31 +284,37 @@ pub struct AccountConfig {
 }
 
 impl AccountConfig {
-    /// Reads a wholly known configuration (apply time); `None` names what is missing.
+    /// Reads a wholly known configuration (apply time); the error names what is missing.
     pub fn from_config(config: &Value) -> Result<AccountConfig, String> {
-        let s = |name: &str| {
-            config
-                .attr(name)
-                .as_str()
-                .map(str::to_owned)
+        let m = CloudAccountModel::read(config).map_err(|e| e.to_string())?;
+        fn text(v: &Val<String>, name: &str) -> Result<String, String> {
+            v.known()
+                .cloned()
                 .ok_or_else(|| format!("`{name}` is not set"))
-        };
-        let secret = |plain: &str, wo: &str| {
-            config
-                .attr(plain)
-                .as_str()
-                .or_else(|| config.attr(wo).as_str())
-                .map(Secret::new)
-                .ok_or_else(|| format!("one of `{plain}` or `{wo}` must be set"))
-        };
+        }
+        fn secret(plain: &Val<Secret>, wo: &Val<Secret>, names: &str) -> Result<Secret, String> {
+            plain
+                .known()
+                .or(wo.known())
+                .cloned()
+                .ok_or_else(|| format!("one of {names} must be set"))
+        }
         Ok(AccountConfig {
-            name: s("name")?,
-            provider_type: s("provider_type")?,
-            access_key_id: s("access_key_id")?,
-            access_secret_key: secret("access_secret_key", "access_secret_key_wo")?,
-            console_username: s("console_username")?,
-            console_password: secret("console_password", "console_password_wo")?,
-            sign_in_login_url: s("sign_in_login_url")?,
+            name: text(&m.name, "name")?,
+            provider_type: text(&m.provider_type, "provider_type")?,
+            access_key_id: text(&m.access_key_id, "access_key_id")?,
+            access_secret_key: secret(
+                &m.access_secret_key,
+                &m.access_secret_key_wo,
+                "`access_secret_key` or `access_secret_key_wo`",
+            )?,
+            console_username: text(&m.console_username, "console_username")?,
+            console_password: secret(
+                &m.console_password,
+                &m.console_password_wo,
+                "`console_password` or `console_password_wo`",
+            )?,
+            sign_in_login_url: text(&m.sign_in_login_url, "sign_in_login_url")?,
         })
     }
 }
@@ -274,50 +334,43 @@ pub enum Operation {
 
 /// The configured timeout of `op` from a state or configuration object.
 pub fn timeout(obj: &Value, op: Operation) -> Duration {
-    let (key, default) = match op {
-        Operation::Create => ("create", DEFAULT_TIMEOUT),
-        Operation::Read => ("read", DEFAULT_READ_TIMEOUT),
-        Operation::Update => ("update", DEFAULT_TIMEOUT),
-        Operation::Delete => ("delete", DEFAULT_TIMEOUT),
+    /// Only the block that holds the timeouts, so that nothing else in `obj` matters.
+    #[derive(Deserialize)]
+    struct WithTimeouts {
+        timeouts: Val<Timeouts>,
+    }
+    let timeouts = model::read::<WithTimeouts>(obj)
+        .ok()
+        .and_then(|m| m.timeouts.into_known())
+        .unwrap_or_default();
+    let (configured, default) = match op {
+        Operation::Create => (timeouts.create, DEFAULT_TIMEOUT),
+        Operation::Read => (timeouts.read, DEFAULT_READ_TIMEOUT),
+        Operation::Update => (timeouts.update, DEFAULT_TIMEOUT),
+        Operation::Delete => (timeouts.delete, DEFAULT_TIMEOUT),
     };
-    obj.attr("timeouts")
-        .attr(key)
-        .as_str()
+    configured
+        .as_deref()
         .and_then(parse_duration)
         .unwrap_or(default)
 }
 
-/// Copies what the API reports into a state object. Attributes the API
-/// never returns keep their values.
+/// Copies what the API reports into a state object. Attributes the API never returns keep their values.
 pub fn merge_account(state: &mut Value, account: &CloudAccount) {
-    let Some(obj) = state.as_object_mut() else {
-        return;
-    };
-    let mut set = |k: &str, v: Value| {
-        obj.insert(k.to_owned(), v);
-    };
-    set("id", Value::string(account.id.to_string()));
-    if let Some(n) = &account.name {
-        set("name", Value::string(n));
+    match CloudAccountModel::read(state) {
+        Ok(mut model) => {
+            model.merge(account);
+            *state = model.to_value();
+        }
+        // A state Terraform decoded against this schema always fits the model; should one not, keep what it holds
+        // and record only the ID, which must reach state whatever else happens.
+        Err(err) => {
+            tracing::error!("state does not fit the cloud account model: {err}");
+            if let Some(obj) = state.as_object_mut() {
+                obj.insert("id".to_owned(), Value::string(account.id.to_string()));
+            }
+        }
     }
-    if let Some(p) = &account.provider {
-        set("provider_type", Value::string(p));
-    }
-    if let Some(k) = &account.access_key_id {
-        set("access_key_id", Value::string(k));
-    }
-    if let Some(u) = &account.sign_in_login_url {
-        set("sign_in_login_url", Value::string(u));
-    }
-    set("status", Value::opt_string(account.status.clone()));
-    set(
-        "aws_console_role_arn",
-        Value::opt_string(account.aws_console_role_arn.clone()),
-    );
-    set(
-        "aws_user_arn",
-        Value::opt_string(account.aws_user_arn.clone()),
-    );
 }
 
 #[cfg(test)]

@@ -5,21 +5,22 @@ use async_trait::async_trait;
 use tokio::time::Instant;
 
 use super::model::{
-    self, AccountConfig, Operation, PENDING_CREATE_PREFIX, StateId, TYPE_NAME, identity_schema,
-    identity_value, merge_account, parse_id, pending_id, state_id, timeout,
+    self, AccountConfig, CloudAccountModel, Operation, PENDING_CREATE_PREFIX, StateId, TYPE_NAME,
+    identity_schema, identity_value, merge_account, parse_id, pending_id, state_id, timeout,
 };
 use crate::client::reconcile::{CreateFailure, Created, PendingCreate, UpdateFailure};
 use crate::client::{
     Client, CloudAccount, CloudAccountCreateRequest, CloudAccountUpdateRequest, Error,
 };
 use crate::framework::diag::Diagnostics;
+use crate::framework::model::Val;
 use crate::framework::path::AttributePath;
 use crate::framework::resource::{
     CreateRequest, DeleteRequest, ImportRequest, PlanRequest, ReadOutcome, ReadRequest, Resource,
     UpdateRequest,
 };
 use crate::framework::schema::{IdentitySchema, Schema};
-use crate::framework::value::Value;
+use crate::framework::value::{Number, Value};
 use crate::provider::RedisCloud;
 use crate::provider::diagnostics::api_error;
 
@@ -54,23 +55,27 @@ impl Resource for CloudAccountResource {
         }
     }
 
-    fn generate_config(&self, state: &Value, _diags: &mut Diagnostics) -> Value {
-        let mut config = self.schema().block.config_from_state(state);
+    fn generate_config(&self, state: &Value, diags: &mut Diagnostics) -> Value {
+        let config = self.schema().block.config_from_state(state);
+        let mut m = match CloudAccountModel::read(&config) {
+            Ok(m) => m,
+            Err(err) => {
+                diags.error("Invalid Cloud Account State", err.to_string());
+                return config;
+            }
+        };
         // The API never returns the secrets, so an imported or listed account has none. The
         // generated block takes the write-only forms, which Terraform writes as
         // `null # sensitive` for the user to replace by variables, with their versions set:
         // the credentials are then the only thing left to add.
-        if let Some(obj) = config.as_object_mut() {
-            for (plain, version) in [
-                ("access_secret_key", "access_secret_key_wo_version"),
-                ("console_password", "console_password_wo_version"),
-            ] {
-                if state.attr(plain).is_null() && state.attr(version).is_null() {
-                    obj.insert(version.to_owned(), Value::Number(1i64.into()));
-                }
-            }
+        let first = || Val::Known(Number::from(1i64));
+        if m.access_secret_key.is_null() && m.access_secret_key_wo_version.is_null() {
+            m.access_secret_key_wo_version = first();
         }
-        config
+        if m.console_password.is_null() && m.console_password_wo_version.is_null() {
+            m.console_password_wo_version = first();
+        }
+        m.to_value()
     }
 
     fn modify_plan(
@@ -83,17 +88,26 @@ impl Resource for CloudAccountResource {
         // The ARNs describe the IAM user behind the access key: they change when the key
         // does. One that was never recorded (state written by the official provider, not
         // refreshed since) is learnt from the update's answer, so it cannot be promised null.
-        if req.prior.is_null() || !sends_anything(req.prior, planned) {
+        if req.prior.is_null() {
             return;
         }
-        let key_changes = req.prior.attr("access_key_id") != planned.attr("access_key_id");
-        if let Some(obj) = planned.as_object_mut() {
-            for arn in ["aws_console_role_arn", "aws_user_arn"] {
-                if key_changes || req.prior.attr(arn).is_null() {
-                    obj.insert(arn.into(), Value::unknown());
-                }
-            }
+        let (Ok(prior), Ok(mut plan)) = (
+            CloudAccountModel::read(req.prior),
+            CloudAccountModel::read(planned),
+        ) else {
+            return;
+        };
+        if !prior.sends_anything(&plan) {
+            return;
         }
+        let key_changes = prior.access_key_id != plan.access_key_id;
+        if key_changes || prior.aws_console_role_arn.is_null() {
+            plan.aws_console_role_arn = Val::Unknown;
+        }
+        if key_changes || prior.aws_user_arn.is_null() {
+            plan.aws_user_arn = Val::Unknown;
+        }
+        *planned = plan.to_value();
     }
 
     async fn create(
@@ -161,18 +175,28 @@ impl Resource for CloudAccountResource {
         let client = client.bounded(deadline, &req.stop);
         let id = match state_id(&current) {
             Ok(StateId::Account(id)) => id,
-            Ok(StateId::PendingCreate(task_ids)) => {
-                let key = current
-                    .attr("access_key_id")
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned();
-                let outcome = client.resolve_pending_create(&task_ids, &key).await;
-                return pending_outcome(outcome, &task_ids.join(", "), current, diags);
-            }
-            Ok(StateId::UnattributedCreate(after)) => {
-                let outcome = resolve_unattributed(&client, after, &current).await;
-                return pending_outcome(outcome, &format!("after account {after}"), current, diags);
+            Ok(pending) => {
+                // What identifies the account a pending create made; never guessed, so an unreadable state stays.
+                let Some(m) = pending_model(&current, diags) else {
+                    return ReadOutcome::Found(current);
+                };
+                let (outcome, what) = match pending {
+                    StateId::PendingCreate(task_ids) => (
+                        client
+                            .resolve_pending_create(
+                                &task_ids,
+                                m.access_key_id.as_deref().unwrap_or_default(),
+                            )
+                            .await,
+                        task_ids.join(", "),
+                    ),
+                    StateId::UnattributedCreate(after) => (
+                        resolve_unattributed(&client, after, &m).await,
+                        format!("after account {after}"),
+                    ),
+                    StateId::Account(_) => unreachable!("matched above"),
+                };
+                return pending_outcome(outcome, &what, current, diags);
             }
             Err(why) => {
                 diags.error("Invalid Cloud Account State", why);
@@ -242,15 +266,22 @@ impl Resource for CloudAccountResource {
         };
         let deadline = Instant::now() + timeout(req.planned, Operation::Update);
         let client = client.bounded(deadline, &req.stop);
-        if !sends_anything(&prior, req.planned) {
-            // Only `timeouts` changed: nothing to tell Redis Cloud.
-            let mut state = req.planned.clone();
-            for k in ["status", "aws_console_role_arn", "aws_user_arn"] {
-                if let Some(obj) = state.as_object_mut() {
-                    obj.insert(k.to_owned(), prior.attr(k).clone());
-                }
+        let (prior_model, mut planned_model) = match (
+            CloudAccountModel::read(&prior),
+            CloudAccountModel::read(req.planned),
+        ) {
+            (Ok(p), Ok(n)) => (p, n),
+            (Err(err), _) | (_, Err(err)) => {
+                diags.error("Invalid Cloud Account Plan", err.to_string());
+                return Some(prior);
             }
-            return Some(state);
+        };
+        if !prior_model.sends_anything(&planned_model) {
+            // Only `timeouts` changed: nothing to tell Redis Cloud.
+            planned_model.status = prior_model.status;
+            planned_model.aws_console_role_arn = prior_model.aws_console_role_arn;
+            planned_model.aws_user_arn = prior_model.aws_user_arn;
+            return Some(planned_model.to_value());
         }
         let body = CloudAccountUpdateRequest {
             name: Some(cfg.name),
@@ -260,7 +291,7 @@ impl Resource for CloudAccountResource {
             console_password: cfg.console_password,
             sign_in_login_url: Some(cfg.sign_in_login_url),
         };
-        let rotates = rotates_secrets(&prior, req.planned);
+        let rotates = prior_model.rotates_secrets(&planned_model);
         match client
             .update_cloud_account_reconciled(id, &body, rotates)
             .await
@@ -328,20 +359,18 @@ impl Resource for CloudAccountResource {
         let id = match state_id(req.prior) {
             Ok(StateId::Account(id)) => id,
             Ok(pending @ (StateId::PendingCreate(_) | StateId::UnattributedCreate(_))) => {
-                let key = req
-                    .prior
-                    .attr("access_key_id")
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned();
+                let Some(m) = pending_model(req.prior, diags) else {
+                    return;
+                };
+                let key = m.access_key_id.as_deref().unwrap_or_default();
                 let mut delay = std::time::Duration::from_millis(100);
                 loop {
                     let outcome = match &pending {
                         StateId::PendingCreate(task_ids) => {
-                            client.resolve_pending_create(task_ids, &key).await
+                            client.resolve_pending_create(task_ids, key).await
                         }
                         StateId::UnattributedCreate(after) => {
-                            resolve_unattributed(&client, *after, req.prior).await
+                            resolve_unattributed(&client, *after, &m).await
                         }
                         StateId::Account(_) => unreachable!("matched above"),
                     };
@@ -425,44 +454,27 @@ impl Resource for CloudAccountResource {
     }
 }
 
-/// Attributes whose change must reach Redis Cloud (a `*_wo_version` change
-/// means "send the write-only secret again").
-const SENT_ATTRIBUTES: [&str; 8] = [
-    "name",
-    "access_key_id",
-    "access_secret_key",
-    "access_secret_key_wo_version",
-    "console_username",
-    "console_password",
-    "console_password_wo_version",
-    "sign_in_login_url",
-];
-
-fn sends_anything(prior: &Value, planned: &Value) -> bool {
-    SENT_ATTRIBUTES
-        .iter()
-        .any(|k| prior.attr(k) != planned.attr(k))
+/// The model of a state recorded as a pending create, or an error diagnostic: resolving the create needs what the
+/// state says about the account, and a guess could take an account this resource did not create.
+fn pending_model(state: &Value, diags: &mut Diagnostics) -> Option<CloudAccountModel> {
+    match CloudAccountModel::read(state) {
+        Ok(m) => Some(m),
+        Err(err) => {
+            diags.error(
+                "Invalid Cloud Account State",
+                format!("This cloud account is recorded as a pending create, but its state cannot be read ({err}); it was left as it was."),
+            );
+            None
+        }
+    }
 }
 
+/// Records the account ID. Written straight into the object rather than through the model: once an ID exists it must
+/// reach state, and this cannot fail.
 fn set_id(state: &mut Value, id: i64) {
     if let Some(obj) = state.as_object_mut() {
         obj.insert("id".into(), Value::string(id.to_string()));
     }
-}
-
-/// Attributes whose change sends a secret the API never returns.
-const SECRET_ATTRIBUTES: [&str; 5] = [
-    "access_secret_key",
-    "access_secret_key_wo_version",
-    "console_username",
-    "console_password",
-    "console_password_wo_version",
-];
-
-fn rotates_secrets(prior: &Value, planned: &Value) -> bool {
-    SECRET_ATTRIBUTES
-        .iter()
-        .any(|k| prior.attr(k) != planned.attr(k))
 }
 
 /// Opens a conflict diagnostic with the API's own refusal, when the API (not the check before
@@ -626,15 +638,14 @@ fn create_failed(
 async fn resolve_unattributed(
     client: &Client,
     after: i64,
-    state: &Value,
+    m: &CloudAccountModel,
 ) -> Result<PendingCreate, Error> {
-    let attr = |k: &str| state.attr(k).as_str().unwrap_or_default().to_owned();
     client
         .resolve_unattributed_create(
             after,
-            &attr("name"),
-            state.attr("provider_type").as_str(),
-            &attr("access_key_id"),
+            m.name.as_deref().unwrap_or_default(),
+            m.provider_type.as_deref(),
+            m.access_key_id.as_deref().unwrap_or_default(),
         )
         .await
 }

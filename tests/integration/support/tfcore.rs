@@ -109,8 +109,8 @@ pub fn proposed_new(prior: &Value, config: &Value) -> Value {
     let mut out = config.clone();
     if let Some(obj) = out.as_object_mut() {
         for a in schema().block.attributes.iter().filter(|a| a.is_computed()) {
-            if config.attr(a.name).is_null() {
-                obj.insert(a.name.to_owned(), prior.attr(a.name).clone());
+            if config.attr(&a.name).is_null() {
+                obj.insert(a.name.to_owned(), prior.attr(&a.name).clone());
             }
         }
     }
@@ -263,7 +263,7 @@ impl Core<'_> {
         };
         // Terraform's AssertPlanValid: configured values are planned as configured; write-only null.
         for a in &schema().block.attributes {
-            let p = planned.attr(a.name);
+            let p = planned.attr(&a.name);
             if a.write_only {
                 if !p.is_null() {
                     out.violations.push(format!(
@@ -271,22 +271,22 @@ impl Core<'_> {
                         a.name
                     ));
                 }
-            } else if a.is_configurable() && !a.is_computed() && p != config.attr(a.name) {
+            } else if a.is_configurable() && !a.is_computed() && p != config.attr(&a.name) {
                 out.violations.push(format!(
                     "invalid plan: {} planned {p:?}, configured {:?}",
                     a.name,
-                    config.attr(a.name)
+                    config.attr(&a.name)
                 ));
             } else if !prior.is_null()
                 && a.is_computed()
                 && !p.is_unknown()
-                && p != prior.attr(a.name)
-                && config.attr(a.name).is_null()
+                && p != prior.attr(&a.name)
+                && config.attr(&a.name).is_null()
             {
                 out.violations.push(format!(
                     "invalid plan: computed {} planned {p:?}, prior {:?}",
                     a.name,
-                    prior.attr(a.name)
+                    prior.attr(&a.name)
                 ));
             }
         }
