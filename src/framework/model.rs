@@ -14,7 +14,8 @@ use serde::ser;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::schema::{
-    Attribute, Block, ConfigValidator, NestedBlock, Nesting, Presence, Schema, Validator,
+    Attribute, Block, ConfigValidator, IdentityAttribute, IdentitySchema, NestedBlock, Nesting,
+    Presence, Schema, Validator,
 };
 use super::value::{Number, Type, Value};
 
@@ -703,6 +704,33 @@ pub fn schema_of<T: JsonSchema>(version: i64) -> Schema {
         version,
         block: block_from(&T::schema_name(), root, &defs),
         config_validators,
+    }
+}
+
+/// The identity schema a model declares, at identity version `version`: each field one identity attribute, required
+/// for import when its spec is `tf::required()`.
+///
+/// # Panics
+/// As [`schema_of`].
+pub fn identity_schema_of<T: JsonSchema>(version: i64) -> IdentitySchema {
+    let block = schema_of::<T>(version).block;
+    assert!(
+        block.blocks.is_empty(),
+        "{}: an identity has no nested blocks",
+        T::schema_name()
+    );
+    IdentitySchema {
+        version,
+        attributes: block
+            .attributes
+            .into_iter()
+            .map(|a| IdentityAttribute {
+                required_for_import: a.presence == Presence::Required,
+                name: a.name,
+                ty: a.ty,
+                description: a.description,
+            })
+            .collect(),
     }
 }
 

@@ -7,11 +7,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::client::{CloudAccount, Secret};
-use crate::framework::model::{self, ModelError, Val, schema_of, tf};
-use crate::framework::schema::{
-    IdentityAttribute, IdentitySchema, Nesting, Schema, Validator, parse_duration,
-};
-use crate::framework::value::{Number, Type, Value};
+use crate::framework::model::{self, ModelError, Val, identity_schema_of, schema_of, tf};
+use crate::framework::schema::{IdentitySchema, Nesting, Schema, Validator, parse_duration};
+use crate::framework::value::{Number, Value};
 
 /// Full Terraform type name of the resource and the data source.
 pub const TYPE_NAME: &str = "rediscloud_cloud_account";
@@ -179,22 +177,25 @@ impl CloudAccountModel {
     }
 }
 
-/// The identity schema: the account ID (Terraform 1.12+ `import { identity = { id = "…" } }`).
+/// The identity schema, derived from [`CloudAccountIdentity`].
 pub fn identity_schema() -> IdentitySchema {
-    IdentitySchema {
-        version: 0,
-        attributes: vec![IdentityAttribute {
-            name: "id".to_owned(),
-            ty: Type::String,
-            description: "The cloud account ID.".to_owned(),
-            required_for_import: true,
-        }],
-    }
+    identity_schema_of::<CloudAccountIdentity>(0)
+}
+
+/// A cloud account's identity (Terraform 1.12+ `import { identity = { id = "…" } }`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CloudAccountIdentity {
+    /// The cloud account ID.
+    #[schemars(transform = tf::required())]
+    pub id: Val<String>,
 }
 
 /// The identity object for an account ID.
 pub fn identity_value(id: &str) -> Value {
-    Value::Object([("id".to_owned(), Value::string(id))].into_iter().collect())
+    model::write(&CloudAccountIdentity {
+        id: Val::Known(id.to_owned()),
+    })
+    .unwrap_or(Value::Null)
 }
 
 /// Parses a user-supplied cloud account ID: a positive integer, not the internal account.

@@ -5,8 +5,9 @@ use async_trait::async_trait;
 use tokio::time::Instant;
 
 use super::model::{
-    self, AccountConfig, CloudAccountModel, Operation, PENDING_CREATE_PREFIX, StateId, TYPE_NAME,
-    identity_schema, identity_value, merge_account, parse_id, pending_id, state_id, timeout,
+    self, AccountConfig, CloudAccountIdentity, CloudAccountModel, Operation, PENDING_CREATE_PREFIX,
+    StateId, TYPE_NAME, identity_schema, identity_value, merge_account, parse_id, pending_id,
+    state_id, timeout,
 };
 use crate::client::reconcile::{CreateFailure, Created, PendingCreate, UpdateFailure};
 use crate::client::{
@@ -427,8 +428,11 @@ impl Resource for CloudAccountResource {
         diags: &mut Diagnostics,
     ) -> Option<Value> {
         let raw = match req.identity {
-            Some(identity) => match identity.attr("id").as_str() {
-                Some(id) => id.to_owned(),
+            Some(identity) => match crate::framework::model::read::<CloudAccountIdentity>(identity)
+                .ok()
+                .and_then(|i| i.id.into_known())
+            {
+                Some(id) => id,
                 None => {
                     diags.attribute_error(
                         AttributePath::root("id"),
