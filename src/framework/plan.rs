@@ -98,11 +98,20 @@ mod tests {
             block: Block {
                 description: String::new(),
                 attributes: vec![
-                    Attribute::string("id", Presence::Computed).use_state_for_unknown(),
+                    Attribute {
+                        use_state_for_unknown: true,
+                        ..Attribute::string("id", Presence::Computed)
+                    },
                     Attribute::string("status", Presence::Computed),
                     Attribute::string("name", Presence::Required),
-                    Attribute::string("kind", Presence::Required).requires_replace(),
-                    Attribute::string("secret_wo", Presence::Optional).write_only(),
+                    Attribute {
+                        requires_replace: true,
+                        ..Attribute::string("kind", Presence::Required)
+                    },
+                    Attribute {
+                        write_only: true,
+                        ..Attribute::string("secret_wo", Presence::Optional)
+                    },
                 ],
                 blocks: vec![],
             },

@@ -171,42 +171,6 @@ impl Attribute {
         Self::new(name, Type::Bool, presence)
     }
 
-    /// Sets the description.
-    pub fn describe(mut self, text: &str) -> Self {
-        self.description = text.to_owned();
-        self
-    }
-
-    /// Marks the attribute sensitive.
-    pub fn sensitive(mut self) -> Self {
-        self.sensitive = true;
-        self
-    }
-
-    /// Marks the attribute write-only.
-    pub fn write_only(mut self) -> Self {
-        self.write_only = true;
-        self
-    }
-
-    /// A change replaces the resource.
-    pub fn requires_replace(mut self) -> Self {
-        self.requires_replace = true;
-        self
-    }
-
-    /// Keep the prior value on update.
-    pub fn use_state_for_unknown(mut self) -> Self {
-        self.use_state_for_unknown = true;
-        self
-    }
-
-    /// Adds a validator.
-    pub fn validate(mut self, v: Validator) -> Self {
-        self.validators.push(v);
-        self
-    }
-
     /// True when configuration may set it.
     pub fn is_configurable(&self) -> bool {
         self.presence != Presence::Computed
@@ -799,7 +763,10 @@ mod tests {
                 Attribute::string("id", Presence::Computed),
                 Attribute::string("name", Presence::Required),
                 Attribute::string("region", Presence::OptionalComputed),
-                Attribute::string("secret_wo", Presence::Optional).write_only(),
+                Attribute {
+                    write_only: true,
+                    ..Attribute::string("secret_wo", Presence::Optional)
+                },
             ],
             blocks: vec![NestedBlock {
                 name: "inner".to_owned(),

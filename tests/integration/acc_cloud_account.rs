@@ -1177,6 +1177,22 @@ fn acc_cloud_account_invalid_input_zero_writes() {
     }
 }
 
+/// Replaces the work directory's state with `state` (written by another provider or version), then plans: the plan
+/// must be empty, and planning must not write to the API.
+#[track_caller]
+fn plans_nothing_from_state(target: &Target, workdir: &Workdir, state: &str) {
+    workdir.write_file("terraform.tfstate", state);
+    let _ = std::fs::remove_file(workdir.path().join("terraform.tfstate.backup"));
+    let writes = target.admin("count writes").map(|e| e.writes_count());
+    workdir
+        .plan_detailed()
+        .assert_code(0)
+        .assert_matches("No changes");
+    if let (Some(before), Some(emulator)) = (writes, target.admin("no write")) {
+        assert_eq!(emulator.writes_count(), before, "planning wrote to the API");
+    }
+}
+
 /// The state the official provider (SDKv2, schema version 0) writes for a cloud account, with this account's values.
 fn official_state(values: &Value, creds: &Creds) -> String {
     // SDKv2 keeps its timeouts (nanoseconds) and schema version in `private`, base64-encoded JSON.
@@ -1231,16 +1247,7 @@ fn acc_cloud_account_official_state_upgrade() {
         let state = apply_converged(&workdir);
         let values = resource_values(&state, ADDR);
         // Replace our state with what the official provider would have written for the same account.
-        workdir.write_file("terraform.tfstate", &official_state(&values, &creds));
-        let _ = std::fs::remove_file(workdir.path().join("terraform.tfstate.backup"));
-        let writes = target.admin("count writes").map(|e| e.writes_count());
-        workdir
-            .plan_detailed()
-            .assert_code(0)
-            .assert_matches("No changes");
-        if let (Some(before), Some(emulator)) = (writes, target.admin("no write")) {
-            assert_eq!(emulator.writes_count(), before, "planning wrote to the API");
-        }
+        plans_nothing_from_state(&target, &workdir, &official_state(&values, &creds));
     });
     run_steps(
         &target,
@@ -1304,16 +1311,7 @@ fn acc_cloud_account_state_of_this_provider_upgrade() {
             text = text.replace(name, value);
         }
         assert!(!text.contains("${"), "a placeholder is left: {text}");
-        workdir.write_file("terraform.tfstate", &text);
-        let _ = std::fs::remove_file(workdir.path().join("terraform.tfstate.backup"));
-        let writes = target.admin("count writes").map(|e| e.writes_count());
-        workdir
-            .plan_detailed()
-            .assert_code(0)
-            .assert_matches("No changes");
-        if let (Some(before), Some(emulator)) = (writes, target.admin("no write")) {
-            assert_eq!(emulator.writes_count(), before, "planning wrote to the API");
-        }
+        plans_nothing_from_state(&target, &workdir, &text);
         let after = resource_values(&workdir.show_json(), ADDR);
         assert_eq!(after["timeouts"]["create"], json!("7m"), "{after}");
         assert_eq!(after["id"], values["id"]);
