@@ -120,7 +120,12 @@ impl Inner {
         let user_agent = HeaderValue::from_str(&user_agent).map_err(|_| {
             config_err("the user agent contains characters not allowed in a header")
         })?;
+        let tls =
+            super::tls::client_config(base.scheme() == "https").map_err(|e| Error::Config {
+                message: format!("could not set up TLS: {e}"),
+            })?;
         let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
             .user_agent(user_agent)
             .timeout(cfg.http_timeout)
             .connect_timeout(cfg.http_timeout.min(Duration::from_secs(15)))
