@@ -120,7 +120,12 @@ impl Inner {
         let user_agent = HeaderValue::from_str(&user_agent).map_err(|_| {
             config_err("the user agent contains characters not allowed in a header")
         })?;
+        let tls =
+            super::tls::client_config(base.scheme() == "https").map_err(|e| Error::Config {
+                message: format!("could not set up TLS: {e}"),
+            })?;
         let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
             .user_agent(user_agent)
             .timeout(cfg.http_timeout)
             .connect_timeout(cfg.http_timeout.min(Duration::from_secs(15)))
@@ -604,6 +609,8 @@ pub(crate) struct RateGate {
     rpm: usize,
     window: Duration,
     state: Mutex<GateState>,
+    /// Wakes the requests held back for the probe's answer as soon as it is in.
+    probe_answered: tokio::sync::Notify,
 }
 
 #[derive(Default)]
@@ -640,6 +647,7 @@ impl RateGate {
             rpm: rpm.get() as usize,
             window,
             state: Mutex::new(GateState::default()),
+            probe_answered: tokio::sync::Notify::new(),
         })
     }
 
@@ -689,7 +697,7 @@ impl RateGate {
                             state.sent.push_back(now);
                             return Ok(());
                         }
-                        // Poll briefly for the probe's answer.
+                        // Wait for the probe's answer (woken by it), looking again every 5 ms.
                         Some(t) if now.duration_since(t) < PROBE_WAIT => {
                             Some(now + Duration::from_millis(5))
                         }
@@ -700,20 +708,39 @@ impl RateGate {
                     }
                 };
                 match (probing, state.not_before) {
-                    (Some(poll), _) => poll,
-                    (None, Some(nb)) if nb > now => nb,
+                    (Some(poll), _) => (poll, true),
+                    (None, Some(nb)) if nb > now => (nb, false),
                     _ if state.sent.len() < limit => {
                         state.sent.push_back(now);
                         return Ok(());
                     }
                     // Full: the send that frees a permit leaves the window first.
-                    _ => state
-                        .sent
-                        .get(state.sent.len() - limit)
-                        .map_or(now, |t| *t + self.spacing()),
+                    _ => (
+                        state
+                            .sent
+                            .get(state.sent.len() - limit)
+                            .map_or(now, |t| *t + self.spacing()),
+                        false,
+                    ),
                 }
             };
+            let (until, probing) = until;
             wait_until(until, deadline)?;
+            if probing {
+                let answered = self.probe_answered.notified();
+                tokio::pin!(answered);
+                // Registered before looking again, so an answer that lands in between still
+                // wakes this request.
+                answered.as_mut().enable();
+                if self.lock().synced {
+                    continue;
+                }
+                tokio::select! {
+                    () = answered => {}
+                    () = tokio::time::sleep_until(until) => {}
+                }
+                continue;
+            }
             tokio::time::sleep_until(until).await;
         }
     }
@@ -730,7 +757,10 @@ impl RateGate {
     /// Resyncs from the server's `X-Rate-Limit-Remaining`.
     fn observe(&self, remaining: Option<u32>) {
         let mut state = self.lock();
-        state.synced = true;
+        if !state.synced {
+            state.synced = true;
+            self.probe_answered.notify_waiters();
+        }
         let Some(remaining) = remaining else {
             state.roomy_until = None;
             return;
@@ -776,5 +806,48 @@ fn wait_until(until: Instant, deadline: Option<Instant>) -> Result<(), Error> {
                 .to_owned(),
         }),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// The requests held back for the probe go as soon as its answer is in, not at their
+    /// next 5 ms look (the clock stands still here: only the answer can release them).
+    #[tokio::test(start_paused = true)]
+    async fn the_probes_answer_releases_the_held_requests_at_once() {
+        let gate = Arc::new(
+            RateGate::new(NonZeroU32::new(100).unwrap(), Duration::from_secs(60)).unwrap(),
+        );
+        gate.acquire(None, false).await.unwrap();
+        let held: Vec<_> = (0..3)
+            .map(|_| {
+                let gate = Arc::clone(&gate);
+                tokio::spawn(async move { gate.acquire(None, false).await })
+            })
+            .collect();
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert!(
+            held.iter().all(|h| !h.is_finished()),
+            "went before the probe's answer"
+        );
+        let before = Instant::now();
+        gate.observe(Some(99));
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert!(held.iter().all(tokio::task::JoinHandle::is_finished));
+        assert_eq!(
+            Instant::now(),
+            before,
+            "released by the clock, not by the answer"
+        );
+        for h in held {
+            h.await.unwrap().unwrap();
+        }
     }
 }

@@ -12,6 +12,7 @@ mod poll;
 pub mod reconcile;
 mod secret;
 mod tasks;
+mod tls;
 mod watch;
 
 #[cfg(test)]
