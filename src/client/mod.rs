@@ -86,14 +86,16 @@ impl Default for PollPolicy {
         PollPolicy {
             initial_delay: Duration::from_millis(50),
             max_delay: Duration::from_secs(5),
-            // Growth bounds how late a wait notices completion (at most 20% of
+            // Growth bounds how late a wait notices completion (at most 10% of
             // the time waited so far) against how many polls it costs: about
-            // 25 polls to reach the 5 s cap, then 12 a minute.
-            multiplier: 1.2,
+            // 48 polls to reach the 5 s cap, then 12 a minute. Concurrent waits
+            // share the watcher's list requests, so the extra polls of a
+            // tighter bound do not grow with the number of waiting resources.
+            multiplier: 1.1,
             jitter: true,
             // The grace period is what matters; the count only guards against a
             // fast schedule hammering a task that will never exist (with 50 ms
-            // growing 1.2x, 10 s of grace is about 25 polls).
+            // growing 1.1x, 10 s of grace is about 32 polls).
             not_found_limit: 40,
             not_found_grace: Duration::from_secs(10),
             progress_interval: DEFAULT_PROGRESS_INTERVAL,

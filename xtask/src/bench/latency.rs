@@ -19,7 +19,7 @@ pub(super) const DELETE_MS: u64 = 300;
 
 /// The provider's default poll schedule (`PollPolicy::default()` in src/client/mod.rs).
 pub(super) const POLL_INITIAL_MS: f64 = 50.0;
-pub(super) const POLL_GROWTH: f64 = 1.2;
+pub(super) const POLL_GROWTH: f64 = 1.1;
 pub(super) const POLL_CAP_MS: f64 = 5000.0;
 
 pub(super) const TARGET_LATENCY_RATIO: f64 = 1.10;
@@ -46,7 +46,7 @@ fn schedule(first: f64, next: impl Fn(u32) -> f64) -> impl Iterator<Item = f64> 
 }
 
 /// This provider's schedule without jitter (`Poller::pause`): a look at once, then 50 ms,
-/// growing ×1.2 per poll, capped at 5 s.
+/// growing ×1.1 per poll, capped at 5 s.
 pub(super) fn our_polls() -> impl Iterator<Item = f64> {
     schedule(0.0, |k| {
         (POLL_INITIAL_MS * POLL_GROWTH.powi(k as i32 - 1)).min(POLL_CAP_MS)
@@ -240,7 +240,7 @@ mod tests {
     #[test]
     fn our_schedule_matches_the_poll_policy() {
         let polls: Vec<f64> = our_polls().take(4).collect();
-        let expected = [0.0, 50.0, 110.0, 182.0];
+        let expected = [0.0, 50.0, 105.0, 165.5];
         assert!(
             polls
                 .iter()
@@ -248,9 +248,9 @@ mod tests {
                 .all(|(a, b)| (a - b).abs() < 1e-9),
             "{polls:?}"
         );
-        // The task of §1 (done at 1 s) is seen on the 10th look, the activation on the 12th after it.
+        // The task of §1 (done at 1 s) is seen on the 13th look, the activation on the 16th after it.
         let m = model_ours(1000.0, 2500.0);
-        assert_eq!(m.requests, 1 + 10 + 12);
+        assert_eq!(m.requests, 1 + 13 + 16);
         assert!(m.task_seen_ms >= 1000.0 && m.task_seen_ms < 1250.0);
     }
 
