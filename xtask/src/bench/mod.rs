@@ -161,7 +161,7 @@ pub fn run(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str) -> Res
         bin: tf_bin,
         env: emu_env(&fast),
     };
-    let overhead = overhead::measure(&tf, &fast, &mut dirs)?;
+    let overhead = overhead::measure(&tf, &emulator_bin, &mut dirs)?;
 
     // (4): peak RSS during one more 100-account apply, sampled outside the timed runs.
     println!("==> memory: peak VmHWM of provider processes during a {MANY}-account apply");

@@ -1,6 +1,8 @@
 //! §2 protocol overhead: many accounts against a zero-latency emulator, compared with as many
 //! `terraform_data` resources, apply, no-op plan and destroy, pair by pair.
 
+use std::path::Path;
+
 use anyhow::Result;
 
 use super::MANY;
@@ -21,8 +23,11 @@ pub(super) struct Overhead {
     pub(super) many_requests: [usize; 3],
 }
 
-/// Runs [`OVERHEAD_PAIRS`] pairs, alternating which kind goes first.
-pub(super) fn measure(tf: &Tf<'_>, fast: &Emulator, dirs: &mut Workdirs) -> Result<Overhead> {
+/// Runs [`OVERHEAD_PAIRS`] pairs, alternating which kind goes first. Each run gets a fresh
+/// zero-latency emulator: `GET /v1/tasks` answers with every task of its window, so an emulator
+/// kept across runs would answer each run's polls with a longer list than the last, and the
+/// pairs would drift.
+pub(super) fn measure(tf: &Tf<'_>, emulator_bin: &Path, dirs: &mut Workdirs) -> Result<Overhead> {
     let mut many: [[Vec<f64>; 3]; 2] = Default::default();
     let mut many_requests = [0; 3];
     for pair in 0..OVERHEAD_PAIRS {
@@ -34,6 +39,8 @@ pub(super) fn measure(tf: &Tf<'_>, fast: &Emulator, dirs: &mut Workdirs) -> Resu
         for kind in order {
             let dir = dirs.fresh(kind, MANY)?;
             let slot = usize::from(kind == Kind::Data);
+            let fast = Emulator::start(emulator_bin, 0, 0, 0)?;
+            let tf = tf.pointed_at(&fast);
             fast.clear_log()?;
             let apply = tf.apply(&dir)?;
             let n_apply = fast.log()?.len();

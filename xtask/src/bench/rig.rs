@@ -154,7 +154,20 @@ pub(super) struct Tf<'a> {
     pub(super) env: Vec<(String, String)>,
 }
 
-impl Tf<'_> {
+impl<'a> Tf<'a> {
+    /// The same Terraform with the provider environment pointing at `emulator` instead.
+    pub(super) fn pointed_at(&self, emulator: &Emulator) -> Tf<'a> {
+        let fresh = emulator.env();
+        let mut env: Vec<(String, String)> = self
+            .env
+            .iter()
+            .filter(|(k, _)| !fresh.iter().any(|(f, _)| f == k))
+            .cloned()
+            .collect();
+        env.extend(fresh);
+        Tf { bin: self.bin, env }
+    }
+
     /// Runs one command; returns its wall time and exit code. Codes outside `ok` are errors.
     pub(super) fn run(&self, dir: &Path, args: &[&str], ok: &[i32]) -> Result<(f64, i32)> {
         let started = Instant::now();
