@@ -32,6 +32,7 @@ commands:
   proof                         the evidence run: fault, bad-input, secrets and load tests, then `bench`
   bench                         measure latency, overhead, start-up, memory, API economy and scale; write docs/benchmarks.*
   bench scale                   only the scale section (N accounts under the real rate limit), printed
+  bench overhead                only the protocol-overhead section (100 accounts vs terraform_data, CPU split), printed
   test [-- <cargo test args>]   fmt check, clippy -D warnings, then the whole test suite against real Terraform
                                 (the version matrix included)
   matrix                        only the version matrix: a smoke lifecycle under Terraform 1.10 to 1.14
@@ -68,6 +69,9 @@ fn run() -> Result<()> {
             let tf = find_terraform(&root)?;
             if rest.first().is_some_and(|a| a == "scale") {
                 return bench::run_scale(&root, &tf, &release, &crate_version(&root)?);
+            }
+            if rest.first().is_some_and(|a| a == "overhead") {
+                return bench::run_overhead(&root, &tf, &release, &crate_version(&root)?);
             }
             bench::run(&root, &tf, &release, &crate_version(&root)?)
         }

@@ -5,7 +5,7 @@
 //! reported (with its cause) rather than failed.
 //!
 //! This module prepares the run and calls each measurement in turn: [`startup`] (§3),
-//! [`latency`] (§1, and §5 from the same runs), [`overhead`] (§2), [`memory`] (§4) and
+//! [`latency`] (§1, and §5 from the same runs), [`overhead`] and [`cpu`] (§2), [`memory`] (§4) and
 //! [`scale`] (§6), all driving the [`rig`]; then [`report`] writes the results.
 
 use std::fs;
@@ -17,6 +17,7 @@ use anyhow::Result;
 use time::macros::format_description;
 use time::{OffsetDateTime, UtcOffset};
 
+mod cpu;
 mod handshake;
 mod latency;
 mod memory;
@@ -112,6 +113,25 @@ pub fn run_scale(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str) 
     Ok(())
 }
 
+/// `cargo xtask bench overhead`: only §2 (the timed pairs and the CPU split), printed, with no
+/// report written.
+pub fn run_overhead(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str) -> Result<()> {
+    let Prepared { work, env, .. } = prepare(root, release_dir, version)?;
+    let emulator_bin = release_dir.join("rediscloud-emulator");
+    let fast = Emulator::start(&emulator_bin, 0, 0, 0)?;
+    let tf = Tf { bin: tf_bin, env };
+    let tf = tf.pointed_at(&fast);
+    let mut dirs = Workdirs::new(work.join("runs"), &tf)?;
+    let overhead = overhead::measure(&tf, &emulator_bin, &mut dirs)?;
+    println!(
+        "==> CPU split: {MANY} accounts vs {MANY} terraform_data, {} untimed runs each",
+        cpu::CPU_RUNS
+    );
+    let split = cpu::measure(&tf, &emulator_bin, &mut dirs)?;
+    print!("{}", report::overhead_rows(&overhead, &split));
+    Ok(())
+}
+
 /// Runs every benchmark and writes the report. `release_dir` holds fresh release binaries.
 pub fn run(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str) -> Result<()> {
     let started = Instant::now();
@@ -162,6 +182,11 @@ pub fn run(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str) -> Res
         env: emu_env(&fast),
     };
     let overhead = overhead::measure(&tf, &emulator_bin, &mut dirs)?;
+    println!(
+        "==> CPU split: {MANY} accounts vs {MANY} terraform_data, {} untimed runs each",
+        cpu::CPU_RUNS
+    );
+    let cpu = cpu::measure(&tf, &emulator_bin, &mut dirs)?;
 
     // (4): peak RSS during one more 100-account apply, sampled outside the timed runs.
     println!("==> memory: peak VmHWM of provider processes during a {MANY}-account apply");
@@ -191,6 +216,7 @@ pub fn run(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str) -> Res
         terraform,
         latency,
         overhead,
+        cpu,
         startup,
         memory,
         loads,
