@@ -149,6 +149,8 @@ pub fn run(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str) -> Res
     println!("==> start-up: spawn -> handshake line of the release provider, {STARTUP_RUNS} runs");
     let startup = startup::measure(&provider_bin)?;
     println!("    {}", startup.2);
+    let spawn_floor_ms = startup::spawn_floor_ms()?;
+    println!("    echo, timed the same way: median {spawn_floor_ms:.2} ms");
 
     let emulator_bin = release_dir.join("rediscloud-emulator");
     let emu_env = |emu: &Emulator| {
@@ -218,6 +220,7 @@ pub fn run(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str) -> Res
         overhead,
         cpu,
         startup,
+        spawn_floor_ms,
         memory,
         loads,
         scale,

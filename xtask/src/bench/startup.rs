@@ -1,7 +1,10 @@
 //! §3 start-up: the release provider spawned as Terraform does (AutoMTLS), timed from spawn to
 //! its handshake line, many times after one warm-up.
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
 
 use anyhow::{Context, Result};
 
@@ -34,4 +37,31 @@ pub(super) fn measure(provider: &Path) -> Result<(f64, f64, String)> {
         "startup (spawn -> handshake line, AutoMTLS, {STARTUP_RUNS} runs): median {med:.2} ms, p90 {p90:.2} ms, min {min:.2} ms, max {max:.2} ms"
     );
     Ok((med, p90, line))
+}
+
+/// The floor any program pays on this machine: spawn → first line on stdout of `echo`, timed as
+/// the provider is, median of [`STARTUP_RUNS`] after one warm-up.
+pub(super) fn spawn_floor_ms() -> Result<f64> {
+    let once = || -> Result<f64> {
+        let started = Instant::now();
+        let mut child = Command::new("echo")
+            .arg("ready")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("spawning echo")?;
+        let mut line = String::new();
+        if let Some(out) = child.stdout.take() {
+            BufReader::new(out).read_line(&mut line)?;
+        }
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        child.wait()?;
+        anyhow::ensure!(line == "ready\n", "echo printed {line:?}");
+        Ok(ms)
+    };
+    once()?;
+    let times = (0..STARTUP_RUNS)
+        .map(|_| once())
+        .collect::<Result<Vec<_>>>()?;
+    Ok(median(&times))
 }
