@@ -434,3 +434,13 @@ async fn refuses_to_start_without_cookie_or_protocol_six() {
     .unwrap_err();
     assert!(matches!(err, WireError::ClientCert(_)));
 }
+
+#[test]
+fn the_runtime_starts_a_few_worker_threads_however_many_cores() {
+    assert_eq!(super::worker_threads(1), 1);
+    assert_eq!(super::worker_threads(2), 2);
+    assert_eq!(super::worker_threads(4), 4);
+    assert_eq!(super::worker_threads(64), 4);
+    // available_parallelism never says 0, but a 0 must not build a runtime without workers.
+    assert_eq!(super::worker_threads(0), 1);
+}
