@@ -136,8 +136,9 @@ pub trait Resource: Send + Sync + 'static {
     /// writes it as HCL: every non-computed attribute appears, a null as `null`, and a
     /// sensitive one as `null # sensitive` whatever its value. The default keeps what
     /// configuration may set and drops what only the provider sets.
-    fn generate_config(&self, state: &Value, _diags: &mut Diagnostics) -> Value {
-        self.schema().block.config_from_state(state)
+    /// `schema` is this resource's [`Resource::schema`], built once by the server.
+    fn generate_config(&self, schema: &Schema, state: &Value, _diags: &mut Diagnostics) -> Value {
+        schema.block.config_from_state(state)
     }
 
     /// Adjusts the plan after the framework's own rules ran.
@@ -188,10 +189,16 @@ pub trait Resource: Send + Sync + 'static {
     ) -> Option<Value>;
 
     /// Converts raw JSON state of schema version `version` to the current
-    /// schema. The default decodes it with the current type, ignoring
-    /// attributes the schema no longer has and filling new ones with null.
-    fn upgrade_state(&self, version: i64, json: &[u8], diags: &mut Diagnostics) -> Option<Value> {
-        let schema = self.schema();
+    /// schema, `schema` ([`Resource::schema`], built once by the server). The default decodes it
+    /// with the current type, ignoring attributes the schema no longer has and filling new ones
+    /// with null.
+    fn upgrade_state(
+        &self,
+        schema: &Schema,
+        version: i64,
+        json: &[u8],
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
         if version > schema.version {
             diags.error(
                 "Unsupported State Version",

@@ -155,7 +155,7 @@ impl<P: Provider> FrameworkServer<P> {
             let mut config = if state.is_null() {
                 Value::Null
             } else {
-                resource.generate_config(&state, &mut diags)
+                resource.generate_config(schema, &state, &mut diags)
             };
             if !config.is_null() {
                 finish_state(schema, &mut config);

@@ -63,7 +63,7 @@ impl<P: Provider> FrameworkServer<P> {
                         "Unsupported State Format",
                         "This state was written by Terraform 0.11 or earlier (flatmap). Upgrade it with Terraform 0.12–0.13 and the original provider first.",
                     );
-                } else if let Some(mut v) = resource.upgrade_state(req.version, &raw.json, &mut diags) {
+                } else if let Some(mut v) = resource.upgrade_state(schema, req.version, &raw.json, &mut diags) {
                     finish_state(schema, &mut v);
                     upgraded_state = encode_dv(&v, &schema.implied_type(), "upgraded state", &mut diags);
                 }

@@ -56,8 +56,8 @@ impl Resource for CloudAccountResource {
         }
     }
 
-    fn generate_config(&self, state: &Value, diags: &mut Diagnostics) -> Value {
-        let config = self.schema().block.config_from_state(state);
+    fn generate_config(&self, schema: &Schema, state: &Value, diags: &mut Diagnostics) -> Value {
+        let config = schema.block.config_from_state(state);
         let mut m = match CloudAccountModel::read(&config) {
             Ok(m) => m,
             Err(err) => {
