@@ -64,10 +64,18 @@ pub enum WireError {
 /// with 64), and Terraform starts several provider processes per command.
 const MAX_WORKER_THREADS: usize = 4;
 
-/// The runtime's worker threads on a machine with `cores` cores, unless `TOKIO_WORKER_THREADS`
-/// says otherwise.
-fn worker_threads(cores: usize) -> usize {
-    cores.clamp(1, MAX_WORKER_THREADS)
+/// The runtime's worker threads on a machine with `cores` cores, or `None` to let the runtime
+/// take `TOKIO_WORKER_THREADS` (`env`) when that is a positive integer. Any other value is
+/// ignored here: the runtime itself would panic on it.
+fn worker_threads(env: Option<&std::ffi::OsStr>, cores: usize) -> Option<usize> {
+    let from_env = env
+        .and_then(|v| v.to_str())
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0);
+    match from_env {
+        Some(_) => None,
+        None => Some(cores.clamp(1, MAX_WORKER_THREADS)),
+    }
 }
 
 /// Runs the provider process to completion: installs the panic hook and logging, builds
@@ -80,9 +88,9 @@ pub fn run<S: Provider>(provider: S, opts: ServeOptions) -> ExitCode {
     logging::init_from_env();
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.enable_all();
-    if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
-        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-        builder.worker_threads(worker_threads(cores));
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    if let Some(n) = worker_threads(std::env::var_os("TOKIO_WORKER_THREADS").as_deref(), cores) {
+        builder.worker_threads(n);
     }
     let runtime = match builder.build() {
         Ok(rt) => rt,

@@ -253,3 +253,18 @@ fn the_provider_does_not_outlive_the_process_that_launched_it() {
             .collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn a_malformed_tokio_worker_threads_does_not_stop_the_provider() {
+    // Terraform hands its environment to every provider process. The async runtime reads
+    // TOKIO_WORKER_THREADS itself and panics on anything but a positive integer.
+    let emulator = Emulator::start(&[]);
+    for value in ["all", "0"] {
+        let mut w = Workdir::new("cli_worker_threads").env("TOKIO_WORKER_THREADS", value);
+        for (k, v) in emulator.provider_env() {
+            w = w.env(&k, &v);
+        }
+        w.write_config(CONFIG);
+        w.plan().assert_success().assert_matches("1 to add");
+    }
+}
