@@ -64,18 +64,14 @@ pub enum WireError {
 /// with 64), and Terraform starts several provider processes per command.
 const MAX_WORKER_THREADS: usize = 4;
 
-/// The runtime's worker threads on a machine with `cores` cores, or `None` to let the runtime
-/// take `TOKIO_WORKER_THREADS` (`env`) when that is a positive integer. Any other value is
-/// ignored here: the runtime itself would panic on it.
-fn worker_threads(env: Option<&std::ffi::OsStr>, cores: usize) -> Option<usize> {
-    let from_env = env
-        .and_then(|v| v.to_str())
+/// The runtime's worker threads on a machine with `cores` cores: `TOKIO_WORKER_THREADS` (`env`)
+/// when it is a positive integer, otherwise at most [`MAX_WORKER_THREADS`]. Setting the count
+/// here keeps the runtime from reading the variable itself, which panics on any other value.
+fn worker_threads(env: Option<&std::ffi::OsStr>, cores: usize) -> usize {
+    env.and_then(|v| v.to_str())
         .and_then(|v| v.parse::<usize>().ok())
-        .filter(|n| *n > 0);
-    match from_env {
-        Some(_) => None,
-        None => Some(cores.clamp(1, MAX_WORKER_THREADS)),
-    }
+        .filter(|n| *n > 0)
+        .unwrap_or_else(|| cores.clamp(1, MAX_WORKER_THREADS))
 }
 
 /// Runs the provider process to completion: installs the panic hook and logging, builds
@@ -89,9 +85,10 @@ pub fn run<S: Provider>(provider: S, opts: ServeOptions) -> ExitCode {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.enable_all();
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    if let Some(n) = worker_threads(std::env::var_os("TOKIO_WORKER_THREADS").as_deref(), cores) {
-        builder.worker_threads(n);
-    }
+    builder.worker_threads(worker_threads(
+        std::env::var_os("TOKIO_WORKER_THREADS").as_deref(),
+        cores,
+    ));
     let runtime = match builder.build() {
         Ok(rt) => rt,
         Err(e) => {

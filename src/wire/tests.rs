@@ -437,19 +437,19 @@ async fn refuses_to_start_without_cookie_or_protocol_six() {
 
 #[test]
 fn the_runtime_starts_a_few_worker_threads_however_many_cores() {
-    assert_eq!(super::worker_threads(None, 1), Some(1));
-    assert_eq!(super::worker_threads(None, 2), Some(2));
-    assert_eq!(super::worker_threads(None, 4), Some(4));
-    assert_eq!(super::worker_threads(None, 64), Some(4));
+    assert_eq!(super::worker_threads(None, 1), 1);
+    assert_eq!(super::worker_threads(None, 2), 2);
+    assert_eq!(super::worker_threads(None, 4), 4);
+    assert_eq!(super::worker_threads(None, 64), 4);
     // available_parallelism never says 0, but a 0 must not build a runtime without workers.
-    assert_eq!(super::worker_threads(None, 0), Some(1));
+    assert_eq!(super::worker_threads(None, 0), 1);
 }
 
 #[test]
-fn tokio_worker_threads_is_left_to_the_runtime_only_when_it_can_take_it() {
+fn tokio_worker_threads_is_honoured_only_when_it_is_a_positive_integer() {
     let env = |v: &str| super::worker_threads(Some(std::ffi::OsStr::new(v)), 64);
-    assert_eq!(env("16"), None);
+    assert_eq!(env("16"), 16);
     for bad in ["0", "all", "-2", "", " 16"] {
-        assert_eq!(env(bad), Some(4), "{bad:?}");
+        assert_eq!(env(bad), 4, "{bad:?}");
     }
 }
