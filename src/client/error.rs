@@ -178,6 +178,8 @@ pub struct TaskFailure {
     pub error_status: Option<String>,
     pub error_description: Option<String>,
     pub additional_info: Option<String>,
+    /// The `resourceId` the failed task still names: what it made before failing, if anything.
+    pub resource_id: Option<i64>,
 }
 
 impl fmt::Display for TaskFailure {
@@ -358,6 +360,7 @@ mod tests {
             error_status: Some("500 INTERNAL_SERVER_ERROR".into()),
             error_description: Some("General error occurred".into()),
             additional_info: Some("rcp-cannot-provision-without-plan".into()),
+            resource_id: None,
         };
         let s = Error::TaskFailed(Box::new(f)).to_string();
         assert_eq!(

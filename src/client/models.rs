@@ -193,6 +193,7 @@ impl TaskStateUpdate {
                 .response
                 .as_ref()
                 .and_then(|r| r.additional_info.clone()),
+            resource_id: self.resource_id(),
         })
     }
 }

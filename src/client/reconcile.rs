@@ -41,7 +41,7 @@ use super::models::{
     AccountStatusKind, CloudAccount, CloudAccountCreateRequest, CloudAccountUpdateRequest,
     TaskStateUpdate, TaskStatus,
 };
-use super::{Client, Error};
+use super::{Client, Error, TaskFailure};
 
 /// Redis Cloud's own cloud account, listed for everyone; it counts towards no limit.
 const INTERNAL_ACCOUNT_ID: i64 = 1;
@@ -163,6 +163,9 @@ pub enum CreateFailure {
     },
     /// Certainly nothing was created.
     NotCreated(Error),
+    /// The create's task failed (`err`) but names account `id`, which the API does not say is
+    /// gone: the account may exist, so it is this create's to record.
+    FailedWithAccount { id: i64, err: Error },
     /// Redis Cloud accepted the create as one of `task_ids` (one, unless creates of the same
     /// name raced in this process), which had not finished when the operation ended: the
     /// account may still appear, and the task will name it ([`Client::resolve_pending_create`]).
@@ -425,7 +428,10 @@ impl Client {
                         error = %err,
                         "the create request's outcome is unknown ({err}); reconciling against the account and task lists"
                     );
-                    match self.look_for_created(body, &known, sent_at).await {
+                    match self
+                        .look_for_created(body, &known, &earlier_tasks, sent_at)
+                        .await
+                    {
                         Ok(CreateLook::Ours(id)) => {
                             tracing::info!(
                                 cloud_account_id = id,
@@ -480,8 +486,10 @@ impl Client {
                         .is_none_or(|id| !known.contains(&id) && !claims.account_claimed(id))
             })
             .collect();
-        let (failed, live): (Vec<&TaskStateUpdate>, Vec<&TaskStateUpdate>) =
-            new.into_iter().partition(|t| t.failure().is_some());
+        // A failed task that names an account may have made it: a candidate like a live one.
+        let (failed, live): (Vec<&TaskStateUpdate>, Vec<&TaskStateUpdate>) = new
+            .into_iter()
+            .partition(|t| t.failure().is_some() && t.resource_id().is_none());
         let alone = !claims.others_creating(&body.name);
         match (live.len(), failed.first()) {
             (0, Some(task)) if alone && failed.len() == 1 => {
@@ -572,14 +580,13 @@ impl Client {
                 }
                 Err(e) => return Err(e),
             };
-            if task.failure().is_some() {
-                continue;
-            }
+            // A failed task made nothing, unless it still names an account it made first.
+            let failed = task.failure().is_some();
             let Some(id) = task
                 .resource_id()
-                .filter(|_| task.task_status() == TaskStatus::ProcessingCompleted)
+                .filter(|_| failed || task.task_status() == TaskStatus::ProcessingCompleted)
             else {
-                unfinished = true;
+                unfinished |= !failed;
                 continue;
             };
             match self.get_cloud_account(id).await {
@@ -587,6 +594,7 @@ impl Client {
                     return Ok(PendingCreate::Created(a));
                 }
                 Ok(_) => {}
+                Err(e) if e.is_any_not_found() && failed => {}
                 // Just created and not visible yet: look again later.
                 Err(e) if e.is_any_not_found() => unfinished = true,
                 Err(e) => return Err(e),
@@ -599,21 +607,35 @@ impl Client {
         })
     }
 
-    /// Runs a last look after the operation's deadline, within [`POST_DEADLINE_GRACE`] of it.
+    /// Runs a last look after the operation's deadline, within [`POST_DEADLINE_GRACE`] of it,
+    /// and within that grace of StopProvider.
     async fn last_look<T>(&self, f: impl std::future::Future<Output = T>) -> Option<T> {
-        let end = match &self.bounds {
-            Some(b) => b
-                .deadline
-                .max(Instant::now())
-                .min(b.deadline + POST_DEADLINE_GRACE),
-            None => Instant::now() + POST_DEADLINE_GRACE,
+        let now = Instant::now();
+        let (end, stop) = match &self.bounds {
+            Some(b) => (
+                b.deadline.max(now).min(b.deadline + POST_DEADLINE_GRACE),
+                Some(b.stop.clone()),
+            ),
+            None => (now + POST_DEADLINE_GRACE, None),
         };
-        let end = if end <= Instant::now() {
-            Instant::now() + Duration::from_millis(200)
+        let end = if end <= now {
+            now + Duration::from_millis(200)
         } else {
             end
         };
-        tokio::time::timeout_at(end, f).await.ok()
+        let stopped = async {
+            match stop {
+                Some(stop) => {
+                    stop.cancelled().await;
+                    tokio::time::sleep(POST_DEADLINE_GRACE).await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            looked = tokio::time::timeout_at(end, f) => looked.ok(),
+            () = stopped => None,
+        }
     }
 
     /// Follows the task of a create whose POST was answered.
@@ -621,16 +643,14 @@ impl Client {
         let (deadline, stop) = self.bounds_or_default();
         let outcome = match self.wait_for_task(task_id, deadline, &stop).await {
             Ok(done) => Ok(done),
-            Err(err @ Error::TaskFailed(_)) => return Err(CreateFailure::NotCreated(err)),
+            Err(Error::TaskFailed(failure)) => return Err(self.failed_create(*failure).await),
             Err(err) => {
                 // Out of time, stopped, or the task could not be read: one last look, so that
                 // an account made at the last moment is still recorded.
                 match self.last_look_at_task(task_id).await {
                     Some(task) if task.task_status() == TaskStatus::ProcessingCompleted => Ok(task),
-                    Some(task) if task.failure().is_some() => {
-                        return Err(CreateFailure::NotCreated(Error::TaskFailed(Box::new(
-                            task.failure().unwrap_or_default(),
-                        ))));
+                    Some(task) if let Some(failure) = task.failure() => {
+                        return Err(self.failed_create(failure).await);
                     }
                     _ => {
                         return Err(CreateFailure::Pending {
@@ -657,6 +677,24 @@ impl Client {
                 },
             }),
         }
+    }
+
+    /// A create task failed. One that still names an account may have made it before failing:
+    /// unless the API proves that account gone, it is this create's, to be recorded.
+    async fn failed_create(&self, failure: TaskFailure) -> CreateFailure {
+        let id = failure.resource_id;
+        let err = Error::TaskFailed(Box::new(failure));
+        let Some(id) = id else {
+            return CreateFailure::NotCreated(err);
+        };
+        if let Some(Err(e)) = self.last_look(self.unbounded().get_cloud_account(id)).await
+            && e.is_any_not_found()
+            && self.prove_gone(id, e).await.is_ok()
+        {
+            return CreateFailure::NotCreated(err);
+        }
+        self.claims().claim_account(id);
+        CreateFailure::FailedWithAccount { id, err }
     }
 
     /// One `GET /tasks/{id}` outside the operation's bounds, within [`POST_DEADLINE_GRACE`] of its deadline.
@@ -700,6 +738,7 @@ impl Client {
         &self,
         body: &CloudAccountCreateRequest,
         known: &HashSet<i64>,
+        earlier_tasks: &HashSet<String>,
         sent_at: Instant,
     ) -> Result<CreateLook, Error> {
         let claims = self.claims();
@@ -724,8 +763,20 @@ impl Client {
             fresh_after = Instant::now();
             match look {
                 Ok((accounts, tasks)) => {
+                    // A create task still queued, or a new one naming an account the list does
+                    // not show yet (a new account can take a while to be listed), may be this
+                    // POST's: nothing may be sent again until it is decided.
+                    let listed: HashSet<i64> = accounts.iter().map(|a| a.id).collect();
                     let mut busy = tasks.iter().any(|t| {
-                        in_progress(t, CREATE_COMMAND) && !claims.task_claimed(&t.task_id)
+                        t.command_type.as_deref() == Some(CREATE_COMMAND)
+                            && !claims.task_claimed(&t.task_id)
+                            && (t.task_status().is_in_progress()
+                                || (!earlier_tasks.contains(&t.task_id)
+                                    && t.resource_id().is_some_and(|id| {
+                                        !known.contains(&id)
+                                            && !listed.contains(&id)
+                                            && !claims.account_claimed(id)
+                                    })))
                     });
                     let candidate = accounts.iter().find(|a| {
                         !known.contains(&a.id)
@@ -741,18 +792,20 @@ impl Client {
                         });
                         let owned_elsewhere =
                             creator.is_some_and(|t| claims.task_claimed(&t.task_id));
-                        let key_matches = match candidate.access_key_id.as_deref() {
-                            Some(k) if !is_masked(k) => k == body.access_key_id,
-                            Some(k) if !key_may_be(k, &body.access_key_id) => false,
-                            // Masked or absent in the list: read the account itself.
-                            _ => self
-                                .get_cloud_account(candidate.id)
-                                .await
-                                .ok()
-                                .and_then(|a| a.access_key_id)
-                                .is_some_and(|k| k == body.access_key_id),
-                        };
-                        if key_matches && !owned_elsewhere {
+                        let key_matches =
+                            match candidate.access_key_id.as_deref() {
+                                Some(k) if !is_masked(k) => Some(k == body.access_key_id),
+                                Some(k) if !key_may_be(k, &body.access_key_id) => Some(false),
+                                // Masked or absent in the list: read the account itself. One that
+                                // cannot be read yet is undecided, never taken as someone else's.
+                                _ => self.get_cloud_account(candidate.id).await.ok().map(|a| {
+                                    a.access_key_id.as_deref() == Some(&body.access_key_id)
+                                }),
+                            };
+                        if key_matches.is_none() && !owned_elsewhere {
+                            busy = true;
+                        }
+                        if key_matches == Some(true) && !owned_elsewhere {
                             if claims.others_creating(&body.name)
                                 || (creator.is_none() && !past_grace)
                             {
@@ -830,7 +883,8 @@ impl Client {
                             tracing::warn!(error = %e, "gave up reconciling the update: {e}");
                             return Err(UpdateFailure::Unknown { err });
                         }
-                        Err(e) => return Err(UpdateFailure::Rejected(e)),
+                        // The account could not be read: the PUT may still have been applied.
+                        Err(e) => return Err(UpdateFailure::Unknown { err: e }),
                     }
                 }
                 Err(err) => return Err(UpdateFailure::Rejected(err)),
@@ -965,7 +1019,7 @@ impl Client {
     }
 }
 
-/// Whether every field the PUT sets that the API returns already has the requested value.
+/// Whether every field the PUT sets, other than secrets, is seen with the requested value.
 fn shows_update(account: &CloudAccount, body: &CloudAccountUpdateRequest) -> bool {
     let name_ok = body
         .name
@@ -975,13 +1029,17 @@ fn shows_update(account: &CloudAccount, body: &CloudAccountUpdateRequest) -> boo
         .access_key_id
         .as_deref()
         .is_some_and(|k| k == body.access_key_id);
-    name_ok && key_ok
+    // An account that does not report its sign-in URL cannot show that it changed.
+    let url_ok = body
+        .sign_in_login_url
+        .as_deref()
+        .is_none_or(|u| account.sign_in_login_url.as_deref() == Some(u));
+    name_ok && key_ok && url_ok
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::error::TaskFailure;
 
     #[test]
     fn masked_keys_match_only_their_ends() {

@@ -1723,3 +1723,263 @@ async fn list_fetches_are_paced_unless_the_server_reports_ample_room() {
     let roomy = fetch_past_the_burst("999000").await;
     assert!(roomy < Duration::from_secs(1), "{roomy:?}");
 }
+
+// ---------- reconciliation: what counts as evidence of an account ----------
+
+/// The account list with only Redis Cloud's internal account, plus `extra`.
+fn listing(extra: &[String]) -> String {
+    let mut accounts = vec![
+        json!({"id": 1, "name": "Redis Internal Resources", "provider": "AWS", "status": "active"}),
+    ];
+    accounts.extend(
+        extra
+            .iter()
+            .map(|e| serde_json::from_str::<Value>(e).unwrap()),
+    );
+    json!({"accountId": 40131, "cloudAccounts": accounts, "links": []}).to_string()
+}
+
+fn short_grace(server: &TestServer) -> Client {
+    let mut cfg = config(&server.base_url);
+    cfg.task_poll.not_found_grace = Duration::from_millis(300);
+    Client::new(cfg).unwrap()
+}
+
+/// A create task that failed after making account 9 (the API's shape for an error, with the
+/// `resourceId` of what it made).
+fn failed_after_making(id: &str, resource_id: i64) -> String {
+    json!({"taskId": id, "commandType": "cloudAccountCreateRequest", "status": "processing-error",
+           "description": "Task request failed during processing. See error information for failure details.",
+           "response": {"resourceId": resource_id, "error": {"type": "CLOUD_ACCOUNT_INVALID_CREDENTIALS",
+           "status": "400 BAD_REQUEST", "description": "Cloud account credentials are invalid"}}})
+    .to_string()
+}
+
+async fn create_whose_task_failed_after_making_9(
+    account_9: Reply,
+) -> Result<reconcile::Created, reconcile::CreateFailure> {
+    let account_9 = Mutex::new(Some(account_9));
+    let server = TestServer::start(move |r| match (r.method.as_str(), r.path.as_str()) {
+        ("GET", "/v1/cloud-accounts") => reply(200, listing(&[])),
+        ("GET", "/v1/tasks") => reply(200, r#"{"tasks":[]}"#),
+        ("POST", "/v1/cloud-accounts") => {
+            reply(202, task("t1", "cloudAccountCreateRequest", "received"))
+        }
+        ("GET", "/v1/tasks/t1") => reply(200, failed_after_making("t1", 9)),
+        ("GET", "/v1/cloud-accounts/9") => {
+            let r = account_9.lock().unwrap().take();
+            r.unwrap_or_else(|| reply(200, account(9, "error")))
+        }
+        _ => reply(500, "{}"),
+    })
+    .await;
+    let token = CancellationToken::new();
+    short_grace(&server)
+        .bounded(far(), &token)
+        .create_cloud_account_reconciled(&create_request())
+        .await
+}
+
+#[tokio::test]
+async fn a_create_task_that_failed_after_making_an_account_hands_the_account_over() {
+    let out = create_whose_task_failed_after_making_9(reply(200, account(9, "error"))).await;
+    match out {
+        Err(reconcile::CreateFailure::FailedWithAccount { id: 9, err }) => {
+            assert!(
+                err.to_string()
+                    .contains("CLOUD_ACCOUNT_INVALID_CREDENTIALS"),
+                "{err}"
+            );
+        }
+        other => panic!("account 9 exists and must reach state, got {other:?}"),
+    }
+    // Only the API's own "not found" shows that the failed task left nothing behind.
+    let out = create_whose_task_failed_after_making_9(reply(404, NOT_FOUND_BODY)).await;
+    assert!(
+        matches!(out, Err(reconcile::CreateFailure::NotCreated(_))),
+        "{out:?}"
+    );
+}
+
+/// After an ambiguous POST the lists show a new create task that made account 9, which the
+/// account list does not show yet (or shows with a masked key that cannot be read yet): that is
+/// this create's account on its way, not a reason to send the POST again.
+async fn interrupted_create_with_unconfirmed_account(
+    listed: Option<String>,
+) -> (usize, Result<reconcile::Created, reconcile::CreateFailure>) {
+    let posts = Arc::new(AtomicUsize::new(0));
+    let p = posts.clone();
+    let server = TestServer::start(move |r| {
+        let posted = p.load(Ordering::SeqCst) > 0;
+        match (r.method.as_str(), r.path.as_str()) {
+            ("GET", "/v1/cloud-accounts") => match (&listed, posted) {
+                (Some(a), true) => reply(200, listing(std::slice::from_ref(a))),
+                _ => reply(200, listing(&[])),
+            },
+            ("GET", "/v1/tasks") if posted => reply(
+                200,
+                format!(r#"{{"tasks":[{}]}}"#, task_done("t1", "cloudAccountCreateRequest", 9)),
+            ),
+            ("GET", "/v1/tasks") => reply(200, r#"{"tasks":[]}"#),
+            // Just created: not readable by ID yet.
+            ("GET", "/v1/cloud-accounts/9") => reply(404, NOT_FOUND_BODY),
+            ("POST", "/v1/cloud-accounts") => {
+                if p.fetch_add(1, Ordering::SeqCst) == 0 {
+                    reply(502, r#"{"message":"bad gateway"}"#)
+                } else {
+                    reply(409, r#"{"error":{"type":"CLOUD_ACCOUNT_NAME_EXISTS","status":"409 CONFLICT","description":"name exists"}}"#)
+                }
+            }
+            _ => reply(500, "{}"),
+        }
+    })
+    .await;
+    let token = CancellationToken::new();
+    let out = short_grace(&server)
+        .bounded(soon(1_500), &token)
+        .create_cloud_account_reconciled(&create_request())
+        .await;
+    (posts.load(Ordering::SeqCst), out)
+}
+
+#[tokio::test]
+async fn an_interrupted_create_is_not_sent_again_while_a_new_task_names_an_account_not_yet_listed()
+{
+    let (posts, out) = interrupted_create_with_unconfirmed_account(None).await;
+    assert_eq!(posts, 1, "the POST was sent again: {out:?}");
+    assert!(
+        recorded_as_pending(&out),
+        "the create must be recorded: {out:?}"
+    );
+}
+
+/// Whether a create that ran out of time is recorded as pending (by its task, or by the
+/// accounts created after it), so that what it made cannot be lost.
+fn recorded_as_pending(out: &Result<reconcile::Created, reconcile::CreateFailure>) -> bool {
+    match out {
+        Err(reconcile::CreateFailure::Pending { task_ids, .. }) => task_ids == &["t1"],
+        Err(reconcile::CreateFailure::Unattributed { after_id, .. }) => *after_id == 1,
+        _ => false,
+    }
+}
+
+#[tokio::test]
+async fn an_interrupted_create_is_not_sent_again_while_a_masked_listed_account_cannot_be_read() {
+    let masked = json!({"id": 9, "name": "acct", "provider": "AWS", "status": "draft", "accessKeyId": "A***E"});
+    let (posts, out) = interrupted_create_with_unconfirmed_account(Some(masked.to_string())).await;
+    assert_eq!(posts, 1, "the POST was sent again: {out:?}");
+    assert!(
+        recorded_as_pending(&out),
+        "the create must be recorded: {out:?}"
+    );
+}
+
+/// An ambiguous PUT whose only visible change is the sign-in URL: the URL must be seen before
+/// the update counts as applied.
+async fn interrupted_url_change(
+    reported_url: Option<&'static str>,
+) -> (usize, Result<(), reconcile::UpdateFailure>) {
+    let puts = Arc::new(AtomicUsize::new(0));
+    let p = puts.clone();
+    let server = TestServer::start(move |r| match (r.method.as_str(), r.path.as_str()) {
+        ("GET", "/v1/cloud-accounts/7") => {
+            let mut a: Value = serde_json::from_str(&account(7, "active")).unwrap();
+            if let Some(url) = reported_url {
+                a["signInLoginUrl"] = json!(url);
+            }
+            reply(200, a.to_string())
+        }
+        ("GET", "/v1/tasks") => reply(200, r#"{"tasks":[]}"#),
+        ("PUT", "/v1/cloud-accounts/7") => {
+            if p.fetch_add(1, Ordering::SeqCst) == 0 {
+                reply(502, r#"{"message":"bad gateway"}"#)
+            } else {
+                reply(202, task("t2", "cloudAccountUpdateRequest", "received"))
+            }
+        }
+        ("GET", "/v1/tasks/t2") => reply(200, task_done("t2", "cloudAccountUpdateRequest", 7)),
+        _ => reply(500, "{}"),
+    })
+    .await;
+    let token = CancellationToken::new();
+    let mut body = update_request();
+    body.name = Some("acct".into());
+    body.sign_in_login_url = Some("https://999.signin.aws.amazon.com/console".into());
+    let out = short_grace(&server)
+        .bounded(far(), &token)
+        .update_cloud_account_reconciled(7, &body, false)
+        .await;
+    (puts.load(Ordering::SeqCst), out)
+}
+
+#[tokio::test]
+async fn an_interrupted_update_counts_as_applied_only_once_its_sign_in_url_is_seen() {
+    // The old URL is reported: the PUT did not happen, so it is sent again.
+    let (puts, out) =
+        interrupted_url_change(Some("https://123.signin.aws.amazon.com/console")).await;
+    assert!(out.is_ok(), "{out:?}");
+    assert_eq!(puts, 2);
+    // The API does not report the URL: nothing shows the PUT happened, so it is sent again
+    // (a PUT sets absolute values: twice is harmless).
+    let (puts, out) = interrupted_url_change(None).await;
+    assert!(out.is_ok(), "{out:?}");
+    assert_eq!(puts, 2);
+    // The new URL is reported: applied, not sent again.
+    let (puts, out) =
+        interrupted_url_change(Some("https://999.signin.aws.amazon.com/console")).await;
+    assert!(out.is_ok(), "{out:?}");
+    assert_eq!(puts, 1);
+}
+
+#[tokio::test]
+async fn an_interrupted_update_whose_account_cannot_be_read_is_unknown_not_rejected() {
+    let server = TestServer::start(move |r| match (r.method.as_str(), r.path.as_str()) {
+        ("PUT", "/v1/cloud-accounts/7") => reply(502, r#"{"message":"bad gateway"}"#),
+        ("GET", "/v1/cloud-accounts/7") => reply(401, r#"{"error":{"type":"UNAUTHORIZED"}}"#),
+        ("GET", "/v1/tasks") => reply(200, r#"{"tasks":[]}"#),
+        _ => reply(500, "{}"),
+    })
+    .await;
+    let token = CancellationToken::new();
+    let out = short_grace(&server)
+        .bounded(far(), &token)
+        .update_cloud_account_reconciled(7, &update_request(), false)
+        .await;
+    assert!(
+        matches!(out, Err(reconcile::UpdateFailure::Unknown { .. })),
+        "the PUT may have been applied: {out:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_last_look_after_stop_provider_is_bounded_by_the_stop_not_the_deadline() {
+    let server = TestServer::start(move |r| match (r.method.as_str(), r.path.as_str()) {
+        ("GET", "/v1/cloud-accounts") => reply(200, listing(&[])),
+        ("GET", "/v1/tasks") => reply(200, r#"{"tasks":[]}"#),
+        ("POST", "/v1/cloud-accounts") => {
+            reply(202, task("t1", "cloudAccountCreateRequest", "received"))
+        }
+        ("GET", "/v1/tasks/t1") => reply(200, task("t1", "cloudAccountCreateRequest", "received"))
+            .delayed(Duration::from_secs(6)),
+        _ => reply(500, "{}"),
+    })
+    .await;
+    let token = CancellationToken::new();
+    let stop = token.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        stop.cancel();
+    });
+    let started = Instant::now();
+    let out = client(&server)
+        .bounded(soon(30_000), &token)
+        .create_cloud_account_reconciled(&create_request())
+        .await;
+    let took = started.elapsed();
+    assert!(
+        matches!(out, Err(reconcile::CreateFailure::Pending { .. })),
+        "{out:?}"
+    );
+    // The stop at 300 ms plus the last look's grace (1.5 s), not the 6 s the API takes.
+    assert!(took < Duration::from_millis(3_000), "took {took:?}");
+}

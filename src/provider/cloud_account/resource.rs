@@ -137,6 +137,16 @@ impl Resource for CloudAccountResource {
         };
         let id = match client.create_cloud_account_reconciled(&body).await {
             Ok(Created { id }) => id,
+            Err(CreateFailure::FailedWithAccount { id, err }) => {
+                let mut state = req.planned.clone();
+                set_id(&mut state, id);
+                req.checkpoint.save(&state);
+                if let Some(account) = client.last_look_at_account(id).await {
+                    merge_account(&mut state, &account);
+                }
+                failed_with_account(id, &err, diags);
+                return Some(state);
+            }
             Err(failure) => return create_failed(failure, &body, req.planned, &req, diags),
         };
         // From here on the ID is known: the checkpoint carries it through every exit.
@@ -323,7 +333,7 @@ impl Resource for CloudAccountResource {
                     diags,
                     "Update Cloud Account",
                     &err,
-                    "Whether Redis Cloud applied the change could not be established before the operation ended. The state keeps the values from before this apply: the next plan reads the account and shows what is still different, and the next apply sends the change again (an update sets absolute values, so sending it twice is harmless).",
+                    "Whether Redis Cloud applied the change could not be established. The state keeps the values from before this apply: the next plan reads the account and shows what is still different, and the next apply sends the change again (an update sets absolute values, so sending it twice is harmless).",
                 );
                 return Some(prior);
             }
@@ -475,6 +485,18 @@ fn pending_model(state: &Value, diags: &mut Diagnostics) -> Option<CloudAccountM
 
 /// Records the account ID. Written straight into the object rather than through the model: once an ID exists it must
 /// reach state, and this cannot fail.
+/// The diagnostic for a create whose task failed after naming the account it made.
+fn failed_with_account(id: i64, err: &Error, diags: &mut Diagnostics) {
+    api_error(
+        diags,
+        "Create Cloud Account",
+        err,
+        &format!(
+            "The failed task names cloud account {id} as the account it made, and Redis Cloud does not say it is gone. {KEPT_IN_STATE}"
+        ),
+    );
+}
+
 fn set_id(state: &mut Value, id: i64) {
     if let Some(obj) = state.as_object_mut() {
         obj.insert("id".into(), Value::string(id.to_string()));
@@ -591,6 +613,13 @@ fn create_failed(
         CreateFailure::NotCreated(err) => {
             api_error(diags, "Create Cloud Account", &err, NOTHING);
             None
+        }
+        CreateFailure::FailedWithAccount { id, err } => {
+            let mut state = planned.clone();
+            set_id(&mut state, id);
+            req.checkpoint.save(&state);
+            failed_with_account(id, &err, diags);
+            Some(state)
         }
         CreateFailure::Pending { task_ids, err } => {
             let id = pending_id(&task_ids);
