@@ -225,24 +225,71 @@ const EXCERPT_MAX_CHARS: usize = 300;
 /// A short, printable summary of an error response body.
 ///
 /// JSON bodies are reduced to their descriptive fields, HTML pages (nginx answers 401 this way)
-/// to their title, everything else to collapsed text. Any occurrence of a `redact` value is
-/// replaced, so a server echoing a credential cannot leak it into an error message.
+/// to their title, everything else to collapsed text. Every occurrence of a `redact` value is
+/// replaced, so a server echoing a credential cannot leak it into an error message: in the raw
+/// body (as written, JSON-escaped or HTML-escaped), in every decoded JSON string, and in the
+/// summary (where whitespace is collapsed and JSON is written out again).
 pub(crate) fn body_excerpt(body: &[u8], redact: &[&str]) -> String {
     let text = String::from_utf8_lossy(body);
     let trimmed = text.trim();
     if trimmed.is_empty() {
         return "(empty response body)".to_owned();
     }
-    let summary = match serde_json::from_str::<serde_json::Value>(trimmed) {
-        Ok(value) => json_summary(&value),
-        Err(_) if trimmed.starts_with('<') => html_summary(trimmed),
-        Err(_) => trimmed.to_owned(),
+    let forms = secret_forms(redact);
+    let raw = scrub(trimmed, &forms);
+    let summary = match serde_json::from_str::<serde_json::Value>(&raw) {
+        Ok(mut value) => {
+            scrub_json(&mut value, &forms);
+            json_summary(&value)
+        }
+        Err(_) if raw.starts_with('<') => html_summary(&raw),
+        Err(_) => raw,
     };
-    let mut clean = collapse(&summary);
-    for secret in redact.iter().filter(|s| !s.is_empty()) {
-        clean = clean.replace(secret, REDACTED);
-    }
+    let clean = scrub(&collapse(&summary), &forms);
     truncate_chars(&clean, EXCERPT_MAX_CHARS)
+}
+
+/// Every form in which a body may carry one of `secrets`, longest first so that a form never
+/// leaves a piece of a longer one behind. Secrets that are only whitespace are skipped.
+fn secret_forms(secrets: &[&str]) -> Vec<String> {
+    let mut forms: Vec<String> = Vec::new();
+    for secret in secrets.iter().filter(|s| !s.trim().is_empty()) {
+        let json = serde_json::to_string(secret).unwrap_or_default();
+        let html = secret
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+            .replace('\'', "&#39;");
+        for form in [
+            secret.to_string(),
+            json.trim_matches('"').to_owned(),
+            json.trim_matches('"').replace('/', "\\/"),
+            html,
+            collapse(secret),
+        ] {
+            if !form.trim().is_empty() && !forms.contains(&form) {
+                forms.push(form);
+            }
+        }
+    }
+    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    forms
+}
+
+fn scrub(text: &str, forms: &[String]) -> String {
+    forms.iter().fold(text.to_owned(), |t, form| {
+        t.replace(form.as_str(), REDACTED)
+    })
+}
+
+fn scrub_json(value: &mut serde_json::Value, forms: &[String]) {
+    match value {
+        serde_json::Value::String(s) => *s = scrub(s, forms),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| scrub_json(v, forms)),
+        serde_json::Value::Object(map) => map.values_mut().for_each(|v| scrub_json(v, forms)),
+        _ => {}
+    }
 }
 
 fn json_summary(value: &serde_json::Value) -> String {
@@ -338,6 +385,55 @@ mod tests {
             body_excerpt(body, &["sk-123"]),
             "400 BAD_REQUEST - BAD_REQUEST - key *** invalid"
         );
+    }
+
+    #[test]
+    fn an_echoed_secret_is_scrubbed_whatever_its_characters_and_the_body_s_encoding() {
+        let secrets = [
+            "pa\"ss",
+            "C:\\tmp\\key",
+            "two  spaces",
+            "tab\there",
+            " padded ",
+            "a<b>&'c",
+            "p/a\u{e9}ss",
+        ];
+        for secret in secrets {
+            let escaped = serde_json::to_string(secret).unwrap();
+            let html = secret
+                .replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+                .replace('\'', "&#39;");
+            // Forms a server may echo the value in: raw text, a JSON string (in an object the
+            // summary does not know, in a known field, with every character \u-escaped and with
+            // `/` escaped), and an HTML page.
+            let unicode_escaped: String = secret
+                .chars()
+                .map(|c| format!("\\u{:04x}", c as u32))
+                .collect();
+            let bodies = [
+                format!("invalid password '{secret}'"),
+                format!(r#"{{"errors":[{{"field":"consolePassword","value":{escaped}}}]}}"#),
+                format!(r#"{{"error":{{"description":{escaped}}}}}"#),
+                format!(r#"{{"message":"{unicode_escaped}"}}"#),
+                format!(r#"{{"message":{}}}"#, escaped.replace('/', "\\/")),
+                format!("<html><body>bad value {html}</body></html>"),
+                format!("<html><head><title>{html}</title></head></html>"),
+            ];
+            for body in bodies {
+                let got = body_excerpt(body.as_bytes(), &[secret]);
+                let collapsed = collapse(secret);
+                let inner = escaped.trim_matches('"');
+                for form in [secret, collapsed.as_str(), inner, html.as_str()] {
+                    assert!(
+                        !got.contains(form.trim()) || form.trim().is_empty(),
+                        "secret {secret:?} leaked as {form:?} from {body:?}: {got:?}"
+                    );
+                }
+                assert!(got.contains(REDACTED), "{body:?} -> {got:?}");
+            }
+        }
     }
 
     #[test]
