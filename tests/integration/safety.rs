@@ -726,3 +726,53 @@ fn stop_provider_mid_create_keeps_the_account_in_state() {
         assert!(applied.errors.join("\n").contains("terraform untaint"));
     });
 }
+
+#[test]
+fn stop_provider_during_a_data_source_read_is_an_error_not_a_null_object() {
+    rt().block_on(async {
+        let rig = Rig::start(200).await;
+        rig.fault(
+            json!({"latency_ms": 5000, "method": "GET", "path_prefix": "/v1/cloud-accounts"}),
+        )
+        .await;
+        let ds = rediscloud_tf::provider::cloud_account::data_source::CloudAccountDataSource;
+        let ty = rediscloud_tf::framework::data_source::DataSource::schema(&ds).implied_type();
+        let Type::Object(attrs) = &ty else {
+            unreachable!("a data source is an object")
+        };
+        let mut query: BTreeMap<String, Value> =
+            attrs.keys().map(|k| (k.clone(), Value::Null)).collect();
+        query.insert("name".into(), Value::string("byoa"));
+        let read = rig
+            .server
+            .read_data_source(Request::new(pb::read_data_source::Request {
+                type_name: TYPE.into(),
+                config: Some(pb::DynamicValue {
+                    msgpack: msgpack::encode(&Value::Object(query), &ty).unwrap(),
+                    json: vec![],
+                }),
+                ..Default::default()
+            }));
+        let stop = async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            rig.server
+                .stop_provider(Request::new(pb::stop_provider::Request {}))
+                .await
+                .unwrap();
+        };
+        let started = std::time::Instant::now();
+        let (read, ()) = tokio::join!(read, stop);
+        let read = read.unwrap().into_inner();
+        // Terraform takes a null object without an error for a provider bug.
+        assert!(
+            read.diagnostics.iter().any(is_error),
+            "no error for the interrupted read: {:?}",
+            read.diagnostics
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+    });
+}

@@ -4,8 +4,9 @@
 use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
 
-use super::model::{INTERNAL_ACCOUNT_ID, PROVIDER_TYPES, TYPE_NAME};
+use super::model::{DEFAULT_READ_TIMEOUT, INTERNAL_ACCOUNT_ID, PROVIDER_TYPES, TYPE_NAME};
 use crate::client::CloudAccount;
 use crate::framework::data_source::{DataSource, DataSourceReadRequest};
 use crate::framework::diag::Diagnostics;
@@ -252,11 +253,10 @@ impl DataSource for CloudAccountDataSource {
                 .copied()
                 .unwrap_or(false),
         };
-        let accounts = tokio::select! {
-            r = client.list_cloud_accounts() => r,
-            _ = req.stop.cancelled() => return None,
-        };
-        let accounts = match accounts {
+        // Bounded like a resource's read, so that StopProvider or a stalled API ends it with an
+        // error (Terraform takes a null object without one for a provider bug).
+        let client = client.bounded(Instant::now() + DEFAULT_READ_TIMEOUT, &req.stop);
+        let accounts = match client.list_cloud_accounts().await {
             Ok(a) => a,
             Err(err) => {
                 api_error(diags, "List Cloud Accounts", &err, "");
@@ -265,7 +265,18 @@ impl DataSource for CloudAccountDataSource {
         };
         let account = select(&accounts, &filter, diags)?;
         model.found(account, filter.exclude_internal_account);
-        model::write(&model).ok()
+        match model::write(&model) {
+            Ok(value) => Some(value),
+            Err(err) => {
+                diags.error(
+                    "Provider Internal Error",
+                    format!(
+                        "The cloud account could not be written out: {err}. Please report this bug."
+                    ),
+                );
+                None
+            }
+        }
     }
 }
 
