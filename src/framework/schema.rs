@@ -108,6 +108,9 @@ pub enum Validator {
     IntegerAtLeast(i64),
     /// The string must be a valid regular expression (RE2 syntax).
     Regex,
+    /// The string is sent as an HTTP header value: no control character (a line break from
+    /// `file()`), no space at either end. The value is never echoed, so it suits secrets.
+    HeaderValue,
 }
 
 /// A rule across attributes of one block.
@@ -491,6 +494,13 @@ impl Validator {
                 };
                 format!("must be a valid regular expression, got: {s:?} ({why})")
             }),
+            Validator::HeaderValue => {
+                let bad_char = s.chars().any(char::is_control);
+                let padded = s.trim() != s;
+                (bad_char || padded).then(|| {
+                    "must not contain a line break or other control character, nor a space at either end: it is sent in an HTTP header. A value read with `file()` usually needs `trimspace(file(...))`.".to_owned()
+                })
+            }
         }
     }
 
@@ -514,6 +524,9 @@ impl Validator {
             ),
             Validator::IntegerAtLeast(n) => format!("A whole number of at least {n}."),
             Validator::Regex => "Must be a valid regular expression.".to_owned(),
+            Validator::HeaderValue => {
+                "Must not contain a line break or other control character, nor a space at either end.".to_owned()
+            }
         }
     }
 }

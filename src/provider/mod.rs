@@ -74,10 +74,10 @@ pub struct ProviderModel {
     #[schemars(transform = tf::optional().validate(Validator::HttpUrl))]
     pub url: Val<String>,
     /// Redis Cloud account API key. Defaults to the `REDISCLOUD_ACCESS_KEY` environment variable.
-    #[schemars(transform = tf::optional().sensitive().validate(Validator::NotBlank))]
+    #[schemars(transform = tf::optional().sensitive().validate(Validator::NotBlank).validate(Validator::HeaderValue))]
     pub api_key: Val<Secret>,
     /// Redis Cloud user API secret key. Defaults to the `REDISCLOUD_SECRET_KEY` environment variable.
-    #[schemars(transform = tf::optional().sensitive().validate(Validator::NotBlank))]
+    #[schemars(transform = tf::optional().sensitive().validate(Validator::NotBlank).validate(Validator::HeaderValue))]
     pub secret_key: Val<Secret>,
 }
 

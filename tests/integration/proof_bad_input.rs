@@ -516,6 +516,20 @@ const PROVIDER_CASES: &[(&str, &[&str])] = &[
         &["Attribute secret_key must not be empty or blank"],
     ),
     (
+        "api_key = \"key-from-a-file\\n\"",
+        &[
+            "Invalid Attribute Value",
+            "Attribute api_key must not contain a line break or other control character",
+            "trimspace(file(...))",
+        ],
+    ),
+    (
+        "secret_key = \" padded\"",
+        &[
+            "Attribute secret_key must not contain a line break or other control character, nor a space at either end",
+        ],
+    ),
+    (
         "api_key = [\"k\"]",
         &[
             "Incorrect attribute value type",
