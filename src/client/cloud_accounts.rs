@@ -13,7 +13,7 @@ use super::models::{
 use super::poll::{Look, Poller};
 use super::{Client, Error};
 
-const COLLECTION: &str = "cloud-accounts";
+pub(super) const COLLECTION: &str = "cloud-accounts";
 
 fn encode(body: &impl Serialize) -> Result<Vec<u8>, Error> {
     // The message never includes the body: it carries credentials.

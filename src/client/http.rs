@@ -395,7 +395,9 @@ impl Inner {
             // its body says.
             StatusCode::NOT_FOUND => {
                 let collection = call.segments.len() == 1;
-                Attempt::Fail(match not_found_type(&body).filter(|_| !collection) {
+                let proof = not_found_type(&body)
+                    .filter(|ty| !collection && names_the_entity(&call.segments, ty));
+                Attempt::Fail(match proof {
                     Some(error_type) => Error::NotFound {
                         resource: call.resource.clone(),
                         evidence: format!("{} {shown} answered HTTP 404 {error_type}", call.method),
@@ -541,6 +543,16 @@ fn not_found_type(body: &[u8]) -> Option<String> {
     let v: serde_json::Value = serde_json::from_slice(body).ok()?;
     let ty = v.get("error")?.get("type")?.as_str()?;
     ty.ends_with("_NOT_FOUND").then(|| ty.to_owned())
+}
+
+/// Whether a not-found error type is about the entity the path names: on a cloud account's
+/// path only the API's own `CLOUD_ACCOUNT_NOT_FOUND` is (another entity's, as a base URL pointing
+/// elsewhere in the API gives, says nothing about the account).
+fn names_the_entity(segments: &[String], error_type: &str) -> bool {
+    match segments.first().map(String::as_str) {
+        Some(super::cloud_accounts::COLLECTION) => error_type == "CLOUD_ACCOUNT_NOT_FOUND",
+        _ => true,
+    }
 }
 
 /// Why a request was never sent.
