@@ -1983,3 +1983,26 @@ async fn the_last_look_after_stop_provider_is_bounded_by_the_stop_not_the_deadli
     // The stop at 300 ms plus the last look's grace (1.5 s), not the 6 s the API takes.
     assert!(took < Duration::from_millis(3_000), "took {took:?}");
 }
+
+#[tokio::test]
+async fn only_the_api_s_own_missing_account_error_proves_an_account_gone() {
+    // A base URL pointing elsewhere in the API (here under a subscription) answers with another
+    // entity's "not found": that says nothing about the cloud account.
+    let server = TestServer::start(move |r| match (r.method.as_str(), r.path.as_str()) {
+        ("GET", "/v1/cloud-accounts/7") => reply(
+            404,
+            r#"{"error":{"type":"SUBSCRIPTION_NOT_FOUND","status":"404 NOT_FOUND","description":"Subscription was not found"}}"#,
+        ),
+        ("GET", "/v1/cloud-accounts/8") => reply(404, NOT_FOUND_BODY),
+        _ => reply(500, "{}"),
+    })
+    .await;
+    let c = client(&server);
+    let other = c.get_cloud_account(7).await.unwrap_err();
+    assert!(
+        !other.is_not_found() && other.is_any_not_found(),
+        "{other:?}"
+    );
+    let missing = c.get_cloud_account(8).await.unwrap_err();
+    assert!(missing.is_not_found(), "{missing:?}");
+}
