@@ -24,10 +24,43 @@ pub const REDIS_ACCOUNT_ID: i64 = 40_001;
 #[derive(Clone, Copy)]
 struct Dropped;
 
-/// Marks a response for which the API handler ran; carries the handler's own status when a
-/// fault replaced (or dropped) its answer.
-#[derive(Clone, Copy)]
-struct Committed(Option<u16>);
+/// Set once the API handler has run (a write was applied, if it was one); carries the
+/// handler's own status when a fault replaced (or dropped) its answer. Kept in the request, so
+/// that the log knows it even when the client goes away before the answer.
+#[derive(Clone, Default)]
+struct CommitNote(std::sync::Arc<std::sync::Mutex<Option<Option<u16>>>>);
+
+impl CommitNote {
+    fn record(&self, handler_status: Option<u16>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(handler_status);
+    }
+
+    fn get(&self) -> Option<Option<u16>> {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Logs a request whose client went away before its answer (the future is dropped then).
+struct AbandonedLog {
+    st: EmulatorState,
+    entry: Option<LogEntry>,
+    note: CommitNote,
+    started: Instant,
+}
+
+impl Drop for AbandonedLog {
+    fn drop(&mut self) {
+        if let Some(mut entry) = self.entry.take() {
+            let committed = self.note.get();
+            entry.committed = committed.is_some();
+            entry.handler_status = committed.flatten();
+            entry.abandoned = true;
+            entry.duration_ms =
+                u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            self.st.log_request(entry);
+        }
+    }
+}
 
 pub(crate) fn router() -> Router<EmulatorState> {
     Router::new()
@@ -104,21 +137,35 @@ pub(crate) async fn log_layer(
     if path == "/admin" || path.starts_with("/admin/") {
         return next.run(req).await;
     }
-    let method = req.method().to_string();
-    let time_ms = st.now_ms();
-    let started = Instant::now();
+    let note = CommitNote::default();
+    let mut req = req;
+    req.extensions_mut().insert(note.clone());
+    let mut pending = AbandonedLog {
+        st: st.clone(),
+        entry: Some(LogEntry {
+            method: req.method().to_string(),
+            path,
+            status: None,
+            committed: false,
+            handler_status: None,
+            abandoned: false,
+            time_ms: st.now_ms(),
+            duration_ms: 0,
+        }),
+        note: note.clone(),
+        started: Instant::now(),
+    };
     let resp = next.run(req).await;
     let dropped = resp.extensions().get::<Dropped>().is_some();
-    let committed = resp.extensions().get::<Committed>().copied();
-    st.log_request(LogEntry {
-        method,
-        path,
-        status: (!dropped).then(|| resp.status().as_u16()),
-        committed: committed.is_some(),
-        handler_status: committed.and_then(|c| c.0),
-        time_ms,
-        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-    });
+    let committed = note.get();
+    if let Some(mut entry) = pending.entry.take() {
+        entry.status = (!dropped).then(|| resp.status().as_u16());
+        entry.committed = committed.is_some();
+        entry.handler_status = committed.flatten();
+        entry.duration_ms =
+            u64::try_from(pending.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        st.log_request(entry);
+    }
     resp
 }
 
@@ -168,10 +215,22 @@ async fn authenticated(st: &EmulatorState, req: Request, next: Next) -> Response
         };
     }
     let path = full_path(&req);
-    let (latency_ms, action) = st.faults_for(req.method().as_str(), &path);
-    if latency_ms > 0 {
-        tokio::time::sleep(std::time::Duration::from_millis(latency_ms)).await;
+    let note = req
+        .extensions()
+        .get::<CommitNote>()
+        .cloned()
+        .unwrap_or_default();
+    let (latency, action) = st.faults_for(req.method().as_str(), &path);
+    if latency.before_ms > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(latency.before_ms)).await;
     }
+    // A latency with `commit`: the request is applied first, then its answer is slow, so a
+    // client that gives up meanwhile cannot know that its write landed.
+    let slow_answer = || async {
+        if latency.after_commit_ms > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(latency.after_commit_ms)).await;
+        }
+    };
     match action {
         Some(FaultKind::Status {
             status,
@@ -180,18 +239,15 @@ async fn authenticated(st: &EmulatorState, req: Request, next: Next) -> Response
             commit,
         }) => {
             // With `commit` the write lands exactly as without the fault; only its answer is lost.
-            let handled = if commit {
-                Some(next.run(req).await.status().as_u16())
-            } else {
-                None
-            };
+            if commit {
+                let handled = next.run(req).await.status().as_u16();
+                note.record(Some(handled));
+                slow_answer().await;
+            }
             let mut resp = injected_status(st, status, html, &path);
             if let Some(value) = retry_after_s.and_then(|v| HeaderValue::from_str(&v).ok()) {
                 resp.headers_mut()
                     .insert("x-rate-limit-retry-after-seconds", value);
-            }
-            if handled.is_some() {
-                resp.extensions_mut().insert(Committed(handled));
             }
             resp
         }
@@ -200,20 +256,17 @@ async fn authenticated(st: &EmulatorState, req: Request, next: Next) -> Response
                 .extensions()
                 .get::<ConnectInfo<ConnCtl>>()
                 .map(|c| c.0.clone());
-            let handled = if drop == DropPoint::AfterCommit {
-                Some(next.run(req).await.status().as_u16())
-            } else {
-                None
-            };
-            let mut resp = drop_connection(conn);
-            if handled.is_some() {
-                resp.extensions_mut().insert(Committed(handled));
+            if drop == DropPoint::AfterCommit {
+                let handled = next.run(req).await.status().as_u16();
+                note.record(Some(handled));
+                slow_answer().await;
             }
-            resp
+            drop_connection(conn)
         }
         Some(FaultKind::Latency { .. }) | None => {
-            let mut resp = next.run(req).await;
-            resp.extensions_mut().insert(Committed(None));
+            let resp = next.run(req).await;
+            note.record(None);
+            slow_answer().await;
             resp
         }
     }
@@ -225,8 +278,18 @@ fn injected_status(st: &EmulatorState, status: u16, html: bool, path: &str) -> R
         return html_response(code);
     }
     let (ty, description) = match status {
-        // Answered by the gateway in front of the API, not by the API: no `error.type`.
-        502 | 504 => return gateway_error(st, code, path),
+        // Answered by the gateway in front of the API, not by the API: no `error.type`. A 404
+        // of that shape is what a proxy or a wrong route gives: it says nothing about accounts.
+        404 | 502 | 504 => return gateway_error(st, code, path),
+        400 | 422 => ("BAD_REQUEST", "Bad request"),
+        403 => (
+            "FORBIDDEN",
+            "The request was refused (the API key's source IP restrictions, or a resource that is not active)",
+        ),
+        409 => (
+            "CONFLICT_ERROR",
+            "The request conflicts with another resource or with one in progress",
+        ),
         401 => (
             "UNAUTHORIZED",
             "Authentication failed for requested resource",
@@ -509,7 +572,9 @@ async fn list_tasks(State(st): State<EmulatorState>, headers: HeaderMap) -> Resp
         let mut tasks: Vec<_> = w
             .tasks
             .iter()
-            .filter(|t| t.visible_ms <= now && t.updated_ms + TASK_RETENTION_MS >= now)
+            .filter(|t| {
+                t.visible_ms <= now && t.created_ms.saturating_add(TASK_RETENTION_MS) >= now
+            })
             .collect();
         tasks.sort_by(|a, b| {
             b.updated_ms

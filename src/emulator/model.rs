@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 pub const INTERNAL_ACCOUNT_ID: i64 = 1;
 /// Name the real API gives the internal account.
 pub const INTERNAL_ACCOUNT_NAME: &str = "Redis Internal Resources";
-/// Tasks older than this are dropped from `GET /v1/tasks` (and from memory).
+/// `GET /v1/tasks` lists the tasks submitted within this window (the documented ten days);
+/// finished tasks older than that are also dropped from memory.
 pub const TASK_RETENTION_MS: u64 = 10 * 24 * 60 * 60 * 1000;
 /// Canonical description of a freshly accepted task.
 pub const RECEIVED_DESCRIPTION: &str = "Task request received and is being queued for processing.";
@@ -543,8 +544,9 @@ impl World {
     pub fn advance(&mut self, now: u64, events: &mut Vec<String>) -> bool {
         let mut changed = false;
         let before = self.tasks.len();
-        self.tasks
-            .retain(|t| !t.status.is_terminal() || t.updated_ms + TASK_RETENTION_MS >= now);
+        self.tasks.retain(|t| {
+            !t.status.is_terminal() || t.created_ms.saturating_add(TASK_RETENTION_MS) >= now
+        });
         changed |= self.tasks.len() != before;
         while let Some(due) = self.next_due(now) {
             changed = true;
@@ -632,7 +634,7 @@ impl World {
                         next: None,
                         final_override: None,
                         visible_ms: if task.account_404_ms > 0 {
-                            task.done_ms + task.account_404_ms
+                            task.done_ms.saturating_add(task.account_404_ms)
                         } else {
                             0
                         },
@@ -702,7 +704,7 @@ impl World {
                     Self::set_status(a, status, at, events);
                     let final_status = a.final_override.take().unwrap_or(task.final_status.clone());
                     a.next = Some(Pending {
-                        at_ms: at + task.activation_ms,
+                        at_ms: at.saturating_add(task.activation_ms),
                         action: PendingAction::Settle {
                             status: final_status,
                         },
@@ -711,7 +713,7 @@ impl World {
                 Command::Delete => {
                     Self::set_status(a, "deleted", at, events);
                     a.next = Some(Pending {
-                        at_ms: at + task.delete_ms,
+                        at_ms: at.saturating_add(task.delete_ms),
                         action: PendingAction::Remove,
                     });
                 }

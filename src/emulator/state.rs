@@ -126,8 +126,11 @@ impl Knobs {
     }
 }
 
-/// Statuses a fault may inject: those the real API (or a gateway in front of it) answers with.
-const FAULT_STATUSES: [u16; 8] = [401, 408, 412, 429, 500, 502, 503, 504];
+/// Statuses a fault may inject: every error status the contract declares for these operations,
+/// and the 502 and 504 of a gateway in front of the API.
+const FAULT_STATUSES: [u16; 13] = [
+    400, 401, 403, 404, 408, 409, 412, 422, 429, 500, 502, 503, 504,
+];
 
 /// `retry_after_s`: any JSON number (its text as written, except that the JSON parser normalises
 /// exponents: `1e20` is sent as `1e+20`) or any string usable as a header value (sent exactly),
@@ -173,8 +176,12 @@ pub enum FaultKind {
         retry_after_s: Option<String>,
         commit: bool,
     },
+    /// A slow answer. Without `commit` the delay comes before the request reaches the API (a
+    /// client that gives up meanwhile changed nothing); with it the request is applied first and
+    /// only its answer is late (a client that gives up cannot know its write landed).
     Latency {
         latency_ms: u64,
+        commit: bool,
     },
     Drop {
         drop: DropPoint,
@@ -221,20 +228,23 @@ impl Fault {
             if !FAULT_STATUSES.contains(&status) {
                 return Err(format!("status must be one of {FAULT_STATUSES:?}"));
             }
-            let html = obj.get("html").and_then(Value::as_bool).unwrap_or(false);
+            let html = bool_field("html")?;
             FaultKind::Status {
                 status,
                 html,
                 retry_after_s: retry_after(obj.get("retry_after_s"))?,
                 commit: bool_field("commit")?,
             }
+        } else if let Some(latency_ms) = u64_field("latency_ms")? {
+            FaultKind::Latency {
+                latency_ms,
+                commit: bool_field("commit")?,
+            }
         } else if bool_field("commit")? {
             return Err(
-                "commit applies to status faults; use drop: after_commit for a dropped connection"
+                "commit applies to status and latency faults; use drop: after_commit for a dropped connection"
                     .to_owned(),
             );
-        } else if let Some(latency_ms) = u64_field("latency_ms")? {
-            FaultKind::Latency { latency_ms }
         } else if let Some(drop) = str_field("drop")? {
             let drop = match drop.as_str() {
                 "before_commit" => DropPoint::BeforeCommit,
@@ -249,6 +259,7 @@ impl Fault {
             (Some(_), Some(_)) => {
                 return Err("give either count or probability, not both".to_owned());
             }
+            (Some(0), None) => return Err("count must be at least 1".to_owned()),
             (Some(n), None) => Trigger::Count(u32::try_from(n).map_err(|_| "count too large")?),
             (None, Some(p)) => match p.as_f64() {
                 Some(p) if (0.0..=1.0).contains(&p) => Trigger::Probability(p),
@@ -290,6 +301,15 @@ impl Fault {
     }
 }
 
+/// The delays the latency faults add to one request.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Latency {
+    /// Before the request reaches the API.
+    pub before_ms: u64,
+    /// After the API applied it, before the answer.
+    pub after_commit_ms: u64,
+}
+
 /// One line of the request log: never bodies, headers or query strings.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -304,6 +324,9 @@ pub struct LogEntry {
     /// What the handler answered when a fault replaced or dropped that answer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub handler_status: Option<u16>,
+    /// The client went away before the answer (it gave up waiting); `status` is then `None`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub abandoned: bool,
     pub time_ms: u64,
     pub duration_ms: u64,
 }
@@ -528,14 +551,19 @@ impl EmulatorState {
     }
 
     /// Fires matching faults: returns the total injected latency and the first non-latency fault.
-    pub(crate) fn faults_for(&self, method: &str, path: &str) -> (u64, Option<FaultKind>) {
+    pub(crate) fn faults_for(&self, method: &str, path: &str) -> (Latency, Option<FaultKind>) {
         let mut guard = self.lock();
-        let mut latency = 0;
+        let mut latency = Latency::default();
         let mut action = None;
         for fault in guard.faults.iter_mut().filter(|f| f.matches(method, path)) {
-            if let FaultKind::Latency { latency_ms } = fault.kind {
+            if let FaultKind::Latency { latency_ms, commit } = fault.kind {
                 if fault.fire() {
-                    latency += latency_ms;
+                    let slot = if commit {
+                        &mut latency.after_commit_ms
+                    } else {
+                        &mut latency.before_ms
+                    };
+                    *slot = slot.saturating_add(latency_ms);
                 }
             } else if action.is_none() && fault.fire() {
                 action = Some(fault.kind.clone());
@@ -628,7 +656,9 @@ impl MutState<'_> {
         account_id: Option<i64>,
         changes: Changes,
     ) -> Task {
-        let processing_ms = (now + knobs.task_stage_ms).max(world.queue_free_ms());
+        let processing_ms = now
+            .saturating_add(knobs.task_stage_ms)
+            .max(world.queue_free_ms());
         let injected_error = match self.task_errors.front_mut() {
             Some((ty, n)) => {
                 let ty = ty.clone();
@@ -652,9 +682,9 @@ impl MutState<'_> {
             changes,
             status: TaskStatus::Received,
             created_ms: now,
-            visible_ms: now + knobs.task_404_ms,
+            visible_ms: now.saturating_add(knobs.task_404_ms),
             processing_ms,
-            done_ms: processing_ms + knobs.task_stage_ms,
+            done_ms: processing_ms.saturating_add(knobs.task_stage_ms),
             updated_ms: now,
             activation_ms: knobs.activation_ms,
             delete_ms: knobs.delete_ms,

@@ -1199,10 +1199,13 @@ async fn status_faults_with_commit_apply_the_write_and_lose_the_answer() {
             .all(|e| e["committed"] == true && e.get("handlerStatus").is_none())
     );
 
-    // commit belongs to status faults only; unknown statuses are refused.
+    // commit belongs to status and latency faults; unknown statuses, a fault that can never
+    // fire and flags that are not booleans are refused.
     for bad in [
-        json!({"latency_ms": 5, "commit": true}),
+        json!({"drop": "before_commit", "commit": true}),
         json!({"status": 502, "commit": "yes"}),
+        json!({"status": 502, "html": "yes"}),
+        json!({"status": 502, "count": 0}),
         json!({"status": 501}),
     ] {
         assert_eq!(
@@ -1608,4 +1611,146 @@ async fn after_commit_drops_apply_put_and_delete() {
         ]
     );
     emu.shutdown().await;
+}
+
+/// A write that lands and is then answered too slowly: the client gives up (a timeout after
+/// sending) and cannot know that it landed. Without `commit` the slow request never lands.
+#[tokio::test]
+async fn a_latency_with_commit_applies_the_write_before_its_slow_answer() {
+    let (emu, client) = running(EmulatorConfig {
+        task_stage_ms: 5,
+        activation_ms: 5,
+        ..test_config()
+    })
+    .await;
+    let faults = format!("{}/faults", emu.admin_url());
+    let list = format!("{}/cloud-accounts", emu.base_url());
+    let tasks = format!("{}/tasks", emu.base_url());
+    let impatient = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(300))
+        .build()
+        .expect("client");
+    let task_count = || async {
+        let r = authed(&client, reqwest::Method::GET, tasks.clone())
+            .send()
+            .await
+            .expect("tasks");
+        let body: Value = r.json().await.expect("json");
+        body["tasks"].as_array().map_or(0, Vec::len)
+    };
+    for (commit, landed) in [(false, 0), (true, 1)] {
+        client
+            .post(&faults)
+            .json(&json!({"latency_ms": 1500, "commit": commit, "method": "POST", "count": 1}))
+            .send()
+            .await
+            .expect("admin");
+        let err = authed(&impatient, reqwest::Method::POST, list.clone())
+            .json(&create_body(
+                &format!("slow-{commit}"),
+                &format!("KSLOW{commit}"),
+            ))
+            .send()
+            .await
+            .expect_err("the answer comes after the client's timeout");
+        assert!(err.is_timeout(), "{err:?}");
+        // Past the latency: whatever was going to land has landed.
+        tokio::time::sleep(std::time::Duration::from_millis(1700)).await;
+        assert_eq!(task_count().await, landed, "commit: {commit}");
+    }
+    // Both abandoned requests are in the log, with whether each was applied.
+    let log: Value = client
+        .get(format!("{}/requests", emu.admin_url()))
+        .send()
+        .await
+        .expect("log")
+        .json()
+        .await
+        .expect("json");
+    let posts: Vec<(Value, Value, Value)> = log["requests"]
+        .as_array()
+        .expect("requests")
+        .iter()
+        .filter(|e| e["method"] == "POST")
+        .map(|e| {
+            (
+                e["status"].clone(),
+                e["committed"].clone(),
+                e["abandoned"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        posts,
+        vec![
+            (Value::Null, json!(false), json!(true)),
+            (Value::Null, json!(true), json!(true)),
+        ]
+    );
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn every_error_status_of_the_contract_can_be_injected_and_a_404_fault_names_no_entity() {
+    let emu = Emu::new(test_config());
+    for status in [
+        400u16, 401, 403, 404, 408, 409, 412, 422, 429, 500, 502, 503, 504,
+    ] {
+        let added = emu
+            .admin("POST", "/faults", json!({"status": status}))
+            .await;
+        assert_eq!(added.status, StatusCode::OK, "{status}");
+        let r = emu.call("GET", "/v1/cloud-accounts/1", None).await;
+        assert_eq!(r.status.as_u16(), status);
+    }
+    // A 404 that the API did not give (a proxy, a wrong route) carries no error type, so a
+    // client cannot take it for a missing account.
+    emu.admin("POST", "/faults", json!({"status": 404})).await;
+    let r = emu.call("GET", "/v1/cloud-accounts/1", None).await;
+    assert!(r.body["error"].get("type").is_none(), "{}", r.body);
+}
+
+#[tokio::test]
+async fn absurd_timings_never_overflow_the_clock() {
+    let emu = Emu::new(EmulatorConfig {
+        task_stage_ms: 5,
+        activation_ms: 5,
+        ..test_config()
+    });
+    let created = emu
+        .call(
+            "POST",
+            "/v1/cloud-accounts",
+            Some(create_body("kept", "KKEPT")),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::ACCEPTED, "{}", created.body);
+    emu.advance(1_000);
+    let max = u64::MAX;
+    let set = emu
+        .admin(
+            "PUT",
+            "/config",
+            json!({"task_stage_ms": max, "task_404_ms": max, "activation_ms": max, "delete_ms": max, "account_404_ms": max}),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    let forever = emu
+        .call(
+            "POST",
+            "/v1/cloud-accounts",
+            Some(create_body("forever", "KMAX")),
+        )
+        .await;
+    assert_eq!(forever.status, StatusCode::ACCEPTED, "{}", forever.body);
+    let deleted = emu.call("DELETE", "/v1/cloud-accounts/2", None).await;
+    assert!(deleted.status.is_success(), "{}", deleted.body);
+    emu.advance(10_000);
+    // The world still answers, and nothing "never" happens at once.
+    let list = emu.call("GET", "/v1/cloud-accounts", None).await;
+    assert_eq!(list.status, StatusCode::OK);
+    let kept = emu.call("GET", "/v1/cloud-accounts/2", None).await;
+    assert_eq!(kept.status, StatusCode::OK, "{}", kept.body);
+    let tasks = emu.call("GET", "/v1/tasks", None).await;
+    assert_eq!(tasks.status, StatusCode::OK);
 }
