@@ -49,6 +49,8 @@ pub struct RedisCloudProvider {
 pub struct ClientTuning {
     pub poll: PollPolicy,
     pub retry: RetryPolicy,
+    /// How long one HTTP request may take; `None` keeps the client's default.
+    pub http_timeout: Option<std::time::Duration>,
 }
 
 impl RedisCloudProvider {
@@ -221,6 +223,9 @@ impl RedisCloudProvider {
         if let Some(t) = &self.tuning {
             cfg.task_poll = t.poll.clone();
             cfg.retry = t.retry.clone();
+            if let Some(timeout) = t.http_timeout {
+                cfg.http_timeout = timeout;
+            }
         }
         // Test-only: a test sees the progress line of a wait without waiting 30 s for it.
         if let Some(ms) =

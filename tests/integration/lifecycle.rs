@@ -277,6 +277,7 @@ fn new_server() -> Server {
             max_delay: Duration::from_millis(100),
             jitter: true,
         },
+        http_timeout: Some(HTTP_TIMEOUT),
     }))
 }
 
@@ -355,6 +356,12 @@ const TASK_ERRORS: [&str; 5] = [
     "GENERAL_ERROR",
     "CLOUD_ACCOUNT_NOT_ACTIVE",
 ];
+
+/// The provider's HTTP timeout in the checker: far above any answer of the in-process emulator,
+/// below [`SLOW_ANSWER_MS`].
+const HTTP_TIMEOUT: Duration = Duration::from_millis(1_000);
+/// A write applied and then answered this late leaves the provider not knowing it landed.
+const SLOW_ANSWER_MS: u64 = 1_500;
 
 /// What the emulator under test accepts (emu-faults adds the second and third).
 #[derive(Clone, Copy, Debug, Default)]
@@ -624,6 +631,13 @@ impl Sim {
                     let status = [500, 503][self.rng.random_range(0..2)];
                     Fault::Http(json!({
                         "status": status, "method": method, "path_prefix": prefix, "count": count,
+                    }))
+                }
+                4 if self.caps.commit_5xx && self.rng.random_bool(0.2) => {
+                    // Applied, then answered after the client's HTTP timeout.
+                    Fault::Http(json!({
+                        "latency_ms": SLOW_ANSWER_MS, "commit": true,
+                        "method": method, "path_prefix": prefix, "count": count,
                     }))
                 }
                 4 if self.caps.commit_5xx => {

@@ -48,6 +48,9 @@ pub(super) fn tuning(grace_ms: u64) -> ClientTuning {
             max_delay: Duration::from_millis(50),
             jitter: false,
         },
+        // Long enough for any answer of the in-process emulator, short enough that a test can
+        // make an answer come after it.
+        http_timeout: Some(Duration::from_millis(1_000)),
     }
 }
 
@@ -773,6 +776,76 @@ fn stop_provider_during_a_data_source_read_is_an_error_not_a_null_object() {
             started.elapsed() < Duration::from_secs(3),
             "{:?}",
             started.elapsed()
+        );
+    });
+}
+
+// Commit, then an answer after the client's HTTP timeout ---------------------------------------
+
+/// The write lands, then its answer comes after the provider's HTTP timeout: the provider
+/// cannot know whether it landed, so it must reconcile, never send the write again blindly.
+const SLOW_AFTER_COMMIT_MS: u64 = 2_000;
+
+#[test]
+fn a_create_answered_after_the_http_timeout_is_adopted_not_sent_again() {
+    rt().block_on(async {
+        let rig = Rig::start(300).await;
+        rig.fault(json!({"latency_ms": SLOW_AFTER_COMMIT_MS, "commit": true, "method": "POST"}))
+            .await;
+        let applied = rig
+            .apply(&Value::Null, &config("slow-answer", "AKIASLOW", None))
+            .await;
+        assert!(applied.errors.is_empty(), "{:?}", applied.errors);
+        let id = state_id(&applied.state).expect("the account is in state");
+        assert_eq!(
+            rig.accounts().await.get(&id),
+            Some(&("slow-answer".to_owned(), "AKIASLOW".to_owned()))
+        );
+        assert_eq!(
+            rig.writes("POST").await,
+            1,
+            "the landed create was sent again"
+        );
+    });
+}
+
+#[test]
+fn an_update_and_a_delete_answered_after_the_http_timeout_are_reconciled_not_sent_again() {
+    rt().block_on(async {
+        let rig = Rig::start(300).await;
+        let created = rig
+            .apply(&Value::Null, &config("before", "AKIASLOWUPD", None))
+            .await;
+        assert!(created.errors.is_empty(), "{:?}", created.errors);
+        let id = state_id(&created.state).expect("created");
+
+        rig.fault(json!({"latency_ms": SLOW_AFTER_COMMIT_MS, "commit": true, "method": "PUT"}))
+            .await;
+        let renamed = rig
+            .apply(&created.state, &config("after", "AKIASLOWUPD", None))
+            .await;
+        assert!(renamed.errors.is_empty(), "{:?}", renamed.errors);
+        assert_eq!(renamed.state.attr("name"), &Value::string("after"));
+        assert_eq!(
+            rig.accounts().await.get(&id).map(|(name, _)| name.as_str()),
+            Some("after")
+        );
+        assert_eq!(
+            rig.writes("PUT").await,
+            1,
+            "the landed update was sent again"
+        );
+
+        rig.fault(json!({"latency_ms": SLOW_AFTER_COMMIT_MS, "commit": true, "method": "DELETE"}))
+            .await;
+        let destroyed = rig.apply(&renamed.state, &Value::Null).await;
+        assert!(destroyed.errors.is_empty(), "{:?}", destroyed.errors);
+        assert!(destroyed.state.is_null());
+        assert!(!rig.accounts().await.contains_key(&id));
+        assert_eq!(
+            rig.writes("DELETE").await,
+            1,
+            "the landed delete was sent again"
         );
     });
 }
