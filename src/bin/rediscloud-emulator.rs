@@ -11,9 +11,10 @@ use rediscloud_tf::emulator::{EmulatorConfig, start};
 ///
 /// Serves /v1/cloud-accounts and /v1/tasks with the real API's authentication headers, task
 /// queueing (one task at a time), time-driven account lifecycles and rate limits, plus an
-/// unauthenticated /admin API to inspect state and inject faults (POST /admin/faults: statuses
-/// 401/408/412/429/500/502/503/504, optionally after committing the write (`"commit": true`) and
-/// with any `retry_after_s`; latency; connection drops before or after commit). On start it prints the URL and
+/// unauthenticated /admin API to inspect state and inject faults (POST /admin/faults: every error
+/// status of the contract and a gateway's 502/504, optionally after committing the write
+/// (`"commit": true`) and with any `retry_after_s`; latency, before the API or after the write
+/// was applied; connection drops before or after commit). On start it prints the URL and
 /// the `export` lines for REDISCLOUD_URL, REDISCLOUD_ACCESS_KEY and REDISCLOUD_SECRET_KEY.
 #[derive(Parser)]
 #[command(name = "rediscloud-emulator", version)]
