@@ -60,6 +60,10 @@ struct Cli {
     /// Mask access key ids in GET /v1/cloud-accounts as first char + "***" + last char.
     #[arg(long)]
     mask_list_access_keys: bool,
+    /// Leave signInLoginUrl out of account answers, as the official provider says the real API
+    /// does (the OpenAPI contract lists the field).
+    #[arg(long)]
+    omit_sign_in_login_url: bool,
     /// Cap on cloud accounts (internal account excluded, queued creates included); creates
     /// beyond it answer 400 BAD_REQUEST.
     #[arg(long, value_name = "N")]
@@ -134,6 +138,7 @@ async fn main() -> ExitCode {
         sync_errors: cli.sync_errors,
         account_404_ms: cli.account_404_ms,
         mask_list_access_keys: cli.mask_list_access_keys,
+        omit_sign_in_login_url: cli.omit_sign_in_login_url,
         max_cloud_accounts: cli.max_cloud_accounts,
         quiet: cli.quiet,
         banner: true,

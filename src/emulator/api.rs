@@ -358,6 +358,17 @@ fn account_not_found(id: i64) -> Response {
     )
 }
 
+/// An account as the API answers it, under the knobs that shape answers.
+fn account_json(account: &super::model::Account, base: &str, knobs: &super::state::Knobs) -> Value {
+    let mut v = account.to_json(base);
+    if knobs.omit_sign_in_login_url
+        && let Some(obj) = v.as_object_mut()
+    {
+        obj.remove("signInLoginUrl");
+    }
+    v
+}
+
 async fn list_accounts(State(st): State<EmulatorState>, headers: HeaderMap) -> Response {
     let base = base_url(&headers);
     st.with_world(|w, knobs, _, now| {
@@ -366,7 +377,7 @@ async fn list_accounts(State(st): State<EmulatorState>, headers: HeaderMap) -> R
             .values()
             .filter(|a| a.is_visible(now))
             .map(|a| {
-                let mut v = a.to_json(&base);
+                let mut v = account_json(a, &base, knobs);
                 if knobs.mask_list_access_keys
                     && let Some(key) = v.get("accessKeyId").and_then(Value::as_str)
                 {
@@ -393,8 +404,8 @@ async fn get_account(
         return bad_account_id();
     };
     let base = base_url(&headers);
-    st.with_world(|w, _, _, now| match w.accounts.get(&id) {
-        Some(a) if a.is_visible(now) => Json(a.to_json(&base)).into_response(),
+    st.with_world(|w, knobs, _, now| match w.accounts.get(&id) {
+        Some(a) if a.is_visible(now) => Json(account_json(a, &base, knobs)).into_response(),
         _ => account_not_found(id),
     })
 }

@@ -83,6 +83,9 @@ pub struct EmulatorConfig {
     pub account_404_ms: u64,
     /// Mask access key ids in `GET /v1/cloud-accounts` (`A***E`).
     pub mask_list_access_keys: bool,
+    /// Leave `signInLoginUrl` out of every account answer, as the official provider says the
+    /// real API does (the contract lists the field).
+    pub omit_sign_in_login_url: bool,
     /// Cap on cloud accounts (internal account excluded); creates beyond it answer 400.
     pub max_cloud_accounts: Option<u32>,
     /// Do not print lifecycle events to stdout.
@@ -107,6 +110,7 @@ impl Default for EmulatorConfig {
             sync_errors: false,
             account_404_ms: 0,
             mask_list_access_keys: false,
+            omit_sign_in_login_url: false,
             max_cloud_accounts: None,
             quiet: false,
             banner: false,
@@ -130,6 +134,7 @@ impl fmt::Debug for EmulatorConfig {
             .field("sync_errors", &self.sync_errors)
             .field("account_404_ms", &self.account_404_ms)
             .field("mask_list_access_keys", &self.mask_list_access_keys)
+            .field("omit_sign_in_login_url", &self.omit_sign_in_login_url)
             .field("max_cloud_accounts", &self.max_cloud_accounts)
             .field("quiet", &self.quiet)
             .field("banner", &self.banner)

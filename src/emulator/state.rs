@@ -68,6 +68,9 @@ pub struct Knobs {
     /// `GET /v1/cloud-accounts` shows access key ids masked (`A***E`); GET by id never does.
     #[serde(default)]
     pub mask_list_access_keys: bool,
+    /// Account answers leave out `signInLoginUrl`.
+    #[serde(default)]
+    pub omit_sign_in_login_url: bool,
     /// Creates beyond this many cloud accounts (internal account excluded, creates still queued
     /// included) answer 400 synchronously; `null` means no cap.
     #[serde(default)]
@@ -88,6 +91,7 @@ impl Knobs {
             html_401: false,
             account_404_ms: cfg.account_404_ms,
             mask_list_access_keys: cfg.mask_list_access_keys,
+            omit_sign_in_login_url: cfg.omit_sign_in_login_url,
             max_cloud_accounts: cfg.max_cloud_accounts,
         }
     }

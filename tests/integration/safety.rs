@@ -849,3 +849,53 @@ fn an_update_and_a_delete_answered_after_the_http_timeout_are_reconciled_not_sen
         );
     });
 }
+
+// An API that never returns the sign-in URL --------------------------------------------------
+
+#[test]
+fn when_the_api_never_returns_the_sign_in_url_nothing_drifts_and_an_interrupted_url_change_is_sent_again()
+ {
+    rt().block_on(async {
+        let rig = Rig::start(300).await;
+        rig.admin("PUT", "/config", json!({"omit_sign_in_login_url": true}))
+            .await;
+        let cfg = config("url-hidden", "AKIAURL", None);
+        let created = rig.apply(&Value::Null, &cfg).await;
+        assert!(created.errors.is_empty(), "{:?}", created.errors);
+        let id = state_id(&created.state).expect("created");
+
+        // A refresh keeps the configured URL, so the next plan is empty.
+        let (read, errors) = rig.read(&created.state).await;
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(read, created.state, "the refresh changed the state");
+        let plan = rig.plan(&read, &cfg).await;
+        assert_eq!(decode(&plan.planned_state), read, "a change was planned");
+
+        // The URL alone changes and the PUT's answer is lost after it landed: the account cannot
+        // show the new URL, so the PUT is sent again rather than assumed.
+        let new_url = "https://210987654321.signin.aws.amazon.com/console";
+        let mut moved = cfg.clone();
+        moved
+            .as_object_mut()
+            .unwrap()
+            .insert("sign_in_login_url".into(), Value::string(new_url));
+        rig.fault(json!({"status": 502, "commit": true, "method": "PUT", "count": 1}))
+            .await;
+        let updated = rig.apply(&read, &moved).await;
+        assert!(updated.errors.is_empty(), "{:?}", updated.errors);
+        assert_eq!(
+            updated.state.attr("sign_in_login_url"),
+            &Value::string(new_url)
+        );
+        assert_eq!(rig.writes("PUT").await, 2);
+        let state = rig.admin("GET", "/state", Json::Null).await;
+        let accounts = state["accounts"].clone();
+        let stored = match &accounts {
+            Json::Array(a) => a.iter().find(|a| a["id"] == id).cloned(),
+            Json::Object(m) => m.values().find(|a| a["id"] == id).cloned(),
+            _ => None,
+        }
+        .expect("the account");
+        assert_eq!(stored["signInLoginUrl"], new_url);
+    });
+}
