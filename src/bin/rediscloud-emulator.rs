@@ -44,6 +44,9 @@ struct Cli {
     /// Window during which a brand-new task id answers 404, in milliseconds.
     #[arg(long, default_value_t = 0, value_name = "MS")]
     task_404_ms: u64,
+    /// Window during which a new task reports status "initialized" before "received", in ms.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    initialized_ms: u64,
     /// Time a deleted account is still listed (status "deleted") after its task completed, in ms.
     #[arg(long, default_value_t = 300, value_name = "MS")]
     delete_ms: u64,
@@ -133,6 +136,7 @@ async fn main() -> ExitCode {
         task_stage_ms: cli.task_stage_ms,
         activation_ms: cli.activation_ms,
         task_404_ms: cli.task_404_ms,
+        initialized_ms: cli.initialized_ms,
         delete_ms: cli.delete_ms,
         rate_limit_per_minute: cli.rate_limit,
         sync_errors: cli.sync_errors,

@@ -524,7 +524,7 @@ async fn create_account(
             return conflict(ty);
         }
         let task = ms.enqueue(w, knobs, now, Command::Create, None, changes);
-        (StatusCode::ACCEPTED, Json(task.to_json(&base))).into_response()
+        (StatusCode::ACCEPTED, Json(task.to_json_at(&base, now))).into_response()
     })
 }
 
@@ -555,7 +555,7 @@ async fn update_account(
             return conflict(ty);
         }
         let task = ms.enqueue(w, knobs, now, Command::Update, Some(id), changes);
-        (StatusCode::ACCEPTED, Json(task.to_json(&base))).into_response()
+        (StatusCode::ACCEPTED, Json(task.to_json_at(&base, now))).into_response()
     })
 }
 
@@ -573,7 +573,7 @@ async fn delete_account(
             return account_not_found(id);
         }
         let task = ms.enqueue(w, knobs, now, Command::Delete, Some(id), Changes::default());
-        (StatusCode::OK, Json(task.to_json(&base))).into_response()
+        (StatusCode::OK, Json(task.to_json_at(&base, now))).into_response()
     })
 }
 
@@ -592,7 +592,7 @@ async fn list_tasks(State(st): State<EmulatorState>, headers: HeaderMap) -> Resp
                 .cmp(&a.updated_ms)
                 .then(b.created_ms.cmp(&a.created_ms))
         });
-        let tasks: Vec<Value> = tasks.iter().map(|t| t.to_json(&base)).collect();
+        let tasks: Vec<Value> = tasks.iter().map(|t| t.to_json_at(&base, now)).collect();
         Json(json!({"tasks": tasks})).into_response()
     })
 }
@@ -605,7 +605,7 @@ async fn get_task(
     let base = base_url(&headers);
     st.with_world(
         |w, _, _, now| match w.tasks.iter().find(|t| t.id == id && t.visible_ms <= now) {
-            Some(t) => Json(t.to_json(&base)).into_response(),
+            Some(t) => Json(t.to_json_at(&base, now)).into_response(),
             None => error_response(
                 StatusCode::NOT_FOUND,
                 "ENTITY_NOT_FOUND",

@@ -75,6 +75,8 @@ pub struct EmulatorConfig {
     pub task_stage_ms: u64,
     pub activation_ms: u64,
     pub task_404_ms: u64,
+    /// A new task reports `initialized` for this long before `received`.
+    pub initialized_ms: u64,
     pub delete_ms: u64,
     pub rate_limit_per_minute: u32,
     pub sync_errors: bool,
@@ -105,6 +107,7 @@ impl Default for EmulatorConfig {
             task_stage_ms: 500,
             activation_ms: 1500,
             task_404_ms: 0,
+            initialized_ms: 0,
             delete_ms: 300,
             rate_limit_per_minute: 400,
             sync_errors: false,
@@ -129,6 +132,7 @@ impl fmt::Debug for EmulatorConfig {
             .field("task_stage_ms", &self.task_stage_ms)
             .field("activation_ms", &self.activation_ms)
             .field("task_404_ms", &self.task_404_ms)
+            .field("initialized_ms", &self.initialized_ms)
             .field("delete_ms", &self.delete_ms)
             .field("rate_limit_per_minute", &self.rate_limit_per_minute)
             .field("sync_errors", &self.sync_errors)

@@ -299,6 +299,9 @@ pub struct Task {
     /// How long a created account stays invisible to reads after this task completed.
     #[serde(default)]
     pub account_404_ms: u64,
+    /// Until this instant a task not yet processing reports `initialized` (then `received`).
+    #[serde(default)]
+    pub initialized_until_ms: u64,
     pub final_status: String,
     /// Error type injected through the admin API, used when the task runs.
     pub injected_error: Option<String>,
@@ -307,6 +310,15 @@ pub struct Task {
 }
 
 impl Task {
+    /// The representation at `now`: a queued task still in its `initialized` window says so.
+    pub fn to_json_at(&self, base: &str, now: u64) -> Value {
+        let mut v = self.to_json(base);
+        if self.status == TaskStatus::Received && now < self.initialized_until_ms {
+            v["status"] = json!("initialized");
+        }
+        v
+    }
+
     /// The `TaskStateUpdate` representation. `response` only appears once the task has ended.
     pub fn to_json(&self, base: &str) -> Value {
         let description = match self.status {
@@ -795,6 +807,7 @@ mod tests {
             activation_ms: 30,
             delete_ms: 5,
             account_404_ms: 0,
+            initialized_until_ms: 0,
             final_status: "active".to_owned(),
             injected_error: None,
             error: None,

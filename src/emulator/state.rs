@@ -49,6 +49,9 @@ pub struct Knobs {
     pub activation_ms: u64,
     /// Window during which a brand-new task id answers 404.
     pub task_404_ms: u64,
+    /// A new task reports `initialized` (a status of the contract) for this long, then `received`.
+    #[serde(default)]
+    pub initialized_ms: u64,
     /// Time a deleted account stays visible as `deleted` after its task completed.
     pub delete_ms: u64,
     /// Report duplicate names/keys synchronously (409) instead of as a failed task.
@@ -83,6 +86,7 @@ impl Knobs {
             task_stage_ms: cfg.task_stage_ms,
             activation_ms: cfg.activation_ms,
             task_404_ms: cfg.task_404_ms,
+            initialized_ms: cfg.initialized_ms,
             delete_ms: cfg.delete_ms,
             sync_errors: cfg.sync_errors,
             rate_limit_per_minute: cfg.rate_limit_per_minute,
@@ -687,6 +691,7 @@ impl MutState<'_> {
             status: TaskStatus::Received,
             created_ms: now,
             visible_ms: now.saturating_add(knobs.task_404_ms),
+            initialized_until_ms: now.saturating_add(knobs.initialized_ms),
             processing_ms,
             done_ms: processing_ms.saturating_add(knobs.task_stage_ms),
             updated_ms: now,

@@ -1754,3 +1754,39 @@ async fn absurd_timings_never_overflow_the_clock() {
     let tasks = emu.call("GET", "/v1/tasks", None).await;
     assert_eq!(tasks.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_new_task_can_report_initialized_before_received() {
+    let emu = Emu::new(EmulatorConfig {
+        task_stage_ms: 500,
+        ..test_config()
+    });
+    emu.admin("PUT", "/config", json!({"initialized_ms": 100}))
+        .await;
+    let created = emu
+        .call(
+            "POST",
+            "/v1/cloud-accounts",
+            Some(create_body("init", "KINIT")),
+        )
+        .await;
+    assert_eq!(created.body["status"], "initialized", "{}", created.body);
+    let task = created.body["taskId"].as_str().expect("taskId").to_owned();
+    let path = format!("/v1/tasks/{task}");
+    assert_eq!(
+        emu.call("GET", &path, None).await.body["status"],
+        "initialized"
+    );
+    let listed = emu.call("GET", "/v1/tasks", None).await;
+    assert_eq!(listed.body["tasks"][0]["status"], "initialized");
+    emu.advance(150);
+    assert_eq!(
+        emu.call("GET", &path, None).await.body["status"],
+        "received"
+    );
+    emu.advance(1_000);
+    assert_eq!(
+        emu.call("GET", &path, None).await.body["status"],
+        "processing-completed"
+    );
+}

@@ -414,6 +414,12 @@ async fn run_seed(seed: u64, steps: usize) -> SeedResult {
         task_stage_ms: stage,
         activation_ms: 10,
         task_404_ms: rng.random_range(0..=20),
+        // Half the seeds see new tasks report `initialized` before `received`.
+        initialized_ms: if rng.random_bool(0.5) {
+            rng.random_range(1..=30)
+        } else {
+            0
+        },
         delete_ms: 5,
         rate_limit_per_minute: 1_000_000,
         quiet: true,
