@@ -175,7 +175,7 @@ impl Inner {
     /// `bounds` (the operation's deadline and StopProvider) end every pause before a request is
     /// sent; a GET in flight is abandoned at the deadline, while a write in flight is never
     /// abandoned (its answer decides what happened) but is given at most [`POST_DEADLINE_GRACE`] past
-    /// the deadline before it counts as ambiguous.
+    /// the deadline, or past StopProvider, before it counts as ambiguous.
     pub(crate) async fn execute<T: DeserializeOwned>(
         &self,
         call: Call<'_>,
@@ -218,7 +218,28 @@ impl Inner {
             } else {
                 let limit = deadline
                     .map(|d| d.saturating_duration_since(Instant::now()) + POST_DEADLINE_GRACE);
-                self.attempt::<T>(&call, &url, &shown, attempt, limit).await
+                let write = self.attempt::<T>(&call, &url, &shown, attempt, limit);
+                // StopProvider gives a write in flight the same grace as the deadline does.
+                let stopped = async {
+                    match stop {
+                        Some(stop) => {
+                            stop.cancelled().await;
+                            tokio::time::sleep(POST_DEADLINE_GRACE).await;
+                        }
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    out = write => out,
+                    () = stopped => Attempt::Fail(self.ambiguous(
+                        &call,
+                        &shown,
+                        format!(
+                            "stopped (StopProvider) while the request was in flight, and no answer came within {} ms",
+                            POST_DEADLINE_GRACE.as_millis()
+                        ),
+                    )),
+                }
             };
             let (err, after) = match outcome {
                 Attempt::Done(v) => return Ok(v),

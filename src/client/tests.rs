@@ -2006,3 +2006,41 @@ async fn only_the_api_s_own_missing_account_error_proves_an_account_gone() {
     let missing = c.get_cloud_account(8).await.unwrap_err();
     assert!(missing.is_not_found(), "{missing:?}");
 }
+
+#[tokio::test]
+async fn a_write_in_flight_gets_its_grace_from_stop_provider_not_the_deadline() {
+    let server = TestServer::start(move |r| match (r.method.as_str(), r.path.as_str()) {
+        ("GET", "/v1/cloud-accounts") => reply(200, listing(&[])),
+        ("GET", "/v1/tasks") => reply(200, r#"{"tasks":[]}"#),
+        // The API takes longer than the client's HTTP timeout (5 s) to answer.
+        ("POST", "/v1/cloud-accounts") => {
+            reply(202, task("t1", "cloudAccountCreateRequest", "received"))
+                .delayed(Duration::from_secs(8))
+        }
+        _ => reply(500, "{}"),
+    })
+    .await;
+    let token = CancellationToken::new();
+    let stop = token.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        stop.cancel();
+    });
+    let started = Instant::now();
+    let out = client(&server)
+        .bounded(soon(60_000), &token)
+        .create_cloud_account_reconciled(&create_request())
+        .await;
+    let took = started.elapsed();
+    // Whether the POST landed is unknown: it is recorded, never reported as "nothing created".
+    assert!(
+        matches!(
+            out,
+            Err(reconcile::CreateFailure::Pending { .. }
+                | reconcile::CreateFailure::Unattributed { .. })
+        ),
+        "{out:?}"
+    );
+    // The stop at 300 ms, the write's grace (1.5 s) and a last look's (1.5 s).
+    assert!(took < Duration::from_millis(4_000), "took {took:?}");
+}
