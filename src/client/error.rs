@@ -71,6 +71,9 @@ pub enum Error {
         /// The full URL, without any user information.
         url: String,
         message: String,
+        /// When the request went out (after any rate-limit wait): what a reconciliation's
+        /// grace counts from.
+        sent_at: tokio::time::Instant,
     },
 
     #[error("{0}")]
@@ -97,6 +100,14 @@ pub enum Error {
 }
 
 impl Error {
+    /// When an ambiguous write was sent.
+    pub fn sent_at(&self) -> Option<tokio::time::Instant> {
+        match self {
+            Error::Ambiguous { sent_at, .. } => Some(*sent_at),
+            _ => None,
+        }
+    }
+
     /// The API itself said the entity does not exist.
     pub fn is_not_found(&self) -> bool {
         matches!(self, Error::NotFound { .. })

@@ -218,6 +218,7 @@ impl Inner {
             } else {
                 let limit = deadline
                     .map(|d| d.saturating_duration_since(Instant::now()) + POST_DEADLINE_GRACE);
+                let sent_at = Instant::now();
                 let write = self.attempt::<T>(&call, &url, &shown, attempt, limit);
                 // StopProvider gives a write in flight the same grace as the deadline does.
                 let stopped = async {
@@ -234,6 +235,7 @@ impl Inner {
                     () = stopped => Attempt::Fail(self.ambiguous(
                         &call,
                         &shown,
+                        sent_at,
                         format!(
                             "stopped (StopProvider) while the request was in flight, and no answer came within {} ms",
                             POST_DEADLINE_GRACE.as_millis()
@@ -335,7 +337,7 @@ impl Inner {
                         after: None,
                     }
                 } else {
-                    Attempt::Fail(self.ambiguous(call, shown, message))
+                    Attempt::Fail(self.ambiguous(call, shown, started, message))
                 };
             }
         };
@@ -371,7 +373,7 @@ impl Inner {
                     };
                 }
                 if status.is_success() || status.is_server_error() {
-                    return Attempt::Fail(self.ambiguous(call, shown, message));
+                    return Attempt::Fail(self.ambiguous(call, shown, started, message));
                 }
                 // A 4xx status is conclusive on its own: the write was not applied.
                 Default::default()
@@ -386,6 +388,7 @@ impl Inner {
                 Err(e) => Attempt::Fail(self.ambiguous(
                     call,
                     shown,
+                    started,
                     format!(
                         "HTTP {} but the response could not be decoded: {e}",
                         status.as_u16()
@@ -449,7 +452,7 @@ impl Inner {
                     Attempt::Retry { err, after: None }
                 } else {
                     // A gateway may answer 5xx or 408 for a write the backend committed.
-                    Attempt::Fail(self.ambiguous(call, shown, err.to_string()))
+                    Attempt::Fail(self.ambiguous(call, shown, started, err.to_string()))
                 }
             }
             s if s.is_client_error() => Attempt::Fail(Error::Validation {
@@ -464,11 +467,12 @@ impl Inner {
         }
     }
 
-    fn ambiguous(&self, call: &Call<'_>, shown: &str, message: String) -> Error {
+    fn ambiguous(&self, call: &Call<'_>, shown: &str, sent_at: Instant, message: String) -> Error {
         Error::Ambiguous {
             method: call.method.to_string(),
             url: shown.to_owned(),
             message,
+            sent_at,
         }
     }
 

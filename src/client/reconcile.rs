@@ -417,13 +417,21 @@ impl Client {
         let mut sends = 0;
         loop {
             sends += 1;
-            let sent_at = Instant::now();
+            let asked_at = Instant::now();
             match self.create_cloud_account(body).await {
                 Ok(task) => {
                     claims.claim_task(&task.task_id);
-                    return self.follow_create_task(&task.task_id).await;
+                    let out = self.follow_create_task(&task.task_id).await;
+                    return match out {
+                        Err(CreateFailure::NotCreated(err)) if sends > 1 => {
+                            self.refused_resend(body, &known, err).await
+                        }
+                        other => other,
+                    };
                 }
                 Err(err @ Error::Ambiguous { .. }) => {
+                    // The grace counts from the send, not from a rate-limit wait before it.
+                    let sent_at = err.sent_at().unwrap_or(asked_at);
                     tracing::warn!(
                         error = %err,
                         "the create request's outcome is unknown ({err}); reconciling against the account and task lists"
@@ -453,9 +461,66 @@ impl Client {
                         }
                     }
                 }
+                Err(err) if sends > 1 => return self.refused_resend(body, &known, err).await,
                 Err(err) => return Err(CreateFailure::NotCreated(err)),
             }
         }
+    }
+
+    /// A create sent again was refused. If it was refused because the name or access key is
+    /// taken, the account holding it may be the first POST's after all: one absent from the
+    /// snapshot, with this create's name, provider and access key, that no other write of this
+    /// process owns, is adopted, by the same rule as the reconciliation's.
+    async fn refused_resend(
+        &self,
+        body: &CloudAccountCreateRequest,
+        known: &HashSet<i64>,
+        err: Error,
+    ) -> Result<Created, CreateFailure> {
+        if broken_rule(&err).is_none() {
+            return Err(CreateFailure::NotCreated(err));
+        }
+        let claims = self.claims();
+        let (Ok(accounts), Ok(tasks)) = (
+            self.accounts_since(Instant::now()).await,
+            self.tasks_since(Instant::now()).await,
+        ) else {
+            return Err(CreateFailure::NotCreated(err));
+        };
+        for a in accounts.iter().filter(|a| {
+            !known.contains(&a.id)
+                && is_live(a)
+                && a.name.as_deref() == Some(body.name.as_str())
+                && same_provider(a, body.provider.as_deref())
+                && !claims.account_claimed(a.id)
+        }) {
+            let owned_elsewhere = tasks.iter().any(|t| {
+                t.command_type.as_deref() == Some(CREATE_COMMAND)
+                    && t.resource_id() == Some(a.id)
+                    && claims.task_claimed(&t.task_id)
+            });
+            let key = match a.access_key_id.as_deref() {
+                Some(k) if !is_masked(k) => Some(k.to_owned()),
+                _ => self
+                    .get_cloud_account(a.id)
+                    .await
+                    .ok()
+                    .and_then(|full| full.access_key_id),
+            };
+            if !owned_elsewhere
+                && key.as_deref() == Some(body.access_key_id.as_str())
+                && !claims.others_creating(&body.name)
+                && claims.claim_account(a.id)
+            {
+                tracing::info!(
+                    cloud_account_id = a.id,
+                    "the create sent again was refused because cloud account {} holds its name or key; that account is the first, interrupted create's",
+                    a.id
+                );
+                return Ok(Created { id: a.id });
+            }
+        }
+        Err(CreateFailure::NotCreated(err))
     }
 
     /// At the end of an operation whose POST's answer was lost: the create task that can only be
@@ -847,7 +912,7 @@ impl Client {
         let mut sends = 0;
         loop {
             sends += 1;
-            let sent_at = Instant::now();
+            let asked_at = Instant::now();
             match self.update_cloud_account(id, body).await {
                 Ok(task) => {
                     claims.claim_task(&task.task_id);
@@ -867,6 +932,7 @@ impl Client {
                     };
                 }
                 Err(err @ Error::Ambiguous { .. }) => {
+                    let sent_at = err.sent_at().unwrap_or(asked_at);
                     tracing::warn!(cloud_account_id = id, error = %err, "the update of cloud account {id} has an unknown outcome ({err}); reconciling");
                     match self.settle(id, UPDATE_COMMAND, sent_at).await {
                         Ok(account) if !rotates_secrets && shows_update(&account, body) => {
@@ -940,7 +1006,7 @@ impl Client {
         let mut sends = 0;
         loop {
             sends += 1;
-            let sent_at = Instant::now();
+            let asked_at = Instant::now();
             match self.delete_cloud_account(id).await {
                 Ok(task) => {
                     claims.claim_task(&task.task_id);
@@ -970,6 +1036,7 @@ impl Client {
                     return Ok(());
                 }
                 Err(err @ Error::Ambiguous { .. }) => {
+                    let sent_at = err.sent_at().unwrap_or(asked_at);
                     tracing::warn!(cloud_account_id = id, error = %err, "the delete of cloud account {id} has an unknown outcome ({err}); reconciling");
                     let account = match self.get_cloud_account(id).await {
                         Ok(a) => Some(a),

@@ -2044,3 +2044,112 @@ async fn a_write_in_flight_gets_its_grace_from_stop_provider_not_the_deadline() 
     // The stop at 300 ms, the write's grace (1.5 s) and a last look's (1.5 s).
     assert!(took < Duration::from_millis(4_000), "took {took:?}");
 }
+
+/// The grace before an ambiguous write may be sent again counts from when it was really sent,
+/// not from when the caller asked: a write held back by a 429's retry-after (another request's)
+/// must not find its grace already spent.
+#[tokio::test]
+async fn the_reconcile_grace_counts_from_the_send_not_from_a_rate_limit_wait() {
+    let posted_at: Arc<Mutex<Option<std::time::Instant>>> = Arc::new(Mutex::new(None));
+    let limited = Arc::new(AtomicBool::new(false));
+    let p = posted_at.clone();
+    let server = TestServer::start(move |r| {
+        // The create becomes visible 200 ms after its POST (the grace is 300 ms).
+        let visible = p
+            .lock()
+            .unwrap()
+            .is_some_and(|at| at.elapsed() >= Duration::from_millis(200));
+        match (r.method.as_str(), r.path.as_str()) {
+            ("GET", "/v1/cloud-accounts") if visible => {
+                reply(200, listing(&[account(9, "active")]))
+            }
+            ("GET", "/v1/cloud-accounts") => reply(200, listing(&[])),
+            ("GET", "/v1/tasks") if visible => reply(
+                200,
+                format!(r#"{{"tasks":[{}]}}"#, task_done("t1", "cloudAccountCreateRequest", 9)),
+            ),
+            ("GET", "/v1/tasks") => reply(200, r#"{"tasks":[]}"#),
+            ("GET", "/v1/cloud-accounts/5") if !limited.swap(true, Ordering::SeqCst) => {
+                reply(429, r#"{"error":{"type":"TOO_MANY_REQUESTS"}}"#)
+                    .header("x-rate-limit-retry-after-seconds", "1")
+            }
+            ("GET", "/v1/cloud-accounts/5") => reply(404, NOT_FOUND_BODY),
+            ("POST", "/v1/cloud-accounts") => {
+                let mut at = p.lock().unwrap();
+                let first = at.is_none();
+                at.get_or_insert_with(std::time::Instant::now);
+                if first {
+                    reply(502, r#"{"message":"bad gateway"}"#)
+                } else {
+                    reply(409, r#"{"error":{"type":"CLOUD_ACCOUNT_NAME_EXISTS","status":"409 CONFLICT","description":"name exists"}}"#)
+                }
+            }
+            _ => reply(500, "{}"),
+        }
+    })
+    .await;
+    let token = CancellationToken::new();
+    let c = short_grace(&server).bounded(far(), &token);
+    // Lists fresh enough to serve the create's snapshot.
+    c.accounts_since(Instant::now()).await.unwrap();
+    c.tasks_since(Instant::now()).await.unwrap();
+    // Another read is told to wait a second: every request waits with it.
+    let other = c.clone();
+    tokio::spawn(async move { other.get_cloud_account(5).await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let out = c.create_cloud_account_reconciled(&create_request()).await;
+    assert_eq!(
+        server.count("POST", "/v1/cloud-accounts"),
+        1,
+        "sent again: {out:?}"
+    );
+    assert_eq!(out.ok(), Some(reconcile::Created { id: 9 }));
+}
+
+/// When a create was sent again and the API refuses it because the name is taken, the account
+/// holding the name may be the first POST's: one made after the snapshot with this create's
+/// name, provider and access key is adopted, as the reconciliation would have.
+#[tokio::test]
+async fn a_resent_create_refused_for_its_name_adopts_the_first_post_s_account() {
+    let posted_at: Arc<Mutex<Option<std::time::Instant>>> = Arc::new(Mutex::new(None));
+    let p = posted_at.clone();
+    let server = TestServer::start(move |r| {
+        // The first POST's account and task become visible 450 ms after it: later than the
+        // 300 ms grace, so the reconciliation sends the create again.
+        let visible = p
+            .lock()
+            .unwrap()
+            .is_some_and(|at| at.elapsed() >= Duration::from_millis(450));
+        match (r.method.as_str(), r.path.as_str()) {
+            ("GET", "/v1/cloud-accounts") if visible => {
+                reply(200, listing(&[account(9, "active")]))
+            }
+            ("GET", "/v1/cloud-accounts") => reply(200, listing(&[])),
+            ("GET", "/v1/tasks") if visible => reply(
+                200,
+                format!(r#"{{"tasks":[{}]}}"#, task_done("t1", "cloudAccountCreateRequest", 9)),
+            ),
+            ("GET", "/v1/tasks") => reply(200, r#"{"tasks":[]}"#),
+            ("POST", "/v1/cloud-accounts") => {
+                let mut at = p.lock().unwrap();
+                let first = at.is_none();
+                at.get_or_insert_with(std::time::Instant::now);
+                if first {
+                    reply(502, r#"{"message":"bad gateway"}"#)
+                } else {
+                    reply(409, r#"{"error":{"type":"CLOUD_ACCOUNT_NAME_EXISTS","status":"409 CONFLICT","description":"name exists"}}"#)
+                        .delayed(Duration::from_millis(300))
+                }
+            }
+            _ => reply(500, "{}"),
+        }
+    })
+    .await;
+    let token = CancellationToken::new();
+    let out = short_grace(&server)
+        .bounded(far(), &token)
+        .create_cloud_account_reconciled(&create_request())
+        .await;
+    assert_eq!(server.count("POST", "/v1/cloud-accounts"), 2, "{out:?}");
+    assert!(matches!(out, Ok(reconcile::Created { id: 9 })), "{out:?}");
+}

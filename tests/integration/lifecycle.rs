@@ -471,7 +471,21 @@ async fn run_seed(seed: u64, steps: usize) -> SeedResult {
         sim.totals.steps += 1;
         let violations = sim.step(step).await;
         if !violations.is_empty() {
-            failure = Some(sim.report(&violations));
+            // The emulator's request log (method, path, status, whether applied; never bodies)
+            // shows what the provider sent and what it was told.
+            let requests = sim.admin_get("/requests").await;
+            let mut report = sim.report(&violations);
+            if let Some(list) = requests["requests"].as_array() {
+                let _ = write!(
+                    report,
+                    "\n--- emulator requests (last {}):",
+                    list.len().min(60)
+                );
+                for r in list.iter().skip(list.len().saturating_sub(60)) {
+                    let _ = write!(report, "\n    {r}");
+                }
+            }
+            failure = Some(report);
             break;
         }
     }
@@ -1218,6 +1232,15 @@ impl Sim {
             self.http.put(url).json(patch).send().await,
             Ok(r) if r.status().is_success()
         )
+    }
+
+    /// An admin API answer, or `null` when it cannot be had.
+    async fn admin_get(&self, path: &str) -> Json {
+        let url = format!("{}{path}", self.emu.admin_url());
+        match self.http.get(url).send().await {
+            Ok(r) => r.json().await.unwrap_or(Json::Null),
+            Err(_) => Json::Null,
+        }
     }
 
     async fn admin_state(&self) -> Result<Json, String> {
