@@ -11,8 +11,8 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 use super::support::{
-    CompareValue, Emulator, ImportVerify, PlanCheck, StateCheck, Step, Target, TestCase, Workdir,
-    resource_addresses, resource_changes, resource_values, run_steps, value_at,
+    CompareValue, Emulator, ImportVerify, JsonCheck, PlanCheck, StateCheck, Step, Target, TestCase,
+    Workdir, resource_addresses, resource_changes, resource_values, run_steps, value_at,
 };
 
 /// Address of the resource most scenarios manage.
@@ -585,6 +585,83 @@ fn acc_cloud_account_rename_in_place() {
                     &second,
                     &creds.access_key_id,
                 )),
+        ],
+    );
+}
+
+#[test]
+fn acc_cloud_account_sign_in_url_change_in_place() {
+    let target = Target::from_env();
+    let workdir = Workdir::for_target("acc_cloud_account_sign_in_url_change_in_place", &target);
+    let creds = Creds::for_target(&target, 1);
+    let name = unique_name("moved");
+    let mut moved = creds.clone();
+    moved.sign_in_login_url = "https://210987654321.signin.aws.amazon.com/console".to_owned();
+    let v1 = config(&[Account::aws("test", &name, creds.clone()).hcl()]);
+    let v2 = config(&[Account::aws("test", &name, moved.clone()).hcl()]);
+    let id = CompareValue::same();
+    // The ARNs Redis Cloud reports belong to the AWS account behind the sign-in URL: a new URL
+    // may change them, so the plan cannot promise the old ones (Terraform would fail the apply
+    // with "inconsistent result").
+    run_steps(
+        &target,
+        &workdir,
+        vec![
+            Step::new(v1).state_check(id.add(ADDR, "id")),
+            Step::new(v2)
+                .plan_check(PlanCheck::resource_action(ADDR, &["update"]))
+                .state_check(StateCheck::known_value(
+                    ADDR,
+                    "sign_in_login_url",
+                    json!(moved.sign_in_login_url),
+                ))
+                .state_check(id.add(ADDR, "id")),
+        ],
+    );
+}
+
+#[test]
+fn acc_cloud_account_timeouts_change_plans_no_unknown_value() {
+    let target = Target::from_env();
+    let workdir = Workdir::for_target("acc_cloud_account_timeouts_change", &target);
+    let creds = Creds::for_target(&target, 1);
+    let name = unique_name("timeouts");
+    let v1 = config(&[Account::aws("test", &name, creds.clone()).hcl()]);
+    let mut slower = Account::aws("test", &name, creds.clone());
+    slower.timeouts = vec!["create = \"20m\"".to_owned()];
+    let v2 = config(&[slower.hcl()]);
+    // Only `timeouts` changes: nothing is sent to Redis Cloud, so the plan must not show the
+    // status (or anything else Redis Cloud sets) as "known after apply".
+    let nothing_unknown: JsonCheck = Box::new(|plan| {
+        let changes = plan["resource_changes"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let change = changes
+            .iter()
+            .find(|c| c["address"] == ADDR)
+            .ok_or("the resource is not in the plan")?;
+        let unknown = &change["change"]["after_unknown"];
+        match unknown.as_object().map(|m| {
+            m.iter()
+                .filter(|(_, v)| **v == json!(true))
+                .map(|(k, _)| k.clone())
+                .collect::<Vec<_>>()
+        }) {
+            Some(keys) if keys.is_empty() => Ok(()),
+            Some(keys) => Err(format!("planned as unknown: {keys:?}")),
+            None => Ok(()),
+        }
+    });
+    run_steps(
+        &target,
+        &workdir,
+        vec![
+            Step::new(v1),
+            Step::new(v2)
+                .plan_check(PlanCheck::resource_action(ADDR, &["update"]))
+                .plan_check(PlanCheck::Custom(nothing_unknown))
+                .state_check(StateCheck::known_value(ADDR, "status", json!("active"))),
         ],
     );
 }

@@ -86,9 +86,11 @@ impl Resource for CloudAccountResource {
         _requires_replace: &mut Vec<AttributePath>,
         _diags: &mut Diagnostics,
     ) {
-        // The ARNs describe the IAM user behind the access key: they change when the key
-        // does. One that was never recorded (state written by the official provider, not
-        // refreshed since) is learnt from the update's answer, so it cannot be promised null.
+        // The ARNs describe the IAM user behind the access key and the console role of the
+        // AWS account behind the sign-in URL: they may change when the key, the URL or the
+        // console user does. One that was never recorded (state written by the official
+        // provider, not refreshed since) is learnt from the update's answer, so it cannot be
+        // promised null.
         if req.prior.is_null() {
             return;
         }
@@ -99,13 +101,18 @@ impl Resource for CloudAccountResource {
             return;
         };
         if !prior.sends_anything(&plan) {
+            // Nothing is sent (a `timeouts` change): what Redis Cloud sets stays as it is.
+            plan.status = prior.status.clone();
+            *planned = plan.to_value();
             return;
         }
-        let key_changes = prior.access_key_id != plan.access_key_id;
-        if key_changes || prior.aws_console_role_arn.is_null() {
+        let identity_changes = prior.access_key_id != plan.access_key_id
+            || prior.sign_in_login_url != plan.sign_in_login_url
+            || prior.console_username != plan.console_username;
+        if identity_changes || prior.aws_console_role_arn.is_null() {
             plan.aws_console_role_arn = Val::Unknown;
         }
-        if key_changes || prior.aws_user_arn.is_null() {
+        if identity_changes || prior.aws_user_arn.is_null() {
             plan.aws_user_arn = Val::Unknown;
         }
         *planned = plan.to_value();
