@@ -175,6 +175,40 @@ fn acc_list_query_filters_limit_and_objects() {
 }
 
 #[test]
+fn acc_list_an_account_that_cannot_be_read_is_left_out_with_a_warning() {
+    let emulator = Emulator::start(&[]);
+    emulator.config(json!({"mask_list_access_keys": true}));
+    let gone = emulator.create_account("vanishing", "AWS", "AKIAQUERYGONE");
+    let kept = emulator.create_account("kept", "AWS", "AKIAQUERYKEPT");
+    // The masked entry of one account cannot be read by ID (just deleted, or not visible yet).
+    emulator.fault(json!({
+        "status": 404, "method": "GET", "path_prefix": format!("/v1/cloud-accounts/{gone}"), "count": 50,
+    }));
+    let query = list("objects", "  include_resource = true\n");
+    let w = workdir("acc_list_unreadable", &emulator, &query);
+    let out = w.run(&["query", "-json"]);
+    out.assert_success();
+    let found: Vec<String> = json_messages(&out.stdout, "list_resource_found")
+        .iter()
+        .map(|f| {
+            f["identity"]["id"]
+                .as_str()
+                .expect("identity id")
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(found, vec![kept.to_string()], "{out}");
+    let warnings = json_messages(&out.stdout, "diagnostic");
+    assert!(
+        warnings.iter().any(|d| d["severity"] == "warning"
+            && d["detail"]
+                .as_str()
+                .is_some_and(|t| t.contains(&format!("Cloud account {gone}")))),
+        "no warning naming account {gone}: {out}"
+    );
+}
+
+#[test]
 fn acc_list_bad_config_fails_on_the_attribute() {
     let emulator = Emulator::start(&[]);
     emulator.create_account("prod-eu", "AWS", "AKIABADQUERY");

@@ -175,6 +175,19 @@ impl ListResource for CloudAccountListResource {
                 // or configuration generated from it would plan a change.
                 match client.get_cloud_account(account.id).await {
                     Ok(full) => account = full,
+                    // Deleted since the list, or too new to be read by ID: this account alone
+                    // is left out; the others are still listed.
+                    Err(err) if err.is_any_not_found() => {
+                        diags.warning(
+                            "Cloud Account Left Out",
+                            format!(
+                                "Cloud account {} ({:?}) is listed, but reading it by ID failed: {err}. It is left out of these results; query again to see it if it still exists.",
+                                account.id,
+                                account.name.as_deref().unwrap_or(""),
+                            ),
+                        );
+                        continue;
+                    }
                     Err(err) => return report(diags, &err, req.stop.is_cancelled()),
                 }
             }
