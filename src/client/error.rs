@@ -265,18 +265,26 @@ pub(crate) fn body_excerpt(body: &[u8], redact: &[&str]) -> String {
 fn secret_forms(secrets: &[&str]) -> Vec<String> {
     let mut forms: Vec<String> = Vec::new();
     for secret in secrets.iter().filter(|s| !s.trim().is_empty()) {
-        let json = serde_json::to_string(secret).unwrap_or_default();
-        let html = secret
-            .replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
-            .replace('\'', "&#39;");
+        let quoted = serde_json::to_string(secret).unwrap_or_default();
+        let json = quoted
+            .strip_prefix('"')
+            .and_then(|q| q.strip_suffix('"'))
+            .unwrap_or(&quoted);
+        let html = |quote: &str, apostrophe: &str| {
+            secret
+                .replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+                .replace('"', quote)
+                .replace('\'', apostrophe)
+        };
         for form in [
             secret.to_string(),
-            json.trim_matches('"').to_owned(),
-            json.trim_matches('"').replace('/', "\\/"),
-            html,
+            json.to_owned(),
+            json.replace('/', "\\/"),
+            html("&quot;", "&#39;"),
+            html("&#34;", "&#x27;"),
+            html("&#x22;", "&apos;"),
             collapse(secret),
         ] {
             if !form.trim().is_empty() && !forms.contains(&form) {

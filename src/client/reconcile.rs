@@ -163,12 +163,13 @@ pub enum CreateFailure {
     },
     /// Certainly nothing was created.
     NotCreated(Error),
-    /// The create's task failed (`err`) but names account `id`, which the API does not say is
-    /// gone: the account may exist, so it is this create's to record.
+    /// The create's task failed (`err`) but names account `id`, which was not there before the
+    /// create and carries its name and access key: this create's account, to record.
     FailedWithAccount { id: i64, err: Error },
     /// Redis Cloud accepted the create as one of `task_ids` (one, unless creates of the same
-    /// name raced in this process), which had not finished when the operation ended: the
-    /// account may still appear, and the task will name it ([`Client::resolve_pending_create`]).
+    /// name raced in this process), which had not finished when the operation ended, or failed
+    /// naming an account that could not be read yet: the account may still appear, and the
+    /// task will name it ([`Client::resolve_pending_create`]).
     Pending { task_ids: Vec<String>, err: Error },
     /// Whether the POST was applied is still unknown at the end of the operation, and its task
     /// could not be told apart. Accounts whose IDs are above `after_id` did not exist before the
@@ -286,6 +287,13 @@ fn same_provider(account: &CloudAccount, requested: Option<&str>) -> bool {
         .provider
         .as_deref()
         .is_none_or(|p| p.eq_ignore_ascii_case(requested))
+}
+
+/// Whether evidence `key`, first seen now or earlier, was first seen less than `grace` ago.
+fn still_fresh(first_seen: &mut HashMap<String, Instant>, key: &str, grace: Duration) -> bool {
+    let now = Instant::now();
+    let seen = *first_seen.entry(key.to_owned()).or_insert(now);
+    now < seen + grace
 }
 
 fn in_progress(t: &TaskStateUpdate, command: &str) -> bool {
@@ -421,10 +429,10 @@ impl Client {
             match self.create_cloud_account(body).await {
                 Ok(task) => {
                     claims.claim_task(&task.task_id);
-                    let out = self.follow_create_task(&task.task_id).await;
+                    let out = self.follow_create_task(&task.task_id, body, &known).await;
                     return match out {
                         Err(CreateFailure::NotCreated(err)) if sends > 1 => {
-                            self.refused_resend(body, &known, err).await
+                            self.refused_resend(body, &known, &earlier_tasks, err).await
                         }
                         other => other,
                     };
@@ -461,7 +469,9 @@ impl Client {
                         }
                     }
                 }
-                Err(err) if sends > 1 => return self.refused_resend(body, &known, err).await,
+                Err(err) if sends > 1 => {
+                    return self.refused_resend(body, &known, &earlier_tasks, err).await;
+                }
                 Err(err) => return Err(CreateFailure::NotCreated(err)),
             }
         }
@@ -469,24 +479,38 @@ impl Client {
 
     /// A create sent again was refused. If it was refused because the name or access key is
     /// taken, the account holding it may be the first POST's after all: one absent from the
-    /// snapshot, with this create's name, provider and access key, that no other write of this
-    /// process owns, is adopted, by the same rule as the reconciliation's.
+    /// snapshot, with this create's name, provider and access key, made by no task older than
+    /// the create and owned by no other write of this process, is adopted, by the same rule as
+    /// the reconciliation's. While that cannot be decided (the account's key cannot be read yet,
+    /// or a new create task names an account not listed yet), the create is recorded as
+    /// unattributed, to be resolved by the next refresh, never reported as someone else's.
     async fn refused_resend(
         &self,
         body: &CloudAccountCreateRequest,
         known: &HashSet<i64>,
+        earlier_tasks: &HashSet<String>,
         err: Error,
     ) -> Result<Created, CreateFailure> {
         if broken_rule(&err).is_none() {
             return Err(CreateFailure::NotCreated(err));
         }
         let claims = self.claims();
+        let after_id = known.iter().copied().max().unwrap_or(0);
         let (Ok(accounts), Ok(tasks)) = (
             self.accounts_since(Instant::now()).await,
             self.tasks_since(Instant::now()).await,
         ) else {
-            return Err(CreateFailure::NotCreated(err));
+            return Err(CreateFailure::Unattributed { after_id, err });
         };
+        let listed: HashSet<i64> = accounts.iter().map(|a| a.id).collect();
+        let mut undecided = tasks.iter().any(|t| {
+            t.command_type.as_deref() == Some(CREATE_COMMAND)
+                && !earlier_tasks.contains(&t.task_id)
+                && !claims.task_claimed(&t.task_id)
+                && t.resource_id().is_some_and(|id| {
+                    !known.contains(&id) && !listed.contains(&id) && !claims.account_claimed(id)
+                })
+        });
         for a in accounts.iter().filter(|a| {
             !known.contains(&a.id)
                 && is_live(a)
@@ -494,24 +518,31 @@ impl Client {
                 && same_provider(a, body.provider.as_deref())
                 && !claims.account_claimed(a.id)
         }) {
-            let owned_elsewhere = tasks.iter().any(|t| {
-                t.command_type.as_deref() == Some(CREATE_COMMAND)
-                    && t.resource_id() == Some(a.id)
-                    && claims.task_claimed(&t.task_id)
+            let creator = tasks.iter().find(|t| {
+                t.command_type.as_deref() == Some(CREATE_COMMAND) && t.resource_id() == Some(a.id)
             });
+            if creator.is_some_and(|t| {
+                claims.task_claimed(&t.task_id) || earlier_tasks.contains(&t.task_id)
+            }) {
+                continue;
+            }
             let key = match a.access_key_id.as_deref() {
                 Some(k) if !is_masked(k) => Some(k.to_owned()),
-                _ => self
-                    .get_cloud_account(a.id)
-                    .await
-                    .ok()
-                    .and_then(|full| full.access_key_id),
+                _ => match self.get_cloud_account(a.id).await {
+                    Ok(full) => full.access_key_id,
+                    Err(_) => {
+                        undecided = true;
+                        continue;
+                    }
+                },
             };
-            if !owned_elsewhere
-                && key.as_deref() == Some(body.access_key_id.as_str())
+            if key.as_deref() == Some(body.access_key_id.as_str())
                 && !claims.others_creating(&body.name)
                 && claims.claim_account(a.id)
             {
+                if let Some(t) = creator {
+                    claims.claim_task(&t.task_id);
+                }
                 tracing::info!(
                     cloud_account_id = a.id,
                     "the create sent again was refused because cloud account {} holds its name or key; that account is the first, interrupted create's",
@@ -519,6 +550,9 @@ impl Client {
                 );
                 return Ok(Created { id: a.id });
             }
+        }
+        if undecided {
+            return Err(CreateFailure::Unattributed { after_id, err });
         }
         Err(CreateFailure::NotCreated(err))
     }
@@ -659,7 +693,12 @@ impl Client {
                     return Ok(PendingCreate::Created(a));
                 }
                 Ok(_) => {}
-                Err(e) if e.is_any_not_found() && failed => {}
+                // A failed task's account: made nothing only if the API proves it gone.
+                Err(e) if e.is_any_not_found() && failed => {
+                    if self.prove_gone(id, e).await.is_err() {
+                        unfinished = true;
+                    }
+                }
                 // Just created and not visible yet: look again later.
                 Err(e) if e.is_any_not_found() => unfinished = true,
                 Err(e) => return Err(e),
@@ -704,18 +743,29 @@ impl Client {
     }
 
     /// Follows the task of a create whose POST was answered.
-    async fn follow_create_task(&self, task_id: &str) -> Result<Created, CreateFailure> {
+    async fn follow_create_task(
+        &self,
+        task_id: &str,
+        body: &CloudAccountCreateRequest,
+        known: &HashSet<i64>,
+    ) -> Result<Created, CreateFailure> {
         let (deadline, stop) = self.bounds_or_default();
         let outcome = match self.wait_for_task(task_id, deadline, &stop).await {
             Ok(done) => Ok(done),
-            Err(Error::TaskFailed(failure)) => return Err(self.failed_create(*failure).await),
+            Err(Error::TaskFailed(failure)) => {
+                return Err(self.failed_create(task_id, *failure, body, known).await);
+            }
             Err(err) => {
                 // Out of time, stopped, or the task could not be read: one last look, so that
                 // an account made at the last moment is still recorded.
-                match self.last_look_at_task(task_id).await {
-                    Some(task) if task.task_status() == TaskStatus::ProcessingCompleted => Ok(task),
-                    Some(task) if let Some(failure) = task.failure() => {
-                        return Err(self.failed_create(failure).await);
+                let task = self.last_look_at_task(task_id).await;
+                let failure = task.as_ref().and_then(TaskStateUpdate::failure);
+                match (task, failure) {
+                    (_, Some(failure)) => {
+                        return Err(self.failed_create(task_id, failure, body, known).await);
+                    }
+                    (Some(task), None) if task.task_status() == TaskStatus::ProcessingCompleted => {
+                        Ok(task)
                     }
                     _ => {
                         return Err(CreateFailure::Pending {
@@ -745,21 +795,39 @@ impl Client {
     }
 
     /// A create task failed. One that still names an account may have made it before failing:
-    /// unless the API proves that account gone, it is this create's, to be recorded.
-    async fn failed_create(&self, failure: TaskFailure) -> CreateFailure {
-        let id = failure.resource_id;
+    /// an account absent from the snapshot, owned by no other write here, that carries this
+    /// create's name and access key is this create's, to be recorded. One that cannot be read
+    /// yet is left to the next refresh, which reads the task again.
+    async fn failed_create(
+        &self,
+        task_id: &str,
+        failure: TaskFailure,
+        body: &CloudAccountCreateRequest,
+        known: &HashSet<i64>,
+    ) -> CreateFailure {
+        let claims = self.claims();
+        let id = failure
+            .resource_id
+            .filter(|id| !known.contains(id) && !claims.account_claimed(*id));
         let err = Error::TaskFailed(Box::new(failure));
         let Some(id) = id else {
             return CreateFailure::NotCreated(err);
         };
-        if let Some(Err(e)) = self.last_look(self.unbounded().get_cloud_account(id)).await
-            && e.is_any_not_found()
-            && self.prove_gone(id, e).await.is_ok()
-        {
-            return CreateFailure::NotCreated(err);
+        match self.last_look(self.unbounded().get_cloud_account(id)).await {
+            Some(Ok(a))
+                if a.name.as_deref() == Some(body.name.as_str())
+                    && a.access_key_id.as_deref() == Some(body.access_key_id.as_str())
+                    && claims.claim_account(id) =>
+            {
+                CreateFailure::FailedWithAccount { id, err }
+            }
+            // Another account: this create made nothing.
+            Some(Ok(_)) => CreateFailure::NotCreated(err),
+            _ => CreateFailure::Pending {
+                task_ids: vec![task_id.to_owned()],
+                err,
+            },
         }
-        self.claims().claim_account(id);
-        CreateFailure::FailedWithAccount { id, err }
     }
 
     /// One `GET /tasks/{id}` outside the operation's bounds, within [`POST_DEADLINE_GRACE`] of its deadline.
@@ -814,6 +882,10 @@ impl Client {
         );
         let mut delay = self.inner.poll.initial_delay.max(Duration::from_millis(10));
         let mut fresh_after = sent_at;
+        // When each piece of evidence that an account may be on its way was first seen: it
+        // holds the create back for the grace from then, not for ever (the account of another
+        // client's create, deleted since, would otherwise hold it until the deadline).
+        let mut first_seen: HashMap<String, Instant> = HashMap::new();
         loop {
             // What this look sees was fetched after `seen_from`: only data fetched at least the
             // grace after the POST can show that nothing is pending.
@@ -841,7 +913,8 @@ impl Client {
                                         !known.contains(&id)
                                             && !listed.contains(&id)
                                             && !claims.account_claimed(id)
-                                    })))
+                                    })
+                                    && still_fresh(&mut first_seen, &t.task_id, grace)))
                     });
                     let candidate = accounts.iter().find(|a| {
                         !known.contains(&a.id)
@@ -867,7 +940,14 @@ impl Client {
                                     a.access_key_id.as_deref() == Some(&body.access_key_id)
                                 }),
                             };
-                        if key_matches.is_none() && !owned_elsewhere {
+                        if key_matches.is_none()
+                            && !owned_elsewhere
+                            && still_fresh(
+                                &mut first_seen,
+                                &format!("account {}", candidate.id),
+                                grace,
+                            )
+                        {
                             busy = true;
                         }
                         if key_matches == Some(true) && !owned_elsewhere {

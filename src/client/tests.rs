@@ -1756,11 +1756,12 @@ fn failed_after_making(id: &str, resource_id: i64) -> String {
 }
 
 async fn create_whose_task_failed_after_making_9(
+    snapshot: Vec<String>,
     account_9: Reply,
 ) -> Result<reconcile::Created, reconcile::CreateFailure> {
     let account_9 = Mutex::new(Some(account_9));
     let server = TestServer::start(move |r| match (r.method.as_str(), r.path.as_str()) {
-        ("GET", "/v1/cloud-accounts") => reply(200, listing(&[])),
+        ("GET", "/v1/cloud-accounts") => reply(200, listing(&snapshot)),
         ("GET", "/v1/tasks") => reply(200, r#"{"tasks":[]}"#),
         ("POST", "/v1/cloud-accounts") => {
             reply(202, task("t1", "cloudAccountCreateRequest", "received"))
@@ -1782,7 +1783,9 @@ async fn create_whose_task_failed_after_making_9(
 
 #[tokio::test]
 async fn a_create_task_that_failed_after_making_an_account_hands_the_account_over() {
-    let out = create_whose_task_failed_after_making_9(reply(200, account(9, "error"))).await;
+    // The account it names carries this create's name and key, and was not there before.
+    let out =
+        create_whose_task_failed_after_making_9(vec![], reply(200, account(9, "error"))).await;
     match out {
         Err(reconcile::CreateFailure::FailedWithAccount { id: 9, err }) => {
             assert!(
@@ -1793,30 +1796,62 @@ async fn a_create_task_that_failed_after_making_an_account_hands_the_account_ove
         }
         other => panic!("account 9 exists and must reach state, got {other:?}"),
     }
-    // Only the API's own "not found" shows that the failed task left nothing behind.
-    let out = create_whose_task_failed_after_making_9(reply(404, NOT_FOUND_BODY)).await;
+    // Not readable yet (too new, or rolled back): recorded as pending, for the next refresh
+    // to decide by the task.
+    let out = create_whose_task_failed_after_making_9(vec![], reply(404, NOT_FOUND_BODY)).await;
+    assert!(
+        matches!(&out, Err(reconcile::CreateFailure::Pending { task_ids, .. }) if task_ids == &["t1"]),
+        "{out:?}"
+    );
+    // Someone else's account (another key, or one that was there before the create): nothing
+    // of this create's.
+    let mut other: Value = serde_json::from_str(&account(9, "active")).unwrap();
+    other["accessKeyId"] = json!("AKIAOTHER");
+    let out = create_whose_task_failed_after_making_9(vec![], reply(200, other.to_string())).await;
+    assert!(
+        matches!(out, Err(reconcile::CreateFailure::NotCreated(_))),
+        "{out:?}"
+    );
+    let mut earlier: Value = serde_json::from_str(&account(9, "active")).unwrap();
+    earlier["name"] = json!("already-there");
+    earlier["accessKeyId"] = json!("AKIAEARLIER");
+    let out = create_whose_task_failed_after_making_9(
+        vec![earlier.to_string()],
+        reply(200, account(9, "active")),
+    )
+    .await;
     assert!(
         matches!(out, Err(reconcile::CreateFailure::NotCreated(_))),
         "{out:?}"
     );
 }
 
-/// After an ambiguous POST the lists show a new create task that made account 9, which the
-/// account list does not show yet (or shows with a masked key that cannot be read yet): that is
-/// this create's account on its way, not a reason to send the POST again.
+/// After an ambiguous POST the lists show, from 250 ms after it, a new create task that made
+/// account 9, which the account list does not show yet (or shows with a masked key that cannot
+/// be read yet). That may be this create's account on its way: the POST is not sent again within
+/// the grace (300 ms) from when that was first seen, even though the grace from the POST itself
+/// has passed. If it is then sent again and refused for its name, the create stays recorded as
+/// pending (the account may be its own), never reported as someone else's.
 async fn interrupted_create_with_unconfirmed_account(
     listed: Option<String>,
-) -> (usize, Result<reconcile::Created, reconcile::CreateFailure>) {
-    let posts = Arc::new(AtomicUsize::new(0));
+) -> (
+    Vec<std::time::Instant>,
+    Result<reconcile::Created, reconcile::CreateFailure>,
+) {
+    let posts: Arc<Mutex<Vec<std::time::Instant>>> = Arc::new(Mutex::new(Vec::new()));
     let p = posts.clone();
     let server = TestServer::start(move |r| {
-        let posted = p.load(Ordering::SeqCst) > 0;
+        let shown = p
+            .lock()
+            .unwrap()
+            .first()
+            .is_some_and(|at| at.elapsed() >= Duration::from_millis(250));
         match (r.method.as_str(), r.path.as_str()) {
-            ("GET", "/v1/cloud-accounts") => match (&listed, posted) {
+            ("GET", "/v1/cloud-accounts") => match (&listed, shown) {
                 (Some(a), true) => reply(200, listing(std::slice::from_ref(a))),
                 _ => reply(200, listing(&[])),
             },
-            ("GET", "/v1/tasks") if posted => reply(
+            ("GET", "/v1/tasks") if shown => reply(
                 200,
                 format!(r#"{{"tasks":[{}]}}"#, task_done("t1", "cloudAccountCreateRequest", 9)),
             ),
@@ -1824,7 +1859,9 @@ async fn interrupted_create_with_unconfirmed_account(
             // Just created: not readable by ID yet.
             ("GET", "/v1/cloud-accounts/9") => reply(404, NOT_FOUND_BODY),
             ("POST", "/v1/cloud-accounts") => {
-                if p.fetch_add(1, Ordering::SeqCst) == 0 {
+                let mut sent = p.lock().unwrap();
+                sent.push(std::time::Instant::now());
+                if sent.len() == 1 {
                     reply(502, r#"{"message":"bad gateway"}"#)
                 } else {
                     reply(409, r#"{"error":{"type":"CLOUD_ACCOUNT_NAME_EXISTS","status":"409 CONFLICT","description":"name exists"}}"#)
@@ -1836,21 +1873,41 @@ async fn interrupted_create_with_unconfirmed_account(
     .await;
     let token = CancellationToken::new();
     let out = short_grace(&server)
-        .bounded(soon(1_500), &token)
+        .bounded(soon(2_000), &token)
         .create_cloud_account_reconciled(&create_request())
         .await;
-    (posts.load(Ordering::SeqCst), out)
+    let sent = posts.lock().unwrap().clone();
+    (sent, out)
+}
+
+/// The POSTs were sent at most twice, the second not before the evidence's grace had passed, and
+/// the create is recorded as pending.
+fn held_back_then_recorded(
+    sent: &[std::time::Instant],
+    out: &Result<reconcile::Created, reconcile::CreateFailure>,
+) {
+    assert!(
+        !sent.is_empty() && sent.len() <= 2,
+        "{} POSTs: {out:?}",
+        sent.len()
+    );
+    if let [first, second] = sent {
+        let gap = second.duration_since(*first);
+        assert!(
+            gap >= Duration::from_millis(500),
+            "sent again {gap:?} after the first, within the grace of the evidence"
+        );
+    }
+    assert!(
+        recorded_as_pending(out),
+        "the create must be recorded: {out:?}"
+    );
 }
 
 #[tokio::test]
-async fn an_interrupted_create_is_not_sent_again_while_a_new_task_names_an_account_not_yet_listed()
-{
-    let (posts, out) = interrupted_create_with_unconfirmed_account(None).await;
-    assert_eq!(posts, 1, "the POST was sent again: {out:?}");
-    assert!(
-        recorded_as_pending(&out),
-        "the create must be recorded: {out:?}"
-    );
+async fn an_interrupted_create_is_held_back_while_a_new_task_names_an_account_not_yet_listed() {
+    let (sent, out) = interrupted_create_with_unconfirmed_account(None).await;
+    held_back_then_recorded(&sent, &out);
 }
 
 /// Whether a create that ran out of time is recorded as pending (by its task, or by the
@@ -1864,13 +1921,61 @@ fn recorded_as_pending(out: &Result<reconcile::Created, reconcile::CreateFailure
 }
 
 #[tokio::test]
-async fn an_interrupted_create_is_not_sent_again_while_a_masked_listed_account_cannot_be_read() {
+async fn an_interrupted_create_is_held_back_while_a_masked_listed_account_cannot_be_read() {
     let masked = json!({"id": 9, "name": "acct", "provider": "AWS", "status": "draft", "accessKeyId": "A***E"});
-    let (posts, out) = interrupted_create_with_unconfirmed_account(Some(masked.to_string())).await;
-    assert_eq!(posts, 1, "the POST was sent again: {out:?}");
+    let (sent, out) = interrupted_create_with_unconfirmed_account(Some(masked.to_string())).await;
+    held_back_then_recorded(&sent, &out);
+}
+
+/// Evidence that is never confirmed holds a create back only for its grace: another client's
+/// task naming an account that is gone does not stall this create until its deadline.
+#[tokio::test]
+async fn a_foreign_task_naming_a_vanished_account_holds_a_create_back_only_for_the_grace() {
+    let posts = Arc::new(AtomicUsize::new(0));
+    let p = posts.clone();
+    let server = TestServer::start(move |r| {
+        let posted = p.load(Ordering::SeqCst);
+        match (r.method.as_str(), r.path.as_str()) {
+            ("GET", "/v1/cloud-accounts") if posted >= 2 => {
+                reply(200, listing(&[account(10, "active")]))
+            }
+            ("GET", "/v1/cloud-accounts") => reply(200, listing(&[])),
+            // Another client's create made account 77, deleted since.
+            ("GET", "/v1/tasks") if posted >= 1 => reply(
+                200,
+                format!(
+                    r#"{{"tasks":[{}]}}"#,
+                    task_done("t9", "cloudAccountCreateRequest", 77)
+                ),
+            ),
+            ("GET", "/v1/tasks") => reply(200, r#"{"tasks":[]}"#),
+            ("GET", "/v1/cloud-accounts/77") => reply(404, NOT_FOUND_BODY),
+            ("POST", "/v1/cloud-accounts") => {
+                if p.fetch_add(1, Ordering::SeqCst) == 0 {
+                    // Dropped before the API saw it.
+                    reply(502, r#"{"message":"bad gateway"}"#)
+                } else {
+                    reply(202, task("t10", "cloudAccountCreateRequest", "received"))
+                }
+            }
+            ("GET", "/v1/tasks/t10") => {
+                reply(200, task_done("t10", "cloudAccountCreateRequest", 10))
+            }
+            _ => reply(500, "{}"),
+        }
+    })
+    .await;
+    let token = CancellationToken::new();
+    let started = Instant::now();
+    let out = short_grace(&server)
+        .bounded(soon(5_000), &token)
+        .create_cloud_account_reconciled(&create_request())
+        .await;
+    assert!(matches!(out, Ok(reconcile::Created { id: 10 })), "{out:?}");
     assert!(
-        recorded_as_pending(&out),
-        "the create must be recorded: {out:?}"
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
     );
 }
 

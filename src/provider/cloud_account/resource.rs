@@ -144,17 +144,9 @@ impl Resource for CloudAccountResource {
         };
         let id = match client.create_cloud_account_reconciled(&body).await {
             Ok(Created { id }) => id,
-            Err(CreateFailure::FailedWithAccount { id, err }) => {
-                let mut state = req.planned.clone();
-                set_id(&mut state, id);
-                req.checkpoint.save(&state);
-                if let Some(account) = client.last_look_at_account(id).await {
-                    merge_account(&mut state, &account);
-                }
-                failed_with_account(id, &err, diags);
-                return Some(state);
+            Err(failure) => {
+                return create_failed(&client, failure, &body, req.planned, &req, diags).await;
             }
-            Err(failure) => return create_failed(failure, &body, req.planned, &req, diags),
         };
         // From here on the ID is known: the checkpoint carries it through every exit.
         let mut state = req.planned.clone();
@@ -492,18 +484,6 @@ fn pending_model(state: &Value, diags: &mut Diagnostics) -> Option<CloudAccountM
 
 /// Records the account ID. Written straight into the object rather than through the model: once an ID exists it must
 /// reach state, and this cannot fail.
-/// The diagnostic for a create whose task failed after naming the account it made.
-fn failed_with_account(id: i64, err: &Error, diags: &mut Diagnostics) {
-    api_error(
-        diags,
-        "Create Cloud Account",
-        err,
-        &format!(
-            "The failed task names cloud account {id} as the account it made, and Redis Cloud does not say it is gone. {KEPT_IN_STATE}"
-        ),
-    );
-}
-
 fn set_id(state: &mut Value, id: i64) {
     if let Some(obj) = state.as_object_mut() {
         obj.insert("id".into(), Value::string(id.to_string()));
@@ -570,7 +550,8 @@ fn import_advice(id: i64) -> String {
 
 /// Answers a create that ended without a proven account ID, telling the truth about what the
 /// next apply will do.
-fn create_failed(
+async fn create_failed(
+    client: &Client,
     failure: CreateFailure,
     body: &CloudAccountCreateRequest,
     planned: &Value,
@@ -625,7 +606,17 @@ fn create_failed(
             let mut state = planned.clone();
             set_id(&mut state, id);
             req.checkpoint.save(&state);
-            failed_with_account(id, &err, diags);
+            if let Some(account) = client.last_look_at_account(id).await {
+                merge_account(&mut state, &account);
+            }
+            api_error(
+                diags,
+                "Create Cloud Account",
+                &err,
+                &format!(
+                    "The failed task names cloud account {id}, which carries this resource's name and access key, as the account it made. {KEPT_IN_STATE}"
+                ),
+            );
             Some(state)
         }
         CreateFailure::Pending { task_ids, err } => {
@@ -648,7 +639,7 @@ fn create_failed(
                 "Create Cloud Account",
                 &err,
                 &format!(
-                    "Redis Cloud accepted the create as {tasks}, which had not finished. It is recorded in state with the ID `{id}`, marked tainted, so the account cannot be lost. The next `terraform plan` or `apply` reads the task: if it made no account of this resource's, the account is planned for creation; if it made one, the account's ID is recorded and, being tainted, the next apply deletes it and creates a new one, unless you run `terraform untaint <resource address>` first to keep it."
+                    "Redis Cloud accepted the create as {tasks}, but whether it made an account could not be established before the operation ended (the task had not finished, or the account it names could not be read yet). It is recorded in state with the ID `{id}`, marked tainted, so the account cannot be lost. The next `terraform plan` or `apply` reads the task: if it made no account of this resource's, the account is planned for creation; if it made one, the account's ID is recorded and, being tainted, the next apply deletes it and creates a new one, unless you run `terraform untaint <resource address>` first to keep it."
                 ),
             );
             Some(state)
