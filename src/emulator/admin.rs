@@ -172,6 +172,11 @@ async fn add_task_errors(State(st): State<EmulatorState>, body: Bytes) -> Respon
             }
         },
     };
-    st.add_task_errors(ty.to_owned(), count);
-    Json(json!({"type": ty, "count": count})).into_response()
+    let after_create = match v.get("after_create") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return admin_error(StatusCode::BAD_REQUEST, "after_create must be a boolean"),
+    };
+    st.add_task_errors(ty.to_owned(), after_create, count);
+    Json(json!({"type": ty, "after_create": after_create, "count": count})).into_response()
 }

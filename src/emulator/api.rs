@@ -17,6 +17,9 @@ use super::model::{Changes, Command, Provider, TASK_RETENTION_MS, iso_timestamp,
 use super::net::ConnCtl;
 use super::state::{DropPoint, EmulatorState, FaultKind, LogEntry, RateDecision};
 
+/// The largest request body the API reads (as the router's own limit).
+const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
 /// Redis Cloud account number reported by `GET /v1/cloud-accounts` (`accountId`).
 pub const REDIS_ACCOUNT_ID: i64 = 40_001;
 
@@ -237,9 +240,25 @@ async fn authenticated(st: &EmulatorState, req: Request, next: Next) -> Response
             html,
             retry_after_s,
             commit,
+            commit_after_ms,
         }) => {
-            // With `commit` the write lands exactly as without the fault; only its answer is lost.
-            if commit {
+            if let Some(ms) = commit_after_ms {
+                // Answered now, applied later: the handler runs on its own, whatever the client
+                // does meanwhile. The body is read first, as the API had received it.
+                let (parts, body) = req.into_parts();
+                let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
+                    .await
+                    .unwrap_or_default();
+                let req = Request::from_parts(parts, axum::body::Body::from(body));
+                let st = st.clone();
+                let what = format!("{} {path}", req.method());
+                tokio::spawn(async move {
+                    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                    let handled = next.run(req).await.status().as_u16();
+                    st.note_event(format!("late commit: {what} applied {ms} ms after its {status} answer (HTTP {handled})"));
+                });
+            } else if commit {
+                // The write lands exactly as without the fault; only its answer is lost.
                 let handled = next.run(req).await.status().as_u16();
                 note.record(Some(handled));
                 slow_answer().await;

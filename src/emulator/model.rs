@@ -302,6 +302,10 @@ pub struct Task {
     /// Until this instant a task not yet processing reports `initialized` (then `received`).
     #[serde(default)]
     pub initialized_until_ms: u64,
+    /// A create whose injected error comes only after it made its account: the account is left
+    /// in status `error`, and the failed task names it (`resourceId`).
+    #[serde(default)]
+    pub error_after_create: bool,
     pub final_status: String,
     /// Error type injected through the admin API, used when the task runs.
     pub injected_error: Option<String>,
@@ -365,6 +369,11 @@ impl Task {
                     },
                     "additionalInfo": info.additional_info,
                 });
+                if self.command == Command::Create
+                    && let Some(id) = self.account_id
+                {
+                    v["response"]["resourceId"] = json!(id);
+                }
             }
             TaskStatus::Received | TaskStatus::Processing => {}
         }
@@ -628,7 +637,9 @@ impl World {
             task.id
         ));
         let mut account_id = task.account_id;
-        if error.is_none() {
+        let makes_account = task.command == Command::Create
+            && (error.is_none() || (task.error_after_create && error == task.injected_error));
+        if error.is_none() || makes_account {
             match task.command {
                 Command::Create => {
                     let id = self.next_account_id;
@@ -682,6 +693,12 @@ impl World {
         let task = self.tasks[i].clone();
         let at = task.done_ms;
         if let Some(error) = &task.error {
+            // A create that failed after making its account leaves it broken, not gone.
+            if task.command == Command::Create
+                && let Some(a) = task.account_id.and_then(|id| self.accounts.get_mut(&id))
+            {
+                Self::set_status(a, "error", at, events);
+            }
             let t = &mut self.tasks[i];
             t.status = TaskStatus::Error;
             t.updated_ms = at;
@@ -808,6 +825,7 @@ mod tests {
             delete_ms: 5,
             account_404_ms: 0,
             initialized_until_ms: 0,
+            error_after_create: false,
             final_status: "active".to_owned(),
             injected_error: None,
             error: None,

@@ -177,12 +177,16 @@ pub enum DropPoint {
 pub enum FaultKind {
     /// `retry_after_s` adds `X-Rate-Limit-Retry-After-Seconds`, as the real API's 429s carry; it
     /// is sent verbatim, whatever it says. With `commit` the request is applied first and only
-    /// the answer is replaced (the client cannot tell whether its write landed).
+    /// the answer is replaced (the client cannot tell whether its write landed). With
+    /// `commit_after_ms` the error is answered at once and the request is applied that long
+    /// afterwards, as when a gateway gives up while the API keeps working.
     Status {
         status: u16,
         html: bool,
         retry_after_s: Option<String>,
         commit: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        commit_after_ms: Option<u64>,
     },
     /// A slow answer. Without `commit` the delay comes before the request reaches the API (a
     /// client that gives up meanwhile changed nothing); with it the request is applied first and
@@ -242,13 +246,14 @@ impl Fault {
                 html,
                 retry_after_s: retry_after(obj.get("retry_after_s"))?,
                 commit: bool_field("commit")?,
+                commit_after_ms: u64_field("commit_after_ms")?,
             }
         } else if let Some(latency_ms) = u64_field("latency_ms")? {
             FaultKind::Latency {
                 latency_ms,
                 commit: bool_field("commit")?,
             }
-        } else if bool_field("commit")? {
+        } else if bool_field("commit")? || obj.contains_key("commit_after_ms") {
             return Err(
                 "commit applies to status and latency faults; use drop: after_commit for a dropped connection"
                     .to_owned(),
@@ -349,7 +354,8 @@ struct Inner {
     world: World,
     knobs: Knobs,
     faults: Vec<Fault>,
-    task_errors: VecDeque<(String, u32)>,
+    /// Error type, whether a create fails only after making its account, and how many tasks.
+    task_errors: VecDeque<(String, bool, u32)>,
     /// API key -> (window index, requests counted in it). In memory only.
     rate: HashMap<String, (u64, u32)>,
     log: VecDeque<LogEntry>,
@@ -502,6 +508,18 @@ impl EmulatorState {
         result
     }
 
+    /// Records (and prints, unless quiet) an event that no world transition produced.
+    pub(crate) fn note_event(&self, event: String) {
+        {
+            let mut inner = self.lock();
+            if inner.events.len() >= MAX_EVENTS {
+                inner.events.pop_front();
+            }
+            inner.events.push_back(event.clone());
+        }
+        self.print_events(&[event]);
+    }
+
     /// Catches up with time (called by the background ticker and before every request).
     pub fn tick(&self) {
         self.with_world(|_, _, _, _| ());
@@ -591,8 +609,8 @@ impl EmulatorState {
         self.lock().faults.clear();
     }
 
-    pub(crate) fn add_task_errors(&self, ty: String, count: u32) {
-        self.lock().task_errors.push_back((ty, count));
+    pub(crate) fn add_task_errors(&self, ty: String, after_create: bool, count: u32) {
+        self.lock().task_errors.push_back((ty, after_create, count));
     }
 
     pub(crate) fn log_request(&self, entry: LogEntry) {
@@ -638,7 +656,7 @@ impl EmulatorState {
             "tasks": guard.world.tasks,
             "faults": guard.faults,
             "taskErrors": guard.task_errors.iter()
-                .map(|(t, n)| serde_json::json!({"type": t, "count": n}))
+                .map(|(t, after, n)| serde_json::json!({"type": t, "after_create": after, "count": n}))
                 .collect::<Vec<_>>(),
             "events": guard.events,
         })
@@ -648,7 +666,7 @@ impl EmulatorState {
 /// Mutation helpers handed to [`EmulatorState::with_world`] callbacks.
 pub(crate) struct MutState<'a> {
     pub(crate) changed: bool,
-    task_errors: &'a mut VecDeque<(String, u32)>,
+    task_errors: &'a mut VecDeque<(String, bool, u32)>,
     pub(crate) events: &'a mut Vec<String>,
 }
 
@@ -667,16 +685,16 @@ impl MutState<'_> {
         let processing_ms = now
             .saturating_add(knobs.task_stage_ms)
             .max(world.queue_free_ms());
-        let injected_error = match self.task_errors.front_mut() {
-            Some((ty, n)) => {
-                let ty = ty.clone();
+        let (injected_error, error_after_create) = match self.task_errors.front_mut() {
+            Some((ty, after_create, n)) => {
+                let injected = (Some(ty.clone()), *after_create);
                 *n = n.saturating_sub(1);
                 if *n == 0 {
                     self.task_errors.pop_front();
                 }
-                Some(ty)
+                injected
             }
-            None => None,
+            None => (None, false),
         };
         let final_status = if command == Command::Delete {
             "active".to_owned()
@@ -698,6 +716,7 @@ impl MutState<'_> {
             activation_ms: knobs.activation_ms,
             delete_ms: knobs.delete_ms,
             account_404_ms: knobs.account_404_ms,
+            error_after_create,
             final_status,
             injected_error,
             error: None,

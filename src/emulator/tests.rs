@@ -1790,3 +1790,114 @@ async fn a_new_task_can_report_initialized_before_received() {
         "processing-completed"
     );
 }
+
+#[tokio::test]
+async fn a_create_can_fail_after_making_its_account_and_name_it() {
+    let emu = Emu::new(EmulatorConfig {
+        task_stage_ms: 5,
+        activation_ms: 5,
+        ..test_config()
+    });
+    let added = emu
+        .admin(
+            "POST",
+            "/task-errors",
+            json!({"type": "CLOUD_ACCOUNT_PERMISSION_FAILED", "after_create": true}),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::OK, "{}", added.body);
+    let created = emu
+        .call(
+            "POST",
+            "/v1/cloud-accounts",
+            Some(create_body("half-made", "KHALF")),
+        )
+        .await;
+    let task = created.body["taskId"].as_str().expect("taskId").to_owned();
+    emu.advance(100);
+    let done = emu.call("GET", &format!("/v1/tasks/{task}"), None).await;
+    assert_eq!(done.body["status"], "processing-error", "{}", done.body);
+    assert_eq!(
+        done.body["response"]["error"]["type"],
+        "CLOUD_ACCOUNT_PERMISSION_FAILED"
+    );
+    let id = done.body["response"]["resourceId"]
+        .as_i64()
+        .expect("resourceId");
+    let account = emu
+        .call("GET", &format!("/v1/cloud-accounts/{id}"), None)
+        .await;
+    assert_eq!(account.body["name"], "half-made");
+    assert_eq!(account.body["status"], "error");
+    // Without after_create a failed create makes nothing and names nothing.
+    emu.admin(
+        "POST",
+        "/task-errors",
+        json!({"type": "CLOUD_ACCOUNT_PERMISSION_FAILED"}),
+    )
+    .await;
+    let created = emu
+        .call(
+            "POST",
+            "/v1/cloud-accounts",
+            Some(create_body("not-made", "KNOT")),
+        )
+        .await;
+    let task = created.body["taskId"].as_str().expect("taskId").to_owned();
+    emu.advance(100);
+    let done = emu.call("GET", &format!("/v1/tasks/{task}"), None).await;
+    assert_eq!(done.body["status"], "processing-error");
+    assert!(
+        done.body["response"].get("resourceId").is_none(),
+        "{}",
+        done.body
+    );
+    assert_eq!(
+        emu.admin(
+            "POST",
+            "/task-errors",
+            json!({"type": "GENERAL_ERROR", "after_create": "yes"})
+        )
+        .await
+        .status,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
+async fn a_write_can_be_applied_after_its_error_answer() {
+    let emu = Emu::new(test_config());
+    emu.admin(
+        "POST",
+        "/faults",
+        json!({"status": 504, "commit_after_ms": 200, "method": "POST"}),
+    )
+    .await;
+    let answered = emu
+        .call(
+            "POST",
+            "/v1/cloud-accounts",
+            Some(create_body("late", "KLATE")),
+        )
+        .await;
+    assert_eq!(answered.status.as_u16(), 504);
+    let tasks = |body: &Value| body["tasks"].as_array().map_or(0, Vec::len);
+    assert_eq!(tasks(&emu.call("GET", "/v1/tasks", None).await.body), 0);
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert_eq!(
+        tasks(&emu.call("GET", "/v1/tasks", None).await.body),
+        1,
+        "not applied late"
+    );
+    // commit_after_ms belongs to status faults.
+    assert_eq!(
+        emu.admin(
+            "POST",
+            "/faults",
+            json!({"drop": "before_commit", "commit_after_ms": 5})
+        )
+        .await
+        .status,
+        StatusCode::BAD_REQUEST
+    );
+}

@@ -13,7 +13,8 @@
 //! emulator is left to quiesce and these invariants are checked:
 //!
 //! 1. every live account the provider created is held by exactly one address's state (a
-//!    `pending-task:<uuid>[,<uuid>…]` id holds the account one of those tasks created with
+//!    `pending-task:<uuid>[,<uuid>…]` id holds the account one of those tasks created (even one
+//!    that failed after making it) with
 //!    the state's access key; a `pending-create:after-<id>` id holds the account made after that
 //!    one with the state's name and key);
 //! 2. no foreign account is changed, adopted into any state, or deleted;
@@ -328,8 +329,8 @@ enum Fault {
     Http(Json),
     /// `PUT /admin/config` with this patch.
     Knobs(Json),
-    /// `POST /admin/task-errors`.
-    TaskError(&'static str),
+    /// `POST /admin/task-errors`; with `true`, a create fails only after making its account.
+    TaskError(&'static str, bool),
     /// A short create/update/delete timeout while the queue is slow.
     SlowQueue(u64),
     /// StopProvider this long after the operation starts.
@@ -340,7 +341,10 @@ impl Fault {
     fn describe(&self) -> String {
         match self {
             Fault::Http(j) | Fault::Knobs(j) => j.to_string(),
-            Fault::TaskError(t) => format!("task error {t}"),
+            Fault::TaskError(t, false) => format!("task error {t}"),
+            Fault::TaskError(t, true) => {
+                format!("task error {t} after the create made its account")
+            }
             Fault::SlowQueue(ms) => format!("slow queue {ms}ms/stage, timeouts {SHORT_TIMEOUT}"),
             Fault::Stop(d) => format!("StopProvider after {}ms", d.as_millis()),
         }
@@ -653,12 +657,21 @@ impl Sim {
                         "status": status, "method": method, "path_prefix": prefix, "count": count,
                     }))
                 }
-                4 if self.caps.commit_5xx && self.rng.random_bool(0.2) => {
-                    // Applied, then answered after the client's HTTP timeout.
-                    Fault::Http(json!({
-                        "latency_ms": SLOW_ANSWER_MS, "commit": true,
-                        "method": method, "path_prefix": prefix, "count": count,
-                    }))
+                4 if self.caps.commit_5xx && self.rng.random_bool(0.3) => {
+                    if self.rng.random_bool(0.5) {
+                        // Applied, then answered after the client's HTTP timeout.
+                        Fault::Http(json!({
+                            "latency_ms": SLOW_ANSWER_MS, "commit": true,
+                            "method": method, "path_prefix": prefix, "count": count,
+                        }))
+                    } else {
+                        // Answered 504 at once, applied later: before or after the grace.
+                        let late_ms = self.rng.random_range(20..=900);
+                        Fault::Http(json!({
+                            "status": 504, "commit_after_ms": late_ms,
+                            "method": method, "path_prefix": prefix, "count": count,
+                        }))
+                    }
                 }
                 4 if self.caps.commit_5xx => {
                     let status = [408, 500, 502, 503, 504][self.rng.random_range(0..5)];
@@ -685,7 +698,10 @@ impl Sim {
                     let ms = [100, 250, 600, 1500][self.rng.random_range(0..4)];
                     Fault::Knobs(json!({ "task_404_ms": ms }))
                 }
-                7 => Fault::TaskError(TASK_ERRORS[self.rng.random_range(0..TASK_ERRORS.len())]),
+                7 => Fault::TaskError(
+                    TASK_ERRORS[self.rng.random_range(0..TASK_ERRORS.len())],
+                    self.rng.random_bool(0.3),
+                ),
                 8 => {
                     let status = ["error", "active-error"][self.rng.random_range(0..2)];
                     Fault::Knobs(json!({ "final_status": status, "final_status_count": 1 }))
@@ -709,9 +725,12 @@ impl Sim {
             let accepted = match f {
                 Fault::Http(body) => self.admin_post("/faults", body).await,
                 Fault::Knobs(patch) => self.admin_put_config(patch).await,
-                Fault::TaskError(ty) => {
-                    self.admin_post("/task-errors", &json!({"type": ty, "count": 1}))
-                        .await
+                Fault::TaskError(ty, after_create) => {
+                    self.admin_post(
+                        "/task-errors",
+                        &json!({"type": ty, "count": 1, "after_create": after_create}),
+                    )
+                    .await
                 }
                 Fault::SlowQueue(ms) => {
                     slow = true;
@@ -1038,7 +1057,11 @@ impl Sim {
                         tasks
                             .iter()
                             .find(|t| t["id"].as_str() == Some(uuid))
-                            .filter(|t| t["status"] == "processing-completed")
+                            // A failed create names the account it made before failing.
+                            .filter(|t| {
+                                t["status"] == "processing-completed"
+                                    || t["status"] == "processing-error"
+                            })
                             .and_then(|t| t["accountId"].as_i64())
                     })
                     .collect();

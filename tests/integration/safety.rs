@@ -899,3 +899,73 @@ fn when_the_api_never_returns_the_sign_in_url_nothing_drifts_and_an_interrupted_
         assert_eq!(stored["signInLoginUrl"], new_url);
     });
 }
+
+// A create task that fails after making its account --------------------------------------------
+
+#[test]
+fn a_create_whose_task_fails_after_making_the_account_records_it_instead_of_orphaning_it() {
+    rt().block_on(async {
+        let rig = Rig::start(300).await;
+        rig.admin(
+            "POST",
+            "/task-errors",
+            json!({"type": "CLOUD_ACCOUNT_PERMISSION_FAILED", "after_create": true}),
+        )
+        .await;
+        let applied = rig
+            .apply(&Value::Null, &config("half-made", "AKIAHALF", None))
+            .await;
+        let text = applied.errors.join("\n");
+        assert!(text.contains("CLOUD_ACCOUNT_PERMISSION_FAILED"), "{text}");
+        assert!(text.contains("terraform untaint"), "{text}");
+        let id = state_id(&applied.state).expect("the account the task made is in state");
+        assert_eq!(
+            rig.accounts().await.get(&id),
+            Some(&("half-made".to_owned(), "AKIAHALF".to_owned()))
+        );
+        assert_eq!(applied.state.attr("status"), &Value::string("error"));
+        // Nothing was sent twice, and the next destroy removes it.
+        assert_eq!(rig.writes("POST").await, 1);
+        let destroyed = rig.apply(&applied.state, &Value::Null).await;
+        assert!(destroyed.errors.is_empty(), "{:?}", destroyed.errors);
+        assert!(!rig.accounts().await.contains_key(&id));
+    });
+}
+
+// A write applied after its error answer -------------------------------------------------------
+
+/// A gateway answers 504 and the API applies the POST later: before the provider's grace runs
+/// out (it finds and adopts the account), or after it (it sends the create again, and the late
+/// one fails on the name). Either way exactly one account exists, and state holds it.
+#[test]
+fn a_create_applied_after_its_504_is_never_duplicated_nor_orphaned() {
+    rt().block_on(async {
+        for late_ms in [100u64, 1_000] {
+            let rig = Rig::start(300).await;
+            rig.fault(
+                json!({"status": 504, "commit_after_ms": late_ms, "method": "POST", "count": 1}),
+            )
+            .await;
+            let name = format!("late-{late_ms}");
+            let applied = rig
+                .apply(&Value::Null, &config(&name, "AKIALATE", None))
+                .await;
+            assert!(
+                applied.errors.is_empty(),
+                "{late_ms} ms: {:?}",
+                applied.errors
+            );
+            let id = state_id(&applied.state).expect("in state");
+            // Past the late commit and its task.
+            tokio::time::sleep(Duration::from_millis(late_ms + 500)).await;
+            let named: Vec<i64> = rig
+                .accounts()
+                .await
+                .into_iter()
+                .filter(|(_, (n, _))| *n == name)
+                .map(|(id, _)| id)
+                .collect();
+            assert_eq!(named, vec![id], "{late_ms} ms: accounts named {name}");
+        }
+    });
+}
