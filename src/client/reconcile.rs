@@ -52,6 +52,10 @@ const MAX_SENDS: u32 = 3;
 /// How old a shared list may be to serve as a create's snapshot.
 const SNAPSHOT_STALENESS: Duration = Duration::from_secs(1);
 
+/// How long after a task last changed an account it names that still cannot be read is taken
+/// as never coming (a new account can take a while to be readable; not ten minutes).
+const SETTLED_AFTER: Duration = Duration::from_secs(600);
+
 /// At most this many create tasks are recorded as a pending create's candidates.
 const MAX_CANDIDATES: usize = 4;
 
@@ -294,6 +298,22 @@ fn still_fresh(first_seen: &mut HashMap<String, Instant>, key: &str, grace: Dura
     let now = Instant::now();
     let seen = *first_seen.entry(key.to_owned()).or_insert(now);
     now < seen + grace
+}
+
+/// How long ago the task last changed, by its own timestamp and this machine's clock; `None`
+/// when it has no readable timestamp or one in the future.
+fn task_age(task: &TaskStateUpdate) -> Option<Duration> {
+    let at = time::OffsetDateTime::parse(
+        task.timestamp.as_deref()?,
+        &time::format_description::well_known::Rfc3339,
+    )
+    .ok()?;
+    Duration::try_from(time::OffsetDateTime::now_utc() - at).ok()
+}
+
+/// Whether the task changed long enough ago that what it names would be readable by now.
+fn settled(task: &TaskStateUpdate) -> bool {
+    task_age(task).is_some_and(|age| age > SETTLED_AFTER)
 }
 
 fn in_progress(t: &TaskStateUpdate, command: &str) -> bool {
@@ -651,7 +671,8 @@ impl Client {
             in_progress(t, CREATE_COMMAND)
                 || (t.command_type.as_deref() == Some(CREATE_COMMAND)
                     && t.resource_id()
-                        .is_some_and(|id| id > after_id && !listed.contains(&id)))
+                        .is_some_and(|id| id > after_id && !listed.contains(&id))
+                    && !settled(t))
         });
         Ok(if undecided {
             PendingCreate::Unfinished
@@ -666,6 +687,7 @@ impl Client {
     pub async fn resolve_pending_create(
         &self,
         task_ids: &[String],
+        name: &str,
         access_key_id: &str,
     ) -> Result<PendingCreate, Error> {
         let mut unfinished = false;
@@ -679,8 +701,15 @@ impl Client {
                 }
                 Err(e) => return Err(e),
             };
-            // A failed task made nothing, unless it still names an account it made first.
-            let failed = task.failure().is_some();
+            // A failed task made nothing, unless it still names an account it made first; one
+            // refused because the name or key is taken names, if anything, the holder.
+            let failure = task.failure();
+            if let Some(f) = &failure
+                && broken_rule(&Error::TaskFailed(Box::new(f.clone()))).is_some()
+            {
+                continue;
+            }
+            let failed = failure.is_some();
             let Some(id) = task
                 .resource_id()
                 .filter(|_| failed || task.task_status() == TaskStatus::ProcessingCompleted)
@@ -689,12 +718,18 @@ impl Client {
                 continue;
             };
             match self.get_cloud_account(id).await {
-                Ok(a) if a.access_key_id.as_deref() == Some(access_key_id) => {
+                // Keys are unique in Redis Cloud; a failed task's account must also carry the
+                // name, as the create's own check asked.
+                Ok(a)
+                    if a.access_key_id.as_deref() == Some(access_key_id)
+                        && (!failed || a.name.as_deref() == Some(name)) =>
+                {
                     return Ok(PendingCreate::Created(a));
                 }
                 Ok(_) => {}
-                // A failed task's account: made nothing only if the API proves it gone.
-                Err(e) if e.is_any_not_found() && failed => {
+                // A failed task's account that cannot be read long after the task ended, and
+                // that the API proves gone, was never made (or was taken back).
+                Err(e) if e.is_any_not_found() && failed && settled(&task) => {
                     if self.prove_gone(id, e).await.is_err() {
                         unfinished = true;
                     }
@@ -810,7 +845,8 @@ impl Client {
             .resource_id
             .filter(|id| !known.contains(id) && !claims.account_claimed(*id));
         let err = Error::TaskFailed(Box::new(failure));
-        let Some(id) = id else {
+        // Refused because the name or key is taken: what it names, if anything, is the holder.
+        let Some(id) = id.filter(|_| broken_rule(&err).is_none()) else {
             return CreateFailure::NotCreated(err);
         };
         match self.last_look(self.unbounded().get_cloud_account(id)).await {

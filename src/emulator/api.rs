@@ -252,10 +252,16 @@ async fn authenticated(st: &EmulatorState, req: Request, next: Next) -> Response
                 let req = Request::from_parts(parts, axum::body::Body::from(body));
                 let st = st.clone();
                 let what = format!("{} {path}", req.method());
+                let generation = st.begin_late_commit();
                 tokio::spawn(async move {
                     tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
-                    let handled = next.run(req).await.status().as_u16();
-                    st.note_event(format!("late commit: {what} applied {ms} ms after its {status} answer (HTTP {handled})"));
+                    if st.late_commit_current(generation) {
+                        let handled = next.run(req).await.status().as_u16();
+                        st.note_event(format!(
+                            "late commit: {what} reached the API {ms} ms after its {status} answer, which answered HTTP {handled}"
+                        ));
+                    }
+                    st.end_late_commit();
                 });
             } else if commit {
                 // The write lands exactly as without the fault; only its answer is lost.

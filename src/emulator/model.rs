@@ -637,8 +637,12 @@ impl World {
             task.id
         ));
         let mut account_id = task.account_id;
+        // A create failing after making its account still never duplicates a name or key.
         let makes_account = task.command == Command::Create
-            && (error.is_none() || (task.error_after_create && error == task.injected_error));
+            && (error.is_none()
+                || (task.error_after_create
+                    && error == task.injected_error
+                    && self.conflict(None, &task.changes).is_none()));
         if error.is_none() || makes_account {
             match task.command {
                 Command::Create => {

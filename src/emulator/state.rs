@@ -360,6 +360,10 @@ struct Inner {
     rate: HashMap<String, (u64, u32)>,
     log: VecDeque<LogEntry>,
     events: VecDeque<String>,
+    /// Requests answered already and still to be applied (`commit_after_ms`).
+    late_commits: u32,
+    /// Bumped by a reset: a late commit from before it is dropped.
+    generation: u64,
 }
 
 struct Shared {
@@ -446,6 +450,8 @@ impl EmulatorState {
                 rate: HashMap::new(),
                 log: VecDeque::new(),
                 events: VecDeque::new(),
+                late_commits: 0,
+                generation: 0,
             }),
             clock,
             api_key: cfg.api_key.clone(),
@@ -642,7 +648,27 @@ impl EmulatorState {
         guard.rate.clear();
         guard.log.clear();
         guard.events.clear();
+        guard.generation += 1;
         self.persist(&guard.world);
+    }
+
+    /// A request answered now is to be applied later: counts it, and returns the generation it
+    /// belongs to.
+    pub(crate) fn begin_late_commit(&self) -> u64 {
+        let mut guard = self.lock();
+        guard.late_commits += 1;
+        guard.generation
+    }
+
+    /// The late commit of `generation` is due: whether it still belongs to this world (no reset
+    /// came in between).
+    pub(crate) fn late_commit_current(&self, generation: u64) -> bool {
+        self.lock().generation == generation
+    }
+
+    pub(crate) fn end_late_commit(&self) {
+        let mut guard = self.lock();
+        guard.late_commits = guard.late_commits.saturating_sub(1);
     }
 
     /// The admin view: accounts (no secrets exist to leak), tasks, knobs, faults and events.
@@ -655,6 +681,7 @@ impl EmulatorState {
             "accounts": guard.world.accounts.values().collect::<Vec<_>>(),
             "tasks": guard.world.tasks,
             "faults": guard.faults,
+            "lateCommitsInFlight": guard.late_commits,
             "taskErrors": guard.task_errors.iter()
                 .map(|(t, after, n)| serde_json::json!({"type": t, "after_create": after, "count": n}))
                 .collect::<Vec<_>>(),

@@ -1213,7 +1213,9 @@ impl Sim {
                     .as_str()
                     .is_some_and(|st| TRANSITIONAL.contains(&st))
             });
-            if !busy_task && !busy_account {
+            // A write answered already and still to be applied (a late commit) lands first.
+            let late = s["lateCommitsInFlight"].as_u64().unwrap_or(0) > 0;
+            if !busy_task && !busy_account && !late {
                 return Ok(());
             }
             if started.elapsed() > QUIESCE {

@@ -966,6 +966,18 @@ fn a_create_applied_after_its_504_is_never_duplicated_nor_orphaned() {
                 .map(|(id, _)| id)
                 .collect();
             assert_eq!(named, vec![id], "{late_ms} ms: accounts named {name}");
+            // Landing before the grace, the late write was found and adopted; landing after
+            // it, the create was sent again and the late one failed on the name.
+            let tasks = rig.admin("GET", "/state", Json::Null).await["tasks"].clone();
+            let refused = tasks
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|t| t["error"] == "CLOUD_ACCOUNT_NAME_EXISTS")
+                .count();
+            let (posts, refusals) = if late_ms < 300 { (1, 0) } else { (2, 1) };
+            assert_eq!(rig.writes("POST").await, posts, "{late_ms} ms");
+            assert_eq!(refused, refusals, "{late_ms} ms: {tasks}");
         }
     });
 }

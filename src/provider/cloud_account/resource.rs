@@ -195,6 +195,7 @@ impl Resource for CloudAccountResource {
                         client
                             .resolve_pending_create(
                                 &task_ids,
+                                m.name.as_deref().unwrap_or_default(),
                                 m.access_key_id.as_deref().unwrap_or_default(),
                             )
                             .await,
@@ -377,7 +378,8 @@ impl Resource for CloudAccountResource {
                 loop {
                     let outcome = match &pending {
                         StateId::PendingCreate(task_ids) => {
-                            client.resolve_pending_create(task_ids, key).await
+                            let name = m.name.as_deref().unwrap_or_default();
+                            client.resolve_pending_create(task_ids, name, key).await
                         }
                         StateId::UnattributedCreate(after) => {
                             resolve_unattributed(&client, *after, &m).await
