@@ -221,15 +221,7 @@ impl Inner {
                 let sent_at = Instant::now();
                 let write = self.attempt::<T>(&call, &url, &shown, attempt, limit);
                 // StopProvider gives a write in flight the same grace as the deadline does.
-                let stopped = async {
-                    match stop {
-                        Some(stop) => {
-                            stop.cancelled().await;
-                            tokio::time::sleep(POST_DEADLINE_GRACE).await;
-                        }
-                        None => std::future::pending().await,
-                    }
-                };
+                let stopped = grace_after_stop(stop);
                 tokio::select! {
                     out = write => out,
                     () = stopped => Attempt::Fail(self.ambiguous(
@@ -577,6 +569,18 @@ fn names_the_entity(segments: &[String], error_type: &str) -> bool {
     match segments.first().map(String::as_str) {
         Some(super::cloud_accounts::COLLECTION) => error_type == "CLOUD_ACCOUNT_NOT_FOUND",
         _ => true,
+    }
+}
+
+/// Ends [`POST_DEADLINE_GRACE`] after `stop` is cancelled (never without a `stop`): how long
+/// a write in flight, or a last look, may still take once StopProvider arrives.
+pub(crate) async fn grace_after_stop(stop: Option<&CancellationToken>) {
+    match stop {
+        Some(stop) => {
+            stop.cancelled().await;
+            tokio::time::sleep(POST_DEADLINE_GRACE).await;
+        }
+        None => std::future::pending().await,
     }
 }
 

@@ -36,7 +36,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::http::POST_DEADLINE_GRACE;
+use super::http::{POST_DEADLINE_GRACE, grace_after_stop};
 use super::models::{
     AccountStatusKind, CloudAccount, CloudAccountCreateRequest, CloudAccountUpdateRequest,
     TaskStateUpdate, TaskStatus,
@@ -762,18 +762,9 @@ impl Client {
         } else {
             end
         };
-        let stopped = async {
-            match stop {
-                Some(stop) => {
-                    stop.cancelled().await;
-                    tokio::time::sleep(POST_DEADLINE_GRACE).await;
-                }
-                None => std::future::pending().await,
-            }
-        };
         tokio::select! {
             looked = tokio::time::timeout_at(end, f) => looked.ok(),
-            () = stopped => None,
+            () = grace_after_stop(stop.as_ref()) => None,
         }
     }
 

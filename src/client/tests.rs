@@ -2052,6 +2052,29 @@ async fn an_interrupted_update_whose_account_cannot_be_read_is_unknown_not_rejec
     );
 }
 
+/// A create whose operation gets StopProvider 300 ms in (deadline `deadline_ms` away): its
+/// outcome, and how long it took.
+async fn create_stopped_at_300_ms(
+    server: &TestServer,
+    deadline_ms: u64,
+) -> (
+    Result<reconcile::Created, reconcile::CreateFailure>,
+    Duration,
+) {
+    let token = CancellationToken::new();
+    let stop = token.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        stop.cancel();
+    });
+    let started = Instant::now();
+    let out = client(server)
+        .bounded(soon(deadline_ms), &token)
+        .create_cloud_account_reconciled(&create_request())
+        .await;
+    (out, started.elapsed())
+}
+
 #[tokio::test]
 async fn the_last_look_after_stop_provider_is_bounded_by_the_stop_not_the_deadline() {
     let server = TestServer::start(move |r| match (r.method.as_str(), r.path.as_str()) {
@@ -2065,18 +2088,7 @@ async fn the_last_look_after_stop_provider_is_bounded_by_the_stop_not_the_deadli
         _ => reply(500, "{}"),
     })
     .await;
-    let token = CancellationToken::new();
-    let stop = token.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        stop.cancel();
-    });
-    let started = Instant::now();
-    let out = client(&server)
-        .bounded(soon(30_000), &token)
-        .create_cloud_account_reconciled(&create_request())
-        .await;
-    let took = started.elapsed();
+    let (out, took) = create_stopped_at_300_ms(&server, 30_000).await;
     assert!(
         matches!(out, Err(reconcile::CreateFailure::Pending { .. })),
         "{out:?}"
@@ -2121,18 +2133,7 @@ async fn a_write_in_flight_gets_its_grace_from_stop_provider_not_the_deadline() 
         _ => reply(500, "{}"),
     })
     .await;
-    let token = CancellationToken::new();
-    let stop = token.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        stop.cancel();
-    });
-    let started = Instant::now();
-    let out = client(&server)
-        .bounded(soon(60_000), &token)
-        .create_cloud_account_reconciled(&create_request())
-        .await;
-    let took = started.elapsed();
+    let (out, took) = create_stopped_at_300_ms(&server, 60_000).await;
     // Whether the POST landed is unknown: it is recorded, never reported as "nothing created".
     assert!(
         matches!(
@@ -2146,20 +2147,23 @@ async fn a_write_in_flight_gets_its_grace_from_stop_provider_not_the_deadline() 
     assert!(took < Duration::from_millis(4_000), "took {took:?}");
 }
 
-/// The grace before an ambiguous write may be sent again counts from when it was really sent,
-/// not from when the caller asked: a write held back by a 429's retry-after (another request's)
-/// must not find its grace already spent.
-#[tokio::test]
-async fn the_reconcile_grace_counts_from_the_send_not_from_a_rate_limit_wait() {
-    let posted_at: Arc<Mutex<Option<std::time::Instant>>> = Arc::new(Mutex::new(None));
-    let limited = Arc::new(AtomicBool::new(false));
-    let p = posted_at.clone();
-    let server = TestServer::start(move |r| {
-        // The create becomes visible 200 ms after its POST (the grace is 300 ms).
-        let visible = p
+/// An API where the first POST is answered 502 although it landed: its account 9 and task t1
+/// become visible `visible_after` that POST; a POST sent again is refused for the name after
+/// `refusal_delay`. Other paths go to `more`.
+fn first_post_lands_unseen(
+    visible_after: Duration,
+    refusal_delay: Duration,
+    more: impl Fn(&Recorded) -> Option<Reply> + Send + Sync + 'static,
+) -> impl Fn(&Recorded) -> Reply + Send + Sync + 'static {
+    let posted_at: Mutex<Option<std::time::Instant>> = Mutex::new(None);
+    move |r| {
+        let visible = posted_at
             .lock()
             .unwrap()
-            .is_some_and(|at| at.elapsed() >= Duration::from_millis(200));
+            .is_some_and(|at| at.elapsed() >= visible_after);
+        if let Some(answer) = more(r) {
+            return answer;
+        }
         match (r.method.as_str(), r.path.as_str()) {
             ("GET", "/v1/cloud-accounts") if visible => {
                 reply(200, listing(&[account(9, "active")]))
@@ -2167,27 +2171,47 @@ async fn the_reconcile_grace_counts_from_the_send_not_from_a_rate_limit_wait() {
             ("GET", "/v1/cloud-accounts") => reply(200, listing(&[])),
             ("GET", "/v1/tasks") if visible => reply(
                 200,
-                format!(r#"{{"tasks":[{}]}}"#, task_done("t1", "cloudAccountCreateRequest", 9)),
+                format!(
+                    r#"{{"tasks":[{}]}}"#,
+                    task_done("t1", "cloudAccountCreateRequest", 9)
+                ),
             ),
             ("GET", "/v1/tasks") => reply(200, r#"{"tasks":[]}"#),
-            ("GET", "/v1/cloud-accounts/5") if !limited.swap(true, Ordering::SeqCst) => {
-                reply(429, r#"{"error":{"type":"TOO_MANY_REQUESTS"}}"#)
-                    .header("x-rate-limit-retry-after-seconds", "1")
-            }
-            ("GET", "/v1/cloud-accounts/5") => reply(404, NOT_FOUND_BODY),
             ("POST", "/v1/cloud-accounts") => {
-                let mut at = p.lock().unwrap();
+                let mut at = posted_at.lock().unwrap();
                 let first = at.is_none();
                 at.get_or_insert_with(std::time::Instant::now);
                 if first {
                     reply(502, r#"{"message":"bad gateway"}"#)
                 } else {
                     reply(409, r#"{"error":{"type":"CLOUD_ACCOUNT_NAME_EXISTS","status":"409 CONFLICT","description":"name exists"}}"#)
+                        .delayed(refusal_delay)
                 }
             }
             _ => reply(500, "{}"),
         }
-    })
+    }
+}
+
+/// The grace before an ambiguous write may be sent again counts from when it was really sent,
+/// not from when the caller asked: a write held back by a 429's retry-after (another request's)
+/// must not find its grace already spent.
+#[tokio::test]
+async fn the_reconcile_grace_counts_from_the_send_not_from_a_rate_limit_wait() {
+    let limited = AtomicBool::new(false);
+    // The create becomes visible 200 ms after its POST (the grace is 300 ms).
+    let server = TestServer::start(first_post_lands_unseen(
+        Duration::from_millis(200),
+        Duration::ZERO,
+        move |r| match (r.method.as_str(), r.path.as_str()) {
+            ("GET", "/v1/cloud-accounts/5") if !limited.swap(true, Ordering::SeqCst) => Some(
+                reply(429, r#"{"error":{"type":"TOO_MANY_REQUESTS"}}"#)
+                    .header("x-rate-limit-retry-after-seconds", "1"),
+            ),
+            ("GET", "/v1/cloud-accounts/5") => Some(reply(404, NOT_FOUND_BODY)),
+            _ => None,
+        },
+    ))
     .await;
     let token = CancellationToken::new();
     let c = short_grace(&server).bounded(far(), &token);
@@ -2212,39 +2236,13 @@ async fn the_reconcile_grace_counts_from_the_send_not_from_a_rate_limit_wait() {
 /// name, provider and access key is adopted, as the reconciliation would have.
 #[tokio::test]
 async fn a_resent_create_refused_for_its_name_adopts_the_first_post_s_account() {
-    let posted_at: Arc<Mutex<Option<std::time::Instant>>> = Arc::new(Mutex::new(None));
-    let p = posted_at.clone();
-    let server = TestServer::start(move |r| {
-        // The first POST's account and task become visible 450 ms after it: later than the
-        // 300 ms grace, so the reconciliation sends the create again.
-        let visible = p
-            .lock()
-            .unwrap()
-            .is_some_and(|at| at.elapsed() >= Duration::from_millis(450));
-        match (r.method.as_str(), r.path.as_str()) {
-            ("GET", "/v1/cloud-accounts") if visible => {
-                reply(200, listing(&[account(9, "active")]))
-            }
-            ("GET", "/v1/cloud-accounts") => reply(200, listing(&[])),
-            ("GET", "/v1/tasks") if visible => reply(
-                200,
-                format!(r#"{{"tasks":[{}]}}"#, task_done("t1", "cloudAccountCreateRequest", 9)),
-            ),
-            ("GET", "/v1/tasks") => reply(200, r#"{"tasks":[]}"#),
-            ("POST", "/v1/cloud-accounts") => {
-                let mut at = p.lock().unwrap();
-                let first = at.is_none();
-                at.get_or_insert_with(std::time::Instant::now);
-                if first {
-                    reply(502, r#"{"message":"bad gateway"}"#)
-                } else {
-                    reply(409, r#"{"error":{"type":"CLOUD_ACCOUNT_NAME_EXISTS","status":"409 CONFLICT","description":"name exists"}}"#)
-                        .delayed(Duration::from_millis(300))
-                }
-            }
-            _ => reply(500, "{}"),
-        }
-    })
+    // Visible 450 ms after the first POST, later than the 300 ms grace, so the reconciliation
+    // sends the create again; the refusal arrives once the account shows.
+    let server = TestServer::start(first_post_lands_unseen(
+        Duration::from_millis(450),
+        Duration::from_millis(300),
+        |_| None,
+    ))
     .await;
     let token = CancellationToken::new();
     let out = short_grace(&server)

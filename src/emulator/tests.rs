@@ -1667,10 +1667,8 @@ async fn a_latency_with_commit_applies_the_write_before_its_slow_answer() {
         .json()
         .await
         .expect("json");
-    let posts: Vec<(Value, Value, Value)> = log["requests"]
-        .as_array()
-        .expect("requests")
-        .iter()
+    let posts: Vec<(Value, Value, Value)> = log_entries(&log)
+        .into_iter()
         .filter(|e| e["method"] == "POST")
         .map(|e| {
             (
