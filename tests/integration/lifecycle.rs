@@ -8,15 +8,16 @@
 //! destroy, two concurrent creates with equal or different names, a "foreign" account created
 //! behind Terraform's back, creates that reuse a foreign name, a provider restart) and a fault
 //! schedule (connection drops before and after commit, 5xx before and — when the emulator supports
-//! it — after commit, 429 bursts with any retry-after, task-404 windows, task errors, error final
-//! statuses, a slow queue against short timeouts, StopProvider in mid-wait). After every step the
-//! emulator is left to quiesce and these invariants are checked:
+//! it — after commit, answers after the client's HTTP timeout for writes that landed, 504s whose
+//! write lands later, 429 bursts with any retry-after, task-404 windows, task errors (some after
+//! the create made its account), error final statuses, a slow queue against short timeouts,
+//! StopProvider in mid-wait); half the seeds also see new tasks report `initialized`. After every
+//! step the emulator is left to quiesce (late writes included) and these invariants are checked:
 //!
 //! 1. every live account the provider created is held by exactly one address's state (a
-//!    `pending-task:<uuid>[,<uuid>…]` id holds the account one of those tasks created (even one
-//!    that failed after making it) with
-//!    the state's access key; a `pending-create:after-<id>` id holds the account made after that
-//!    one with the state's name and key);
+//!    `pending-task:<uuid>[,<uuid>…]` id holds the account one of those tasks created, even one
+//!    that failed after making it, with the state's access key; a `pending-create:after-<id>` id
+//!    holds the account made after that one with the state's name and key);
 //! 2. no foreign account is changed, adopted into any state, or deleted;
 //! 3. after an apply without errors, the state equals what the API returns;
 //! 4. no panic ("Provider Internal Error" or in the checker), no invalid plan, no inconsistent
