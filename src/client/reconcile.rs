@@ -293,6 +293,47 @@ fn same_provider(account: &CloudAccount, requested: Option<&str>) -> bool {
         .is_none_or(|p| p.eq_ignore_ascii_case(requested))
 }
 
+/// The accounts that could be this create's: absent from the snapshot, live, with its name and
+/// provider, and claimed by no write of this process.
+fn candidates<'a>(
+    accounts: &'a [CloudAccount],
+    body: &'a CloudAccountCreateRequest,
+    known: &'a HashSet<i64>,
+    claims: &'a Claims,
+) -> impl Iterator<Item = &'a CloudAccount> + 'a {
+    accounts.iter().filter(move |a| {
+        !known.contains(&a.id)
+            && is_live(a)
+            && a.name.as_deref() == Some(body.name.as_str())
+            && same_provider(a, body.provider.as_deref())
+            && !claims.account_claimed(a.id)
+    })
+}
+
+/// The create task that made account `id`, if the list shows it.
+fn creator_of(tasks: &[TaskStateUpdate], id: i64) -> Option<&TaskStateUpdate> {
+    tasks
+        .iter()
+        .find(|t| t.command_type.as_deref() == Some(CREATE_COMMAND) && t.resource_id() == Some(id))
+}
+
+/// A create task new since the snapshot, owned by no write of this process, that names an
+/// account neither in the snapshot, nor listed, nor claimed: an account that may be on its way.
+fn names_unlisted_account(
+    t: &TaskStateUpdate,
+    earlier_tasks: &HashSet<String>,
+    known: &HashSet<i64>,
+    listed: &HashSet<i64>,
+    claims: &Claims,
+) -> bool {
+    t.command_type.as_deref() == Some(CREATE_COMMAND)
+        && !earlier_tasks.contains(&t.task_id)
+        && !claims.task_claimed(&t.task_id)
+        && t.resource_id().is_some_and(|id| {
+            !known.contains(&id) && !listed.contains(&id) && !claims.account_claimed(id)
+        })
+}
+
 /// Whether evidence `key`, first seen now or earlier, was first seen less than `grace` ago.
 fn still_fresh(first_seen: &mut HashMap<String, Instant>, key: &str, grace: Duration) -> bool {
     let now = Instant::now();
@@ -331,6 +372,20 @@ impl Client {
                 _ => Err(err),
             },
             other => Err(other),
+        }
+    }
+
+    /// Whether `account` uses access key `key`: from the list when it shows the key (or a mask
+    /// that cannot be it), otherwise read by ID; `None` while it cannot be read.
+    async fn carries_key(&self, account: &CloudAccount, key: &str) -> Option<bool> {
+        match account.access_key_id.as_deref() {
+            Some(k) if !is_masked(k) => Some(k == key),
+            Some(k) if !key_may_be(k, key) => Some(false),
+            _ => self
+                .get_cloud_account(account.id)
+                .await
+                .ok()
+                .map(|full| full.access_key_id.as_deref() == Some(key)),
         }
     }
 
@@ -523,43 +578,21 @@ impl Client {
             return Err(CreateFailure::Unattributed { after_id, err });
         };
         let listed: HashSet<i64> = accounts.iter().map(|a| a.id).collect();
-        let mut undecided = tasks.iter().any(|t| {
-            t.command_type.as_deref() == Some(CREATE_COMMAND)
-                && !earlier_tasks.contains(&t.task_id)
-                && !claims.task_claimed(&t.task_id)
-                && t.resource_id().is_some_and(|id| {
-                    !known.contains(&id) && !listed.contains(&id) && !claims.account_claimed(id)
-                })
-        });
-        for a in accounts.iter().filter(|a| {
-            !known.contains(&a.id)
-                && is_live(a)
-                && a.name.as_deref() == Some(body.name.as_str())
-                && same_provider(a, body.provider.as_deref())
-                && !claims.account_claimed(a.id)
-        }) {
-            let creator = tasks.iter().find(|t| {
-                t.command_type.as_deref() == Some(CREATE_COMMAND) && t.resource_id() == Some(a.id)
-            });
+        let mut undecided = tasks
+            .iter()
+            .any(|t| names_unlisted_account(t, earlier_tasks, known, &listed, claims));
+        for a in candidates(&accounts, body, known, claims) {
+            let creator = creator_of(&tasks, a.id);
             if creator.is_some_and(|t| {
                 claims.task_claimed(&t.task_id) || earlier_tasks.contains(&t.task_id)
             }) {
                 continue;
             }
-            let key = match a.access_key_id.as_deref() {
-                Some(k) if !is_masked(k) => Some(k.to_owned()),
-                _ => match self.get_cloud_account(a.id).await {
-                    Ok(full) => full.access_key_id,
-                    Err(_) => {
-                        undecided = true;
-                        continue;
-                    }
-                },
+            let Some(key_matches) = self.carries_key(a, &body.access_key_id).await else {
+                undecided = true;
+                continue;
             };
-            if key.as_deref() == Some(body.access_key_id.as_str())
-                && !claims.others_creating(&body.name)
-                && claims.claim_account(a.id)
-            {
+            if key_matches && !claims.others_creating(&body.name) && claims.claim_account(a.id) {
                 if let Some(t) = creator {
                     claims.claim_task(&t.task_id);
                 }
@@ -932,41 +965,16 @@ impl Client {
                     // POST's: nothing may be sent again until it is decided.
                     let listed: HashSet<i64> = accounts.iter().map(|a| a.id).collect();
                     let mut busy = tasks.iter().any(|t| {
-                        t.command_type.as_deref() == Some(CREATE_COMMAND)
-                            && !claims.task_claimed(&t.task_id)
-                            && (t.task_status().is_in_progress()
-                                || (!earlier_tasks.contains(&t.task_id)
-                                    && t.resource_id().is_some_and(|id| {
-                                        !known.contains(&id)
-                                            && !listed.contains(&id)
-                                            && !claims.account_claimed(id)
-                                    })
-                                    && still_fresh(&mut first_seen, &t.task_id, grace)))
+                        (in_progress(t, CREATE_COMMAND) && !claims.task_claimed(&t.task_id))
+                            || (names_unlisted_account(t, earlier_tasks, known, &listed, claims)
+                                && still_fresh(&mut first_seen, &t.task_id, grace))
                     });
-                    let candidate = accounts.iter().find(|a| {
-                        !known.contains(&a.id)
-                            && is_live(a)
-                            && a.name.as_deref() == Some(body.name.as_str())
-                            && same_provider(a, body.provider.as_deref())
-                            && !claims.account_claimed(a.id)
-                    });
-                    if let Some(candidate) = candidate {
-                        let creator = tasks.iter().find(|t| {
-                            t.command_type.as_deref() == Some(CREATE_COMMAND)
-                                && t.resource_id() == Some(candidate.id)
-                        });
+                    if let Some(candidate) = candidates(&accounts, body, known, claims).next() {
+                        let creator = creator_of(&tasks, candidate.id);
                         let owned_elsewhere =
                             creator.is_some_and(|t| claims.task_claimed(&t.task_id));
-                        let key_matches =
-                            match candidate.access_key_id.as_deref() {
-                                Some(k) if !is_masked(k) => Some(k == body.access_key_id),
-                                Some(k) if !key_may_be(k, &body.access_key_id) => Some(false),
-                                // Masked or absent in the list: read the account itself. One that
-                                // cannot be read yet is undecided, never taken as someone else's.
-                                _ => self.get_cloud_account(candidate.id).await.ok().map(|a| {
-                                    a.access_key_id.as_deref() == Some(&body.access_key_id)
-                                }),
-                            };
+                        // One that cannot be read yet is undecided, never taken as someone else's.
+                        let key_matches = self.carries_key(candidate, &body.access_key_id).await;
                         if key_matches.is_none()
                             && !owned_elsewhere
                             && still_fresh(
