@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result, bail};
 use time::macros::format_description;
 use time::{OffsetDateTime, UtcOffset};
 
@@ -29,7 +29,7 @@ mod startup;
 mod stats;
 
 use latency::{ACTIVATION_MS, DELETE_MS, LATENCY_RUNS, STAGE_MS};
-use overhead::OVERHEAD_PAIRS;
+use overhead::OVERHEAD_ROUNDS;
 use report::{Results, chart, report, verdict};
 use rig::{Emulator, Tf, Workdirs};
 use startup::STARTUP_RUNS;
@@ -76,7 +76,21 @@ struct Prepared {
     env: Vec<(String, String)>,
 }
 
-/// Packages the release provider into a filesystem mirror, as users install it.
+/// Builds the control plugin (benches/control_provider.rs, a Cargo example) in release mode.
+fn build_control(root: &Path, release_dir: &Path) -> Result<PathBuf> {
+    println!("==> building the control plugin (cargo build --release --example control-provider)");
+    let status = crate::cargo(root)
+        .args(["build", "--release", "--example", "control-provider"])
+        .status()
+        .context("running cargo build")?;
+    if !status.success() {
+        bail!("building the control plugin failed ({status})");
+    }
+    Ok(release_dir.join("examples").join("control-provider"))
+}
+
+/// Packages the release provider into a filesystem mirror, as users install it, and the
+/// control plugin into a mirror of its own (unpacked: it is never published).
 fn prepare(root: &Path, release_dir: &Path, version: &str) -> Result<Prepared> {
     let work = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| root.join("target"), PathBuf::from)
@@ -85,8 +99,17 @@ fn prepare(root: &Path, release_dir: &Path, version: &str) -> Result<Prepared> {
     let (os, arch) = crate::package::platform();
     let provider_bin = release_dir.join(PROVIDER_EXE);
     let art = crate::package::package(&provider_bin, version, os, arch, &work.join("dist"))?;
+    let control_bin = build_control(root, release_dir)?;
+    let control_mirror = work.join("control-mirror");
+    let control_dir = control_mirror
+        .join(crate::package::HOSTNAME)
+        .join(rig::CONTROL_SOURCE)
+        .join("0.1.0")
+        .join(format!("{os}_{arch}"));
+    fs::create_dir_all(&control_dir)?;
+    fs::copy(&control_bin, control_dir.join("terraform-provider-control"))?;
     let cli_config = work.join("cli.tfrc");
-    fs::write(&cli_config, crate::package::mirror_cli_config(&art.mirror))?;
+    fs::write(&cli_config, cli_config_text(&art.mirror, &control_mirror))?;
     let base_env: Vec<(String, String)> = [
         ("TF_CLI_CONFIG_FILE", cli_config.display().to_string()),
         ("TF_IN_AUTOMATION", "1".to_owned()),
@@ -100,6 +123,26 @@ fn prepare(root: &Path, release_dir: &Path, version: &str) -> Result<Prepared> {
         provider_bin,
         env: base_env,
     })
+}
+
+/// A Terraform CLI configuration installing the provider and the control plugin from their
+/// mirrors, and nothing from anywhere else.
+fn cli_config_text(provider_mirror: &Path, control_mirror: &Path) -> String {
+    let mirror = |path: &Path, source: &str| {
+        format!(
+            "  filesystem_mirror {{\n    path    = {:?}\n    include = [\"{}/{source}\"]\n  }}\n",
+            path.display().to_string(),
+            crate::package::HOSTNAME
+        )
+    };
+    format!(
+        "provider_installation {{\n{}{}}}\n",
+        mirror(
+            provider_mirror,
+            &format!("{}/{}", crate::package::NAMESPACE, crate::package::TYPE)
+        ),
+        mirror(control_mirror, rig::CONTROL_SOURCE)
+    )
 }
 
 /// `cargo xtask bench scale`: only the scale section, printed, with no report written (for
@@ -176,7 +219,7 @@ pub fn run(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str) -> Res
     // (2): 100 resources at zero latency, pair by pair.
     loads.push(load_average());
     println!(
-        "==> protocol overhead: {MANY} accounts (zero-latency emulator) vs {MANY} terraform_data, {OVERHEAD_PAIRS} pairs"
+        "==> protocol overhead: {MANY} accounts (zero-latency emulator) vs {MANY} terraform_data and the control plugin, {OVERHEAD_ROUNDS} rounds"
     );
     let fast = Emulator::start(&emulator_bin, 0, 0, 0)?;
     let tf = Tf {

@@ -1,5 +1,6 @@
 //! §2 protocol overhead: many accounts against a zero-latency emulator, compared with as many
-//! `terraform_data` resources, apply, no-op plan and destroy, pair by pair.
+//! `terraform_data` resources and the control plugin's two resources, apply, no-op plan and
+//! destroy, round by round.
 
 use std::path::Path;
 
@@ -9,36 +10,45 @@ use super::MANY;
 use super::report::secs;
 use super::rig::{Emulator, Kind, Tf, Workdirs};
 
-/// Pairs (rediscloud run, terraform_data run) for the 100-resource figures.
-pub(super) const OVERHEAD_PAIRS: usize = 3;
+/// Rounds (one run of each [`Kind`]) for the 100-resource figures.
+pub(super) const OVERHEAD_ROUNDS: usize = 3;
 
 pub(super) const TARGET_OVERHEAD_RATIO: f64 = 1.5;
 
 /// Wall times and request counts of the pairs.
 pub(super) struct Overhead {
-    /// `[kind][operation]`: kind 0 the accounts, 1 `terraform_data`; operations apply, no-op
-    /// plan, destroy; one time per pair.
-    pub(super) many: [[Vec<f64>; 3]; 2],
+    /// `[kind][operation]`, kinds in [`Kind::ALL`]'s order (the accounts, `terraform_data`, then
+    /// the two controls); operations apply, no-op plan, destroy; one time per round.
+    pub(super) many: [[Vec<f64>; 3]; 4],
     /// Requests of the last account run's apply, plan and destroy.
     pub(super) many_requests: [usize; 3],
 }
 
-/// Runs [`OVERHEAD_PAIRS`] pairs, alternating which kind goes first. Each run gets a fresh
+impl Overhead {
+    /// Median wall ms of `kind`'s runs of operation `op` (apply, no-op plan, destroy).
+    pub(super) fn median_ms(&self, kind: Kind, op: usize) -> f64 {
+        super::stats::median(&self.many[kind.slot()][op])
+    }
+
+    /// `kind`'s median over `terraform_data`'s, for operation `op`.
+    pub(super) fn ratio(&self, kind: Kind, op: usize) -> f64 {
+        self.median_ms(kind, op) / self.median_ms(Kind::Data, op)
+    }
+}
+
+/// Runs [`OVERHEAD_ROUNDS`] rounds, each starting with a different kind. Each run gets a fresh
 /// zero-latency emulator: `GET /v1/tasks` answers with every task of its window, so an emulator
 /// kept across runs would answer each run's polls with a longer list than the last, and the
 /// pairs would drift.
 pub(super) fn measure(tf: &Tf<'_>, emulator_bin: &Path, dirs: &mut Workdirs) -> Result<Overhead> {
-    let mut many: [[Vec<f64>; 3]; 2] = Default::default();
+    let mut many: [[Vec<f64>; 3]; 4] = Default::default();
     let mut many_requests = [0; 3];
-    for pair in 0..OVERHEAD_PAIRS {
-        let order = if pair % 2 == 0 {
-            [Kind::Account, Kind::Data]
-        } else {
-            [Kind::Data, Kind::Account]
-        };
+    for round in 0..OVERHEAD_ROUNDS {
+        let mut order = Kind::ALL;
+        order.rotate_left(round % Kind::ALL.len());
         for kind in order {
             let dir = dirs.fresh(kind, MANY)?;
-            let slot = usize::from(kind == Kind::Data);
+            let slot = kind.slot();
             let fast = Emulator::start(emulator_bin, 0, 0, 0)?;
             let tf = tf.pointed_at(&fast);
             fast.clear_log()?;
@@ -54,13 +64,9 @@ pub(super) fn measure(tf: &Tf<'_>, emulator_bin: &Path, dirs: &mut Workdirs) -> 
                 many_requests = [n_apply, n_plan, n_destroy];
             }
             println!(
-                "    pair {}: {:<24} apply {}  plan {}  destroy {}",
-                pair + 1,
-                if kind == Kind::Account {
-                    "rediscloud_cloud_account"
-                } else {
-                    "terraform_data"
-                },
+                "    round {}: {:<24} apply {}  plan {}  destroy {}",
+                round + 1,
+                kind.type_name(),
                 secs(apply),
                 secs(plan),
                 secs(destroy)

@@ -224,46 +224,88 @@ impl<'a> Tf<'a> {
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Kind {
+    /// `rediscloud_cloud_account`, the resource measured.
     Account,
+    /// `terraform_data`, built into Terraform: the baseline.
     Data,
+    /// `control_data` of the control plugin (benches/control_provider.rs): the least a plugin
+    /// resource can be.
+    ControlData,
+    /// `control_cloud_account` of the control plugin: this resource's schema and plan rules
+    /// without Redis Cloud.
+    ControlAccount,
 }
 
-impl Kind {
-    pub(super) fn config(self, count: usize) -> String {
-        match self {
-            Kind::Account => format!(
-                r#"terraform {{
-  required_providers {{
-    rediscloud = {{
-      source = "redislabs/rediscloud"
-    }}
-  }}
-}}
-
-provider "rediscloud" {{}}
-
-resource "rediscloud_cloud_account" "bench" {{
-  count             = {count}
-  name              = "bench-${{count.index}}"
+/// The attributes both account kinds set, `count.index` making each instance distinct.
+const ACCOUNT_ATTRIBUTES: &str = r#"  name              = "bench-${count.index}"
   provider_type     = "AWS"
   access_key_id     = format("AKIABENCH%011d", count.index)
   access_secret_key = "bench-secret-access-key"
   console_username  = "bench-console"
   console_password  = "bench-console-password"
   sign_in_login_url = "https://123456789012.signin.aws.amazon.com/console"
-}}
-"#
-            ),
-            Kind::Data => format!(
-                r#"resource "terraform_data" "bench" {{
-  count = {count}
-  input = "bench-${{count.index}}"
-}}
-"#
-            ),
+"#;
+
+impl Kind {
+    /// Every kind, in the order §2 reports them.
+    pub(super) const ALL: [Kind; 4] = [
+        Kind::Account,
+        Kind::Data,
+        Kind::ControlData,
+        Kind::ControlAccount,
+    ];
+
+    /// The resource type's name.
+    pub(super) fn type_name(self) -> &'static str {
+        match self {
+            Kind::Account => "rediscloud_cloud_account",
+            Kind::Data => "terraform_data",
+            Kind::ControlData => "control_data",
+            Kind::ControlAccount => "control_cloud_account",
         }
     }
+
+    /// This kind's index in [`Kind::ALL`].
+    pub(super) fn slot(self) -> usize {
+        Kind::ALL.iter().position(|k| *k == self).unwrap_or(0)
+    }
+
+    /// The configuration of `count` resources of this kind.
+    pub(super) fn config(self, count: usize) -> String {
+        let required = |name: &str, source: &str| {
+            format!(
+                r#"terraform {{
+  required_providers {{
+    {name} = {{
+      source = "{source}"
+    }}
+  }}
+}}
+
+"#
+            )
+        };
+        let (header, attributes) = match self {
+            Kind::Account => (
+                required("rediscloud", "redislabs/rediscloud") + "provider \"rediscloud\" {}\n\n",
+                ACCOUNT_ATTRIBUTES,
+            ),
+            Kind::ControlAccount => (required("control", CONTROL_SOURCE), ACCOUNT_ATTRIBUTES),
+            Kind::Data => (String::new(), DATA_ATTRIBUTES),
+            Kind::ControlData => (required("control", CONTROL_SOURCE), DATA_ATTRIBUTES),
+        };
+        format!(
+            "{header}resource \"{}\" \"bench\" {{\n  count = {count}\n{attributes}}}\n",
+            self.type_name()
+        )
+    }
 }
+
+/// The attribute both data kinds set.
+const DATA_ATTRIBUTES: &str = "  input = \"bench-${count.index}\"\n";
+
+/// Where Terraform finds the control plugin: a filesystem mirror `prepare` fills.
+pub(super) const CONTROL_SOURCE: &str = "bench/control";
 
 /// Fresh working directories, each a copy of an initialised template (so `init` is never timed).
 pub(super) struct Workdirs {
@@ -274,7 +316,7 @@ pub(super) struct Workdirs {
 impl Workdirs {
     pub(super) fn new(base: PathBuf, tf: &Tf<'_>) -> Result<Self> {
         let _ = fs::remove_dir_all(&base);
-        for kind in [Kind::Account, Kind::Data] {
+        for kind in Kind::ALL {
             let template = Self::template(&base, kind);
             fs::create_dir_all(&template)?;
             fs::write(template.join("main.tf"), kind.config(1))?;
@@ -284,10 +326,7 @@ impl Workdirs {
     }
 
     pub(super) fn template(base: &Path, kind: Kind) -> PathBuf {
-        base.join(match kind {
-            Kind::Account => "template-rediscloud",
-            Kind::Data => "template-data",
-        })
+        base.join(format!("template-{}", kind.type_name()))
     }
 
     pub(super) fn fresh(&mut self, kind: Kind, count: usize) -> Result<PathBuf> {

@@ -1,0 +1,259 @@
+//! The benchmark's controls: plugin resources that call no API, served by this provider's own
+//! wire and framework layers. `cargo xtask bench` runs them beside `terraform_data` and
+//! `rediscloud_cloud_account` to split what 100 accounts cost into what Terraform charges for
+//! a resource that lives in a plugin, what it charges for this resource's schema, and what the
+//! provider's own work (API requests and waits) adds.
+//!
+//! - `control_data` mirrors `terraform_data` without its triggers: an optional `input` and a
+//!   computed `id`.
+//! - `control_cloud_account` has `rediscloud_cloud_account`'s schema, identity, validation and
+//!   plan rules, taken from the provider itself; a create fills what the plan left unknown
+//!   locally instead of asking Redis Cloud.
+//!
+//! Their state lives only in Terraform's state file. Built as a Cargo example
+//! (`cargo build --release --example control-provider`); never shipped.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use rediscloud_tf::framework::data_source::DataSource;
+use rediscloud_tf::framework::diag::Diagnostics;
+use rediscloud_tf::framework::path::AttributePath;
+use rediscloud_tf::framework::provider::{ConfigureRequest, Provider};
+use rediscloud_tf::framework::resource::{
+    CreateRequest, DeleteRequest, ImportRequest, PlanRequest, ReadOutcome, ReadRequest, Resource,
+    UpdateRequest,
+};
+use rediscloud_tf::framework::schema::{Attribute, Block, IdentitySchema, Presence, Schema};
+use rediscloud_tf::framework::server::{FrameworkServer, in_request, terminate};
+use rediscloud_tf::framework::value::{Number, Type, Value};
+use rediscloud_tf::provider::cloud_account::model::{identity_schema, identity_value};
+use rediscloud_tf::provider::cloud_account::resource::CloudAccountResource;
+use rediscloud_tf::wire::{ServeOptions, run};
+
+/// The provider address the benchmark's filesystem mirror serves it under.
+const ADDRESS: &str = "registry.terraform.io/bench/control";
+
+struct ControlProvider;
+
+#[async_trait]
+impl Provider for ControlProvider {
+    type Data = ();
+
+    fn type_name(&self) -> &'static str {
+        "control"
+    }
+
+    fn schema(&self) -> Schema {
+        Schema {
+            version: 0,
+            block: Block::default(),
+            config_validators: Vec::new(),
+        }
+    }
+
+    async fn configure(&self, _req: ConfigureRequest<'_>, _diags: &mut Diagnostics) -> Option<()> {
+        Some(())
+    }
+
+    fn resources(&self) -> Vec<Arc<dyn Resource<Data = ()>>> {
+        vec![Arc::new(ControlData), Arc::new(ControlCloudAccount)]
+    }
+
+    fn data_sources(&self) -> Vec<Arc<dyn DataSource<Data = ()>>> {
+        Vec::new()
+    }
+}
+
+/// Replaces every unknown attribute of a planned object with a value of its type, as an API's
+/// answer would; `id` gets `id`.
+fn fill_unknowns(planned: &Value, schema: &Schema, id: String) -> Value {
+    let mut state = planned.clone();
+    if let Some(attrs) = state.as_object_mut() {
+        for a in &schema.block.attributes {
+            let Some(v) = attrs.get_mut(&a.name) else {
+                continue;
+            };
+            if a.name == "id" && v.is_unknown() {
+                *v = Value::string(id.clone());
+            } else if v.is_unknown() {
+                *v = match a.ty {
+                    Type::Number => Value::Number(Number::from(1_i64)),
+                    Type::Bool => Value::Bool(true),
+                    _ => Value::string(format!("{}-of-the-control", a.name)),
+                };
+            }
+        }
+    }
+    state
+}
+
+struct ControlData;
+
+#[async_trait]
+impl Resource for ControlData {
+    type Data = ();
+
+    fn type_name(&self) -> &'static str {
+        "control_data"
+    }
+
+    fn schema(&self) -> Schema {
+        let mut id = Attribute::string("id", Presence::Computed);
+        id.use_state_for_unknown = true;
+        Schema {
+            version: 0,
+            block: Block {
+                description: "A value in state, like `terraform_data`.".to_owned(),
+                attributes: vec![id, Attribute::string("input", Presence::Optional)],
+                blocks: Vec::new(),
+            },
+            config_validators: Vec::new(),
+        }
+    }
+
+    async fn create(
+        &self,
+        _data: &(),
+        req: CreateRequest<'_>,
+        _diags: &mut Diagnostics,
+    ) -> Option<Value> {
+        Some(fill_unknowns(
+            req.planned,
+            &self.schema(),
+            uuid::Uuid::new_v4().to_string(),
+        ))
+    }
+
+    async fn read(
+        &self,
+        _data: &(),
+        req: ReadRequest<'_>,
+        _diags: &mut Diagnostics,
+    ) -> ReadOutcome {
+        ReadOutcome::Found(req.current.clone())
+    }
+
+    async fn update(
+        &self,
+        _data: &(),
+        req: UpdateRequest<'_>,
+        _diags: &mut Diagnostics,
+    ) -> Option<Value> {
+        Some(req.planned.clone())
+    }
+
+    async fn delete(&self, _data: &(), _req: DeleteRequest<'_>, _diags: &mut Diagnostics) {}
+
+    async fn import(
+        &self,
+        _data: &(),
+        req: ImportRequest<'_>,
+        _diags: &mut Diagnostics,
+    ) -> Option<Value> {
+        let mut attrs = BTreeMap::new();
+        attrs.insert("id".to_owned(), Value::string(req.id));
+        attrs.insert("input".to_owned(), Value::Null);
+        Some(Value::Object(attrs))
+    }
+}
+
+/// `rediscloud_cloud_account` without Redis Cloud.
+struct ControlCloudAccount;
+
+/// IDs are numbers, as Redis Cloud's are; unique within one provider process is enough here.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+#[async_trait]
+impl Resource for ControlCloudAccount {
+    type Data = ();
+
+    fn type_name(&self) -> &'static str {
+        "control_cloud_account"
+    }
+
+    fn schema(&self) -> Schema {
+        CloudAccountResource.schema()
+    }
+
+    fn identity_schema(&self) -> Option<IdentitySchema> {
+        Some(identity_schema())
+    }
+
+    fn identity(&self, state: &Value) -> Option<Value> {
+        state.attr("id").as_str().map(identity_value)
+    }
+
+    fn validate(&self, config: &Value, diags: &mut Diagnostics) {
+        CloudAccountResource.validate(config, diags);
+    }
+
+    fn modify_plan(
+        &self,
+        req: PlanRequest<'_>,
+        planned: &mut Value,
+        requires_replace: &mut Vec<AttributePath>,
+        diags: &mut Diagnostics,
+    ) {
+        CloudAccountResource.modify_plan(req, planned, requires_replace, diags);
+    }
+
+    async fn create(
+        &self,
+        _data: &(),
+        req: CreateRequest<'_>,
+        _diags: &mut Diagnostics,
+    ) -> Option<Value> {
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let id = format!("{}{id}", std::process::id());
+        Some(fill_unknowns(req.planned, &self.schema(), id))
+    }
+
+    async fn read(
+        &self,
+        _data: &(),
+        req: ReadRequest<'_>,
+        _diags: &mut Diagnostics,
+    ) -> ReadOutcome {
+        ReadOutcome::Found(req.current.clone())
+    }
+
+    async fn update(
+        &self,
+        _data: &(),
+        req: UpdateRequest<'_>,
+        _diags: &mut Diagnostics,
+    ) -> Option<Value> {
+        Some(fill_unknowns(req.planned, &self.schema(), String::new()))
+    }
+
+    async fn delete(&self, _data: &(), _req: DeleteRequest<'_>, _diags: &mut Diagnostics) {}
+
+    async fn import(
+        &self,
+        _data: &(),
+        _req: ImportRequest<'_>,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
+        diags.error(
+            "Import Not Supported",
+            "control_cloud_account holds nothing outside Terraform's state to import.",
+        );
+        None
+    }
+}
+
+fn main() -> ExitCode {
+    run(
+        FrameworkServer::new(ControlProvider),
+        ServeOptions {
+            provider_address: ADDRESS,
+            debug: false,
+            recovered_panic: in_request,
+            on_terminate: terminate,
+        },
+    )
+}
