@@ -5,15 +5,23 @@ use tokio_util::sync::CancellationToken;
 
 use super::diag::Diagnostics;
 use super::schema::Schema;
-use super::value::Value;
+use super::value::{Value, Withheld};
 
 /// A data-source read.
-#[derive(Debug)]
 pub struct DataSourceReadRequest<'a> {
     /// The wholly known configuration.
     pub config: &'a Value,
     /// Cancelled when Terraform sends StopProvider.
     pub stop: CancellationToken,
+}
+
+impl std::fmt::Debug for DataSourceReadRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataSourceReadRequest")
+            .field("config", &Withheld(self.config))
+            .field("stop", &self.stop)
+            .finish()
+    }
 }
 
 /// A Terraform data source type.

@@ -13,10 +13,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::diag::Diagnostics;
 use super::schema::Schema;
-use super::value::Value;
+use super::value::{Value, Withheld};
 
 /// A listing.
-#[derive(Debug)]
 pub struct ListRequest<'a> {
     /// The wholly known contents of the `config` block (every attribute null when the
     /// block is absent).
@@ -32,8 +31,29 @@ pub struct ListRequest<'a> {
     pub stop: CancellationToken,
 }
 
+impl std::fmt::Debug for ListRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ListRequest")
+            .field("config", &Withheld(self.config))
+            .field("include_resource", &self.include_resource)
+            .field("limit", &self.limit)
+            .field("stop", &self.stop)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for ListItem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ListItem")
+            .field("identity", &self.identity)
+            .field("display_name", &self.display_name)
+            .field("resource", &self.resource.as_ref().map(Withheld))
+            .finish()
+    }
+}
+
 /// One result.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct ListItem {
     /// The identity object of the managed resource (its identity schema's type).
     pub identity: Value,

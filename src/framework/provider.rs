@@ -9,15 +9,23 @@ use super::diag::Diagnostics;
 use super::list_resource::ListResource;
 use super::resource::Resource;
 use super::schema::Schema;
-use super::value::Value;
+use super::value::{Value, Withheld};
 
 /// A ConfigureProvider call.
-#[derive(Debug)]
 pub struct ConfigureRequest<'a> {
     /// The provider block; during plan it may hold unknowns.
     pub config: &'a Value,
     /// The Terraform version calling, e.g. `1.15.5`.
     pub terraform_version: &'a str,
+}
+
+impl std::fmt::Debug for ConfigureRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfigureRequest")
+            .field("config", &Withheld(self.config))
+            .field("terraform_version", &self.terraform_version)
+            .finish()
+    }
 }
 
 /// A Terraform provider.

@@ -3,16 +3,17 @@
 //! the framework from null prior and planned states, as Terraform's protocol has
 //! a single ApplyResourceChange.
 
+use std::fmt;
+
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
 use super::diag::Diagnostics;
 use super::path::AttributePath;
 use super::schema::{IdentitySchema, Schema};
-use super::value::Value;
+use super::value::{Value, Withheld};
 
 /// A create: there is no prior state.
-#[derive(Debug)]
 pub struct CreateRequest<'a> {
     /// The configuration, write-only values included.
     pub config: &'a Value,
@@ -29,7 +30,7 @@ pub struct CreateRequest<'a> {
 /// Whatever follows (an error, a timeout, cancellation, even a panic), the framework answers
 /// the create with this state when the create itself returns none, so Terraform records the
 /// object (tainted) instead of losing it.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Checkpoint {
     saved: std::sync::Arc<std::sync::Mutex<Option<Value>>>,
 }
@@ -47,7 +48,6 @@ impl Checkpoint {
 }
 
 /// An in-place update.
-#[derive(Debug)]
 pub struct UpdateRequest<'a> {
     /// The state before the update.
     pub prior: &'a Value,
@@ -60,7 +60,6 @@ pub struct UpdateRequest<'a> {
 }
 
 /// A delete.
-#[derive(Debug)]
 pub struct DeleteRequest<'a> {
     /// The state being destroyed.
     pub prior: &'a Value,
@@ -69,7 +68,6 @@ pub struct DeleteRequest<'a> {
 }
 
 /// A refresh.
-#[derive(Debug)]
 pub struct ReadRequest<'a> {
     /// The state as last recorded.
     pub current: &'a Value,
@@ -78,7 +76,6 @@ pub struct ReadRequest<'a> {
 }
 
 /// What a refresh found.
-#[derive(Debug)]
 pub enum ReadOutcome {
     /// The object exists; this is its new state.
     Found(Value),
@@ -87,7 +84,6 @@ pub enum ReadOutcome {
 }
 
 /// An import, by ID string or by identity.
-#[derive(Debug)]
 pub struct ImportRequest<'a> {
     /// `terraform import ADDR ID` or `import { id = ... }`; empty when importing by identity.
     pub id: &'a str,
@@ -98,12 +94,91 @@ pub struct ImportRequest<'a> {
 }
 
 /// What a plan customisation may see and change.
-#[derive(Debug)]
 pub struct PlanRequest<'a> {
     /// Prior state; null on create.
     pub prior: &'a Value,
     /// The configuration (may hold unknowns until the final plan).
     pub config: &'a Value,
+}
+
+// The requests print the shape of the values they carry, never the values: configuration,
+// plan and state hold secrets as plain strings.
+
+impl fmt::Debug for CreateRequest<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CreateRequest")
+            .field("config", &Withheld(self.config))
+            .field("planned", &Withheld(self.planned))
+            .field("stop", &self.stop)
+            .field("checkpoint", &self.checkpoint)
+            .finish()
+    }
+}
+
+impl fmt::Debug for Checkpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let saved = self.last();
+        f.debug_struct("Checkpoint")
+            .field("saved", &saved.as_ref().map(Withheld))
+            .finish()
+    }
+}
+
+impl fmt::Debug for UpdateRequest<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UpdateRequest")
+            .field("prior", &Withheld(self.prior))
+            .field("config", &Withheld(self.config))
+            .field("planned", &Withheld(self.planned))
+            .field("stop", &self.stop)
+            .finish()
+    }
+}
+
+impl fmt::Debug for DeleteRequest<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeleteRequest")
+            .field("prior", &Withheld(self.prior))
+            .field("stop", &self.stop)
+            .finish()
+    }
+}
+
+impl fmt::Debug for ReadRequest<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReadRequest")
+            .field("current", &Withheld(self.current))
+            .field("stop", &self.stop)
+            .finish()
+    }
+}
+
+impl fmt::Debug for ReadOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReadOutcome::Found(state) => f.debug_tuple("Found").field(&Withheld(state)).finish(),
+            ReadOutcome::Gone => f.write_str("Gone"),
+        }
+    }
+}
+
+impl fmt::Debug for ImportRequest<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ImportRequest")
+            .field("id", &self.id)
+            .field("identity", &self.identity.map(Withheld))
+            .field("stop", &self.stop)
+            .finish()
+    }
+}
+
+impl fmt::Debug for PlanRequest<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PlanRequest")
+            .field("prior", &Withheld(self.prior))
+            .field("config", &Withheld(self.config))
+            .finish()
+    }
 }
 
 /// A Terraform managed resource type.

@@ -122,6 +122,30 @@ impl fmt::Display for Number {
     }
 }
 
+/// Shows a value's shape but none of its contents: what the framework's requests print for the
+/// configuration, plan and state they carry, which hold secrets (`access_secret_key`, the
+/// provider's `secret_key`) as plain strings. [`Value`]'s own `Debug` prints everything, for
+/// tests; a request printed in a log line must not.
+pub struct Withheld<'a>(pub &'a Value);
+
+impl fmt::Debug for Withheld<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Value::Null => f.write_str("null"),
+            Value::Unknown(_) => f.write_str("unknown"),
+            Value::Object(attrs) => {
+                let set: Vec<&str> = attrs
+                    .iter()
+                    .filter(|(_, v)| !v.is_null())
+                    .map(|(k, _)| k.as_str())
+                    .collect();
+                write!(f, "object (set: {}; values withheld)", set.join(", "))
+            }
+            _ => f.write_str("(value withheld)"),
+        }
+    }
+}
+
 impl Value {
     /// A plain unknown, with no refinements.
     pub fn unknown() -> Value {
@@ -393,5 +417,131 @@ impl Number {
     /// True for `+Inf` and `-Inf`.
     pub fn is_infinite(&self) -> bool {
         matches!(self.canonical().0.as_str(), "+Inf" | "-Inf")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::framework::data_source::DataSourceReadRequest;
+    use crate::framework::list_resource::{ListItem, ListRequest};
+    use crate::framework::provider::ConfigureRequest;
+    use crate::framework::resource::{
+        Checkpoint, CreateRequest, DeleteRequest, ImportRequest, PlanRequest, ReadOutcome,
+        ReadRequest, UpdateRequest,
+    };
+    use tokio_util::sync::CancellationToken;
+
+    const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCY";
+
+    /// What a resource would see: a secret among other attributes.
+    fn with_secret() -> Value {
+        Value::Object(BTreeMap::from([
+            ("name".to_owned(), Value::string("prod")),
+            ("access_secret_key".to_owned(), Value::string(SECRET)),
+            ("console_password_wo".to_owned(), Value::Null),
+        ]))
+    }
+
+    #[test]
+    fn requests_print_no_value_they_carry() {
+        let v = with_secret();
+        let stop = CancellationToken::new;
+        let checkpoint = Checkpoint::default();
+        checkpoint.save(&v);
+        let printed = [
+            format!(
+                "{:?}",
+                CreateRequest {
+                    config: &v,
+                    planned: &v,
+                    stop: stop(),
+                    checkpoint: checkpoint.clone()
+                }
+            ),
+            format!(
+                "{:?}",
+                UpdateRequest {
+                    prior: &v,
+                    config: &v,
+                    planned: &v,
+                    stop: stop()
+                }
+            ),
+            format!(
+                "{:?}",
+                DeleteRequest {
+                    prior: &v,
+                    stop: stop()
+                }
+            ),
+            format!(
+                "{:?}",
+                ReadRequest {
+                    current: &v,
+                    stop: stop()
+                }
+            ),
+            format!(
+                "{:?}",
+                PlanRequest {
+                    prior: &v,
+                    config: &v
+                }
+            ),
+            format!(
+                "{:?}",
+                ImportRequest {
+                    id: "42",
+                    identity: Some(&v),
+                    stop: stop()
+                }
+            ),
+            format!("{:?}", ReadOutcome::Found(v.clone())),
+            format!("{checkpoint:?}"),
+            format!(
+                "{:?}",
+                ConfigureRequest {
+                    config: &v,
+                    terraform_version: "1.15.5"
+                }
+            ),
+            format!(
+                "{:?}",
+                DataSourceReadRequest {
+                    config: &v,
+                    stop: stop()
+                }
+            ),
+            format!(
+                "{:?}",
+                ListRequest {
+                    config: &v,
+                    include_resource: true,
+                    limit: 1,
+                    stop: stop()
+                }
+            ),
+            format!(
+                "{:?}",
+                ListItem {
+                    identity: Value::Null,
+                    display_name: "a name for humans".to_owned(),
+                    resource: Some(v.clone())
+                }
+            ),
+        ];
+        for p in &printed {
+            assert!(!p.contains(SECRET), "a secret was printed: {p}");
+            assert!(!p.contains("prod\""), "a value was printed: {p}");
+        }
+        // What is set is still there to see, and the write-only attribute is not among it.
+        assert!(
+            printed[0].contains("object (set: access_secret_key, name; values withheld)"),
+            "{}",
+            printed[0]
+        );
+        // A value's own Debug prints everything: it is for tests, and no log line uses it.
+        assert!(format!("{v:?}").contains(SECRET));
     }
 }
