@@ -19,22 +19,48 @@ pub(super) fn decode_dv(
         return Some(Value::Null);
     };
     let decoded = if !dv.msgpack.is_empty() {
-        msgpack::decode(&dv.msgpack, ty).map_err(|e| e.to_string())
+        msgpack::decode(&dv.msgpack, ty)
     } else if !dv.json.is_empty() {
-        json::decode(&dv.json, ty, json::UnknownAttributes::Reject).map_err(|e| e.to_string())
+        json::decode(&dv.json, ty, json::UnknownAttributes::Reject)
     } else {
         Ok(Value::Null)
     };
     match decoded {
         Ok(v) => Some(v),
         Err(e) => {
-            diags.error(
-                "Invalid Value From Terraform",
-                format!("The provider could not decode the {what} Terraform sent: {e}"),
-            );
+            let summary = "Invalid Value From Terraform";
+            let detail = format!("The provider could not decode the {what} Terraform sent: {e}");
+            // A configuration's paths are the user's: Terraform points at the attribute (a list
+            // block's own attributes sit under its `config` block).
+            let within = match what {
+                "configuration" | "provider configuration" => Some(vec![]),
+                "list configuration" => Some(vec![PathStep::Attribute("config".to_owned())]),
+                _ => None,
+            };
+            match (within, attribute_of(&e.path)) {
+                (Some(mut steps), Some(path)) => {
+                    steps.extend(path.steps);
+                    diags.attribute_error(AttributePath { steps }, summary, detail);
+                }
+                _ => diags.error(summary, detail),
+            }
             None
         }
     }
+}
+
+/// The attribute a codec error's path leads to, as far as Terraform can address it: up to
+/// the first element found by position, since a set element has no address.
+fn attribute_of(path: &[msgpack::PathStep]) -> Option<AttributePath> {
+    let steps: Vec<PathStep> = path
+        .iter()
+        .map_while(|step| match step {
+            msgpack::PathStep::Attr(name) => Some(PathStep::Attribute(name.clone())),
+            msgpack::PathStep::Key(key) => Some(PathStep::ElementKeyString(key.clone())),
+            msgpack::PathStep::Index(_) => None,
+        })
+        .collect();
+    (!steps.is_empty()).then_some(AttributePath { steps })
 }
 
 pub(super) fn encode_dv(
@@ -187,4 +213,94 @@ pub(super) fn identity_data<D: Send + Sync + 'static>(
     Some(pb::ResourceIdentityData {
         identity_data: Some(dv),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn object(attrs: &[(&str, Type)]) -> Type {
+        Type::Object(
+            attrs
+                .iter()
+                .map(|(k, t)| ((*k).to_owned(), t.clone()))
+                .collect::<BTreeMap<_, _>>(),
+        )
+    }
+
+    /// msgpack of `{"name": true}`: a bool where the schema has a string.
+    fn bool_for_name() -> pb::DynamicValue {
+        let mut bytes = Vec::new();
+        rmp::encode::write_map_len(&mut bytes, 1).unwrap();
+        rmp::encode::write_str(&mut bytes, "name").unwrap();
+        rmp::encode::write_bool(&mut bytes, true).unwrap();
+        pb::DynamicValue {
+            msgpack: bytes,
+            json: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_configuration_that_cannot_be_decoded_is_blamed_on_its_attribute() {
+        let ty = object(&[("name", Type::String)]);
+        let mut diags = Diagnostics::default();
+        assert_eq!(
+            decode_dv(Some(&bool_for_name()), &ty, "configuration", &mut diags),
+            None
+        );
+        let d = diags.iter().next().expect("a diagnostic");
+        assert_eq!(
+            d.attribute,
+            Some(AttributePath {
+                steps: vec![PathStep::Attribute("name".to_owned())]
+            })
+        );
+        assert!(d.detail.contains(".name"), "{}", d.detail);
+
+        // A list block's attributes sit under its `config` block.
+        let mut diags = Diagnostics::default();
+        decode_dv(
+            Some(&bool_for_name()),
+            &ty,
+            "list configuration",
+            &mut diags,
+        );
+        assert_eq!(
+            diags.iter().next().and_then(|d| d.attribute.clone()),
+            Some(AttributePath {
+                steps: vec![
+                    PathStep::Attribute("config".to_owned()),
+                    PathStep::Attribute("name".to_owned())
+                ]
+            })
+        );
+
+        // State is not the user's configuration: no attribute to point at there.
+        let mut diags = Diagnostics::default();
+        decode_dv(Some(&bool_for_name()), &ty, "prior state", &mut diags);
+        assert_eq!(diags.iter().next().map(|d| d.attribute.clone()), Some(None));
+    }
+
+    #[test]
+    fn paths_stop_at_the_first_element_found_by_position() {
+        use msgpack::PathStep as C;
+        assert_eq!(
+            attribute_of(&[
+                C::Attr("tags".to_owned()),
+                C::Key("env".to_owned()),
+                C::Index(2),
+                C::Attr("x".to_owned())
+            ]),
+            Some(AttributePath {
+                steps: vec![
+                    PathStep::Attribute("tags".to_owned()),
+                    PathStep::ElementKeyString("env".to_owned())
+                ]
+            })
+        );
+        assert_eq!(attribute_of(&[C::Index(0)]), None);
+        assert_eq!(attribute_of(&[]), None);
+    }
 }
