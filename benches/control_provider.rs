@@ -13,7 +13,6 @@
 //! Their state lives only in Terraform's state file. Built as a Cargo example
 //! (`cargo build --release --example control-provider`); never shipped.
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -60,7 +59,10 @@ impl Provider for ControlProvider {
     }
 
     fn resources(&self) -> Vec<Arc<dyn Resource<Data = ()>>> {
-        vec![Arc::new(ControlData), Arc::new(ControlCloudAccount)]
+        vec![
+            Arc::new(Control(Shape::Data)),
+            Arc::new(Control(Shape::CloudAccount)),
+        ]
     }
 
     fn data_sources(&self) -> Vec<Arc<dyn DataSource<Data = ()>>> {
@@ -68,40 +70,63 @@ impl Provider for ControlProvider {
     }
 }
 
+/// Which resource a [`Control`] is.
+#[derive(Clone, Copy, PartialEq)]
+enum Shape {
+    /// `control_data`.
+    Data,
+    /// `control_cloud_account`: `rediscloud_cloud_account` without Redis Cloud.
+    CloudAccount,
+}
+
+/// One of the control plugin's resources.
+struct Control(Shape);
+
+/// IDs are numbers, as Redis Cloud's are: the process ID, then a counter.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
 /// Replaces every unknown attribute of a planned object with a value of its type, as an API's
-/// answer would; `id` gets `id`.
-fn fill_unknowns(planned: &Value, schema: &Schema, id: String) -> Value {
+/// answer would; an unknown `id` gets a new ID.
+fn fill_unknowns(planned: &Value, schema: &Schema) -> Value {
     let mut state = planned.clone();
     if let Some(attrs) = state.as_object_mut() {
         for a in &schema.block.attributes {
             let Some(v) = attrs.get_mut(&a.name) else {
                 continue;
             };
-            if a.name == "id" && v.is_unknown() {
-                *v = Value::string(id.clone());
-            } else if v.is_unknown() {
-                *v = match a.ty {
-                    Type::Number => Value::Number(Number::from(1_i64)),
-                    Type::Bool => Value::Bool(true),
-                    _ => Value::string(format!("{}-of-the-control", a.name)),
-                };
+            if !v.is_unknown() {
+                continue;
             }
+            *v = match (a.name.as_str(), &a.ty) {
+                ("id", _) => Value::string(format!(
+                    "{}{}",
+                    std::process::id(),
+                    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+                )),
+                (_, Type::Number) => Value::Number(Number::from(1_i64)),
+                (_, Type::Bool) => Value::Bool(true),
+                (name, _) => Value::string(format!("{name}-of-the-control")),
+            };
         }
     }
     state
 }
 
-struct ControlData;
-
 #[async_trait]
-impl Resource for ControlData {
+impl Resource for Control {
     type Data = ();
 
     fn type_name(&self) -> &'static str {
-        "control_data"
+        match self.0 {
+            Shape::Data => "control_data",
+            Shape::CloudAccount => "control_cloud_account",
+        }
     }
 
     fn schema(&self) -> Schema {
+        if self.0 == Shape::CloudAccount {
+            return CloudAccountResource.schema();
+        }
         let mut id = Attribute::string("id", Presence::Computed);
         id.use_state_for_unknown = true;
         Schema {
@@ -115,80 +140,21 @@ impl Resource for ControlData {
         }
     }
 
-    async fn create(
-        &self,
-        _data: &(),
-        req: CreateRequest<'_>,
-        _diags: &mut Diagnostics,
-    ) -> Option<Value> {
-        Some(fill_unknowns(
-            req.planned,
-            &self.schema(),
-            uuid::Uuid::new_v4().to_string(),
-        ))
-    }
-
-    async fn read(
-        &self,
-        _data: &(),
-        req: ReadRequest<'_>,
-        _diags: &mut Diagnostics,
-    ) -> ReadOutcome {
-        ReadOutcome::Found(req.current.clone())
-    }
-
-    async fn update(
-        &self,
-        _data: &(),
-        req: UpdateRequest<'_>,
-        _diags: &mut Diagnostics,
-    ) -> Option<Value> {
-        Some(req.planned.clone())
-    }
-
-    async fn delete(&self, _data: &(), _req: DeleteRequest<'_>, _diags: &mut Diagnostics) {}
-
-    async fn import(
-        &self,
-        _data: &(),
-        req: ImportRequest<'_>,
-        _diags: &mut Diagnostics,
-    ) -> Option<Value> {
-        let mut attrs = BTreeMap::new();
-        attrs.insert("id".to_owned(), Value::string(req.id));
-        attrs.insert("input".to_owned(), Value::Null);
-        Some(Value::Object(attrs))
-    }
-}
-
-/// `rediscloud_cloud_account` without Redis Cloud.
-struct ControlCloudAccount;
-
-/// IDs are numbers, as Redis Cloud's are; unique within one provider process is enough here.
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-
-#[async_trait]
-impl Resource for ControlCloudAccount {
-    type Data = ();
-
-    fn type_name(&self) -> &'static str {
-        "control_cloud_account"
-    }
-
-    fn schema(&self) -> Schema {
-        CloudAccountResource.schema()
-    }
-
     fn identity_schema(&self) -> Option<IdentitySchema> {
-        Some(identity_schema())
+        (self.0 == Shape::CloudAccount).then(identity_schema)
     }
 
     fn identity(&self, state: &Value) -> Option<Value> {
+        if self.0 != Shape::CloudAccount {
+            return None;
+        }
         state.attr("id").as_str().map(identity_value)
     }
 
     fn validate(&self, config: &Value, diags: &mut Diagnostics) {
-        CloudAccountResource.validate(config, diags);
+        if self.0 == Shape::CloudAccount {
+            CloudAccountResource.validate(config, diags);
+        }
     }
 
     fn modify_plan(
@@ -198,7 +164,9 @@ impl Resource for ControlCloudAccount {
         requires_replace: &mut Vec<AttributePath>,
         diags: &mut Diagnostics,
     ) {
-        CloudAccountResource.modify_plan(req, planned, requires_replace, diags);
+        if self.0 == Shape::CloudAccount {
+            CloudAccountResource.modify_plan(req, planned, requires_replace, diags);
+        }
     }
 
     async fn create(
@@ -207,9 +175,7 @@ impl Resource for ControlCloudAccount {
         req: CreateRequest<'_>,
         _diags: &mut Diagnostics,
     ) -> Option<Value> {
-        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        let id = format!("{}{id}", std::process::id());
-        Some(fill_unknowns(req.planned, &self.schema(), id))
+        Some(fill_unknowns(req.planned, &self.schema()))
     }
 
     async fn read(
@@ -227,7 +193,7 @@ impl Resource for ControlCloudAccount {
         req: UpdateRequest<'_>,
         _diags: &mut Diagnostics,
     ) -> Option<Value> {
-        Some(fill_unknowns(req.planned, &self.schema(), String::new()))
+        Some(fill_unknowns(req.planned, &self.schema()))
     }
 
     async fn delete(&self, _data: &(), _req: DeleteRequest<'_>, _diags: &mut Diagnostics) {}
@@ -240,7 +206,7 @@ impl Resource for ControlCloudAccount {
     ) -> Option<Value> {
         diags.error(
             "Import Not Supported",
-            "control_cloud_account holds nothing outside Terraform's state to import.",
+            "The control plugin's resources hold nothing outside Terraform's state to import.",
         );
         None
     }

@@ -30,6 +30,18 @@ impl Overhead {
         super::stats::median(&self.many[kind.slot()][op])
     }
 
+    /// The lowest and highest of `kind`'s time over `terraform_data`'s within one round, for
+    /// operation `op`: how much the ratio moves from run to run.
+    pub(super) fn round_ratio_range(&self, kind: Kind, op: usize) -> (f64, f64) {
+        self.many[kind.slot()][op]
+            .iter()
+            .zip(&self.many[Kind::Data.slot()][op])
+            .map(|(k, d)| k / d)
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), r| {
+                (lo.min(r), hi.max(r))
+            })
+    }
+
     /// `kind`'s median over `terraform_data`'s, for operation `op`.
     pub(super) fn ratio(&self, kind: Kind, op: usize) -> f64 {
         self.median_ms(kind, op) / self.median_ms(Kind::Data, op)
@@ -80,4 +92,24 @@ pub(super) fn measure(tf: &Tf<'_>, emulator_bin: &Path, dirs: &mut Workdirs) -> 
         many,
         many_requests,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ratios_pair_each_kind_with_terraform_data_of_the_same_round() {
+        let mut many: [[Vec<f64>; 3]; 4] = Default::default();
+        many[Kind::Data.slot()][0] = vec![200.0, 400.0, 250.0];
+        many[Kind::ControlAccount.slot()][0] = vec![300.0, 520.0, 400.0];
+        let o = Overhead {
+            many,
+            many_requests: [0; 3],
+        };
+        let (lo, hi) = o.round_ratio_range(Kind::ControlAccount, 0);
+        assert!((lo - 1.3).abs() < 1e-9 && (hi - 1.6).abs() < 1e-9, "{lo} {hi}");
+        // Medians: 400 over 250.
+        assert!((o.ratio(Kind::ControlAccount, 0) - 1.6).abs() < 1e-9);
+    }
 }
