@@ -1,11 +1,11 @@
 //! The benchmark's controls: plugin resources that call no API, served by this provider's own
 //! wire and framework layers. `cargo xtask bench` runs them beside `terraform_data` and
-//! `rediscloud_cloud_account` to split what 100 accounts cost into what Terraform charges for
-//! a resource that lives in a plugin, what it charges for this resource's schema, and what the
-//! provider's own work (API requests and waits) adds.
+//! `rediscloud_cloud_account` to split what 100 accounts cost into what a resource served by a
+//! plugin costs at all, what this resource's schema adds, and what everything else the provider
+//! does (API requests and waits, its HTTP client, its start-up) adds.
 //!
-//! - `control_data` mirrors `terraform_data` without its triggers: an optional `input` and a
-//!   computed `id`.
+//! - `control_data`, about the least a plugin resource can be: an optional string `input` and
+//!   a computed `id` (`terraform_data` also has `output` and `triggers_replace`).
 //! - `control_cloud_account` has `rediscloud_cloud_account`'s schema, identity, validation and
 //!   plan rules, taken from the provider itself; a create fills what the plan left unknown
 //!   locally instead of asking Redis Cloud.

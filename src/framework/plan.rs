@@ -5,15 +5,23 @@
 
 use super::path::AttributePath;
 use super::schema::{Block, Schema};
-use super::value::Value;
+use super::value::{Value, Withheld};
 
 /// The framework's part of a plan.
-#[derive(Debug)]
 pub struct Plan {
     /// The planned new state.
     pub planned: Value,
     /// Attributes whose change forces replacement.
     pub requires_replace: Vec<AttributePath>,
+}
+
+impl std::fmt::Debug for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plan")
+            .field("planned", &Withheld(&self.planned))
+            .field("requires_replace", &self.requires_replace)
+            .finish()
+    }
 }
 
 /// Plans a create or update from Terraform's proposed new state.

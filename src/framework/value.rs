@@ -498,6 +498,13 @@ mod tests {
                 }
             ),
             format!("{:?}", ReadOutcome::Found(v.clone())),
+            format!(
+                "{:?}",
+                crate::framework::plan::Plan {
+                    planned: v.clone(),
+                    requires_replace: Vec::new()
+                }
+            ),
             format!("{checkpoint:?}"),
             format!(
                 "{:?}",

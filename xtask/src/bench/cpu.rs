@@ -1,6 +1,6 @@
 //! §2's CPU split: how much CPU time each command of the many-resource runs costs Terraform's
-//! own process and how much the provider processes it starts, for both kinds of resources,
-//! and how large a state file each apply leaves (Terraform rewrites it after every resource).
+//! own process and how much the plugin processes it starts, for every kind of resource, and how
+//! large a state file each apply leaves (Terraform rewrites it after every resource).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+use super::MANY;
 use super::rig::{Emulator, Kind, Tf, Workdirs};
-use super::{MANY, PROVIDER_EXE};
 
 /// Untimed runs of each kind; the figures are medians over them.
 pub(super) const CPU_RUNS: usize = 3;
@@ -22,43 +22,52 @@ pub(super) const CPU_RUNS: usize = 3;
 /// architecture Terraform ships for.
 const TICK_MS: f64 = 10.0;
 
+/// Executables whose CPU counts as the plugin's: the provider as the mirror installs it
+/// (`terraform-provider-rediscloud_v…`) and the control plugin.
+const PLUGIN_EXE_PREFIX: &str = "terraform-provider-";
+
 /// What the split measured.
 pub(super) struct CpuSplit {
-    /// `[kind][operation]`, one `(whole command, provider processes)` CPU time in ms per run;
-    /// kind 0 the accounts, 1 `terraform_data`; operations apply, no-op plan, destroy.
-    pub(super) runs: [[Vec<(f64, f64)>; 3]; 2],
+    /// `[kind][operation]`, one `(whole command, plugin processes)` CPU time in ms per run;
+    /// kinds in [`Kind::ALL`]'s order; operations apply, no-op plan, destroy.
+    pub(super) runs: [[Vec<(f64, f64)>; 3]; 4],
     /// Bytes of `terraform.tfstate` after the apply, per kind (last run).
-    pub(super) state_bytes: [u64; 2],
+    pub(super) state_bytes: [u64; 4],
     /// Attributes and sensitive paths of one resource instance in that state, per kind.
-    pub(super) instance_shape: [(usize, usize); 2],
+    pub(super) instance_shape: [(usize, usize); 4],
 }
 
 impl CpuSplit {
-    /// Median CPU ms of Terraform's own process (the command minus its provider processes).
-    pub(super) fn terraform_ms(&self, kind: usize, op: usize) -> f64 {
+    /// Median CPU ms of Terraform's own process (the command minus its plugin processes).
+    pub(super) fn terraform_ms(&self, kind: Kind, op: usize) -> f64 {
         super::stats::median(
-            &self.runs[kind][op]
+            &self.runs[kind.slot()][op]
                 .iter()
-                .map(|(all, provider)| all - provider)
+                .map(|(all, plugin)| all - plugin)
                 .collect::<Vec<_>>(),
         )
     }
 
-    /// Median CPU ms of the provider processes.
-    pub(super) fn provider_ms(&self, kind: usize, op: usize) -> f64 {
-        super::stats::median(&self.runs[kind][op].iter().map(|r| r.1).collect::<Vec<_>>())
+    /// Median CPU ms of the plugin processes (the provider's, or the control plugin's).
+    pub(super) fn provider_ms(&self, kind: Kind, op: usize) -> f64 {
+        super::stats::median(
+            &self.runs[kind.slot()][op]
+                .iter()
+                .map(|r| r.1)
+                .collect::<Vec<_>>(),
+        )
     }
 }
 
 /// Runs apply, no-op plan and destroy of [`MANY`] resources of each kind [`CPU_RUNS`] times,
 /// each on a fresh zero-latency emulator, outside the timed runs (the sampler costs CPU too).
 pub(super) fn measure(tf: &Tf<'_>, emulator_bin: &Path, dirs: &mut Workdirs) -> Result<CpuSplit> {
-    let mut runs: [[Vec<(f64, f64)>; 3]; 2] = Default::default();
-    let mut state_bytes = [0; 2];
-    let mut instance_shape = [(0, 0); 2];
+    let mut runs: [[Vec<(f64, f64)>; 3]; 4] = Default::default();
+    let mut state_bytes = [0; 4];
+    let mut instance_shape = [(0, 0); 4];
     for _ in 0..CPU_RUNS {
-        for kind in [Kind::Account, Kind::Data] {
-            let slot = usize::from(kind == Kind::Data);
+        for kind in Kind::ALL {
+            let slot = kind.slot();
             let dir = dirs.fresh(kind, MANY)?;
             let fast = Emulator::start(emulator_bin, 0, 0, 0)?;
             let tf = tf.pointed_at(&fast);
@@ -88,19 +97,17 @@ pub(super) fn measure(tf: &Tf<'_>, emulator_bin: &Path, dirs: &mut Workdirs) -> 
         state_bytes,
         instance_shape,
     };
-    for (kind, name) in ["rediscloud_cloud_account", "terraform_data"]
-        .iter()
-        .enumerate()
-    {
+    for kind in Kind::ALL {
         println!(
-            "    {name:<24} Terraform CPU apply {:.0} / plan {:.0} / destroy {:.0} ms; provider {:.0} / {:.0} / {:.0} ms; state {} bytes",
+            "    {:<24} Terraform CPU apply {:.0} / plan {:.0} / destroy {:.0} ms; plugin {:.0} / {:.0} / {:.0} ms; state {} bytes",
+            kind.type_name(),
             split.terraform_ms(kind, 0),
             split.terraform_ms(kind, 1),
             split.terraform_ms(kind, 2),
             split.provider_ms(kind, 0),
             split.provider_ms(kind, 1),
             split.provider_ms(kind, 2),
-            split.state_bytes[kind]
+            split.state_bytes[kind.slot()]
         );
     }
     Ok(split)
@@ -133,7 +140,7 @@ fn cumulative_children_ms(stat: &str) -> Option<f64> {
     Some((ticks(16)? + ticks(17)?) as f64 * TICK_MS)
 }
 
-/// Samples, about every 2 ms, the CPU time of every live provider process: the sum of its
+/// Samples, about every 2 ms, the CPU time of every live plugin process: the sum of its
 /// threads' `schedstat` run times (nanosecond precision). A process's figure is the last sample
 /// before it exits, so what it spends in its last 2 ms is missed.
 struct ProviderCpu {
@@ -185,7 +192,7 @@ fn is_provider(pid: u32) -> bool {
     fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| {
         exe.file_name()
             .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with(PROVIDER_EXE))
+            .is_some_and(|n| n.starts_with(PLUGIN_EXE_PREFIX))
     })
 }
 

@@ -31,7 +31,7 @@ mod stats;
 use latency::{ACTIVATION_MS, DELETE_MS, LATENCY_RUNS, STAGE_MS};
 use overhead::OVERHEAD_ROUNDS;
 use report::{Results, chart, report, verdict};
-use rig::{Emulator, Tf, Workdirs};
+use rig::{Emulator, Kind, Tf, Workdirs};
 use startup::STARTUP_RUNS;
 
 /// Resources per run for the protocol-overhead and memory figures.
@@ -91,7 +91,7 @@ fn build_control(root: &Path, release_dir: &Path) -> Result<PathBuf> {
 
 /// Packages the release provider into a filesystem mirror, as users install it, and the
 /// control plugin into a mirror of its own (unpacked: it is never published).
-fn prepare(root: &Path, release_dir: &Path, version: &str) -> Result<Prepared> {
+fn prepare(root: &Path, release_dir: &Path, version: &str, control: bool) -> Result<Prepared> {
     let work = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| root.join("target"), PathBuf::from)
         .join("bench");
@@ -99,15 +99,18 @@ fn prepare(root: &Path, release_dir: &Path, version: &str) -> Result<Prepared> {
     let (os, arch) = crate::package::platform();
     let provider_bin = release_dir.join(PROVIDER_EXE);
     let art = crate::package::package(&provider_bin, version, os, arch, &work.join("dist"))?;
-    let control_bin = build_control(root, release_dir)?;
     let control_mirror = work.join("control-mirror");
-    let control_dir = control_mirror
-        .join(crate::package::HOSTNAME)
-        .join(rig::CONTROL_SOURCE)
-        .join("0.1.0")
-        .join(format!("{os}_{arch}"));
-    fs::create_dir_all(&control_dir)?;
-    fs::copy(&control_bin, control_dir.join("terraform-provider-control"))?;
+    fs::create_dir_all(&control_mirror)?;
+    if control {
+        let control_bin = build_control(root, release_dir)?;
+        let control_dir = control_mirror
+            .join(crate::package::HOSTNAME)
+            .join(rig::CONTROL_SOURCE)
+            .join("0.1.0")
+            .join(format!("{os}_{arch}"));
+        fs::create_dir_all(&control_dir)?;
+        fs::copy(&control_bin, control_dir.join("terraform-provider-control"))?;
+    }
     let cli_config = work.join("cli.tfrc");
     fs::write(&cli_config, cli_config_text(&art.mirror, &control_mirror))?;
     let base_env: Vec<(String, String)> = [
@@ -148,26 +151,26 @@ fn cli_config_text(provider_mirror: &Path, control_mirror: &Path) -> String {
 /// `cargo xtask bench scale`: only the scale section, printed, with no report written (for
 /// working on the provider's request economy without the half-hour full run).
 pub fn run_scale(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str) -> Result<()> {
-    let Prepared { work, env, .. } = prepare(root, release_dir, version)?;
+    let Prepared { work, env, .. } = prepare(root, release_dir, version, false)?;
     let tf = Tf { bin: tf_bin, env };
-    let mut dirs = Workdirs::new(work.join("runs"), &tf)?;
+    let mut dirs = Workdirs::new(work.join("runs"), &tf, &[Kind::Account, Kind::Data])?;
     let runs = scale::measure(&release_dir.join("rediscloud-emulator"), &tf, &mut dirs)?;
     print!("{}", scale::summary_rows(&runs, verdict));
     Ok(())
 }
 
-/// `cargo xtask bench overhead`: only §2 (the timed pairs and the CPU split), printed, with no
+/// `cargo xtask bench overhead`: only §2 (the timed rounds and the CPU split), printed, with no
 /// report written.
 pub fn run_overhead(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str) -> Result<()> {
-    let Prepared { work, env, .. } = prepare(root, release_dir, version)?;
+    let Prepared { work, env, .. } = prepare(root, release_dir, version, true)?;
     let emulator_bin = release_dir.join("rediscloud-emulator");
     let fast = Emulator::start(&emulator_bin, 0, 0, 0)?;
     let tf = Tf { bin: tf_bin, env };
     let tf = tf.pointed_at(&fast);
-    let mut dirs = Workdirs::new(work.join("runs"), &tf)?;
+    let mut dirs = Workdirs::new(work.join("runs"), &tf, &Kind::ALL)?;
     let overhead = overhead::measure(&tf, &emulator_bin, &mut dirs)?;
     println!(
-        "==> CPU split: {MANY} accounts vs {MANY} terraform_data, {} untimed runs each",
+        "==> CPU split: {MANY} resources of each kind, {} untimed runs each",
         cpu::CPU_RUNS
     );
     let split = cpu::measure(&tf, &emulator_bin, &mut dirs)?;
@@ -182,7 +185,7 @@ pub fn run(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str) -> Res
         work,
         provider_bin,
         env: base_env,
-    } = prepare(root, release_dir, version)?;
+    } = prepare(root, release_dir, version, true)?;
 
     let (cpus, model) = machine();
     let mut loads = vec![load_average()];
@@ -212,11 +215,11 @@ pub fn run(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str) -> Res
         bin: tf_bin,
         env: emu_env(&slow),
     };
-    let mut dirs = Workdirs::new(work.join("runs"), &tf)?;
+    let mut dirs = Workdirs::new(work.join("runs"), &tf, &Kind::ALL)?;
     let latency = latency::measure(&tf, &slow, &mut dirs)?;
     drop(slow);
 
-    // (2): 100 resources at zero latency, pair by pair.
+    // (2): 100 resources at zero latency, round by round.
     loads.push(load_average());
     println!(
         "==> protocol overhead: {MANY} accounts (zero-latency emulator) vs {MANY} terraform_data and the control plugin, {OVERHEAD_ROUNDS} rounds"
@@ -228,7 +231,7 @@ pub fn run(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str) -> Res
     };
     let overhead = overhead::measure(&tf, &emulator_bin, &mut dirs)?;
     println!(
-        "==> CPU split: {MANY} accounts vs {MANY} terraform_data, {} untimed runs each",
+        "==> CPU split: {MANY} resources of each kind, {} untimed runs each",
         cpu::CPU_RUNS
     );
     let cpu = cpu::measure(&tf, &emulator_bin, &mut dirs)?;

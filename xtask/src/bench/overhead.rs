@@ -10,12 +10,13 @@ use super::MANY;
 use super::report::secs;
 use super::rig::{Emulator, Kind, Tf, Workdirs};
 
-/// Rounds (one run of each [`Kind`]) for the 100-resource figures.
-pub(super) const OVERHEAD_ROUNDS: usize = 3;
+/// Rounds (one run of each [`Kind`]) for the 100-resource figures: one each kind starts, so
+/// that no kind always runs first or last.
+pub(super) const OVERHEAD_ROUNDS: usize = 4;
 
 pub(super) const TARGET_OVERHEAD_RATIO: f64 = 1.5;
 
-/// Wall times and request counts of the pairs.
+/// Wall times and request counts of the rounds.
 pub(super) struct Overhead {
     /// `[kind][operation]`, kinds in [`Kind::ALL`]'s order (the accounts, `terraform_data`, then
     /// the two controls); operations apply, no-op plan, destroy; one time per round.
@@ -51,7 +52,7 @@ impl Overhead {
 /// Runs [`OVERHEAD_ROUNDS`] rounds, each starting with a different kind. Each run gets a fresh
 /// zero-latency emulator: `GET /v1/tasks` answers with every task of its window, so an emulator
 /// kept across runs would answer each run's polls with a longer list than the last, and the
-/// pairs would drift.
+/// rounds would drift.
 pub(super) fn measure(tf: &Tf<'_>, emulator_bin: &Path, dirs: &mut Workdirs) -> Result<Overhead> {
     let mut many: [[Vec<f64>; 3]; 4] = Default::default();
     let mut many_requests = [0; 3];
@@ -108,7 +109,10 @@ mod tests {
             many_requests: [0; 3],
         };
         let (lo, hi) = o.round_ratio_range(Kind::ControlAccount, 0);
-        assert!((lo - 1.3).abs() < 1e-9 && (hi - 1.6).abs() < 1e-9, "{lo} {hi}");
+        assert!(
+            (lo - 1.3).abs() < 1e-9 && (hi - 1.6).abs() < 1e-9,
+            "{lo} {hi}"
+        );
         // Medians: 400 over 250.
         assert!((o.ratio(Kind::ControlAccount, 0) - 1.6).abs() < 1e-9);
     }

@@ -1,6 +1,7 @@
 //! The rig every measurement drives: a quiet emulator and its request log (read over the
 //! admin API), Terraform with a given environment, and fresh pre-initialised working
-//! directories for the two kinds of configuration compared.
+//! directories for every kind of resource compared (the accounts, `terraform_data` and the
+//! control plugin's two).
 
 use std::fs;
 use std::io::{Read, Write};
@@ -314,9 +315,10 @@ pub(super) struct Workdirs {
 }
 
 impl Workdirs {
-    pub(super) fn new(base: PathBuf, tf: &Tf<'_>) -> Result<Self> {
+    /// Initialises a template for each of `kinds`, the only kinds [`Workdirs::fresh`] then serves.
+    pub(super) fn new(base: PathBuf, tf: &Tf<'_>, kinds: &[Kind]) -> Result<Self> {
         let _ = fs::remove_dir_all(&base);
-        for kind in Kind::ALL {
+        for &kind in kinds {
             let template = Self::template(&base, kind);
             fs::create_dir_all(&template)?;
             fs::write(template.join("main.tf"), kind.config(1))?;
