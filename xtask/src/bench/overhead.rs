@@ -34,10 +34,15 @@ impl Overhead {
     /// The lowest and highest of `kind`'s time over `terraform_data`'s within one round, for
     /// operation `op`: how much the ratio moves from run to run.
     pub(super) fn round_ratio_range(&self, kind: Kind, op: usize) -> (f64, f64) {
+        self.round_ratio_range_less(kind, op, 0.0)
+    }
+
+    /// [`Overhead::round_ratio_range`] with `less_ms` taken off each of `kind`'s times first.
+    pub(super) fn round_ratio_range_less(&self, kind: Kind, op: usize, less_ms: f64) -> (f64, f64) {
         self.many[kind.slot()][op]
             .iter()
             .zip(&self.many[Kind::Data.slot()][op])
-            .map(|(k, d)| k / d)
+            .map(|(k, d)| (k - less_ms).max(0.0) / d)
             .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), r| {
                 (lo.min(r), hi.max(r))
             })
