@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 
 use super::model::{Changes, Command, Provider, TASK_RETENTION_MS, iso_timestamp, status_line};
 use super::net::ConnCtl;
-use super::state::{DropPoint, EmulatorState, FaultKind, LogEntry, RateDecision};
+use super::state::{CommitNote, DropPoint, EmulatorState, FaultKind, LogEntry, RateDecision};
 
 /// The largest request body the API reads (as the router's own limit).
 const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
@@ -26,22 +26,6 @@ pub const REDIS_ACCOUNT_ID: i64 = 40_001;
 /// Marks a response whose connection was killed, so the log records "no response".
 #[derive(Clone, Copy)]
 struct Dropped;
-
-/// Set once the API handler has run (a write was applied, if it was one); carries the
-/// handler's own status when a fault replaced (or dropped) its answer. Kept in the request, so
-/// that the log knows it even when the client goes away before the answer.
-#[derive(Clone, Default)]
-struct CommitNote(std::sync::Arc<std::sync::Mutex<Option<Option<u16>>>>);
-
-impl CommitNote {
-    fn record(&self, handler_status: Option<u16>) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(handler_status);
-    }
-
-    fn get(&self) -> Option<Option<u16>> {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
 
 /// Logs a request whose client went away before its answer (the future is dropped then).
 struct AbandonedLog {
@@ -154,6 +138,7 @@ pub(crate) async fn log_layer(
             abandoned: false,
             time_ms: st.now_ms(),
             duration_ms: 0,
+            note: Some(note.clone()),
         }),
         note: note.clone(),
         started: Instant::now(),
@@ -253,10 +238,13 @@ async fn authenticated(st: &EmulatorState, req: Request, next: Next) -> Response
                 let st = st.clone();
                 let what = format!("{} {path}", req.method());
                 let generation = st.begin_late_commit();
+                let note = note.clone();
                 tokio::spawn(async move {
                     tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
                     if st.late_commit_current(generation) {
                         let handled = next.run(req).await.status().as_u16();
+                        // The request's log entry, written when it was answered, reads this.
+                        note.record(Some(handled));
                         st.note_event(format!(
                             "late commit: {what} reached the API {ms} ms after its {status} answer, which answered HTTP {handled}"
                         ));

@@ -323,6 +323,23 @@ pub(crate) struct Latency {
     pub after_commit_ms: u64,
 }
 
+/// Set once the API handler has run (a write was applied, if it was one); carries the
+/// handler's own status when a fault replaced (or dropped) its answer. Kept in the request, so
+/// that the log knows it even when the client goes away before the answer, and shared with the
+/// request's log entry, so that a write applied after its answer shows as committed once it is.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct CommitNote(std::sync::Arc<std::sync::Mutex<Option<Option<u16>>>>);
+
+impl CommitNote {
+    pub(crate) fn record(&self, handler_status: Option<u16>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(handler_status);
+    }
+
+    pub(crate) fn get(&self) -> Option<Option<u16>> {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// One line of the request log: never bodies, headers or query strings.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -342,6 +359,9 @@ pub struct LogEntry {
     pub abandoned: bool,
     pub time_ms: u64,
     pub duration_ms: u64,
+    /// What the request's handler has done so far, read again whenever the log is read.
+    #[serde(skip)]
+    pub(crate) note: Option<CommitNote>,
 }
 
 /// Result of the per-key fixed-window rate limiter.
@@ -628,7 +648,18 @@ impl EmulatorState {
     }
 
     pub(crate) fn requests(&self) -> Vec<LogEntry> {
-        self.lock().log.iter().cloned().collect()
+        self.lock()
+            .log
+            .iter()
+            .cloned()
+            .map(|mut e| {
+                if let Some(committed) = e.note.as_ref().and_then(CommitNote::get) {
+                    e.committed = true;
+                    e.handler_status = e.handler_status.or(committed);
+                }
+                e
+            })
+            .collect()
     }
 
     pub(crate) fn clear_requests(&self) -> usize {

@@ -1887,6 +1887,23 @@ async fn a_write_can_be_applied_after_its_error_answer() {
         1,
         "not applied late"
     );
+    // The request log tells the truth about the write once it has landed: committed, with the
+    // status the API gave it, under the 504 the client saw.
+    let log = emu.admin("GET", "/requests", json!(null)).await.body;
+    let post = log["requests"]
+        .as_array()
+        .and_then(|r| r.iter().find(|e| e["method"] == "POST"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        (
+            post["status"].clone(),
+            post["committed"].clone(),
+            post["handlerStatus"].clone()
+        ),
+        (json!(504), json!(true), json!(202)),
+        "{post}"
+    );
     // commit_after_ms belongs to status faults.
     assert_eq!(
         emu.admin(
