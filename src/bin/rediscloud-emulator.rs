@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use rediscloud_tf::emulator::{EmulatorConfig, start};
+use rediscloud_tf::emulator::{EmulatorConfig, TASK_RETENTION_MS, start};
 
 /// Local emulator of the Redis Cloud API v1 (cloud accounts and tasks).
 ///
@@ -60,6 +60,15 @@ struct Cli {
     /// is not listed (eventual consistency), in milliseconds.
     #[arg(long, default_value_t = 0, value_name = "MS")]
     account_404_ms: u64,
+    /// A new account joins GET /v1/cloud-accounts only this long after GET by id first finds it
+    /// (the list lags behind reads by id, which lag behind the task by --account-404-ms), in ms.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    list_lag_ms: u64,
+    /// Tasks submitted longer ago than this are no longer listed by GET /v1/tasks and answer 404
+    /// on GET /v1/tasks/{id}, as an unknown task does; they still run to their end. In ms;
+    /// the default is ten days.
+    #[arg(long, default_value_t = TASK_RETENTION_MS, value_name = "MS")]
+    task_retention_ms: u64,
     /// Mask access key ids in GET /v1/cloud-accounts as first char + "***" + last char.
     #[arg(long)]
     mask_list_access_keys: bool,
@@ -144,6 +153,8 @@ async fn main() -> ExitCode {
         mask_list_access_keys: cli.mask_list_access_keys,
         omit_sign_in_login_url: cli.omit_sign_in_login_url,
         max_cloud_accounts: cli.max_cloud_accounts,
+        list_lag_ms: cli.list_lag_ms,
+        task_retention_ms: cli.task_retention_ms,
         quiet: cli.quiet,
         banner: true,
     };

@@ -13,9 +13,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Map, Value, json};
 
-use super::model::{Changes, Command, Provider, TASK_RETENTION_MS, iso_timestamp, status_line};
+use super::model::{Changes, Command, Provider, Task, iso_timestamp, status_line};
 use super::net::ConnCtl;
-use super::state::{CommitNote, DropPoint, EmulatorState, FaultKind, LogEntry, RateDecision};
+use super::state::{
+    CommitNote, DropPoint, EmulatorState, FaultKind, Knobs, LogEntry, RateDecision,
+};
 
 /// The largest request body the API reads (as the router's own limit).
 const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
@@ -388,7 +390,7 @@ async fn list_accounts(State(st): State<EmulatorState>, headers: HeaderMap) -> R
         let accounts: Vec<Value> = w
             .accounts
             .values()
-            .filter(|a| a.is_visible(now))
+            .filter(|a| a.is_listed(now))
             .map(|a| {
                 let mut v = account_json(a, &base, knobs);
                 if knobs.mask_list_access_keys
@@ -590,15 +592,18 @@ async fn delete_account(
     })
 }
 
+/// Whether task reads see the task at `now`: past its 404 window, within the retention window.
+fn task_readable(t: &Task, knobs: &Knobs, now: u64) -> bool {
+    t.visible_ms <= now && t.created_ms.saturating_add(knobs.task_retention_ms) >= now
+}
+
 async fn list_tasks(State(st): State<EmulatorState>, headers: HeaderMap) -> Response {
     let base = base_url(&headers);
-    st.with_world(|w, _, _, now| {
+    st.with_world(|w, knobs, _, now| {
         let mut tasks: Vec<_> = w
             .tasks
             .iter()
-            .filter(|t| {
-                t.visible_ms <= now && t.created_ms.saturating_add(TASK_RETENTION_MS) >= now
-            })
+            .filter(|t| task_readable(t, knobs, now))
             .collect();
         tasks.sort_by(|a, b| {
             b.updated_ms
@@ -616,14 +621,18 @@ async fn get_task(
     headers: HeaderMap,
 ) -> Response {
     let base = base_url(&headers);
-    st.with_world(
-        |w, _, _, now| match w.tasks.iter().find(|t| t.id == id && t.visible_ms <= now) {
+    st.with_world(|w, knobs, _, now| {
+        match w
+            .tasks
+            .iter()
+            .find(|t| t.id == id && task_readable(t, knobs, now))
+        {
             Some(t) => Json(t.to_json_at(&base, now)).into_response(),
             None => error_response(
                 StatusCode::NOT_FOUND,
                 "ENTITY_NOT_FOUND",
                 "Task was not found",
             ),
-        },
-    )
+        }
+    })
 }

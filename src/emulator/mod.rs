@@ -27,7 +27,15 @@
 //!   400 `BAD_REQUEST` and a description naming the limit: the contract documents no limit type
 //!   or body, so this is the emulator's choice;
 //! - a single API key pair is served, so there is one task queue;
-//! - a deleted account is listed as `deleted` for `delete_ms`, then disappears (GET 404).
+//! - a deleted account is listed as `deleted` for `delete_ms`, then disappears (GET 404);
+//! - reads of a new account lag in two steps: GET by id answers 404 until `account_404_ms` after
+//!   its create task completed, and the list omits it for `list_lag_ms` more (`--list-lag-ms`),
+//!   so a client may find by id an account the list does not show yet;
+//! - tasks age out of sight after `task_retention_ms` (`--task-retention-ms`, default the
+//!   documented ten days): `GET /v1/tasks` lists only tasks submitted within it, and
+//!   `GET /v1/tasks/{id}` answers an older one with the 404 of an unknown task (`ENTITY_NOT_FOUND`).
+//!   A task still runs to its end however short the window; finished tasks are dropped from
+//!   memory only after the window or ten days, whichever is longer.
 
 mod admin;
 mod api;
@@ -52,7 +60,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use api::REDIS_ACCOUNT_ID;
-pub use model::{INTERNAL_ACCOUNT_ID, INTERNAL_ACCOUNT_NAME, TASK_ERROR_TYPES};
+pub use model::{INTERNAL_ACCOUNT_ID, INTERNAL_ACCOUNT_NAME, TASK_ERROR_TYPES, TASK_RETENTION_MS};
 pub use state::{EmulatorState, Knobs};
 
 /// How often the background ticker catches up with time (so events print promptly).
@@ -90,6 +98,12 @@ pub struct EmulatorConfig {
     pub omit_sign_in_login_url: bool,
     /// Cap on cloud accounts (internal account excluded); creates beyond it answer 400.
     pub max_cloud_accounts: Option<u32>,
+    /// A new account joins `GET /v1/cloud-accounts` only this long after GET by id first finds
+    /// it: the list lags behind reads by id, which lag behind the task (`account_404_ms`).
+    pub list_lag_ms: u64,
+    /// Tasks submitted longer ago than this are no longer listed nor found by id (they answer
+    /// the 404 of an unknown task); they still run to their end.
+    pub task_retention_ms: u64,
     /// Do not print lifecycle events to stdout.
     pub quiet: bool,
     /// Print the startup banner (URL and `export` lines) to stdout before serving.
@@ -115,6 +129,8 @@ impl Default for EmulatorConfig {
             mask_list_access_keys: false,
             omit_sign_in_login_url: false,
             max_cloud_accounts: None,
+            list_lag_ms: 0,
+            task_retention_ms: TASK_RETENTION_MS,
             quiet: false,
             banner: false,
         }
@@ -140,6 +156,8 @@ impl fmt::Debug for EmulatorConfig {
             .field("mask_list_access_keys", &self.mask_list_access_keys)
             .field("omit_sign_in_login_url", &self.omit_sign_in_login_url)
             .field("max_cloud_accounts", &self.max_cloud_accounts)
+            .field("list_lag_ms", &self.list_lag_ms)
+            .field("task_retention_ms", &self.task_retention_ms)
             .field("quiet", &self.quiet)
             .field("banner", &self.banner)
             .finish()

@@ -13,8 +13,9 @@ use serde_json::{Value, json};
 pub const INTERNAL_ACCOUNT_ID: i64 = 1;
 /// Name the real API gives the internal account.
 pub const INTERNAL_ACCOUNT_NAME: &str = "Redis Internal Resources";
-/// `GET /v1/tasks` lists the tasks submitted within this window (the documented ten days);
-/// finished tasks older than that are also dropped from memory.
+/// `GET /v1/tasks` lists the tasks submitted within this window (the documented ten days), the
+/// default of knob `task_retention_ms`. Finished tasks older than this or the knob, whichever is
+/// longer, are dropped from memory: a shorter knob only hides tasks, it never loses them sooner.
 pub const TASK_RETENTION_MS: u64 = 10 * 24 * 60 * 60 * 1000;
 /// Canonical description of a freshly accepted task.
 pub const RECEIVED_DESCRIPTION: &str = "Task request received and is being queued for processing.";
@@ -103,6 +104,10 @@ pub struct Account {
     /// consistency after a create, knob `account_404_ms`); writes still find it.
     #[serde(default)]
     pub visible_ms: u64,
+    /// Before this instant the list omits the account although GET by id may find it (the list
+    /// lagging behind reads by id, knob `list_lag_ms`); 0 when the list does not lag.
+    #[serde(default)]
+    pub listed_ms: u64,
 }
 
 impl Account {
@@ -120,12 +125,18 @@ impl Account {
             next: None,
             final_override: None,
             visible_ms: 0,
+            listed_ms: 0,
         }
     }
 
     /// Whether reads (GET by id, the list) see the account at `now`.
     pub fn is_visible(&self, now: u64) -> bool {
         self.visible_ms <= now
+    }
+
+    /// Whether `GET /v1/cloud-accounts` shows the account at `now`: never before GET by id does.
+    pub fn is_listed(&self, now: u64) -> bool {
+        self.is_visible(now) && self.listed_ms <= now
     }
 
     /// Counts towards `max_cloud_accounts`: not the internal account, not a finished deletion.
@@ -299,6 +310,9 @@ pub struct Task {
     /// How long a created account stays invisible to reads after this task completed.
     #[serde(default)]
     pub account_404_ms: u64,
+    /// How long a created account stays out of the list after GET by id first finds it.
+    #[serde(default)]
+    pub list_lag_ms: u64,
     /// Until this instant a task not yet processing reports `initialized` (then `received`).
     #[serde(default)]
     pub initialized_until_ms: u64,
@@ -560,15 +574,21 @@ impl World {
         None
     }
 
+    /// Drops finished tasks submitted more than `retention_ms` before `now`. Tasks still queued
+    /// or running are kept whatever their age, so every task runs to its end (a create still
+    /// makes its account) however short the retention. Returns whether any task was dropped.
+    pub fn prune_tasks(&mut self, now: u64, retention_ms: u64) -> bool {
+        let before = self.tasks.len();
+        self.tasks.retain(|t| {
+            !t.status.is_terminal() || t.created_ms.saturating_add(retention_ms) >= now
+        });
+        self.tasks.len() != before
+    }
+
     /// Applies every transition due at or before `now`, in time order. Returns whether anything
     /// changed; human-readable event lines are appended to `events`.
     pub fn advance(&mut self, now: u64, events: &mut Vec<String>) -> bool {
         let mut changed = false;
-        let before = self.tasks.len();
-        self.tasks.retain(|t| {
-            !t.status.is_terminal() || t.created_ms.saturating_add(TASK_RETENTION_MS) >= now
-        });
-        changed |= self.tasks.len() != before;
         while let Some(due) = self.next_due(now) {
             changed = true;
             match due {
@@ -648,6 +668,17 @@ impl World {
                 Command::Create => {
                     let id = self.next_account_id;
                     self.next_account_id += 1;
+                    let visible_ms = if task.account_404_ms > 0 {
+                        task.done_ms.saturating_add(task.account_404_ms)
+                    } else {
+                        0
+                    };
+                    // The list catches up `list_lag_ms` after GET by id first finds the account.
+                    let listed_ms = if task.list_lag_ms > 0 {
+                        visible_ms.max(at).saturating_add(task.list_lag_ms)
+                    } else {
+                        0
+                    };
                     let account = Account {
                         id,
                         name: task.changes.name.clone().unwrap_or_default(),
@@ -660,11 +691,8 @@ impl World {
                         credentials_generation: 1,
                         next: None,
                         final_override: None,
-                        visible_ms: if task.account_404_ms > 0 {
-                            task.done_ms.saturating_add(task.account_404_ms)
-                        } else {
-                            0
-                        },
+                        visible_ms,
+                        listed_ms,
                     };
                     events.push(format!(
                         "account {id} ({:?}): created as draft",
@@ -828,6 +856,7 @@ mod tests {
             activation_ms: 30,
             delete_ms: 5,
             account_404_ms: 0,
+            list_lag_ms: 0,
             initialized_until_ms: 0,
             error_after_create: false,
             final_status: "active".to_owned(),

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::EmulatorConfig;
-use super::model::{Changes, Command, FINAL_STATUSES, Task, TaskStatus, World};
+use super::model::{Changes, Command, FINAL_STATUSES, TASK_RETENTION_MS, Task, TaskStatus, World};
 
 const MAX_LOG: usize = 10_000;
 const MAX_EVENTS: usize = 1_000;
@@ -78,6 +78,18 @@ pub struct Knobs {
     /// included) answer 400 synchronously; `null` means no cap.
     #[serde(default)]
     pub max_cloud_accounts: Option<u32>,
+    /// A new account joins `GET /v1/cloud-accounts` only this long after GET by id first finds
+    /// it (itself `account_404_ms` after its task completed): the list lags behind reads by id.
+    #[serde(default)]
+    pub list_lag_ms: u64,
+    /// `GET /v1/tasks` lists, and `GET /v1/tasks/{id}` finds, only the tasks submitted within this
+    /// window; older ones answer the 404 of an unknown task. They still run to their end.
+    #[serde(default = "default_task_retention_ms")]
+    pub task_retention_ms: u64,
+}
+
+fn default_task_retention_ms() -> u64 {
+    TASK_RETENTION_MS
 }
 
 impl Knobs {
@@ -97,6 +109,8 @@ impl Knobs {
             mask_list_access_keys: cfg.mask_list_access_keys,
             omit_sign_in_login_url: cfg.omit_sign_in_login_url,
             max_cloud_accounts: cfg.max_cloud_accounts,
+            list_lag_ms: cfg.list_lag_ms,
+            task_retention_ms: cfg.task_retention_ms,
         }
     }
 
@@ -511,7 +525,9 @@ impl EmulatorState {
         let (result, events) = {
             let mut guard = self.lock();
             let inner = &mut *guard;
-            let mut changed = inner.world.advance(now, &mut events);
+            let keep_ms = inner.knobs.task_retention_ms.max(TASK_RETENTION_MS);
+            let mut changed = inner.world.prune_tasks(now, keep_ms);
+            changed |= inner.world.advance(now, &mut events);
             let mut ms = MutState {
                 changed: false,
                 task_errors: &mut inner.task_errors,
@@ -774,6 +790,7 @@ impl MutState<'_> {
             activation_ms: knobs.activation_ms,
             delete_ms: knobs.delete_ms,
             account_404_ms: knobs.account_404_ms,
+            list_lag_ms: knobs.list_lag_ms,
             error_after_create,
             final_status,
             injected_error,

@@ -1729,7 +1729,7 @@ async fn absurd_timings_never_overflow_the_clock() {
         .admin(
             "PUT",
             "/config",
-            json!({"task_stage_ms": max, "task_404_ms": max, "activation_ms": max, "delete_ms": max, "account_404_ms": max}),
+            json!({"task_stage_ms": max, "task_404_ms": max, "activation_ms": max, "delete_ms": max, "account_404_ms": max, "list_lag_ms": max, "task_retention_ms": max}),
         )
         .await;
     assert_eq!(set.status, StatusCode::OK, "{}", set.body);
@@ -1915,4 +1915,167 @@ async fn a_write_can_be_applied_after_its_error_answer() {
         .status,
         StatusCode::BAD_REQUEST
     );
+}
+
+// ---- a lagging API, tasks ageing out, other clients writing at the same moment ----
+
+async fn listed(emu: &Emu) -> bool {
+    listed_names(&emu.call("GET", "/v1/cloud-accounts", None).await.body)
+        .contains(&"lagged".to_owned())
+}
+
+fn listed_names(list: &Value) -> Vec<String> {
+    list["cloudAccounts"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x["name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn the_list_lags_behind_get_by_id_which_lags_behind_the_task() {
+    let emu = Emu::new(EmulatorConfig {
+        account_404_ms: 100,
+        list_lag_ms: 300,
+        ..test_config()
+    });
+    let id = task_id(
+        &emu.call(
+            "POST",
+            "/v1/cloud-accounts",
+            Some(create_body("lagged", "KLAG")),
+        )
+        .await,
+    );
+    // The task completes at +200: GET by id still 404 (account_404_ms), the list too.
+    emu.advance(200);
+    assert_eq!(emu.task(&id).await["status"], "processing-completed");
+    assert_eq!(emu.account(2).await.status, StatusCode::NOT_FOUND);
+    assert!(!listed(&emu).await);
+    // From +300 GET by id finds it; the list does not show it for list_lag_ms more.
+    emu.advance(100);
+    assert_eq!(emu.account(2).await.status, StatusCode::OK);
+    assert!(!listed(&emu).await, "the list must lag behind GET by id");
+    emu.advance(299);
+    assert_eq!(emu.account(2).await.status, StatusCode::OK);
+    assert!(!listed(&emu).await);
+    emu.advance(1);
+    assert!(listed(&emu).await);
+    assert_eq!(emu.account(2).await.status, StatusCode::OK);
+
+    // Without account_404_ms, GET by id finds the account once its task made it (draft), and
+    // the list lags behind that; the knob is also set at run time.
+    let emu = Emu::new(test_config());
+    let r = emu
+        .admin("PUT", "/config", json!({"list_lag_ms": 50}))
+        .await;
+    assert_eq!(r.body["list_lag_ms"], 50);
+    emu.call(
+        "POST",
+        "/v1/cloud-accounts",
+        Some(create_body("lagged", "K")),
+    )
+    .await;
+    emu.advance(100);
+    assert_eq!(emu.account(2).await.body["status"], "draft");
+    assert!(!listed(&emu).await);
+    emu.advance(49);
+    assert!(!listed(&emu).await);
+    emu.advance(1);
+    assert!(listed(&emu).await);
+    // Off by default.
+    assert_eq!(
+        emu.admin("POST", "/reset", json!(null)).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        emu.admin("GET", "/config", json!(null)).await.body["list_lag_ms"],
+        0
+    );
+
+    // A state file written before these fields existed still loads: no lag for its accounts.
+    let mut world = serde_json::to_value(super::model::World::new()).expect("world");
+    if let Some(a) = world["accounts"]["1"].as_object_mut() {
+        assert!(a.remove("listedMs").is_some());
+    }
+    let world: super::model::World = serde_json::from_value(world).expect("old world loads");
+    assert!(world.accounts[&1].is_listed(0));
+}
+
+#[tokio::test]
+async fn tasks_age_out_of_sight_after_task_retention_ms_yet_still_run() {
+    let emu = Emu::new(EmulatorConfig {
+        task_retention_ms: 150,
+        ..test_config()
+    });
+    assert_eq!(
+        Emu::new(test_config())
+            .admin("GET", "/config", json!(null))
+            .await
+            .body["task_retention_ms"],
+        10 * 24 * 60 * 60 * 1000_u64,
+        "ten days by default"
+    );
+    let id = task_id(
+        &emu.call(
+            "POST",
+            "/v1/cloud-accounts",
+            Some(create_body("aged", "KAGED")),
+        )
+        .await,
+    );
+    let listed = |body: &Value| body["tasks"].as_array().map_or(0, Vec::len);
+    emu.advance(150);
+    assert_eq!(emu.task(&id).await["status"], "processing-in-progress");
+    assert_eq!(listed(&emu.call("GET", "/v1/tasks", None).await.body), 1);
+    // Past the window: neither listed nor found, with the very answer of an unknown task.
+    emu.advance(1);
+    let aged = emu.call("GET", &format!("/v1/tasks/{id}"), None).await;
+    let unknown = emu
+        .call(
+            "GET",
+            "/v1/tasks/00000000-0000-0000-0000-000000000000",
+            None,
+        )
+        .await;
+    assert_eq!(aged.status, StatusCode::NOT_FOUND);
+    assert_eq!((aged.status, &aged.body), (unknown.status, &unknown.body));
+    assert_eq!(listed(&emu.call("GET", "/v1/tasks", None).await.body), 0);
+    // The task ran to its end unseen: the account exists and settles.
+    emu.advance(1000);
+    assert_eq!(emu.account(2).await.body["status"], "active");
+    let state = emu.admin("GET", "/state", json!(null)).await.body;
+    assert_eq!(tasks_of(&state)[0]["status"], "processing-completed");
+
+    // A zero window hides a task from the instant after it was submitted; its create still
+    // makes its account, and widening the window again shows every task once more.
+    emu.admin("PUT", "/config", json!({"task_retention_ms": 0}))
+        .await;
+    let id = task_id(
+        &emu.call(
+            "POST",
+            "/v1/cloud-accounts",
+            Some(create_body("unseen", "KUNSEEN")),
+        )
+        .await,
+    );
+    assert_eq!(emu.task(&id).await["status"], "received");
+    emu.advance(1);
+    assert_eq!(
+        emu.call("GET", &format!("/v1/tasks/{id}"), None)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    emu.advance(1000);
+    let list = emu.call("GET", "/v1/cloud-accounts", None).await.body;
+    assert!(listed_names(&list).contains(&"unseen".to_owned()), "{list}");
+    assert_eq!(listed(&emu.call("GET", "/v1/tasks", None).await.body), 0);
+    emu.admin("PUT", "/config", json!({"task_retention_ms": 10_000}))
+        .await;
+    assert_eq!(listed(&emu.call("GET", "/v1/tasks", None).await.body), 2);
+    assert_eq!(emu.task(&id).await["status"], "processing-completed");
 }
