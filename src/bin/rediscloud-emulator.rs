@@ -14,8 +14,12 @@ use rediscloud_tf::emulator::{EmulatorConfig, TASK_RETENTION_MS, start};
 /// unauthenticated /admin API to inspect state and inject faults (POST /admin/faults: every error
 /// status of the contract and a gateway's 502/504, optionally after committing the write
 /// (`"commit": true`) and with any `retry_after_s`; latency, before the API or after the write
-/// was applied; connection drops before or after commit). On start it prints the URL and
-/// the `export` lines for REDISCLOUD_URL, REDISCLOUD_ACCESS_KEY and REDISCLOUD_SECRET_KEY.
+/// was applied; connection drops before or after commit; another API client's write interposed
+/// just before or after the request is applied, alongside any other fault:
+/// `{"interpose": {"name": N, "access_key_id": K, "provider": "AWS"|"GCP"}, "when": "before"|"after"}`
+/// for its create, `{"interpose": {"delete": ID}, "when": ...}` for its delete, logged in
+/// GET /admin/requests with `"interposed": true`). On start it prints the URL and the `export`
+/// lines for REDISCLOUD_URL, REDISCLOUD_ACCESS_KEY and REDISCLOUD_SECRET_KEY.
 #[derive(Parser)]
 #[command(name = "rediscloud-emulator", version)]
 struct Cli {

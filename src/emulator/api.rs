@@ -13,10 +13,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Map, Value, json};
 
-use super::model::{Changes, Command, Provider, Task, iso_timestamp, status_line};
+use super::model::{Changes, Command, Provider, Task, World, iso_timestamp, status_line};
 use super::net::ConnCtl;
 use super::state::{
-    CommitNote, DropPoint, EmulatorState, FaultKind, Knobs, LogEntry, RateDecision,
+    CommitNote, DropPoint, EmulatorState, FaultKind, Fired, InterposedLog, InterposedWrite,
+    Interposition, Knobs, LogEntry, MutState, RateDecision, When,
 };
 
 /// The largest request body the API reads (as the router's own limit).
@@ -141,6 +142,7 @@ pub(crate) async fn log_layer(
             time_ms: st.now_ms(),
             duration_ms: 0,
             note: Some(note.clone()),
+            interposed: None,
         }),
         note: note.clone(),
         started: Instant::now(),
@@ -210,10 +212,19 @@ async fn authenticated(st: &EmulatorState, req: Request, next: Next) -> Response
         .get::<CommitNote>()
         .cloned()
         .unwrap_or_default();
-    let (latency, action) = st.faults_for(req.method().as_str(), &path);
+    let Fired {
+        latency,
+        action,
+        interpositions,
+    } = st.faults_for(req.method().as_str(), &path);
     if latency.before_ms > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(latency.before_ms)).await;
     }
+    let others = Others {
+        st: st.clone(),
+        interpositions,
+        around: format!("{} {path}", req.method()),
+    };
     // A latency with `commit`: the request is applied first, then its answer is slow, so a
     // client that gives up meanwhile cannot know that its write landed.
     let slow_answer = || async {
@@ -244,7 +255,7 @@ async fn authenticated(st: &EmulatorState, req: Request, next: Next) -> Response
                 tokio::spawn(async move {
                     tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
                     if st.late_commit_current(generation) {
-                        let handled = next.run(req).await.status().as_u16();
+                        let handled = others.around(req, next).await.status().as_u16();
                         // The request's log entry, written when it was answered, reads this.
                         note.record(Some(handled));
                         st.note_event(format!(
@@ -255,9 +266,11 @@ async fn authenticated(st: &EmulatorState, req: Request, next: Next) -> Response
                 });
             } else if commit {
                 // The write lands exactly as without the fault; only its answer is lost.
-                let handled = next.run(req).await.status().as_u16();
+                let handled = others.around(req, next).await.status().as_u16();
                 note.record(Some(handled));
                 slow_answer().await;
+            } else {
+                others.instead();
             }
             let mut resp = injected_status(st, status, html, &path);
             if let Some(value) = retry_after_s.and_then(|v| HeaderValue::from_str(&v).ok()) {
@@ -272,19 +285,124 @@ async fn authenticated(st: &EmulatorState, req: Request, next: Next) -> Response
                 .get::<ConnectInfo<ConnCtl>>()
                 .map(|c| c.0.clone());
             if drop == DropPoint::AfterCommit {
-                let handled = next.run(req).await.status().as_u16();
+                let handled = others.around(req, next).await.status().as_u16();
                 note.record(Some(handled));
                 slow_answer().await;
+            } else {
+                others.instead();
             }
             drop_connection(conn)
         }
-        Some(FaultKind::Latency { .. }) | None => {
-            let resp = next.run(req).await;
+        Some(FaultKind::Latency { .. } | FaultKind::Interpose { .. }) | None => {
+            let resp = others.around(req, next).await;
             note.record(None);
             slow_answer().await;
             resp
         }
     }
+}
+
+/// The other API clients' writes that faults interpose on one request.
+struct Others {
+    st: EmulatorState,
+    interpositions: Vec<Interposition>,
+    /// The request they are interposed on, `"<METHOD> <path>"`.
+    around: String,
+}
+
+impl Others {
+    fn fire(&self, when: When) {
+        for i in self.interpositions.iter().filter(|i| i.when == when) {
+            interpose(&self.st, &i.write, when, &self.around);
+        }
+    }
+
+    /// Applies the request between the writes due before and after it.
+    async fn around(&self, req: Request, next: Next) -> Response {
+        self.fire(When::Before);
+        let resp = next.run(req).await;
+        self.fire(When::After);
+        resp
+    }
+
+    /// The request is not applied: the writes land when it would have been.
+    fn instead(&self) {
+        self.fire(When::Before);
+        self.fire(When::After);
+    }
+}
+
+/// Made up for another client's create: the emulator validates secrets, then discards them.
+const FOREIGN_SECRET_KEY: &str = "interposed-client-secret-key";
+const FOREIGN_CONSOLE_USER: &str = "interposed-client@example.com";
+const FOREIGN_CONSOLE_PASSWORD: &str = "interposed-client-password";
+const FOREIGN_SIGN_IN_URL: &str = "https://210987654321.signin.aws.amazon.com/console";
+
+/// Submits another API client's write exactly as the REST API would take it (body validation,
+/// account cap, `sync_errors`, 404 for an unknown account, the one task queue), then logs it as
+/// interposed and prints an event.
+fn interpose(st: &EmulatorState, write: &InterposedWrite, when: When, around: &str) {
+    let (method, path, status, task_id, time_ms) = st.with_world(|w, knobs, ms, now| {
+        let (method, path, submitted) = match write {
+            InterposedWrite::Create {
+                name,
+                access_key_id,
+                provider,
+                sign_in_login_url,
+            } => {
+                let body = json!({
+                    "name": name,
+                    "provider": provider.as_str(),
+                    "accessKeyId": access_key_id,
+                    "accessSecretKey": FOREIGN_SECRET_KEY,
+                    "consoleUsername": FOREIGN_CONSOLE_USER,
+                    "consolePassword": FOREIGN_CONSOLE_PASSWORD,
+                    "signInLoginUrl": sign_in_login_url.as_deref().unwrap_or(FOREIGN_SIGN_IN_URL),
+                });
+                let submitted = validate_create(body.to_string().as_bytes())
+                    .map_err(Refused::BadRequest)
+                    .and_then(|changes| submit_create(w, knobs, ms, now, changes))
+                    .map(|task| (StatusCode::ACCEPTED, task));
+                ("POST", "/v1/cloud-accounts".to_owned(), submitted)
+            }
+            InterposedWrite::Delete { delete } => {
+                let submitted =
+                    submit_delete(w, knobs, ms, now, *delete).map(|task| (StatusCode::OK, task));
+                ("DELETE", format!("/v1/cloud-accounts/{delete}"), submitted)
+            }
+        };
+        let (status, task_id) = match submitted {
+            // Its answer went to the other client: only its status and task are kept.
+            Ok((status, task)) => (status.as_u16(), Some(task.id)),
+            Err(refused) => (refused.status().as_u16(), None),
+        };
+        let task = task_id
+            .as_deref()
+            .map(|id| format!(", task {id}"))
+            .unwrap_or_default();
+        ms.events.push(format!(
+            "interposed {} {around}: another client's {method} {path} answered HTTP {status}{task}",
+            when.as_str()
+        ));
+        (method, path, status, task_id, now)
+    });
+    st.log_request(LogEntry {
+        method: method.to_owned(),
+        path,
+        status: Some(status),
+        committed: true,
+        handler_status: None,
+        abandoned: false,
+        time_ms,
+        duration_ms: 0,
+        note: None,
+        interposed: Some(InterposedLog {
+            interposed: true,
+            when,
+            around: around.to_owned(),
+            task_id,
+        }),
+    });
 }
 
 fn injected_status(st: &EmulatorState, status: u16, html: bool, path: &str) -> Response {
@@ -527,20 +645,63 @@ async fn create_account(
         Err(msg) => return bad_request(&msg),
     };
     let base = base_url(&headers);
-    st.with_world(|w, knobs, ms, now| {
-        if let Some(max) = knobs.max_cloud_accounts
-            && w.quota_usage() >= usize::try_from(max).unwrap_or(usize::MAX)
-        {
-            return limit_reached(max);
+    st.with_world(
+        |w, knobs, ms, now| match submit_create(w, knobs, ms, now, changes) {
+            Ok(task) => (StatusCode::ACCEPTED, Json(task.to_json_at(&base, now))).into_response(),
+            Err(refused) => refused.into_response(),
+        },
+    )
+}
+
+/// Why the API refuses a write at once, before any task.
+enum Refused {
+    BadRequest(String),
+    Limit(u32),
+    Conflict(&'static str),
+    NotFound(i64),
+}
+
+impl Refused {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) | Self::Limit(_) => StatusCode::BAD_REQUEST,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
         }
-        if knobs.sync_errors
-            && let Some(ty) = w.conflict(None, &changes)
-        {
-            return conflict(ty);
+    }
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        match self {
+            Self::BadRequest(msg) => bad_request(&msg),
+            Self::Limit(max) => limit_reached(max),
+            Self::Conflict(ty) => conflict(ty),
+            Self::NotFound(id) => account_not_found(id),
         }
-        let task = ms.enqueue(w, knobs, now, Command::Create, None, changes);
-        (StatusCode::ACCEPTED, Json(task.to_json_at(&base, now))).into_response()
-    })
+    }
+}
+
+/// A validated create, from our client or an interposed one: the account cap, then (with
+/// `sync_errors`) duplicates, then the queue.
+fn submit_create(
+    w: &mut World,
+    knobs: &mut Knobs,
+    ms: &mut MutState<'_>,
+    now: u64,
+    changes: Changes,
+) -> Result<Task, Refused> {
+    if let Some(max) = knobs.max_cloud_accounts
+        && w.quota_usage() >= usize::try_from(max).unwrap_or(usize::MAX)
+    {
+        return Err(Refused::Limit(max));
+    }
+    if knobs.sync_errors
+        && let Some(ty) = w.conflict(None, &changes)
+    {
+        return Err(Refused::Conflict(ty));
+    }
+    Ok(ms.enqueue(w, knobs, now, Command::Create, None, changes))
 }
 
 /// Unknown ids answer 404 synchronously for PUT and DELETE too: the account lookup happens
@@ -583,13 +744,26 @@ async fn delete_account(
         return bad_account_id();
     };
     let base = base_url(&headers);
-    st.with_world(|w, knobs, ms, now| {
-        if !w.accounts.contains_key(&id) {
-            return account_not_found(id);
-        }
-        let task = ms.enqueue(w, knobs, now, Command::Delete, Some(id), Changes::default());
-        (StatusCode::OK, Json(task.to_json_at(&base, now))).into_response()
-    })
+    st.with_world(
+        |w, knobs, ms, now| match submit_delete(w, knobs, ms, now, id) {
+            Ok(task) => (StatusCode::OK, Json(task.to_json_at(&base, now))).into_response(),
+            Err(refused) => refused.into_response(),
+        },
+    )
+}
+
+/// A delete, from our client or an interposed one: 404 for an unknown account, else queued.
+fn submit_delete(
+    w: &mut World,
+    knobs: &mut Knobs,
+    ms: &mut MutState<'_>,
+    now: u64,
+    id: i64,
+) -> Result<Task, Refused> {
+    if !w.accounts.contains_key(&id) {
+        return Err(Refused::NotFound(id));
+    }
+    Ok(ms.enqueue(w, knobs, now, Command::Delete, Some(id), Changes::default()))
 }
 
 /// Whether task reads see the task at `now`: past its 404 window, within the retention window.

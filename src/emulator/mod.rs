@@ -35,7 +35,15 @@
 //!   documented ten days): `GET /v1/tasks` lists only tasks submitted within it, and
 //!   `GET /v1/tasks/{id}` answers an older one with the 404 of an unknown task (`ENTITY_NOT_FOUND`).
 //!   A task still runs to its end however short the window; finished tasks are dropped from
-//!   memory only after the window or ten days, whichever is longer.
+//!   memory only after the window or ten days, whichever is longer;
+//! - another API client writing at the same moment is a fault kind (`POST /admin/faults` with
+//!   `"interpose": {"name", "access_key_id", "provider"}` or `{"delete": <id>}` and
+//!   `"when": "before" | "after"`): its create or delete goes through the API's own logic (quota,
+//!   `sync_errors`, 404 for an unknown account) as a task of the one queue, immediately before or
+//!   after the matching request is applied (for a request never applied, when it would have been;
+//!   for `commit_after_ms`, when it is). It fires alongside any other fault on that request. Its
+//!   secrets, console user and (unless given) sign-in URL are made up; it is neither
+//!   authenticated nor rate limited, and the request log marks it `"interposed": true`.
 
 mod admin;
 mod api;

@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::EmulatorConfig;
-use super::model::{Changes, Command, FINAL_STATUSES, TASK_RETENTION_MS, Task, TaskStatus, World};
+use super::model::{
+    Changes, Command, FINAL_STATUSES, Provider, TASK_RETENTION_MS, Task, TaskStatus, World,
+};
 
 const MAX_LOG: usize = 10_000;
 const MAX_EVENTS: usize = 1_000;
@@ -212,6 +214,111 @@ pub enum FaultKind {
     Drop {
         drop: DropPoint,
     },
+    /// Another API client's write, submitted through the API's own logic immediately before or
+    /// after the matching request is applied. Fires alongside whichever other fault the request
+    /// gets (see [`EmulatorState::faults_for`]).
+    Interpose {
+        interpose: InterposedWrite,
+        when: When,
+    },
+}
+
+/// Whether an interposed write lands just before or just after the request it is interposed on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum When {
+    Before,
+    After,
+}
+
+impl When {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Before => "before",
+            Self::After => "after",
+        }
+    }
+}
+
+/// The write another API client makes: a full create (its secrets, console user and, unless
+/// given, sign-in URL are made up when it is sent) or the delete of an account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum InterposedWrite {
+    Create {
+        name: String,
+        access_key_id: String,
+        provider: Provider,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sign_in_login_url: Option<String>,
+    },
+    Delete {
+        delete: i64,
+    },
+}
+
+const INTERPOSE_SHAPE: &str = "interpose must be {\"name\": ..., \"access_key_id\": ..., \"provider\": \"AWS\"|\"GCP\", \"sign_in_login_url\": ... (optional)} for another client's create, or {\"delete\": <account id>} for its delete";
+
+impl InterposedWrite {
+    fn parse(v: &Value) -> Result<Self, String> {
+        let obj = v.as_object().ok_or(INTERPOSE_SHAPE)?;
+        if let Some(id) = obj.get("delete") {
+            if let Some(other) = obj.keys().find(|k| *k != "delete") {
+                return Err(format!(
+                    "interpose.{other} does not go with interpose.delete; {INTERPOSE_SHAPE}"
+                ));
+            }
+            let id = id
+                .as_i64()
+                .filter(|id| (0..=i64::from(i32::MAX)).contains(id))
+                .ok_or("interpose.delete must be an account id (a non-negative 32-bit integer)")?;
+            return Ok(Self::Delete { delete: id });
+        }
+        const FIELDS: [&str; 4] = ["name", "access_key_id", "provider", "sign_in_login_url"];
+        if let Some(other) = obj.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+            return Err(format!(
+                "unknown field interpose.{other}; {INTERPOSE_SHAPE}"
+            ));
+        }
+        let text = |name: &str| -> Result<Option<String>, String> {
+            match obj.get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.clone())),
+                Some(_) => Err(format!("interpose.{name} must be a non-empty string")),
+            }
+        };
+        let name = text("name")?
+            .ok_or_else(|| format!("interpose.name is required; {INTERPOSE_SHAPE}"))?;
+        let access_key_id = text("access_key_id")?
+            .ok_or_else(|| format!("interpose.access_key_id is required; {INTERPOSE_SHAPE}"))?;
+        let provider = match text("provider")? {
+            None => Provider::Aws,
+            Some(p) => Provider::parse(&p).ok_or("interpose.provider must be AWS or GCP")?,
+        };
+        Ok(Self::Create {
+            name,
+            access_key_id,
+            provider,
+            sign_in_login_url: text("sign_in_login_url")?,
+        })
+    }
+}
+
+/// An interposed write due on one request.
+#[derive(Clone, Debug)]
+pub(crate) struct Interposition {
+    pub write: InterposedWrite,
+    pub when: When,
+}
+
+/// What the faults do to one request.
+#[derive(Debug, Default)]
+pub(crate) struct Fired {
+    pub latency: Latency,
+    /// The one status or drop fault the request gets, if any.
+    pub action: Option<FaultKind>,
+    /// Every interposed write due on it, in the order the faults were added.
+    pub interpositions: Vec<Interposition>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -249,7 +356,37 @@ impl Fault {
                 Some(_) => Err(format!("{name} must be a boolean")),
             }
         };
-        let kind = if let Some(status) = u64_field("status")? {
+        let kind = if let Some(spec) = obj.get("interpose").filter(|v| !v.is_null()) {
+            let alone = [
+                "status",
+                "latency_ms",
+                "drop",
+                "commit",
+                "commit_after_ms",
+                "html",
+                "retry_after_s",
+            ];
+            if let Some(other) = alone
+                .iter()
+                .find(|k| obj.get(**k).is_some_and(|v| !v.is_null()))
+            {
+                return Err(format!(
+                    "interpose does not go with {other} in one fault; add them as separate faults (both fire on the same request)"
+                ));
+            }
+            let when = match str_field("when")?.as_deref() {
+                Some("before") => When::Before,
+                Some("after") => When::After,
+                Some(_) => return Err("when must be before or after".to_owned()),
+                None => return Err("interpose needs when: before or after".to_owned()),
+            };
+            FaultKind::Interpose {
+                interpose: InterposedWrite::parse(spec)?,
+                when,
+            }
+        } else if obj.get("when").is_some_and(|v| !v.is_null()) {
+            return Err("when applies to interpose faults only".to_owned());
+        } else if let Some(status) = u64_field("status")? {
             let status = u16::try_from(status).map_err(|_| "status out of range")?;
             if !FAULT_STATUSES.contains(&status) {
                 return Err(format!("status must be one of {FAULT_STATUSES:?}"));
@@ -280,7 +417,7 @@ impl Fault {
             };
             FaultKind::Drop { drop }
         } else {
-            return Err("fault needs one of status, latency_ms or drop".to_owned());
+            return Err("fault needs one of status, latency_ms, drop or interpose".to_owned());
         };
         let trigger = match (u64_field("count")?, obj.get("probability")) {
             (Some(_), Some(_)) => {
@@ -376,6 +513,26 @@ pub struct LogEntry {
     /// What the request's handler has done so far, read again whenever the log is read.
     #[serde(skip)]
     pub(crate) note: Option<CommitNote>,
+    /// Set on another client's write that a fault interposed (never on the client's own
+    /// requests): `"interposed": true`, `when`, `around` and, if it made one, `taskId`.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub interposed: Option<InterposedLog>,
+}
+
+/// The log's account of an interposed write. It is logged when it is made, so before the entry
+/// of the request it was interposed on (written when that request is answered).
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InterposedLog {
+    /// Always true: tells these entries apart from the client's own.
+    pub interposed: bool,
+    /// Before or after the request it was interposed on was applied.
+    pub when: When,
+    /// That request, as `"<METHOD> <path>"`.
+    pub around: String,
+    /// The task the write queued, if the API accepted it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<String>,
 }
 
 /// Result of the per-key fixed-window rate limiter.
@@ -618,27 +775,41 @@ impl EmulatorState {
         }
     }
 
-    /// Fires matching faults: returns the total injected latency and the first non-latency fault.
-    pub(crate) fn faults_for(&self, method: &str, path: &str) -> (Latency, Option<FaultKind>) {
+    /// Fires matching faults: every latency (added up), every interposition (each in its own
+    /// right, so they combine with the rest), and the first status or drop fault.
+    pub(crate) fn faults_for(&self, method: &str, path: &str) -> Fired {
         let mut guard = self.lock();
-        let mut latency = Latency::default();
-        let mut action = None;
+        let mut fired = Fired::default();
         for fault in guard.faults.iter_mut().filter(|f| f.matches(method, path)) {
-            if let FaultKind::Latency { latency_ms, commit } = fault.kind {
-                if fault.fire() {
-                    let slot = if commit {
-                        &mut latency.after_commit_ms
-                    } else {
-                        &mut latency.before_ms
-                    };
-                    *slot = slot.saturating_add(latency_ms);
+            match &fault.kind {
+                &FaultKind::Latency { latency_ms, commit } => {
+                    if fault.fire() {
+                        let slot = if commit {
+                            &mut fired.latency.after_commit_ms
+                        } else {
+                            &mut fired.latency.before_ms
+                        };
+                        *slot = slot.saturating_add(latency_ms);
+                    }
                 }
-            } else if action.is_none() && fault.fire() {
-                action = Some(fault.kind.clone());
+                FaultKind::Interpose { interpose, when } => {
+                    let due = Interposition {
+                        write: interpose.clone(),
+                        when: *when,
+                    };
+                    if fault.fire() {
+                        fired.interpositions.push(due);
+                    }
+                }
+                FaultKind::Status { .. } | FaultKind::Drop { .. } => {
+                    if fired.action.is_none() && fault.fire() {
+                        fired.action = Some(fault.kind.clone());
+                    }
+                }
             }
         }
         guard.faults.retain(|f| !f.exhausted());
-        (latency, action)
+        fired
     }
 
     pub(crate) fn add_fault(&self, fault: Fault) -> Vec<Fault> {

@@ -2079,3 +2079,424 @@ async fn tasks_age_out_of_sight_after_task_retention_ms_yet_still_run() {
     assert_eq!(listed(&emu.call("GET", "/v1/tasks", None).await.body), 2);
     assert_eq!(emu.task(&id).await["status"], "processing-completed");
 }
+
+fn interposed(log: &[Value]) -> Vec<Value> {
+    log.iter()
+        .filter(|e| e["interposed"] == true)
+        .cloned()
+        .collect()
+}
+
+fn own(log: &[Value]) -> Vec<Value> {
+    log.iter()
+        .filter(|e| e.get("interposed").is_none())
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn an_interposed_create_lands_though_our_dropped_create_does_not() {
+    let emu = Emu::new(test_config());
+    // The drop comes first in the list: interposition takes no fault's place.
+    for fault in [
+        json!({"drop": "before_commit", "method": "POST"}),
+        json!({
+            "interpose": {"name": "theirs", "access_key_id": "AKIATHEIRS", "provider": "AWS"},
+            "when": "before", "method": "POST", "path_prefix": "/v1/cloud-accounts", "count": 1,
+        }),
+    ] {
+        let r = emu.admin("POST", "/faults", fault).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    let r = emu
+        .call(
+            "POST",
+            "/v1/cloud-accounts",
+            Some(create_body("ours", "AKIAOURS")),
+        )
+        .await;
+    assert!(
+        r.body.get("taskId").is_none(),
+        "our create was applied: {}",
+        r.body
+    );
+    let state = emu.admin("GET", "/state", json!(null)).await.body;
+    assert_eq!(state["faults"], json!([]), "both faults fired");
+    let tasks = tasks_of(&state);
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0]["changes"]["name"], "theirs");
+    emu.advance(1000);
+    let list = emu.call("GET", "/v1/cloud-accounts", None).await.body;
+    let names = listed_names(&list);
+    assert!(names.contains(&"theirs".to_owned()), "{list}");
+    assert!(!names.contains(&"ours".to_owned()), "{list}");
+    let theirs = emu.account(2).await.body;
+    assert_eq!(
+        (theirs["accessKeyId"].as_str(), theirs["status"].as_str()),
+        (Some("AKIATHEIRS"), Some("active"))
+    );
+
+    // The log tells their write from ours.
+    let log = log_entries(&emu.admin("GET", "/requests", json!(null)).await.body);
+    let foreign = interposed(&log);
+    assert_eq!(foreign.len(), 1, "{log:?}");
+    let f = &foreign[0];
+    assert_eq!(
+        (
+            &f["method"],
+            &f["path"],
+            &f["status"],
+            &f["when"],
+            &f["around"]
+        ),
+        (
+            &json!("POST"),
+            &json!("/v1/cloud-accounts"),
+            &json!(202),
+            &json!("before"),
+            &json!("POST /v1/cloud-accounts"),
+        )
+    );
+    assert_eq!(f["taskId"], tasks[0]["id"]);
+    let ours: Vec<_> = own(&log)
+        .into_iter()
+        .filter(|e| e["method"] == "POST")
+        .collect();
+    assert_eq!(ours.len(), 1);
+    assert_eq!(ours[0]["committed"], false);
+    let all = format!("{state}{log:?}");
+    for s in SECRET_VALUES {
+        assert!(!all.contains(s), "admin output leaks {s}");
+    }
+
+    // Their create goes through the API's own checks: a taken name fails their task, and
+    // with sync_errors it answers them 409 at once (logged, no task).
+    emu.admin(
+        "POST",
+        "/faults",
+        json!({"interpose": {"name": "theirs", "access_key_id": "AKIAOTHER"}, "when": "after", "method": "GET"}),
+    )
+    .await;
+    emu.admin("PUT", "/config", json!({"sync_errors": true}))
+        .await;
+    assert_eq!(
+        emu.call("GET", "/v1/cloud-accounts", None).await.status,
+        StatusCode::OK
+    );
+    let log = log_entries(&emu.admin("GET", "/requests", json!(null)).await.body);
+    let last = interposed(&log).pop().unwrap_or_default();
+    assert_eq!(
+        (&last["status"], last.get("taskId"), &last["around"]),
+        (&json!(409), None, &json!("GET /v1/cloud-accounts"))
+    );
+    let state = emu.admin("GET", "/state", json!(null)).await.body;
+    assert_eq!(tasks_of(&state).len(), 1);
+    assert!(
+        state["events"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|e| e.as_str().is_some_and(
+                |e| e.starts_with("interposed after GET /v1/cloud-accounts: another client's POST")
+            )))
+    );
+}
+
+#[tokio::test]
+async fn an_interposed_create_after_ours_queues_behind_it() {
+    let emu = Emu::new(test_config());
+    emu.admin(
+        "POST",
+        "/faults",
+        json!({"interpose": {"name": "theirs", "access_key_id": "AKIATHEIRS", "provider": "GCP"}, "when": "after", "method": "POST"}),
+    )
+    .await;
+    let r = emu
+        .call(
+            "POST",
+            "/v1/cloud-accounts",
+            Some(create_body("ours", "AKIAOURS")),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    let ours = task_id(&r);
+    let state = emu.admin("GET", "/state", json!(null)).await.body;
+    let tasks = tasks_of(&state);
+    let order: Vec<_> = tasks.iter().map(|t| t["changes"]["name"].clone()).collect();
+    assert_eq!(order, vec![json!("ours"), json!("theirs")]);
+    assert_eq!(tasks[0]["id"], ours.as_str());
+    assert!(tasks[0]["doneMs"].as_u64() <= tasks[1]["processingMs"].as_u64());
+    let log = log_entries(&emu.admin("GET", "/requests", json!(null)).await.body);
+    let foreign = interposed(&log);
+    assert_eq!(foreign.len(), 1);
+    assert_eq!(
+        (&foreign[0]["when"], &foreign[0]["taskId"]),
+        (&json!("after"), &tasks[1]["id"])
+    );
+    assert_eq!(own(&log).len(), 1);
+    emu.advance(1000);
+    assert_eq!(emu.account(2).await.body["name"], "ours");
+    let theirs = emu.account(3).await.body;
+    assert_eq!(
+        (theirs["name"].as_str(), theirs["provider"].as_str()),
+        (Some("theirs"), Some("GCP"))
+    );
+
+    // Another client creating the very same name just before us wins the race: ours fails.
+    emu.admin(
+        "POST",
+        "/faults",
+        json!({"interpose": {"name": "race", "access_key_id": "AKIARACE1"}, "when": "before", "method": "POST"}),
+    )
+    .await;
+    let ours = task_id(
+        &emu.call(
+            "POST",
+            "/v1/cloud-accounts",
+            Some(create_body("race", "AKIARACE2")),
+        )
+        .await,
+    );
+    emu.advance(1000);
+    let ours = emu.task(&ours).await;
+    assert_eq!(
+        ours["response"]["error"]["type"],
+        "CLOUD_ACCOUNT_NAME_EXISTS"
+    );
+    assert_eq!(emu.account(4).await.body["accessKeyId"], "AKIARACE1");
+}
+
+#[tokio::test]
+async fn an_interposed_delete_takes_the_account_from_under_our_update() {
+    let emu = Emu::new(test_config());
+    emu.call(
+        "POST",
+        "/v1/cloud-accounts",
+        Some(create_body("shared", "K1")),
+    )
+    .await;
+    emu.advance(1000);
+    assert_eq!(emu.account(2).await.body["status"], "active");
+    let r = emu
+        .admin(
+            "POST",
+            "/faults",
+            json!({"interpose": {"delete": 2}, "when": "before", "method": "PUT", "path_prefix": "/v1/cloud-accounts/2"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        r.body["faults"][0]["kind"]["interpose"]["interpose"]["delete"],
+        2
+    );
+    let ours = emu
+        .call(
+            "PUT",
+            "/v1/cloud-accounts/2",
+            Some(update_body(Some("renamed"), "K2")),
+        )
+        .await;
+    assert_eq!(ours.status, StatusCode::ACCEPTED);
+    let ours = task_id(&ours);
+    let state = emu.admin("GET", "/state", json!(null)).await.body;
+    let commands: Vec<_> = tasks_of(&state)
+        .iter()
+        .map(|t| t["command"].clone())
+        .collect();
+    assert_eq!(
+        commands[1..],
+        [
+            json!("cloudAccountDeleteRequest"),
+            json!("cloudAccountUpdateRequest")
+        ]
+    );
+    emu.advance(1000);
+    let ours = emu.task(&ours).await;
+    assert_eq!(ours["response"]["error"]["type"], "CLOUD_ACCOUNT_NOT_FOUND");
+    assert_eq!(emu.account(2).await.status, StatusCode::NOT_FOUND);
+    let log = log_entries(&emu.admin("GET", "/requests", json!(null)).await.body);
+    let foreign = interposed(&log);
+    assert_eq!(
+        (
+            &foreign[0]["method"],
+            &foreign[0]["path"],
+            &foreign[0]["status"]
+        ),
+        (
+            &json!("DELETE"),
+            &json!("/v1/cloud-accounts/2"),
+            &json!(200)
+        )
+    );
+
+    // Their delete of an account that is gone answers them 404 and queues nothing.
+    emu.admin(
+        "POST",
+        "/faults",
+        json!({"interpose": {"delete": 2}, "when": "after"}),
+    )
+    .await;
+    emu.call("GET", "/v1/tasks", None).await;
+    let log = log_entries(&emu.admin("GET", "/requests", json!(null)).await.body);
+    let last = interposed(&log).pop().unwrap_or_default();
+    assert_eq!((&last["status"], last.get("taskId")), (&json!(404), None));
+}
+
+#[tokio::test]
+async fn bad_interpose_faults_are_refused_with_a_reason() {
+    let emu = Emu::new(test_config());
+    let create = json!({"name": "x", "access_key_id": "AKIAX", "provider": "AWS"});
+    let cases = [
+        (
+            json!({"interpose": create, "when": "during"}),
+            "when must be before or after",
+        ),
+        (json!({"interpose": create}), "interpose needs when"),
+        (
+            json!({"interpose": create, "when": 1}),
+            "when must be a string",
+        ),
+        (
+            json!({"when": "before", "status": 500}),
+            "when applies to interpose faults only",
+        ),
+        (
+            json!({"interpose": {"access_key_id": "K"}, "when": "before"}),
+            "interpose.name is required",
+        ),
+        (
+            json!({"interpose": {"name": "x"}, "when": "before"}),
+            "interpose.access_key_id is required",
+        ),
+        (
+            json!({"interpose": {"name": " ", "access_key_id": "K"}, "when": "before"}),
+            "interpose.name must be a non-empty string",
+        ),
+        (
+            json!({"interpose": {"name": 5, "access_key_id": "K"}, "when": "before"}),
+            "interpose.name must be a non-empty string",
+        ),
+        (
+            json!({"interpose": {"name": "x", "access_key_id": "K", "provider": "AZURE"}, "when": "before"}),
+            "interpose.provider must be AWS or GCP",
+        ),
+        (
+            json!({"interpose": {"nam": "x", "access_key_id": "K"}, "when": "before"}),
+            "unknown field interpose.nam",
+        ),
+        (
+            json!({"interpose": "x", "when": "before"}),
+            "interpose must be",
+        ),
+        (
+            json!({"interpose": [], "when": "before"}),
+            "interpose must be",
+        ),
+        (
+            json!({"interpose": {"delete": -1}, "when": "before"}),
+            "interpose.delete must be an account id",
+        ),
+        (
+            json!({"interpose": {"delete": 1e30}, "when": "before"}),
+            "interpose.delete must be an account id",
+        ),
+        (
+            json!({"interpose": {"delete": 2_147_483_648_u64}, "when": "before"}),
+            "interpose.delete must be an account id",
+        ),
+        (
+            json!({"interpose": {"delete": "2"}, "when": "before"}),
+            "interpose.delete must be an account id",
+        ),
+        (
+            json!({"interpose": {"delete": 2, "name": "x"}, "when": "before"}),
+            "interpose.name does not go with interpose.delete",
+        ),
+        (
+            json!({"interpose": create, "when": "before", "status": 500}),
+            "interpose does not go with status",
+        ),
+        (
+            json!({"interpose": create, "when": "before", "drop": "before_commit"}),
+            "interpose does not go with drop",
+        ),
+        (
+            json!({"interpose": create, "when": "before", "commit": true}),
+            "interpose does not go with commit",
+        ),
+        (
+            json!({"interpose": create, "when": "before", "count": 0}),
+            "count must be at least 1",
+        ),
+        (
+            json!({"interpose": create, "when": "before", "count": u64::MAX}),
+            "count too large",
+        ),
+        (
+            json!({"interpose": create, "when": "before", "count": 1.5}),
+            "count must be a non-negative integer",
+        ),
+        (
+            json!({"interpose": create, "when": "before", "probability": 2}),
+            "probability must be",
+        ),
+    ];
+    for (body, reason) in cases {
+        let r = emu.admin("POST", "/faults", body.clone()).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}");
+        let msg = r.body["error"].as_str().unwrap_or_default();
+        assert!(msg.contains(reason), "{body}: {msg}");
+    }
+    // Numbers beyond any integer type are refused, not panicked on.
+    for raw in [
+        r#"{"interpose": {"delete": 340282366920938463463374607431768211456}, "when": "after"}"#,
+        r#"{"interpose": {"name": "x", "access_key_id": "K"}, "when": "after", "count": 1e400}"#,
+    ] {
+        let r = emu.raw("POST", "/admin/faults", Some(raw), false).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{raw}");
+    }
+    assert_eq!(
+        emu.admin("GET", "/state", json!(null)).await.body["faults"],
+        json!([])
+    );
+    // A probability-driven interposition is accepted and fires.
+    let r = emu
+        .admin(
+            "POST",
+            "/faults",
+            json!({"interpose": {"delete": 1}, "when": "after", "probability": 1.0}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    emu.call("GET", "/v1/tasks", None).await;
+    let log = log_entries(&emu.admin("GET", "/requests", json!(null)).await.body);
+    assert_eq!(interposed(&log).len(), 1);
+}
+
+#[tokio::test]
+async fn an_interposed_write_lands_next_to_a_late_commit_when_it_is_applied() {
+    let emu = Emu::new(test_config());
+    for fault in [
+        json!({"status": 504, "commit_after_ms": 200, "method": "POST"}),
+        json!({"interpose": {"name": "theirs", "access_key_id": "AKIATHEIRS"}, "when": "before", "method": "POST"}),
+    ] {
+        emu.admin("POST", "/faults", fault).await;
+    }
+    let answered = emu
+        .call(
+            "POST",
+            "/v1/cloud-accounts",
+            Some(create_body("ours", "AKIAOURS")),
+        )
+        .await;
+    assert_eq!(answered.status.as_u16(), 504);
+    let names = |state: &Value| -> Vec<Value> {
+        tasks_of(state)
+            .iter()
+            .map(|t| t["changes"]["name"].clone())
+            .collect()
+    };
+    let state = emu.admin("GET", "/state", json!(null)).await.body;
+    assert!(names(&state).is_empty(), "{state}");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let state = emu.admin("GET", "/state", json!(null)).await.body;
+    assert_eq!(names(&state), vec![json!("theirs"), json!("ours")]);
+}
