@@ -10,6 +10,7 @@ use super::models::{
     AccountStatusKind, CloudAccount, CloudAccountCreateRequest, CloudAccountList,
     CloudAccountUpdateRequest, TaskStateUpdate,
 };
+use super::ownership::Gone;
 use super::poll::{Look, Poller};
 use super::{Client, Error};
 
@@ -77,6 +78,50 @@ impl Client {
                     self.inner.shown_url(&[COLLECTION])
                 ),
             }),
+        }
+    }
+
+    /// Reads account `id`, created at `created_at_ms` (unix ms; `None` when not recorded), for
+    /// the state: `None` once the gone rule proves it gone ([`Client::gone`]). A young account the
+    /// API does not show yet is waited for within this client's bounds, then reported as
+    /// [`Error::NotVisibleYet`], never as gone.
+    pub async fn refresh_cloud_account(
+        &self,
+        id: i64,
+        created_at_ms: Option<u64>,
+    ) -> Result<Option<CloudAccount>, Error> {
+        let mut schedule = self.schedule();
+        // Set once the account was found too young to be missed: the bounds ending after that
+        // end the wait for it, not the refresh's evidence.
+        let mut unseen: Option<Error> = None;
+        loop {
+            let err = match self.read_cloud_account(id).await {
+                Ok(a) if a.status.as_deref() == Some("deleted") => return Ok(None),
+                Ok(a) => return Ok(Some(a)),
+                Err(e) if e.is_any_not_found() => e,
+                Err(e @ (Error::Timeout { .. } | Error::Cancelled { .. })) => {
+                    return Err(unseen.unwrap_or(e));
+                }
+                Err(e) => return Err(e),
+            };
+            match self.gone(id, err, created_at_ms).await? {
+                Gone::Proven => return Ok(None),
+                Gone::TooYoung { age } => {
+                    let what = format!("cloud account {id} to be visible");
+                    let not_yet = Error::NotVisibleYet {
+                        id,
+                        age_s: age.as_secs(),
+                    };
+                    if self
+                        .reconcile_pause(schedule.next_delay(), &what)
+                        .await
+                        .is_err()
+                    {
+                        return Err(not_yet);
+                    }
+                    unseen = Some(not_yet);
+                }
+            }
         }
     }
 
@@ -169,6 +214,9 @@ impl Client {
         let what = format!("cloud account {id} to become active");
         let mut poller = Poller::new(&self.inner.poll, deadline, cancel, what);
         let mut fresh_after = Instant::now();
+        // The account was created or changed just now: while it is young, its absence is the
+        // API's lag (see `Client::gone`), so the wait goes on.
+        let young_until = fresh_after + self.inner.poll.visibility_window;
         loop {
             poller.pause().await?;
             let by_id_look = |look: Look| {
@@ -202,6 +250,12 @@ impl Client {
                 None => match poller.run(by_id_look).await? {
                     Ok(a) => a,
                     Err(e) if e.is_transient() => continue,
+                    Err(e) if e.is_any_not_found() && Instant::now() < young_until => {
+                        tracing::debug!(
+                            "cloud account {id} is not visible yet; the API lags behind its tasks"
+                        );
+                        continue;
+                    }
                     Err(e) => return Err(e),
                 },
             };

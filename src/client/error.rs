@@ -92,6 +92,13 @@ pub enum Error {
     #[error("cancelled while waiting for {waiting_for}")]
     Cancelled { waiting_for: String },
 
+    /// A young account the API does not show yet: its absence is the API's lag, not evidence
+    /// that it is gone.
+    #[error(
+        "cloud account {id} was created {age_s} s ago and the Redis Cloud API does not show it yet"
+    )]
+    NotVisibleYet { id: i64, age_s: u64 },
+
     #[error("could not decode the Redis Cloud API response: {message}")]
     Decode { message: String },
 

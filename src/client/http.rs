@@ -51,7 +51,7 @@ pub(crate) struct Inner {
     retry: RetryPolicy,
     pub(crate) poll: PollPolicy,
     http_timeout: Duration,
-    pub(crate) claims: super::reconcile::Claims,
+    pub(crate) claims: super::ownership::Claims,
     /// The shared watcher's lists.
     pub(crate) accounts: super::watch::SharedList<Vec<super::CloudAccount>>,
     pub(crate) tasks: super::watch::SharedList<Vec<super::TaskStateUpdate>>,
@@ -148,7 +148,7 @@ impl Inner {
             retry: cfg.retry,
             poll: cfg.task_poll,
             http_timeout: cfg.http_timeout,
-            claims: super::reconcile::Claims::default(),
+            claims: super::ownership::Claims::default(),
             // Each list may poll with a quarter of the rate limit once its burst is spent.
             accounts: super::watch::SharedList::new(f64::from(cfg.requests_per_minute) / 4.0),
             tasks: super::watch::SharedList::new(f64::from(cfg.requests_per_minute) / 4.0),

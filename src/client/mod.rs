@@ -8,6 +8,7 @@ mod cloud_accounts;
 mod error;
 mod http;
 mod models;
+pub mod ownership;
 mod poll;
 pub mod reconcile;
 mod secret;
@@ -61,6 +62,11 @@ impl Default for RetryPolicy {
 /// How often a long wait reports its progress at INFO.
 pub const DEFAULT_PROGRESS_INTERVAL: Duration = Duration::from_secs(30);
 
+/// How long a new account's 404 is taken for the API's lag (its issue #150 saw one right after
+/// the create's task completed). Generous: mistaking lag for a deletion orphans an account, while
+/// mistaking a deletion for lag only delays the plan that recreates it.
+pub const DEFAULT_VISIBILITY_WINDOW: Duration = Duration::from_secs(120);
+
 /// How the task and status waiters poll.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PollPolicy {
@@ -79,6 +85,9 @@ pub struct PollPolicy {
     /// A wait longer than this says at INFO what it waits for, the status now, the time
     /// spent and the time left, at most once per interval.
     pub progress_interval: Duration,
+    /// How long after its creation an account's 404, or its absence from the list, is the
+    /// API's lag and no evidence that it is gone.
+    pub visibility_window: Duration,
 }
 
 impl Default for PollPolicy {
@@ -99,6 +108,7 @@ impl Default for PollPolicy {
             not_found_limit: 40,
             not_found_grace: Duration::from_secs(10),
             progress_interval: DEFAULT_PROGRESS_INTERVAL,
+            visibility_window: DEFAULT_VISIBILITY_WINDOW,
         }
     }
 }
@@ -241,8 +251,13 @@ impl Client {
         (self.inner.accounts.fetches(), self.inner.tasks.fetches())
     }
 
-    /// The claims of this process's writes (see [`reconcile`]).
-    pub(crate) fn claims(&self) -> &reconcile::Claims {
+    /// The claims of this process's writes (see [`ownership`]).
+    pub(crate) fn claims(&self) -> &ownership::Claims {
         &self.inner.claims
+    }
+
+    /// The one backoff schedule of every wait, from this client's poll policy.
+    pub(crate) fn schedule(&self) -> poll::Schedule {
+        poll::Schedule::new(&self.inner.poll)
     }
 }

@@ -23,9 +23,36 @@ pub(crate) struct Look {
     pub until: Instant,
 }
 
+/// The one backoff schedule of every wait: the policy's first delay, growing by its multiplier
+/// up to its cap, each spread by the policy's jitter.
+pub(crate) struct Schedule {
+    next: Duration,
+    multiplier: f64,
+    cap: Duration,
+    jitter: bool,
+}
+
+impl Schedule {
+    pub(crate) fn new(policy: &PollPolicy) -> Self {
+        Schedule {
+            next: policy.initial_delay,
+            multiplier: policy.multiplier.max(1.0),
+            cap: policy.max_delay.max(policy.initial_delay),
+            jitter: policy.jitter,
+        }
+    }
+
+    /// The next delay to sleep.
+    pub(crate) fn next_delay(&mut self) -> Duration {
+        let delay = jittered(self.next, self.jitter);
+        self.next = self.next.mul_f64(self.multiplier).min(self.cap);
+        delay
+    }
+}
+
 pub(crate) struct Poller<'a> {
     policy: &'a PollPolicy,
-    next_delay: Duration,
+    schedule: Schedule,
     deadline: Instant,
     cancel: &'a CancellationToken,
     waiting_for: String,
@@ -49,7 +76,7 @@ impl<'a> Poller<'a> {
     ) -> Self {
         Poller {
             policy,
-            next_delay: policy.initial_delay,
+            schedule: Schedule::new(policy),
             deadline,
             cancel,
             waiting_for,
@@ -104,11 +131,7 @@ impl<'a> Poller<'a> {
             }
             return Ok(());
         }
-        let delay = jittered(self.next_delay, self.policy.jitter);
-        self.next_delay = self
-            .next_delay
-            .mul_f64(self.policy.multiplier)
-            .min(self.policy.max_delay.max(self.policy.initial_delay));
+        let delay = self.schedule.next_delay();
         let wake = Instant::now() + delay;
         let wake = if wake >= self.deadline {
             self.last_look = true;

@@ -164,6 +164,7 @@ fn config(base_url: &str) -> ClientConfig {
         not_found_limit: 3,
         not_found_grace: Duration::from_secs(5),
         progress_interval: DEFAULT_PROGRESS_INTERVAL,
+        visibility_window: DEFAULT_VISIBILITY_WINDOW,
     };
     cfg.http_timeout = Duration::from_secs(5);
     cfg
@@ -439,7 +440,7 @@ async fn a_404_that_names_no_missing_entity_proves_nothing_and_names_the_url() {
     );
     assert!(text.contains("end in `/v1`"), "{text}");
     // Nor does a list that fails: the account is not proven gone.
-    let err = c.prove_gone(7, err).await.unwrap_err();
+    let err = c.gone(7, err, None).await.unwrap_err();
     assert!(matches!(err, Error::UnrecognisedNotFound { .. }), "{err:?}");
 }
 
@@ -1274,13 +1275,25 @@ async fn account_wait_handles_failure_statuses_and_not_found_grace() {
         .await
         .unwrap();
     assert_eq!(a.id, 2);
+    // Within the visibility window a missing account is the API's lag: the wait goes on to its
+    // deadline instead of reporting it missing.
     let err = c
+        .wait_for_cloud_account_active(3, soon(600), &cancel)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
+    // Past the window, a missing account is reported as missing.
+    let mut cfg = config(&server.base_url);
+    cfg.task_poll.visibility_window = Duration::ZERO;
+    let before = server.count("GET", "/v1/cloud-accounts/3");
+    let err = Client::new(cfg)
+        .unwrap()
         .wait_for_cloud_account_active(3, far(), &cancel)
         .await
         .unwrap_err();
     assert!(err.is_not_found(), "{err:?}");
     assert_eq!(
-        server.count("GET", "/v1/cloud-accounts/3"),
+        server.count("GET", "/v1/cloud-accounts/3") - before,
         1,
         "asked by ID once, after the grace"
     );
@@ -1800,7 +1813,7 @@ async fn a_create_task_that_failed_after_making_an_account_hands_the_account_ove
     // to decide by the task.
     let out = create_whose_task_failed_after_making_9(vec![], reply(404, NOT_FOUND_BODY)).await;
     assert!(
-        matches!(&out, Err(reconcile::CreateFailure::Pending { task_ids, .. }) if task_ids == &["t1"]),
+        matches!(&out, Err(reconcile::CreateFailure::Pending { record, candidates, .. }) if record.tasks == ["t1"] && candidates == &[9]),
         "{out:?}"
     );
     // Someone else's account (another key, or one that was there before the create): nothing
@@ -1827,11 +1840,10 @@ async fn a_create_task_that_failed_after_making_an_account_hands_the_account_ove
 }
 
 /// After an ambiguous POST the lists show, from 250 ms after it, a new create task that made
-/// account 9, which the account list does not show yet (or shows with a masked key that cannot
-/// be read yet). That may be this create's account on its way: the POST is not sent again within
-/// the grace (300 ms) from when that was first seen, even though the grace from the POST itself
-/// has passed. If it is then sent again and refused for its name, the create stays recorded as
-/// pending (the account may be its own), never reported as someone else's.
+/// account 9 just now, which the account list does not show yet (or shows with a masked key that
+/// cannot be read yet). That may be this create's account on its way: the POST is never sent
+/// again while it may be, and at the deadline the create is recorded as pending (the account may
+/// be its own), never reported as someone else's.
 async fn interrupted_create_with_unconfirmed_account(
     listed: Option<String>,
 ) -> (
@@ -1851,10 +1863,17 @@ async fn interrupted_create_with_unconfirmed_account(
                 (Some(a), true) => reply(200, listing(std::slice::from_ref(a))),
                 _ => reply(200, listing(&[])),
             },
-            ("GET", "/v1/tasks") if shown => reply(
-                200,
-                format!(r#"{{"tasks":[{}]}}"#, task_done("t1", "cloudAccountCreateRequest", 9)),
-            ),
+            ("GET", "/v1/tasks") if shown => {
+                let mut t: Value =
+                    serde_json::from_str(&task_done("t1", "cloudAccountCreateRequest", 9))
+                        .unwrap();
+                t["timestamp"] = json!(
+                    time::OffsetDateTime::now_utc()
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .unwrap()
+                );
+                reply(200, format!(r#"{{"tasks":[{t}]}}"#))
+            }
             ("GET", "/v1/tasks") => reply(200, r#"{"tasks":[]}"#),
             // Just created: not readable by ID yet.
             ("GET", "/v1/cloud-accounts/9") => reply(404, NOT_FOUND_BODY),
@@ -1880,19 +1899,16 @@ async fn interrupted_create_with_unconfirmed_account(
     (sent, out)
 }
 
-/// The create was sent again only once the evidence's grace had passed (not right after the
-/// grace from the POST, nor never), and, refused for its name, is recorded as pending.
+/// The create was never sent again while its account may be on its way, and is recorded as
+/// pending.
 fn held_back_then_recorded(
     sent: &[std::time::Instant],
     out: &Result<reconcile::Created, reconcile::CreateFailure>,
 ) {
-    let [first, second] = sent else {
-        panic!("{} POSTs, not 2: {out:?}", sent.len());
-    };
-    let gap = second.duration_since(*first);
-    assert!(
-        gap >= Duration::from_millis(500),
-        "sent again {gap:?} after the first, within the grace of the evidence"
+    assert_eq!(
+        sent.len(),
+        1,
+        "sent again while its account may be on its way: {out:?}"
     );
     assert!(
         recorded_as_pending(out),
@@ -1910,8 +1926,13 @@ async fn an_interrupted_create_is_held_back_while_a_new_task_names_an_account_no
 /// accounts created after it), so that what it made cannot be lost.
 fn recorded_as_pending(out: &Result<reconcile::Created, reconcile::CreateFailure>) -> bool {
     match out {
-        Err(reconcile::CreateFailure::Pending { task_ids, .. }) => task_ids == &["t1"],
-        Err(reconcile::CreateFailure::Unattributed { after_id, .. }) => *after_id == 1,
+        Err(reconcile::CreateFailure::Pending { record, .. }) => {
+            record.before
+                == ownership::Before::Snapshot {
+                    accounts: [1].into(),
+                    create_tasks: [].into(),
+                }
+        }
         _ => false,
     }
 }
@@ -2136,11 +2157,7 @@ async fn a_write_in_flight_gets_its_grace_from_stop_provider_not_the_deadline() 
     let (out, took) = create_stopped_at_300_ms(&server, 60_000).await;
     // Whether the POST landed is unknown: it is recorded, never reported as "nothing created".
     assert!(
-        matches!(
-            out,
-            Err(reconcile::CreateFailure::Pending { .. }
-                | reconcile::CreateFailure::Unattributed { .. })
-        ),
+        matches!(out, Err(reconcile::CreateFailure::Pending { .. })),
         "{out:?}"
     );
     // The stop at 300 ms, the write's grace (1.5 s) and a last look's (1.5 s).
@@ -2255,72 +2272,76 @@ async fn a_resent_create_refused_for_its_name_adopts_the_first_post_s_account() 
 
 /// A pending create whose task failed: what the task names is this create's only if it carries
 /// both its name and its key, never when the task was refused for a name or key in use, and a
-/// named account that cannot be read counts as never made only long after the task ended.
+/// named account that is not visible counts as never made only once it is older than the
+/// visibility window.
 #[tokio::test]
 async fn a_pending_failed_task_resolves_only_on_proof() {
-    let failed = |id: &str, ty: &str, stamp: &str| {
-        json!({"taskId": id, "commandType": "cloudAccountCreateRequest", "status": "processing-error",
+    let failed = |ty: &str, stamp: &str| {
+        json!({"taskId": "t", "commandType": "cloudAccountCreateRequest", "status": "processing-error",
                "timestamp": stamp, "response": {"resourceId": 9, "error": {"type": ty}}})
         .to_string()
     };
-    let recent = "2999-01-01T00:00:00Z"; // in the future: not settled
+    let recent = "2999-01-01T00:00:00Z"; // in the future: age unknown, so young
     let old = "2020-01-01T00:00:00Z";
     let renamed = {
         let mut a: Value = serde_json::from_str(&account(9, "error")).unwrap();
         a["name"] = json!("someone-else");
         a.to_string()
     };
-    let cases: Vec<(String, Reply, &str)> = vec![
+    let cases: Vec<(String, Option<String>, &str)> = vec![
         (
-            failed("t", "CLOUD_ACCOUNT_PERMISSION_FAILED", old),
-            reply(200, account(9, "error")),
+            failed("CLOUD_ACCOUNT_PERMISSION_FAILED", old),
+            Some(account(9, "error")),
             "created",
         ),
         (
-            failed("t", "CLOUD_ACCOUNT_PERMISSION_FAILED", old),
-            reply(200, renamed),
+            failed("CLOUD_ACCOUNT_PERMISSION_FAILED", old),
+            Some(renamed),
             "nothing",
         ),
         (
-            failed("t", "CLOUD_ACCOUNT_ACCESS_KEY_EXISTS", old),
-            reply(200, account(9, "active")),
-            "nothing",
+            failed("CLOUD_ACCOUNT_ACCESS_KEY_EXISTS", old),
+            Some(account(9, "active")),
+            "undecided",
         ),
         (
-            failed("t", "CLOUD_ACCOUNT_PERMISSION_FAILED", recent),
-            reply(404, NOT_FOUND_BODY),
-            "unfinished",
+            failed("CLOUD_ACCOUNT_PERMISSION_FAILED", recent),
+            None,
+            "undecided",
         ),
         (
-            failed("t", "CLOUD_ACCOUNT_PERMISSION_FAILED", old),
-            reply(404, NOT_FOUND_BODY),
+            failed("CLOUD_ACCOUNT_PERMISSION_FAILED", old),
+            None,
             "nothing",
         ),
     ];
-    for (task_json, account_reply, want) in cases {
-        let account_reply = Mutex::new(Some(account_reply));
-        let task_json2 = task_json.clone();
+    for (task_json, listed, want) in cases {
+        let (t, l) = (task_json.clone(), listed.clone());
         let server = TestServer::start(move |r| match (r.method.as_str(), r.path.as_str()) {
-            ("GET", "/v1/tasks/t") => reply(200, task_json2.clone()),
-            ("GET", "/v1/cloud-accounts/9") => account_reply
-                .lock()
-                .unwrap()
-                .take()
-                .unwrap_or_else(|| reply(500, "{}")),
-            ("GET", "/v1/cloud-accounts") => reply(200, listing(&[])),
+            ("GET", "/v1/tasks") => reply(200, format!(r#"{{"tasks":[{t}]}}"#)),
+            ("GET", "/v1/cloud-accounts") => reply(200, listing(l.as_slice())),
             _ => reply(500, "{}"),
         })
         .await;
-        let got = client(&server)
-            .resolve_pending_create(&["t".to_owned()], "acct", "AKIAEXAMPLE")
-            .await;
+        let record = ownership::PendingCreate {
+            intent: ownership::Intent::from(&create_request()),
+            sent_at_ms: 0,
+            before: ownership::Before::Snapshot {
+                accounts: [1].into(),
+                create_tasks: [].into(),
+            },
+            tasks: vec!["t".to_owned()],
+        };
+        let got = client(&server).resolve_pending_create(&record).await;
         let got = match got {
-            Ok(reconcile::PendingCreate::Created(a)) if a.id == 9 => "created",
-            Ok(reconcile::PendingCreate::NothingCreated) => "nothing",
-            Ok(reconcile::PendingCreate::Unfinished) => "unfinished",
+            Ok(reconcile::Resolution::Created(a)) if a.id == 9 => "created",
+            Ok(reconcile::Resolution::NothingCreated) => "nothing",
+            // The holder of a taken key has this create's name and key, but no task of its own
+            // that is visible: not this create's, and not decided either.
+            Ok(reconcile::Resolution::Undecided { .. }) => "undecided",
             other => panic!("{task_json}: {other:?}"),
         };
-        assert_eq!(got, want, "{task_json}");
+        assert_eq!(got, want, "{task_json} with {listed:?}");
     }
 }
 

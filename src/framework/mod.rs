@@ -11,6 +11,7 @@ pub mod model;
 pub mod msgpack;
 pub mod path;
 pub mod plan;
+pub mod private;
 pub mod provider;
 pub mod resource;
 pub mod schema;

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::diag::Diagnostics;
 use super::path::AttributePath;
+use super::private::PrivateState;
 use super::schema::{IdentitySchema, Schema};
 use super::value::{Value, Withheld};
 
@@ -21,6 +22,8 @@ pub struct CreateRequest<'a> {
     pub planned: &'a Value,
     /// Cancelled when Terraform sends StopProvider (Ctrl-C).
     pub stop: CancellationToken,
+    /// The private state to store with the state the create answers with.
+    pub private: &'a mut PrivateState,
     /// Where the create records its state as soon as the object has an ID.
     pub checkpoint: Checkpoint,
 }
@@ -32,17 +35,18 @@ pub struct CreateRequest<'a> {
 /// object (tainted) instead of losing it.
 #[derive(Clone, Default)]
 pub struct Checkpoint {
-    saved: std::sync::Arc<std::sync::Mutex<Option<Value>>>,
+    saved: std::sync::Arc<std::sync::Mutex<Option<(Value, PrivateState)>>>,
 }
 
 impl Checkpoint {
-    /// Records `state` as what exists now.
-    pub fn save(&self, state: &Value) {
-        *self.saved.lock().unwrap_or_else(|p| p.into_inner()) = Some(state.clone());
+    /// Records `state`, and the private state that goes with it, as what exists now.
+    pub fn save(&self, state: &Value, private: &PrivateState) {
+        *self.saved.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((state.clone(), private.clone()));
     }
 
-    /// The last recorded state.
-    pub fn last(&self) -> Option<Value> {
+    /// The last recorded state and private state.
+    pub fn last(&self) -> Option<(Value, PrivateState)> {
         self.saved.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
@@ -55,6 +59,8 @@ pub struct UpdateRequest<'a> {
     pub config: &'a Value,
     /// The final plan.
     pub planned: &'a Value,
+    /// The private state; what the update leaves here is stored with the new state.
+    pub private: &'a mut PrivateState,
     /// Cancelled when Terraform sends StopProvider.
     pub stop: CancellationToken,
 }
@@ -63,6 +69,8 @@ pub struct UpdateRequest<'a> {
 pub struct DeleteRequest<'a> {
     /// The state being destroyed.
     pub prior: &'a Value,
+    /// The private state recorded with it.
+    pub private: &'a PrivateState,
     /// Cancelled when Terraform sends StopProvider.
     pub stop: CancellationToken,
 }
@@ -71,6 +79,8 @@ pub struct DeleteRequest<'a> {
 pub struct ReadRequest<'a> {
     /// The state as last recorded.
     pub current: &'a Value,
+    /// The private state recorded with it; what the read leaves here is stored with the new state.
+    pub private: &'a mut PrivateState,
     /// Cancelled when Terraform sends StopProvider.
     pub stop: CancellationToken,
 }
@@ -109,6 +119,7 @@ impl fmt::Debug for CreateRequest<'_> {
         f.debug_struct("CreateRequest")
             .field("config", &Withheld(self.config))
             .field("planned", &Withheld(self.planned))
+            .field("private", &self.private)
             .field("stop", &self.stop)
             .field("checkpoint", &self.checkpoint)
             .finish()
@@ -119,7 +130,7 @@ impl fmt::Debug for Checkpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let saved = self.last();
         f.debug_struct("Checkpoint")
-            .field("saved", &saved.as_ref().map(Withheld))
+            .field("saved", &saved.as_ref().map(|(v, p)| (Withheld(v), p)))
             .finish()
     }
 }
@@ -130,6 +141,7 @@ impl fmt::Debug for UpdateRequest<'_> {
             .field("prior", &Withheld(self.prior))
             .field("config", &Withheld(self.config))
             .field("planned", &Withheld(self.planned))
+            .field("private", &self.private)
             .field("stop", &self.stop)
             .finish()
     }
@@ -139,6 +151,7 @@ impl fmt::Debug for DeleteRequest<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DeleteRequest")
             .field("prior", &Withheld(self.prior))
+            .field("private", &self.private)
             .field("stop", &self.stop)
             .finish()
     }
@@ -148,6 +161,7 @@ impl fmt::Debug for ReadRequest<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReadRequest")
             .field("current", &Withheld(self.current))
+            .field("private", &self.private)
             .field("stop", &self.stop)
             .finish()
     }

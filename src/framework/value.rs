@@ -448,13 +448,17 @@ mod tests {
         let v = with_secret();
         let stop = CancellationToken::new;
         let checkpoint = Checkpoint::default();
-        checkpoint.save(&v);
+        let mut private = crate::framework::private::PrivateState::default();
+        private.set("created_at_ms", &1u64);
+        checkpoint.save(&v, &private);
+        let mut p = (private.clone(), private.clone(), private.clone());
         let printed = [
             format!(
                 "{:?}",
                 CreateRequest {
                     config: &v,
                     planned: &v,
+                    private: &mut p.0,
                     stop: stop(),
                     checkpoint: checkpoint.clone()
                 }
@@ -465,6 +469,7 @@ mod tests {
                     prior: &v,
                     config: &v,
                     planned: &v,
+                    private: &mut p.1,
                     stop: stop()
                 }
             ),
@@ -472,6 +477,7 @@ mod tests {
                 "{:?}",
                 DeleteRequest {
                     prior: &v,
+                    private: &private,
                     stop: stop()
                 }
             ),
@@ -479,6 +485,7 @@ mod tests {
                 "{:?}",
                 ReadRequest {
                     current: &v,
+                    private: &mut p.2,
                     stop: stop()
                 }
             ),

@@ -40,6 +40,7 @@ fn hint(err: &Error) -> Option<String> {
             _ => return None,
         },
         Error::Timeout { .. } => "If Redis Cloud needs longer, increase the matching value in this resource's `timeouts` block.".to_owned(),
+        Error::NotVisibleYet { .. } => "Redis Cloud answers \"not found\" for a new account for a while after its create finished, so this is no evidence that it is gone. It stays in state, and the next plan or apply looks for it again. If it was deleted outside Terraform, `terraform state rm <resource address>` forgets it.".to_owned(),
         Error::Cancelled { .. } => "Terraform was interrupted (Ctrl-C or SIGTERM) before the operation finished.".to_owned(),
         Error::Unauthorized { .. } => "Check the provider's `api_key` and `secret_key` (or REDISCLOUD_ACCESS_KEY and REDISCLOUD_SECRET_KEY), and that API access is enabled for the account.".to_owned(),
         Error::Forbidden { .. } => "The API key is not allowed to do this; check its role and any source-IP restrictions.".to_owned(),

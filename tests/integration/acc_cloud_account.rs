@@ -1021,8 +1021,8 @@ fn acc_cloud_account_timeout_task_queued() {
             &[
                 "timed out waiting for task",
                 task_id,
-                "accepted the create as task",
-                &format!("pending-task:{task_id}"),
+                "could not be established before the operation ended",
+                "pending-create",
                 "marked tainted",
                 "terraform untaint",
             ],
@@ -1033,11 +1033,7 @@ fn acc_cloud_account_timeout_task_queued() {
         );
         let shown = workdir.show_json();
         let values = resource_values(&shown, ADDR);
-        assert_eq!(
-            values["id"],
-            json!(format!("pending-task:{task_id}")),
-            "{shown}"
-        );
+        assert_eq!(values["id"], json!("pending-create"), "{shown}");
         assert_eq!(values["name"], json!(name));
         // End here without waiting a minute for the queue: forget the pending create.
         workdir.run(&["state", "rm", ADDR]).assert_success();

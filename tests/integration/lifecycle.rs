@@ -15,9 +15,8 @@
 //! step the emulator is left to quiesce (late writes included) and these invariants are checked:
 //!
 //! 1. every live account the provider created is held by exactly one address's state (a
-//!    `pending-task:<uuid>[,<uuid>…]` id holds the account one of those tasks created, even one
-//!    that failed after making it, with the state's access key; a `pending-create:after-<id>` id
-//!    holds the account made after that one with the state's name and key);
+//!    `pending-create` id holds the account its private record's rule would find: absent from
+//!    the snapshot before its POST, with its name and key, made by a task newer than that POST);
 //! 2. no foreign account is changed, adopted into any state, or deleted;
 //! 3. after an apply without errors, the state equals what the API returns;
 //! 4. no panic ("Provider Internal Error" or in the checker), no invalid plan, no inconsistent
@@ -1043,50 +1042,36 @@ impl Sim {
             let Some(id) = a.inst.id() else { continue };
             let held = if let Ok(n) = id.parse::<i64>() {
                 Some(n)
-            } else if let Some(uuids) = id.strip_prefix("pending-task:") {
-                // One candidate task, or several when creates of one name raced: the account
-                // a candidate made with this state's access key (keys are unique) is held.
-                let key = a
-                    .inst
-                    .state
-                    .attr("access_key_id")
-                    .as_str()
-                    .map(str::to_owned);
-                let made: Vec<i64> = uuids
-                    .split(',')
-                    .filter_map(|uuid| {
-                        tasks
-                            .iter()
-                            .find(|t| t["id"].as_str() == Some(uuid))
-                            // A failed create names the account it made before failing.
-                            .filter(|t| {
-                                t["status"] == "processing-completed"
-                                    || t["status"] == "processing-error"
-                            })
-                            .and_then(|t| t["accountId"].as_i64())
-                    })
-                    .collect();
-                made.iter().copied().find(|n| {
-                    api.get(n).and_then(|acc| acc["accessKeyId"].as_str()) == key.as_deref()
-                })
-            } else if let Some(after) = id
-                .strip_prefix("pending-create:after-")
-                .and_then(|n| n.parse::<i64>().ok())
-            {
-                // A create whose answer was lost: the account made after `after` with this
-                // state's name and access key.
-                let key = a
-                    .inst
-                    .state
-                    .attr("access_key_id")
-                    .as_str()
-                    .map(str::to_owned);
-                let name = a.inst.state.attr("name").as_str().map(str::to_owned);
+            } else if id == "pending-create" {
+                // A create not settled yet: its record, in private state, holds the account its
+                // rule would find: absent from the snapshot, with its name and key, made by a task
+                // that did not exist before its POST.
+                let record: Json = serde_json::from_slice::<Json>(&a.inst.private)
+                    .ok()
+                    .map(|p| p["pending_create"].clone())
+                    .unwrap_or(Json::Null);
+                let before_accounts: Vec<i64> = record["before"]["accounts"]
+                    .as_array()
+                    .map(|v| v.iter().filter_map(Json::as_i64).collect())
+                    .unwrap_or_default();
+                let before_tasks: Vec<&str> = record["before"]["create_tasks"]
+                    .as_array()
+                    .map(|v| v.iter().filter_map(Json::as_str).collect())
+                    .unwrap_or_default();
+                let (name, key) = (
+                    record["intent"]["name"].as_str(),
+                    record["intent"]["access_key_id"].as_str(),
+                );
                 api.iter()
                     .find(|(n, acc)| {
-                        **n > after
-                            && acc["accessKeyId"].as_str() == key.as_deref()
-                            && acc["name"].as_str() == name.as_deref()
+                        !before_accounts.contains(n)
+                            && acc["name"].as_str() == name
+                            && acc["accessKeyId"].as_str() == key
+                            && tasks.iter().any(|t| {
+                                t["accountId"].as_i64() == Some(**n)
+                                    && t["command"] == "cloudAccountCreateRequest"
+                                    && !before_tasks.contains(&t["id"].as_str().unwrap_or(""))
+                            })
                     })
                     .map(|(n, _)| *n)
             } else {

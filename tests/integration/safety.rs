@@ -255,6 +255,7 @@ impl Rig {
         Applied {
             planned,
             state: decode(&resp.new_state),
+            private: resp.private.clone(),
             errors: resp
                 .diagnostics
                 .iter()
@@ -265,11 +266,23 @@ impl Rig {
     }
 
     pub(super) async fn read(&self, state: &Value) -> (Value, Vec<String>) {
+        let (state, _, errors) = self.refresh(state, &[]).await;
+        (state, errors)
+    }
+
+    /// A refresh as Terraform sends it, with the private state it keeps beside the state:
+    /// the new state, the new private state, and the error diagnostics.
+    pub(super) async fn refresh(
+        &self,
+        state: &Value,
+        private: &[u8],
+    ) -> (Value, Vec<u8>, Vec<String>) {
         let resp = self
             .server
             .read_resource(Request::new(pb::read_resource::Request {
                 type_name: TYPE.into(),
                 current_state: dv(state),
+                private: private.to_vec(),
                 client_capabilities: caps(),
                 ..Default::default()
             }))
@@ -278,6 +291,7 @@ impl Rig {
             .into_inner();
         (
             decode(&resp.new_state),
+            resp.private,
             resp.diagnostics
                 .iter()
                 .filter(|d| is_error(d))
@@ -285,11 +299,34 @@ impl Rig {
                 .collect(),
         )
     }
+
+    /// Waits until the API has received `n` requests with `method` (dropped ones included).
+    pub(super) async fn until_writes(&self, method: &str, n: usize) {
+        for _ in 0..2_000 {
+            if self.writes(method).await >= n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        panic!("the API never received {n} {method} requests");
+    }
+
+    /// The live accounts named `name`.
+    pub(super) async fn named(&self, name: &str) -> Vec<i64> {
+        self.accounts()
+            .await
+            .into_iter()
+            .filter(|(_, (n, _))| n == name)
+            .map(|(id, _)| id)
+            .collect()
+    }
 }
 
 pub(super) struct Applied {
     pub planned: Value,
     pub state: Value,
+    /// The private state the provider returned with `state`, as Terraform keeps it.
+    pub private: Vec<u8>,
     pub errors: Vec<String>,
 }
 
@@ -417,6 +454,125 @@ fn an_ambiguous_create_never_adopts_an_account_that_already_had_the_name() {
             rig.accounts().await.get(&theirs),
             Some(&("shared-name".to_owned(), "AKIATHEIRS".to_owned()))
         );
+    });
+}
+
+// The three ways a review found the provider orphaning an account or taking another's in a
+// world with other API clients and a lagging API (issue "Ownership you can prove").
+
+/// Failure 1: right after its create, the API answers 404 for the account and leaves it out
+/// of the list; that is no proof that it is gone.
+#[test]
+fn a_young_account_the_api_does_not_show_yet_is_never_taken_as_gone() {
+    rt().block_on(async {
+        let rig = Rig::start(200).await;
+        // Unreadable and unlisted for 2.5 s after its task completed.
+        rig.admin("PUT", "/config", json!({"account_404_ms": 2500}))
+            .await;
+        let applied = rig
+            .apply(&Value::Null, &config("young", "AKIAYOUNG", Some("1s")))
+            .await;
+        let id = state_id(&applied.state).expect("the create recorded the account's ID");
+        assert!(!applied.errors.is_empty(), "the wait for active ran out");
+        // The refresh right after: the API still does not show the account.
+        let (read, private, errors) = rig.refresh(&applied.state, &applied.private).await;
+        assert_eq!(
+            state_id(&read),
+            Some(id),
+            "a young account's 404 was taken as gone: {read:?}"
+        );
+        let text = errors.join("\n");
+        assert!(
+            text.contains(&id.to_string()) && text.contains("terraform state rm"),
+            "the refresh says what it knows and what to run: {text}"
+        );
+        // Once the API shows it, the refresh finds it, and a destroy deletes it: nothing orphaned.
+        tokio::time::sleep(Duration::from_millis(2600)).await;
+        let (read, _, errors) = rig.refresh(&read, &private).await;
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(state_id(&read), Some(id));
+        let destroyed = rig.apply(&read, &Value::Null).await;
+        assert!(destroyed.errors.is_empty(), "{:?}", destroyed.errors);
+        assert!(rig.named("young").await.is_empty(), "orphaned");
+    });
+}
+
+/// Failure 2: our POST is lost without committing while another client's create of the same
+/// name and key, queued before ours, makes its account: that account is not ours.
+#[test]
+fn an_ambiguous_create_never_adopts_an_account_another_client_queued_before_it() {
+    rt().block_on(async {
+        let rig = Rig::start(300).await;
+        rig.admin("PUT", "/config", json!({"task_stage_ms": 150}))
+            .await;
+        rig.foreign_create("same", "AKIASAME").await;
+        rig.fault(json!({"drop": "before_commit", "method": "POST", "path_prefix": "/v1/cloud-accounts", "count": 1}))
+            .await;
+        let applied = rig
+            .apply(&Value::Null, &config("same", "AKIASAME", None))
+            .await;
+        let theirs = rig.named("same").await;
+        assert_eq!(theirs.len(), 1, "the other client's account only");
+        assert_ne!(
+            state_id(&applied.state),
+            Some(theirs[0]),
+            "adopted the other client's account: {:?}",
+            applied.state
+        );
+        assert!(applied.state.is_null(), "{:?}", applied.state);
+        let text = applied.errors.join("\n");
+        assert!(
+            text.contains(&theirs[0].to_string()) && text.contains("terraform import"),
+            "names the account that holds the name and the command to import it: {text}"
+        );
+    });
+}
+
+/// Failure 3: after an ambiguous POST, a create task that is new but made by another client
+/// (another name, the same key) is not ours, and its account never reaches our state.
+#[test]
+fn an_ambiguous_create_never_takes_another_client_s_new_task_as_its_own() {
+    rt().block_on(async {
+        let rig = Rig::start(200).await;
+        // Their task outlives our 1 s timeout and its last looks.
+        rig.admin("PUT", "/config", json!({"task_stage_ms": 900}))
+            .await;
+        rig.fault(json!({"drop": "before_commit", "method": "POST", "path_prefix": "/v1/cloud-accounts", "count": 1}))
+            .await;
+        let cfg = config("ours", "AKIASHARED", Some("1s"));
+        let apply = rig.apply(&Value::Null, &cfg);
+        let theirs = async {
+            rig.until_writes("POST", 1).await;
+            rig.foreign_create("theirs", "AKIASHARED").await
+        };
+        let (applied, their_task) = tokio::join!(apply, theirs);
+        let text = applied.errors.join("\n");
+        assert!(
+            !text.contains(&format!("accepted the create as task {their_task}")),
+            "quotes the other client's task as ours: {text}"
+        );
+        // Their task completes; every refresh of what we recorded must leave their account out.
+        tokio::time::sleep(Duration::from_millis(2_000)).await;
+        let theirs = rig.named("theirs").await;
+        assert_eq!(theirs.len(), 1);
+        let (mut state, mut private) = (applied.state, applied.private);
+        for _ in 0..3 {
+            if state.is_null() {
+                break;
+            }
+            let (read, p, _) = rig.refresh(&state, &private).await;
+            assert_ne!(
+                state_id(&read),
+                Some(theirs[0]),
+                "took the other client's account: {read:?}"
+            );
+            (state, private) = (read, p);
+        }
+        assert!(
+            state.is_null(),
+            "our create made nothing, which the refresh proves: {state:?}"
+        );
+        assert!(rig.named("ours").await.is_empty());
     });
 }
 
@@ -676,13 +832,14 @@ fn a_create_whose_task_outlives_the_timeout_is_recorded_as_pending_then_resolved
             .as_str()
             .unwrap_or_default()
             .to_owned();
-        assert!(id.starts_with("pending-task:"), "{:?}", applied.state);
+        assert_eq!(id, "pending-create", "{:?}", applied.state);
         let text = applied.errors.join("\n");
         assert!(text.contains("terraform untaint"), "{text}");
         tokio::time::sleep(Duration::from_millis(2500)).await;
-        let (read, errors) = rig.read(&applied.state).await;
+        let (read, _, errors) = rig.refresh(&applied.state, &applied.private).await;
         assert!(errors.is_empty(), "{errors:?}");
-        let account = state_id(&read).expect("resolved to an account ID");
+        let account = state_id(&read)
+            .unwrap_or_else(|| panic!("resolved to an account ID: {read:?} {errors:?}"));
         assert!(rig.accounts().await.contains_key(&account));
         // Tainted: the next apply replaces it, and the old one is deleted.
         rig.admin("PUT", "/config", json!({"task_stage_ms": 5}))

@@ -10,6 +10,7 @@ use super::{FrameworkServer, panic_message};
 use crate::framework::diag::Diagnostics;
 use crate::framework::path::AttributePath;
 use crate::framework::plan::{finish_state, plan_change};
+use crate::framework::private::PrivateState;
 use crate::framework::provider::Provider;
 use crate::framework::resource::{
     Checkpoint, CreateRequest, DeleteRequest, PlanRequest, ReadOutcome, ReadRequest, UpdateRequest,
@@ -105,16 +106,19 @@ impl<P: Provider> FrameworkServer<P> {
             }
             let new_state = match self.configured(&mut diags) {
                 Some(data) => {
+                    let mut private = PrivateState::decode(&req.private);
                     let outcome = resource
                         .read(
                             &data,
                             ReadRequest {
                                 current: &current,
+                                private: &mut private,
                                 stop: self.stop_token(),
                             },
                             &mut diags,
                         )
                         .await;
+                    resp.private = private.encode();
                     match outcome {
                         ReadOutcome::Found(mut v) => {
                             finish_state(schema, &mut v);
@@ -235,19 +239,22 @@ impl<P: Provider> FrameworkServer<P> {
                 return (resp, diags);
             };
             let stop = self.stop_token();
+            let mut private = PrivateState::decode(&req.planned_private);
             let new_state = if planned.is_null() {
-                resource.delete(&data, DeleteRequest { prior: &prior, stop }, &mut diags).await;
+                resource.delete(&data, DeleteRequest { prior: &prior, private: &private, stop }, &mut diags).await;
                 if diags.has_error() { prior.clone() } else { Value::Null }
             } else if prior.is_null() {
                 let checkpoint = Checkpoint::default();
+                let mut created_private = PrivateState::default();
                 let create = resource.create(
                     &data,
-                    CreateRequest { config: &config, planned: &planned, stop, checkpoint: checkpoint.clone() },
+                    CreateRequest { config: &config, planned: &planned, private: &mut created_private, stop, checkpoint: checkpoint.clone() },
                     &mut diags,
                 );
                 // Recover a panic here, not only in `serve`, so the checkpoint still reaches state.
                 let created = match AssertUnwindSafe(create).catch_unwind().await {
-                    Ok(created) => created.or_else(|| checkpoint.last()),
+                    Ok(Some(state)) => Some((state, created_private)),
+                    Ok(None) => checkpoint.last(),
                     Err(panic) => {
                         let msg = panic_message(panic.as_ref());
                         tracing::error!(panic = %msg, "create panicked; answering with the state it had recorded");
@@ -273,13 +280,16 @@ impl<P: Provider> FrameworkServer<P> {
                         "The provider reported success but returned no state. This is a provider bug; please report it.",
                     );
                 }
-                created.unwrap_or(Value::Null)
+                let (state, created_private) = created.unwrap_or((Value::Null, PrivateState::default()));
+                private = created_private;
+                state
             } else {
                 resource
-                    .update(&data, UpdateRequest { prior: &prior, config: &config, planned: &planned, stop }, &mut diags)
+                    .update(&data, UpdateRequest { prior: &prior, config: &config, planned: &planned, private: &mut private, stop }, &mut diags)
                     .await
                     .unwrap_or_else(|| prior.clone())
             };
+            resp.private = if new_state.is_null() { Vec::new() } else { private.encode() };
             let mut new_state = new_state;
             if finish_state(schema, &mut new_state) && !diags.has_error() {
                 diags.error(

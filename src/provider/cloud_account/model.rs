@@ -212,30 +212,36 @@ pub fn parse_id(text: &str) -> Result<i64, String> {
     }
 }
 
-/// The `id` prefix of a create whose Redis Cloud task had not finished when the apply ended:
-/// `pending-task:<task ID>` (several IDs, comma-separated, when creates of the same name raced).
-/// The next refresh replaces it with the account's ID.
-pub const PENDING_TASK_PREFIX: &str = "pending-task:";
+/// The `id` of a create not settled when its operation ended. What it needs to be settled
+/// later is kept in private state ([`crate::client::ownership::PendingCreate`]).
+pub const PENDING_ID: &str = "pending-create";
 
-/// The `id` prefix of a create whose answer was lost and whose task could not be told apart:
-/// `pending-create:after-<account ID>`. The next refresh looks for the account it made among
-/// the accounts created after that one.
-pub const PENDING_CREATE_PREFIX: &str = "pending-create:after-";
+/// The `id` prefix under which states written before [`PENDING_ID`] kept a create whose task had
+/// not finished: `pending-task:<task ID>[,<task ID>…]`.
+pub const LEGACY_PENDING_TASK_PREFIX: &str = "pending-task:";
 
-/// The `id` of a pending create.
-pub fn pending_id(task_ids: &[String]) -> String {
-    format!("{PENDING_TASK_PREFIX}{}", task_ids.join(","))
-}
+/// The `id` prefix under which states written before [`PENDING_ID`] kept a create whose answer
+/// was lost: `pending-create:after-<account ID>`.
+pub const LEGACY_PENDING_AFTER_PREFIX: &str = "pending-create:after-";
 
 /// What a state's `id` holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StateId {
     /// A cloud account ID.
     Account(i64),
-    /// The candidate tasks of a create that had not finished.
-    PendingCreate(Vec<String>),
-    /// A create whose answer was lost: its account, if any, has an ID above this one.
-    UnattributedCreate(i64),
+    /// A create not settled yet, with what an older state's `id` recorded of it.
+    Pending(LegacyPending),
+}
+
+/// What a pending create's `id` itself records: nothing (the record is in private state), or
+/// what states written before that record kept in the `id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LegacyPending {
+    None,
+    /// `pending-task:<ids>`: the create's candidate tasks.
+    Tasks(Vec<String>),
+    /// `pending-create:after-<id>`: accounts up to this ID existed before the create.
+    After(i64),
 }
 
 /// Reads a state's `id`.
@@ -243,19 +249,22 @@ pub fn state_id(state: &Value) -> Result<StateId, String> {
     let Some(raw) = state.attr("id").as_str() else {
         return Err("The state has no `id`.".to_owned());
     };
-    if let Some(after) = raw.strip_prefix(PENDING_CREATE_PREFIX)
+    if raw == PENDING_ID {
+        return Ok(StateId::Pending(LegacyPending::None));
+    }
+    if let Some(after) = raw.strip_prefix(LEGACY_PENDING_AFTER_PREFIX)
         && let Ok(after) = after.parse::<i64>()
     {
-        return Ok(StateId::UnattributedCreate(after));
+        return Ok(StateId::Pending(LegacyPending::After(after)));
     }
-    if let Some(tasks) = raw.strip_prefix(PENDING_TASK_PREFIX) {
+    if let Some(tasks) = raw.strip_prefix(LEGACY_PENDING_TASK_PREFIX) {
         let tasks: Vec<String> = tasks
             .split(',')
             .filter(|t| !t.trim().is_empty())
             .map(|t| t.trim().to_owned())
             .collect();
         if !tasks.is_empty() {
-            return Ok(StateId::PendingCreate(tasks));
+            return Ok(StateId::Pending(LegacyPending::Tasks(tasks)));
         }
     }
     match raw.parse::<i64>() {

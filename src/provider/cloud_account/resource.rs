@@ -5,17 +5,19 @@ use async_trait::async_trait;
 use tokio::time::Instant;
 
 use super::model::{
-    self, AccountConfig, CloudAccountIdentity, CloudAccountModel, Operation, PENDING_CREATE_PREFIX,
-    StateId, TYPE_NAME, identity_schema, identity_value, merge_account, parse_id, pending_id,
+    self, AccountConfig, CloudAccountIdentity, CloudAccountModel, LegacyPending, Operation,
+    PENDING_ID, StateId, TYPE_NAME, identity_schema, identity_value, merge_account, parse_id,
     state_id, timeout,
 };
-use crate::client::reconcile::{CreateFailure, Created, PendingCreate, UpdateFailure};
+use crate::client::ownership::{Before, Intent, PendingCreate, now_ms};
+use crate::client::reconcile::{CreateFailure, Created, Resolution, UpdateFailure};
 use crate::client::{
     Client, CloudAccount, CloudAccountCreateRequest, CloudAccountUpdateRequest, Error,
 };
 use crate::framework::diag::Diagnostics;
 use crate::framework::model::Val;
 use crate::framework::path::AttributePath;
+use crate::framework::private::PrivateState;
 use crate::framework::resource::{
     CreateRequest, DeleteRequest, ImportRequest, PlanRequest, ReadOutcome, ReadRequest, Resource,
     UpdateRequest,
@@ -28,6 +30,11 @@ use crate::provider::diagnostics::api_error;
 /// The `rediscloud_cloud_account` resource type.
 #[derive(Debug, Default)]
 pub struct CloudAccountResource;
+
+/// Private state: when the account's ID became known (unix ms), for the gone rule.
+const CREATED_AT: &str = "created_at_ms";
+/// Private state: the record of a create not settled yet.
+const PENDING: &str = "pending_create";
 
 /// What a create that failed after the account existed tells the user.
 const KEPT_IN_STATE: &str = "The cloud account exists and is recorded in state, marked tainted: the next `terraform apply` deletes it and creates a new one. To keep this account instead, fix the cause, then run `terraform untaint <resource address>`; the next apply then only changes what differs.";
@@ -145,13 +152,14 @@ impl Resource for CloudAccountResource {
         let id = match client.create_cloud_account_reconciled(&body).await {
             Ok(Created { id }) => id,
             Err(failure) => {
-                return create_failed(&client, failure, &body, req.planned, &req, diags).await;
+                return create_failed(&client, failure, &body, req, diags).await;
             }
         };
         // From here on the ID is known: the checkpoint carries it through every exit.
         let mut state = req.planned.clone();
         set_id(&mut state, id);
-        req.checkpoint.save(&state);
+        req.private.set(CREATED_AT, &now_ms());
+        req.checkpoint.save(&state, req.private);
         tracing::info!(
             cloud_account_id = id,
             "cloud account {id} created; waiting for it to become active"
@@ -185,51 +193,28 @@ impl Resource for CloudAccountResource {
         let client = client.bounded(deadline, &req.stop);
         let id = match state_id(&current) {
             Ok(StateId::Account(id)) => id,
-            Ok(pending) => {
-                // What identifies the account a pending create made; never guessed, so an unreadable state stays.
-                let Some(m) = pending_model(&current, diags) else {
+            Ok(StateId::Pending(legacy)) => {
+                let Some(record) = pending_record(&current, req.private, &legacy, diags) else {
                     return ReadOutcome::Found(current);
                 };
-                let (outcome, what) = match pending {
-                    StateId::PendingCreate(task_ids) => (
-                        client
-                            .resolve_pending_create(
-                                &task_ids,
-                                m.name.as_deref().unwrap_or_default(),
-                                m.access_key_id.as_deref().unwrap_or_default(),
-                            )
-                            .await,
-                        task_ids.join(", "),
-                    ),
-                    StateId::UnattributedCreate(after) => (
-                        resolve_unattributed(&client, after, &m).await,
-                        format!("after account {after}"),
-                    ),
-                    StateId::Account(_) => unreachable!("matched above"),
-                };
-                return pending_outcome(outcome, &what, current, diags);
+                let outcome = client.resolve_pending_create(&record).await;
+                return pending_outcome(outcome, record, current, req.private, diags);
             }
             Err(why) => {
                 diags.error("Invalid Cloud Account State", why);
                 return ReadOutcome::Found(current);
             }
         };
-        let result = match client.read_cloud_account(id).await {
-            Err(e) if e.is_any_not_found() => match client.prove_gone(id, e).await {
-                Ok(()) => {
-                    tracing::info!(
-                        cloud_account_id = id,
-                        "cloud account {id} no longer exists; removing it from state"
-                    );
-                    return ReadOutcome::Gone;
-                }
-                Err(e) => Err(e),
-            },
-            other => other,
-        };
-        match result {
-            Ok(account) if account.status.as_deref() == Some("deleted") => ReadOutcome::Gone,
-            Ok(account) => {
+        let created_at: Option<u64> = req.private.get(CREATED_AT);
+        match client.refresh_cloud_account(id, created_at).await {
+            Ok(None) => {
+                tracing::info!(
+                    cloud_account_id = id,
+                    "cloud account {id} no longer exists; removing it from state"
+                );
+                ReadOutcome::Gone
+            }
+            Ok(Some(account)) => {
                 let mut state = current;
                 merge_account(&mut state, &account);
                 ReadOutcome::Found(state)
@@ -256,7 +241,7 @@ impl Resource for CloudAccountResource {
         let client = data.client(diags)?;
         let id = match state_id(&prior) {
             Ok(StateId::Account(id)) => id,
-            Ok(StateId::PendingCreate(_) | StateId::UnattributedCreate(_)) => {
+            Ok(StateId::Pending(_)) => {
                 diags.error(
                     "Cloud Account Not Created Yet",
                     "This cloud account is still being created by Redis Cloud, so it cannot be updated. Run `terraform apply` again once it has been: the refresh records the account's ID first.",
@@ -369,47 +354,27 @@ impl Resource for CloudAccountResource {
         const KEPT: &str = "The account is still in state; run `terraform destroy` (or apply) again once the cause is fixed.";
         let id = match state_id(req.prior) {
             Ok(StateId::Account(id)) => id,
-            Ok(pending @ (StateId::PendingCreate(_) | StateId::UnattributedCreate(_))) => {
-                let Some(m) = pending_model(req.prior, diags) else {
+            Ok(StateId::Pending(legacy)) => {
+                let Some(record) = pending_record(req.prior, req.private, &legacy, diags) else {
                     return;
                 };
-                let key = m.access_key_id.as_deref().unwrap_or_default();
-                let mut delay = std::time::Duration::from_millis(100);
-                loop {
-                    let outcome = match &pending {
-                        StateId::PendingCreate(task_ids) => {
-                            let name = m.name.as_deref().unwrap_or_default();
-                            client.resolve_pending_create(task_ids, name, key).await
-                        }
-                        StateId::UnattributedCreate(after) => {
-                            resolve_unattributed(&client, *after, &m).await
-                        }
-                        StateId::Account(_) => unreachable!("matched above"),
-                    };
-                    match outcome {
-                        Ok(PendingCreate::Created(account)) => break account.id,
-                        // The create made nothing: there is nothing to delete.
-                        Ok(PendingCreate::NothingCreated) => return,
-                        Ok(PendingCreate::Unfinished)
-                            if Instant::now() + delay < deadline && !req.stop.is_cancelled() =>
-                        {
-                            tokio::select! {
-                                () = tokio::time::sleep(delay) => {}
-                                () = req.stop.cancelled() => {}
-                            }
-                            delay = (delay * 2).min(std::time::Duration::from_secs(5));
-                        }
-                        Ok(PendingCreate::Unfinished) => {
-                            diags.error(
-                                "Unable to Delete Cloud Account",
-                                format!("The create of this cloud account has not finished, so there is nothing to delete yet. {KEPT}"),
-                            );
-                            return;
-                        }
-                        Err(err) => {
-                            api_error(diags, "Delete Cloud Account", &err, KEPT);
-                            return;
-                        }
+                match client.settle_pending_create(&record).await {
+                    Ok(Resolution::Created(account)) => account.id,
+                    // The create made nothing: there is nothing to delete.
+                    Ok(Resolution::NothingCreated) => return,
+                    Ok(Resolution::Undecided { why, candidates }) => {
+                        diags.error(
+                            "Unable to Delete Cloud Account",
+                            format!(
+                                "Nothing was deleted: whether the create recorded here made a cloud account is not decided ({why}). {}",
+                                undecided_commands(&candidates)
+                            ),
+                        );
+                        return;
+                    }
+                    Err(err) => {
+                        api_error(diags, "Delete Cloud Account", &err, KEPT);
+                        return;
                     }
                 }
             }
@@ -421,7 +386,8 @@ impl Resource for CloudAccountResource {
                 return;
             }
         };
-        if let Err(err) = client.delete_cloud_account_reconciled(id).await {
+        let created_at: Option<u64> = req.private.get(CREATED_AT);
+        if let Err(err) = client.delete_cloud_account_reconciled(id, created_at).await {
             let context = match err {
                 Error::Timeout { .. } | Error::Cancelled { .. } => format!(
                     "Redis Cloud may still be deleting cloud account {id}. {KEPT} The next run finds it gone, or waits for it."
@@ -465,21 +431,6 @@ impl Resource for CloudAccountResource {
                 diags.error("Invalid Import ID", why);
                 None
             }
-        }
-    }
-}
-
-/// The model of a state recorded as a pending create, or an error diagnostic: resolving the create needs what the
-/// state says about the account, and a guess could take an account this resource did not create.
-fn pending_model(state: &Value, diags: &mut Diagnostics) -> Option<CloudAccountModel> {
-    match CloudAccountModel::read(state) {
-        Ok(m) => Some(m),
-        Err(err) => {
-            diags.error(
-                "Invalid Cloud Account State",
-                format!("This cloud account is recorded as a pending create, but its state cannot be read ({err}); it was left as it was."),
-            );
-            None
         }
     }
 }
@@ -556,8 +507,7 @@ async fn create_failed(
     client: &Client,
     failure: CreateFailure,
     body: &CloudAccountCreateRequest,
-    planned: &Value,
-    req: &CreateRequest<'_>,
+    req: CreateRequest<'_>,
     diags: &mut Diagnostics,
 ) -> Option<Value> {
     const NOTHING: &str = "Nothing was created and nothing was recorded in state; the next apply tries to create the account again.";
@@ -605,9 +555,10 @@ async fn create_failed(
             None
         }
         CreateFailure::FailedWithAccount { id, err } => {
-            let mut state = planned.clone();
+            let mut state = req.planned.clone();
             set_id(&mut state, id);
-            req.checkpoint.save(&state);
+            req.private.set(CREATED_AT, &now_ms());
+            req.checkpoint.save(&state, req.private);
             if let Some(account) = client.last_look_at_account(id).await {
                 merge_account(&mut state, &account);
             }
@@ -616,50 +567,31 @@ async fn create_failed(
                 "Create Cloud Account",
                 &err,
                 &format!(
-                    "The failed task names cloud account {id}, which carries this resource's name and access key, as the account it made. {KEPT_IN_STATE}"
+                    "Cloud account {id} carries this resource's name and access key and was made by this create's own task, so it is this resource's. {KEPT_IN_STATE}"
                 ),
             );
             Some(state)
         }
-        CreateFailure::Pending { task_ids, err } => {
-            let id = pending_id(&task_ids);
-            let mut state = planned.clone();
+        CreateFailure::Pending {
+            record,
+            err,
+            why,
+            candidates,
+        } => {
+            let mut state = req.planned.clone();
             if let Some(obj) = state.as_object_mut() {
-                obj.insert("id".into(), Value::string(&id));
+                obj.insert("id".into(), Value::string(PENDING_ID));
             }
-            req.checkpoint.save(&state);
-            let tasks = if task_ids.len() == 1 {
-                format!("task {}", task_ids[0])
-            } else {
-                format!(
-                    "one of the tasks {} (creates of the same name raced; the account's access key will tell which is this one's)",
-                    task_ids.join(", ")
-                )
-            };
+            req.private.set(PENDING, &record);
+            req.checkpoint.save(&state, req.private);
             api_error(
                 diags,
                 "Create Cloud Account",
                 &err,
                 &format!(
-                    "Redis Cloud accepted the create as {tasks}, but whether it made an account could not be established before the operation ended (the task had not finished, or the account it names could not be read yet). It is recorded in state with the ID `{id}`, marked tainted, so the account cannot be lost. The next `terraform plan` or `apply` reads the task: if it made no account of this resource's, the account is planned for creation; if it made one, the account's ID is recorded and, being tainted, the next apply deletes it and creates a new one, unless you run `terraform untaint <resource address>` first to keep it."
-                ),
-            );
-            Some(state)
-        }
-        CreateFailure::Unattributed { after_id, err } => {
-            let id = format!("{PENDING_CREATE_PREFIX}{after_id}");
-            let mut state = planned.clone();
-            if let Some(obj) = state.as_object_mut() {
-                obj.insert("id".into(), Value::string(&id));
-            }
-            req.checkpoint.save(&state);
-            api_error(
-                diags,
-                "Create Cloud Account",
-                &err,
-                &format!(
-                    "Whether Redis Cloud received the create could not be established before the operation ended. It is recorded in state with the ID `{id}`, marked tainted, so an account it made cannot be lost. The next `terraform plan` or `apply` looks for an account created after account {after_id} with the name {:?} and this access key: if there is one, its ID is recorded and, being tainted, the next apply deletes it and creates a new one, unless you run `terraform untaint <resource address>` first to keep it; if there is none and no create is still queued, the account is planned for creation.",
-                    body.name
+                    "Whether Redis Cloud made the cloud account {name:?} could not be established before the operation ended: {why}.{maybe} It is recorded in state as a pending create (`id = \"{PENDING_ID}\"`), marked tainted, so an account it made cannot be lost. The next `terraform plan` or `apply` looks again, by the same rule: if it finds this create's account, it records the account's ID, and the apply then replaces the account because it is tainted (run `terraform untaint <resource address>` first to keep it); if it proves that nothing was created, it plans the account's creation; while neither is proven, it says so and stops.",
+                    name = body.name,
+                    maybe = candidates_sentence(&candidates),
                 ),
             );
             Some(state)
@@ -667,59 +599,146 @@ async fn create_failed(
     }
 }
 
-/// Looks for the account a create recorded as `pending-create:after-<id>` made.
-async fn resolve_unattributed(
-    client: &Client,
-    after: i64,
-    m: &CloudAccountModel,
-) -> Result<PendingCreate, Error> {
-    client
-        .resolve_unattributed_create(
-            after,
-            m.name.as_deref().unwrap_or_default(),
-            m.provider_type.as_deref(),
-            m.access_key_id.as_deref().unwrap_or_default(),
-        )
-        .await
+/// "Cloud account 12 may be this create's." for the accounts a look could not rule out.
+fn candidates_sentence(candidates: &[i64]) -> String {
+    match candidates {
+        [] => String::new(),
+        [one] => format!(" Cloud account {one} may be this create's."),
+        many => format!(
+            " Cloud accounts {} may be this create's.",
+            many.iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// The exact commands for a user who knows better than the evidence.
+fn undecided_commands(candidates: &[i64]) -> String {
+    let mut out = String::new();
+    for id in candidates {
+        out.push_str(&format!(
+            "If cloud account {id} is the one this resource created, run `terraform state rm <resource address>` then `terraform import <resource address> {id}`. "
+        ));
+    }
+    out.push_str("If this create made no account, run `terraform state rm <resource address>`: the next apply creates it. The state was left as it was.");
+    out
+}
+
+/// The record of the pending create `state` holds: from private state, or rebuilt from what a
+/// state written before that record kept in its `id`, with the name and key it was created with.
+fn pending_record(
+    state: &Value,
+    private: &PrivateState,
+    legacy: &LegacyPending,
+    diags: &mut Diagnostics,
+) -> Option<PendingCreate> {
+    if let Some(record) = private.get::<PendingCreate>(PENDING) {
+        return Some(record);
+    }
+    let m = match CloudAccountModel::read(state) {
+        Ok(m) => m,
+        Err(err) => {
+            diags.error(
+                "Invalid Cloud Account State",
+                format!("This cloud account is recorded as a pending create, but its state cannot be read ({err}); it was left as it was."),
+            );
+            return None;
+        }
+    };
+    let intent = Intent {
+        name: m.name.as_deref().unwrap_or_default().to_owned(),
+        provider: m.provider_type.as_deref().map(str::to_owned),
+        access_key_id: m.access_key_id.as_deref().unwrap_or_default().to_owned(),
+    };
+    let (before, tasks) = match legacy {
+        LegacyPending::Tasks(tasks) => (Before::Unrecorded, tasks.clone()),
+        LegacyPending::After(id) => (Before::AccountsUpTo { id: *id }, Vec::new()),
+        LegacyPending::None => {
+            diags.error(
+                "Invalid Cloud Account State",
+                format!("This cloud account is recorded as a pending create, but the record of that create is missing from the state's private data (was the state edited?). {}", undecided_commands(&[])),
+            );
+            return None;
+        }
+    };
+    Some(PendingCreate {
+        intent,
+        sent_at_ms: 0,
+        before,
+        tasks,
+    })
 }
 
 /// A refresh of a create recorded as pending: what its resolution found.
 fn pending_outcome(
-    outcome: Result<PendingCreate, Error>,
-    what: &str,
+    outcome: Result<Resolution, Error>,
+    record: PendingCreate,
     current: Value,
+    private: &mut PrivateState,
     diags: &mut Diagnostics,
 ) -> ReadOutcome {
+    // A state written before the record existed is kept in today's form from now on.
+    let mut kept = current.clone();
+    if let Some(obj) = kept.as_object_mut() {
+        obj.insert("id".into(), Value::string(PENDING_ID));
+    }
+    private.set(PENDING, &record);
     match outcome {
-        Ok(PendingCreate::Created(account)) => {
+        Ok(Resolution::Created(account)) => {
             let mut state = current;
+            set_id(&mut state, account.id);
             merge_account(&mut state, &account);
+            private.remove(PENDING);
+            private.set(CREATED_AT, &now_ms());
+            tracing::info!(
+                cloud_account_id = account.id,
+                "the pending create made cloud account {}; recording it",
+                account.id
+            );
             ReadOutcome::Found(state)
         }
-        Ok(PendingCreate::NothingCreated) => {
+        Ok(Resolution::NothingCreated) => {
+            private.remove(PENDING);
             tracing::info!(
-                pending = what,
-                "the pending create ({what}) made no account of this resource's; removing it from state"
+                "the pending create of {:?} made no account; removing it from state",
+                record.intent.name
             );
             ReadOutcome::Gone
         }
-        Ok(PendingCreate::Unfinished) => {
-            diags.warning(
-                "Cloud Account Still Being Created",
-                format!("Redis Cloud has not finished creating this cloud account (pending: {what}). It stays recorded as pending until it has."),
-            );
-            ReadOutcome::Found(current)
+        Ok(Resolution::Undecided { why, candidates }) => {
+            let age = now_ms().saturating_sub(record.sent_at_ms);
+            if record.sent_at_ms > 0 && age < 120_000 {
+                diags.warning(
+                    "Cloud Account Still Being Created",
+                    format!(
+                        "Whether the create of {:?} made an account is not decided yet: {why}.{} It stays recorded as a pending create; the next plan looks again.",
+                        record.intent.name,
+                        candidates_sentence(&candidates)
+                    ),
+                );
+            } else {
+                diags.error(
+                    "Unresolved Cloud Account Create",
+                    format!(
+                        "This cloud account is recorded as a pending create of {:?}, and the evidence to resolve it is missing: {why}.{} The provider never guesses which account is this resource's. {}",
+                        record.intent.name,
+                        candidates_sentence(&candidates),
+                        undecided_commands(&candidates)
+                    ),
+                );
+            }
+            ReadOutcome::Found(kept)
         }
         Err(err) => {
             api_error(
                 diags,
                 "Read Cloud Account",
                 &err,
-                &format!(
-                    "This cloud account is recorded as a pending create ({what}), which could not be resolved; the state was left as it was."
-                ),
+                "This cloud account is recorded as a pending create, which could not be resolved; the state was left as it was.",
             );
-            ReadOutcome::Found(current)
+            ReadOutcome::Found(kept)
         }
     }
 }
