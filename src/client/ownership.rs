@@ -24,10 +24,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use super::models::{CloudAccount, CloudAccountCreateRequest, TaskStateUpdate};
+use super::models::{CloudAccount, CloudAccountCreateRequest, TaskStateUpdate, TaskStatus};
 use super::{Client, Error};
 
 pub(crate) const CREATE_COMMAND: &str = "cloudAccountCreateRequest";
+pub(crate) const DELETE_COMMAND: &str = "cloudAccountDeleteRequest";
 
 /// At most this many accounts whose masked listed key may be ours are read by ID per look.
 const MAX_KEY_READS: usize = 3;
@@ -339,7 +340,8 @@ impl Client {
         let window = self.inner.poll.visibility_window;
         if let Some(born) = created_at_ms {
             let age = Duration::from_millis(now_ms().saturating_sub(born));
-            if age < window && err.is_any_not_found() {
+            // A completed delete of it is evidence whatever its age; its absence alone is not.
+            if age < window && err.is_any_not_found() && !self.deleted_by_a_task(id).await {
                 return Ok(Gone::TooYoung { age });
             }
         }
@@ -351,6 +353,17 @@ impl Client {
             },
             other => Err(other),
         }
+    }
+
+    /// Whether the task list shows a completed delete of account `id` (by anyone).
+    async fn deleted_by_a_task(&self, id: i64) -> bool {
+        self.tasks_since(Instant::now()).await.is_ok_and(|tasks| {
+            tasks.iter().any(|t| {
+                t.command_type.as_deref() == Some(DELETE_COMMAND)
+                    && t.resource_id() == Some(id)
+                    && t.task_status() == TaskStatus::ProcessingCompleted
+            })
+        })
     }
 
     /// One look for the account `pending`'s create made, applying [`judge`] to every account

@@ -33,8 +33,8 @@ use super::models::{
     TaskStateUpdate, TaskStatus,
 };
 use super::ownership::{
-    Before, CREATE_COMMAND, Gone, Intent, Look, Owner, PendingCreate, Verdict, is_live, is_masked,
-    judge, key_evidence, key_may_be, now_ms,
+    Before, CREATE_COMMAND, DELETE_COMMAND, Gone, Intent, Look, Owner, PendingCreate, Verdict,
+    is_live, is_masked, judge, key_evidence, key_may_be, now_ms,
 };
 use super::{Client, Error, TaskFailure};
 
@@ -49,7 +49,6 @@ const MAX_SENDS: u32 = 3;
 const MAX_KEY_READS: usize = 3;
 
 const UPDATE_COMMAND: &str = "cloudAccountUpdateRequest";
-const DELETE_COMMAND: &str = "cloudAccountDeleteRequest";
 
 /// A create that made an account: the ID is proven to be this create's.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -725,8 +725,10 @@ fn acc_cloud_account_drift_recreates() {
         workdir.write_config(&cfg);
         let id = state_id(&apply_converged(&workdir), ADDR);
         match &target {
+            // Deleted by another API client moments after its create: the completed delete task
+            // proves it gone, however young the account (its absence alone would not).
             Target::Emulator(emulator) => {
-                emulator.delete_out_of_band(id.parse().expect("numeric id"));
+                emulator.delete_as_another_client(id.parse().expect("numeric id"));
             }
             // No admin API: delete it through a second Terraform directory, which is just as "out of band"
             // for this one.

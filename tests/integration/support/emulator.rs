@@ -301,10 +301,35 @@ impl Emulator {
         self.admin("POST", "/admin/task-errors", Some(&body))
     }
 
-    /// `POST /admin/accounts/{id}/delete`: remove an account behind Terraform's back (drift).
+    /// Another API client deletes account `id` through the REST API (`DELETE /v1/cloud-accounts/{id}`),
+    /// as a console user or another workspace does; waits until the emulator has removed it.
     #[track_caller]
-    pub fn delete_out_of_band(&self, id: u64) -> Value {
-        self.admin("POST", &format!("/admin/accounts/{id}/delete"), None)
+    pub fn delete_as_another_client(&self, id: u64) {
+        let path = format!("/v1/cloud-accounts/{id}");
+        let response = http::request_with_headers(
+            self.process.banner().addr,
+            "DELETE",
+            &path,
+            None,
+            &[
+                ("x-api-key", self.access_key()),
+                ("x-api-secret-key", self.secret_key()),
+            ],
+        )
+        .unwrap_or_else(|err| panic!("{err}"));
+        assert!(
+            (200..300).contains(&response.status),
+            "DELETE {path}: HTTP {}: {}",
+            response.status,
+            response.body
+        );
+        for _ in 0..500 {
+            if !self.live_account_ids().contains(&id) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!("account {id} was never deleted");
     }
 
     /// `POST /admin/accounts/{id}/status`: force an account's status (e.g. `"error"`).
