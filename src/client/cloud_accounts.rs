@@ -37,7 +37,9 @@ impl Client {
                 body: None,
                 redact: Vec::new(),
                 resource: "the cloud account list".to_owned(),
-                deadline: None,
+                // A shared fetch serves every waiting operation: all its tries together take at
+                // most one HTTP timeout, so a stuck list request holds no wait for longer.
+                deadline: poll.then(|| Instant::now() + self.inner.http_timeout()),
                 poll,
             })
             .await?;

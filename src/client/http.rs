@@ -86,6 +86,11 @@ enum Attempt<T> {
 }
 
 impl Inner {
+    /// How long one HTTP request may take, reading its answer included.
+    pub(crate) fn http_timeout(&self) -> Duration {
+        self.http_timeout
+    }
+
     pub(crate) fn new(cfg: ClientConfig, window: Duration) -> Result<Inner, Error> {
         let config_err = |message: &str| Error::Config {
             message: message.to_owned(),

@@ -32,7 +32,9 @@ impl Client {
                 body: None,
                 redact: Vec::new(),
                 resource: "tasks".to_owned(),
-                deadline: None,
+                // A shared fetch serves every waiting operation: all its tries together take at
+                // most one HTTP timeout, so a stuck list request holds no wait for longer.
+                deadline: poll.then(|| Instant::now() + self.inner.http_timeout()),
                 poll,
             })
             .await?;

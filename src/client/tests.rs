@@ -2377,3 +2377,31 @@ async fn a_create_refused_for_a_name_in_use_never_takes_the_account_its_task_nam
         "{out:?}"
     );
 }
+
+/// A shared list fetch serves every waiting operation of the process: all its tries together
+/// take at most one HTTP timeout, so one stuck list request cannot hold every wait for the
+/// retry policy's whole budget (5 tries of a timeout each, plus growing pauses).
+#[tokio::test]
+async fn a_stuck_shared_list_fetch_ends_within_one_http_timeout() {
+    let server = TestServer::start(|r| match (r.method.as_str(), r.path.as_str()) {
+        ("GET", "/v1/cloud-accounts") => reply(200, listing(&[])).delayed(Duration::from_secs(30)),
+        _ => reply(500, "{}"),
+    })
+    .await;
+    let mut cfg = config(&server.base_url);
+    cfg.http_timeout = Duration::from_millis(300);
+    cfg.retry = RetryPolicy {
+        jitter: false,
+        ..RetryPolicy::default()
+    };
+    let c = Client::new(cfg).unwrap();
+    let started = Instant::now();
+    let err = c.accounts_since(Instant::now()).await.unwrap_err();
+    // Before the bound: 5 tries of 300 ms and pauses of 0.2 + 0.4 + 0.8 + 1.6 s, about 4 s.
+    assert!(
+        started.elapsed() < Duration::from_millis(2_000),
+        "{:?}: {err}",
+        started.elapsed()
+    );
+    assert_eq!(server.count("GET", "/v1/cloud-accounts"), 1, "{err}");
+}
