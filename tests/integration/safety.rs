@@ -576,6 +576,59 @@ fn an_ambiguous_create_never_takes_another_client_s_new_task_as_its_own() {
     });
 }
 
+/// States written before the pending record existed kept a pending create in `id`. They are
+/// resolved by the same rule, with only what they recorded, and rewritten in today's form.
+#[test]
+fn legacy_pending_ids_are_resolved_by_the_rule_and_rewritten() {
+    rt().block_on(async {
+        let rig = Rig::start(200).await;
+        let with_id = |name: &str, key: &str, id: &str| {
+            let mut state = config(name, key, None);
+            state
+                .as_object_mut()
+                .unwrap()
+                .insert("id".into(), Value::string(id));
+            state
+        };
+        // `pending-task:<task>`: the task an older provider's POST was answered with.
+        let task = rig.foreign_create("legacy-task", "AKIALEGACYT").await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let made = rig.named("legacy-task").await;
+        assert_eq!(made.len(), 1);
+        let state = with_id(
+            "legacy-task",
+            "AKIALEGACYT",
+            &format!("pending-task:{task}"),
+        );
+        let (read, _, errors) = rig.refresh(&state, &[]).await;
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(state_id(&read), Some(made[0]));
+        // `pending-create:after-<id>` recorded no tasks: an account with the name and key is
+        // never guessed to be ours. The refresh names it and the commands, and keeps the
+        // create pending in today's form.
+        let theirs = rig.foreign_account("legacy-after", "AKIALEGACYA").await;
+        let state = with_id("legacy-after", "AKIALEGACYA", "pending-create:after-1");
+        let (read, private, errors) = rig.refresh(&state, &[]).await;
+        assert_eq!(read.attr("id").as_str(), Some("pending-create"), "{read:?}");
+        let text = errors.join("\n");
+        assert!(
+            text.contains(&format!("`terraform import <resource address> {theirs}`"))
+                && text.contains("`terraform state rm <resource address>`"),
+            "{text}"
+        );
+        let record: Json = serde_json::from_slice(&private).expect("a private record");
+        assert_eq!(
+            record["pending_create"]["before"]["id"],
+            json!(1),
+            "{record}"
+        );
+        // The rewritten form resolves the same way.
+        let (again, _, errors) = rig.refresh(&read, &private).await;
+        assert_eq!(again.attr("id").as_str(), Some("pending-create"));
+        assert!(!errors.is_empty());
+    });
+}
+
 #[test]
 fn a_create_timing_out_on_a_taken_name_records_nothing_and_names_the_account() {
     rt().block_on(async {
