@@ -7,14 +7,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::http::Call;
 use super::models::{
-    AccountStatusKind, CloudAccount, CloudAccountCreateRequest, CloudAccountList,
+    AccountStatusKind, COLLECTION, CloudAccount, CloudAccountCreateRequest, CloudAccountList,
     CloudAccountUpdateRequest, TaskStateUpdate,
 };
 use super::ownership::Gone;
 use super::poll::{Look, Poller};
 use super::{Client, Error};
-
-pub(super) const COLLECTION: &str = "cloud-accounts";
 
 fn encode(body: &impl Serialize) -> Result<Vec<u8>, Error> {
     // The message never includes the body: it carries credentials.

@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use url::Url;
 
 use super::error::body_excerpt;
+use super::poll::{POST_DEADLINE_GRACE, grace_after_stop};
 use super::{Bounds, ClientConfig, Error, PollPolicy, RetryPolicy, default_user_agent};
 use tokio_util::sync::CancellationToken;
 
@@ -34,10 +35,6 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// The part of the rate limit (1/N) that polls leave to writes and reads.
 const WRITE_RESERVE_SHARE: usize = 8;
-
-/// How long past the operation's deadline a write already sent may take to answer, and the
-/// last looks that record what it did may take: all the work after a deadline ends by then.
-pub(crate) const POST_DEADLINE_GRACE: Duration = Duration::from_millis(1500);
 
 /// Shared state behind a [`super::Client`].
 pub(crate) struct Inner {
@@ -572,20 +569,8 @@ fn not_found_type(body: &[u8]) -> Option<String> {
 /// elsewhere in the API gives, says nothing about the account).
 fn names_the_entity(segments: &[String], error_type: &str) -> bool {
     match segments.first().map(String::as_str) {
-        Some(super::cloud_accounts::COLLECTION) => error_type == "CLOUD_ACCOUNT_NOT_FOUND",
+        Some(super::models::COLLECTION) => error_type == "CLOUD_ACCOUNT_NOT_FOUND",
         _ => true,
-    }
-}
-
-/// Ends [`POST_DEADLINE_GRACE`] after `stop` is cancelled (never without a `stop`): how long
-/// a write in flight, or a last look, may still take once StopProvider arrives.
-pub(crate) async fn grace_after_stop(stop: Option<&CancellationToken>) {
-    match stop {
-        Some(stop) => {
-            stop.cancelled().await;
-            tokio::time::sleep(POST_DEADLINE_GRACE).await;
-        }
-        None => std::future::pending().await,
     }
 }
 

@@ -8,9 +8,8 @@ mod cloud_accounts;
 mod error;
 mod http;
 mod models;
-pub mod ownership;
+pub mod ops;
 mod poll;
-pub mod reconcile;
 mod secret;
 mod tasks;
 mod tls;
@@ -29,6 +28,7 @@ pub use models::{
     AccountStatusKind, CloudAccount, CloudAccountCreateRequest, CloudAccountUpdateRequest,
     ProcessorResponse, TaskErrorDetail, TaskStateUpdate, TaskStatus,
 };
+pub use ops::ownership;
 pub use secret::Secret;
 
 /// The public Redis Cloud API, version 1.

@@ -8,6 +8,9 @@ use serde_json::Value;
 use super::error::TaskFailure;
 use super::secret::Secret;
 
+/// The cloud account collection's path segment.
+pub(crate) const COLLECTION: &str = "cloud-accounts";
+
 /// Treats an explicit JSON `null` like an absent field.
 fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
 where

@@ -6,8 +6,23 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::http::POST_DEADLINE_GRACE;
 use super::{Error, PollPolicy};
+
+/// How long past the operation's deadline a write already sent may take to answer, and the
+/// last looks that record what it did may take: all the work after a deadline ends by then.
+pub(crate) const POST_DEADLINE_GRACE: Duration = Duration::from_millis(1500);
+
+/// Ends [`POST_DEADLINE_GRACE`] after `stop` is cancelled (never without a `stop`): how long
+/// a write in flight, or a last look, may still take once StopProvider arrives.
+pub(crate) async fn grace_after_stop(stop: Option<&CancellationToken>) {
+    match stop {
+        Some(stop) => {
+            stop.cancelled().await;
+            tokio::time::sleep(POST_DEADLINE_GRACE).await;
+        }
+        None => std::future::pending().await,
+    }
+}
 
 /// How many 404s a grace always tolerates, however long they took to observe.
 const MIN_NOT_FOUND_LOOKS: u32 = 5;

@@ -1165,7 +1165,7 @@ async fn deadline_interrupts_a_slow_request() {
     // deadline that every look after it gets; the 3 s answer is not awaited.
     assert!(
         started.elapsed()
-            < Duration::from_millis(150) + http::POST_DEADLINE_GRACE + Duration::from_millis(300)
+            < Duration::from_millis(150) + poll::POST_DEADLINE_GRACE + Duration::from_millis(300)
     );
 }
 
@@ -1232,7 +1232,7 @@ async fn rate_limited_polls_stop_at_the_deadline() {
     // it; the 5 s retry-after is not awaited.
     assert!(
         started.elapsed()
-            < Duration::from_millis(200) + http::POST_DEADLINE_GRACE + Duration::from_millis(400)
+            < Duration::from_millis(200) + poll::POST_DEADLINE_GRACE + Duration::from_millis(400)
     );
     assert_eq!(
         server.requests().len(),
@@ -1771,7 +1771,7 @@ fn failed_after_making(id: &str, resource_id: i64) -> String {
 async fn create_whose_task_failed_after_making_9(
     snapshot: Vec<String>,
     account_9: Reply,
-) -> Result<reconcile::Created, reconcile::CreateFailure> {
+) -> Result<ops::Created, ops::CreateFailure> {
     let account_9 = Mutex::new(Some(account_9));
     let server = TestServer::start(move |r| match (r.method.as_str(), r.path.as_str()) {
         ("GET", "/v1/cloud-accounts") => reply(200, listing(&snapshot)),
@@ -1800,7 +1800,7 @@ async fn a_create_task_that_failed_after_making_an_account_hands_the_account_ove
     let out =
         create_whose_task_failed_after_making_9(vec![], reply(200, account(9, "error"))).await;
     match out {
-        Err(reconcile::CreateFailure::FailedWithAccount { id: 9, err }) => {
+        Err(ops::CreateFailure::FailedWithAccount { id: 9, err }) => {
             assert!(
                 err.to_string()
                     .contains("CLOUD_ACCOUNT_INVALID_CREDENTIALS"),
@@ -1813,7 +1813,7 @@ async fn a_create_task_that_failed_after_making_an_account_hands_the_account_ove
     // to decide by the task.
     let out = create_whose_task_failed_after_making_9(vec![], reply(404, NOT_FOUND_BODY)).await;
     assert!(
-        matches!(&out, Err(reconcile::CreateFailure::Pending { record, candidates, .. }) if record.tasks == ["t1"] && candidates == &[9]),
+        matches!(&out, Err(ops::CreateFailure::Pending { record, candidates, .. }) if record.tasks == ["t1"] && candidates == &[9]),
         "{out:?}"
     );
     // Someone else's account (another key, or one that was there before the create): nothing
@@ -1822,7 +1822,7 @@ async fn a_create_task_that_failed_after_making_an_account_hands_the_account_ove
     other["accessKeyId"] = json!("AKIAOTHER");
     let out = create_whose_task_failed_after_making_9(vec![], reply(200, other.to_string())).await;
     assert!(
-        matches!(out, Err(reconcile::CreateFailure::NotCreated(_))),
+        matches!(out, Err(ops::CreateFailure::NotCreated(_))),
         "{out:?}"
     );
     let mut earlier: Value = serde_json::from_str(&account(9, "active")).unwrap();
@@ -1834,7 +1834,7 @@ async fn a_create_task_that_failed_after_making_an_account_hands_the_account_ove
     )
     .await;
     assert!(
-        matches!(out, Err(reconcile::CreateFailure::NotCreated(_))),
+        matches!(out, Err(ops::CreateFailure::NotCreated(_))),
         "{out:?}"
     );
 }
@@ -1848,7 +1848,7 @@ async fn interrupted_create_with_unconfirmed_account(
     listed: Option<String>,
 ) -> (
     Vec<std::time::Instant>,
-    Result<reconcile::Created, reconcile::CreateFailure>,
+    Result<ops::Created, ops::CreateFailure>,
 ) {
     let posts: Arc<Mutex<Vec<std::time::Instant>>> = Arc::new(Mutex::new(Vec::new()));
     let p = posts.clone();
@@ -1903,7 +1903,7 @@ async fn interrupted_create_with_unconfirmed_account(
 /// pending.
 fn held_back_then_recorded(
     sent: &[std::time::Instant],
-    out: &Result<reconcile::Created, reconcile::CreateFailure>,
+    out: &Result<ops::Created, ops::CreateFailure>,
 ) {
     assert_eq!(
         sent.len(),
@@ -1924,9 +1924,9 @@ async fn an_interrupted_create_is_held_back_while_a_new_task_names_an_account_no
 
 /// Whether a create that ran out of time is recorded as pending (by its task, or by the
 /// accounts created after it), so that what it made cannot be lost.
-fn recorded_as_pending(out: &Result<reconcile::Created, reconcile::CreateFailure>) -> bool {
+fn recorded_as_pending(out: &Result<ops::Created, ops::CreateFailure>) -> bool {
     match out {
-        Err(reconcile::CreateFailure::Pending { record, .. }) => {
+        Err(ops::CreateFailure::Pending { record, .. }) => {
             record.before
                 == ownership::Before::Snapshot {
                     accounts: [1].into(),
@@ -1988,7 +1988,7 @@ async fn a_foreign_task_naming_a_vanished_account_holds_a_create_back_only_for_t
         .bounded(soon(5_000), &token)
         .create_cloud_account_reconciled(&create_request())
         .await;
-    assert!(matches!(out, Ok(reconcile::Created { id: 10 })), "{out:?}");
+    assert!(matches!(out, Ok(ops::Created { id: 10 })), "{out:?}");
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "{:?}",
@@ -2000,7 +2000,7 @@ async fn a_foreign_task_naming_a_vanished_account_holds_a_create_back_only_for_t
 /// the update counts as applied.
 async fn interrupted_url_change(
     reported_url: Option<&'static str>,
-) -> (usize, Result<(), reconcile::UpdateFailure>) {
+) -> (usize, Result<(), ops::UpdateFailure>) {
     let puts = Arc::new(AtomicUsize::new(0));
     let p = puts.clone();
     let server = TestServer::start(move |r| match (r.method.as_str(), r.path.as_str()) {
@@ -2068,7 +2068,7 @@ async fn an_interrupted_update_whose_account_cannot_be_read_is_unknown_not_rejec
         .update_cloud_account_reconciled(7, &update_request(), false)
         .await;
     assert!(
-        matches!(out, Err(reconcile::UpdateFailure::Unknown { .. })),
+        matches!(out, Err(ops::UpdateFailure::Unknown { .. })),
         "the PUT may have been applied: {out:?}"
     );
 }
@@ -2078,10 +2078,7 @@ async fn an_interrupted_update_whose_account_cannot_be_read_is_unknown_not_rejec
 async fn create_stopped_at_300_ms(
     server: &TestServer,
     deadline_ms: u64,
-) -> (
-    Result<reconcile::Created, reconcile::CreateFailure>,
-    Duration,
-) {
+) -> (Result<ops::Created, ops::CreateFailure>, Duration) {
     let token = CancellationToken::new();
     let stop = token.clone();
     tokio::spawn(async move {
@@ -2111,7 +2108,7 @@ async fn the_last_look_after_stop_provider_is_bounded_by_the_stop_not_the_deadli
     .await;
     let (out, took) = create_stopped_at_300_ms(&server, 30_000).await;
     assert!(
-        matches!(out, Err(reconcile::CreateFailure::Pending { .. })),
+        matches!(out, Err(ops::CreateFailure::Pending { .. })),
         "{out:?}"
     );
     // The stop at 300 ms plus the last look's grace (1.5 s), not the 6 s the API takes.
@@ -2157,7 +2154,7 @@ async fn a_write_in_flight_gets_its_grace_from_stop_provider_not_the_deadline() 
     let (out, took) = create_stopped_at_300_ms(&server, 60_000).await;
     // Whether the POST landed is unknown: it is recorded, never reported as "nothing created".
     assert!(
-        matches!(out, Err(reconcile::CreateFailure::Pending { .. })),
+        matches!(out, Err(ops::CreateFailure::Pending { .. })),
         "{out:?}"
     );
     // The stop at 300 ms, the write's grace (1.5 s) and a last look's (1.5 s).
@@ -2245,7 +2242,7 @@ async fn the_reconcile_grace_counts_from_the_send_not_from_a_rate_limit_wait() {
         1,
         "sent again: {out:?}"
     );
-    assert_eq!(out.ok(), Some(reconcile::Created { id: 9 }));
+    assert_eq!(out.ok(), Some(ops::Created { id: 9 }));
 }
 
 /// When a create was sent again and the API refuses it because the name is taken, the account
@@ -2267,7 +2264,7 @@ async fn a_resent_create_refused_for_its_name_adopts_the_first_post_s_account() 
         .create_cloud_account_reconciled(&create_request())
         .await;
     assert_eq!(server.count("POST", "/v1/cloud-accounts"), 2, "{out:?}");
-    assert!(matches!(out, Ok(reconcile::Created { id: 9 })), "{out:?}");
+    assert!(matches!(out, Ok(ops::Created { id: 9 })), "{out:?}");
 }
 
 /// A pending create whose task failed: what the task names is this create's only if it carries
@@ -2334,11 +2331,11 @@ async fn a_pending_failed_task_resolves_only_on_proof() {
         };
         let got = client(&server).resolve_pending_create(&record).await;
         let got = match got {
-            Ok(reconcile::Resolution::Created(a)) if a.id == 9 => "created",
-            Ok(reconcile::Resolution::NothingCreated) => "nothing",
+            Ok(ops::Resolution::Created(a)) if a.id == 9 => "created",
+            Ok(ops::Resolution::NothingCreated) => "nothing",
             // The holder of a taken key has this create's name and key, but no task of its own
             // that is visible: not this create's, and not decided either.
-            Ok(reconcile::Resolution::Undecided { .. }) => "undecided",
+            Ok(ops::Resolution::Undecided { .. }) => "undecided",
             other => panic!("{task_json}: {other:?}"),
         };
         assert_eq!(got, want, "{task_json} with {listed:?}");
@@ -2372,7 +2369,7 @@ async fn a_create_refused_for_a_name_in_use_never_takes_the_account_its_task_nam
     assert!(
         !matches!(
             out,
-            Ok(_) | Err(reconcile::CreateFailure::FailedWithAccount { .. })
+            Ok(_) | Err(ops::CreateFailure::FailedWithAccount { .. })
         ),
         "{out:?}"
     );

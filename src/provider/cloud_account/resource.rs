@@ -9,8 +9,8 @@ use super::model::{
     PENDING_ID, StateId, TYPE_NAME, identity_schema, identity_value, merge_account, parse_id,
     state_id, timeout,
 };
+use crate::client::ops::{CreateFailure, Created, Resolution, UpdateFailure};
 use crate::client::ownership::{Before, Intent, PendingCreate, now_ms};
-use crate::client::reconcile::{CreateFailure, Created, Resolution, UpdateFailure};
 use crate::client::{
     Client, CloudAccount, CloudAccountCreateRequest, CloudAccountUpdateRequest, Error,
 };

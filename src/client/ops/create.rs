@@ -1,54 +1,23 @@
-//! Reconciliation of writes whose answer was lost: which account a create made, whether an
-//! update or a delete happened, and when it is certain that nothing happened so the write may
-//! be sent again. Whether an account is a create's, and whether it is gone, is decided by
-//! [`super::ownership`] alone.
-//!
-//! A write's answer is either definite (2xx, or a 4xx, which changed nothing) or ambiguous
-//! ([`Error::Ambiguous`]: the connection was lost after sending, a 5xx, a 408, or a timeout
-//! reading the answer). An ambiguous write is never repeated blindly:
-//!
-//! - **Create.** Before the POST, the account list and the task list are read (the *snapshot*,
-//!   [`Before`]). A name or an access key that a live account already carries fails at once,
-//!   naming that account. After an ambiguous POST the lists are looked at ([`Client::look`])
-//!   until the rule finds the create's account, or it is certain that nothing of it exists or is
-//!   on its way (the POST is then sent again), or the operation ends: then the create is
-//!   recorded as pending ([`PendingCreate`]), for the next operation to resolve by the same look.
-//! - **Update.** A PUT carries absolute values, so applying it twice has the effect of applying
-//!   it once. After an ambiguous PUT the account is watched until no update is in progress and
-//!   the grace has passed; the PUT is then sent again unless every field it sets that the API
-//!   returns already has the requested value and it rotates no secret.
-//! - **Delete.** After an ambiguous DELETE the account is read: gone (proven, [`Client::gone`])
-//!   or being deleted means it was applied; otherwise, once nothing is in progress and the grace
-//!   has passed, the DELETE is sent again (a second DELETE of a deleted account is answered "not
-//!   found").
+//! Create: a POST that can be neither lost, duplicated, nor confused with another client's.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::http::{POST_DEADLINE_GRACE, grace_after_stop};
-use super::models::{
-    AccountStatusKind, CloudAccount, CloudAccountCreateRequest, CloudAccountUpdateRequest,
-    TaskStateUpdate, TaskStatus,
-};
 use super::ownership::{
-    Before, CREATE_COMMAND, DELETE_COMMAND, Gone, Intent, Look, Owner, PendingCreate, Verdict,
-    is_live, is_masked, judge, key_evidence, key_may_be, now_ms,
+    Before, CREATE_COMMAND, Intent, Look, Owner, PendingCreate, Verdict, is_live, is_masked, judge,
+    key_evidence, key_may_be, now_ms,
 };
-use super::{Client, Error, TaskFailure};
+use super::{MAX_SENDS, wall_ms};
+use crate::client::models::{CloudAccount, CloudAccountCreateRequest, TaskStateUpdate, TaskStatus};
+use crate::client::{Client, Error, TaskFailure};
 
 /// Redis Cloud's own cloud account, listed for everyone; it counts towards no limit.
 pub const INTERNAL_ACCOUNT_ID: i64 = 1;
 
-/// How many times one operation sends the same write at most.
-const MAX_SENDS: u32 = 3;
-
 /// At most this many accounts whose masked listed key may be the requested one are read by ID to
 /// find the account that uses it.
 const MAX_KEY_READS: usize = 3;
-
-const UPDATE_COMMAND: &str = "cloudAccountUpdateRequest";
 
 /// A create that made an account: the ID is proven to be this create's.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,28 +63,6 @@ pub enum CreateFailure {
         why: String,
         candidates: Vec<i64>,
     },
-}
-
-/// Why an update did not complete.
-#[derive(Debug)]
-pub enum UpdateFailure {
-    /// Certainly not applied (a 4xx, or the task failed).
-    Rejected(Error),
-    /// Accepted as task `task_id`, which had not finished.
-    Pending { task_id: String, err: Error },
-    /// Whether it was applied is unknown.
-    Unknown { err: Error },
-}
-
-/// What became of a create recorded as pending.
-#[derive(Debug)]
-pub enum Resolution {
-    /// It made this account.
-    Created(CloudAccount),
-    /// Nothing of it exists or is on its way.
-    NothingCreated,
-    /// Not decided: why, and the accounts that may be its.
-    Undecided { why: String, candidates: Vec<i64> },
 }
 
 /// The live account in `list` named `name`.
@@ -201,12 +148,6 @@ pub fn is_limit_refusal(err: &Error) -> bool {
             _ => false,
         },
     }
-}
-
-/// Unix ms at which `at` happened, by this machine's clock.
-fn wall_ms(at: Instant) -> u64 {
-    let ago = Instant::now().saturating_duration_since(at);
-    now_ms().saturating_sub(u64::try_from(ago.as_millis()).unwrap_or(u64::MAX))
 }
 
 impl Client {
@@ -520,75 +461,6 @@ impl Client {
         }
     }
 
-    /// What became of a create recorded as pending, by one look with the rule. `self` should be
-    /// bounded by the operation.
-    pub async fn resolve_pending_create(
-        &self,
-        record: &PendingCreate,
-    ) -> Result<Resolution, Error> {
-        let owner = record.owner();
-        Ok(match self.look(record, owner, Instant::now()).await? {
-            Look::Ours(account) => Resolution::Created(account),
-            Look::Nothing => Resolution::NothingCreated,
-            Look::Undecided { why, candidates } => Resolution::Undecided { why, candidates },
-        })
-    }
-
-    /// Resolves a pending create, looking again on the one schedule while it is undecided, until
-    /// it is decided or the operation's bounds end (then the last undecided answer).
-    pub async fn settle_pending_create(&self, record: &PendingCreate) -> Result<Resolution, Error> {
-        let what = format!(
-            "the pending create of {:?} to be decided",
-            record.intent.name
-        );
-        let mut schedule = self.schedule();
-        loop {
-            match self.resolve_pending_create(record).await {
-                Ok(Resolution::Undecided { why, candidates }) => {
-                    if self
-                        .reconcile_pause(schedule.next_delay(), &what)
-                        .await
-                        .is_err()
-                    {
-                        return Ok(Resolution::Undecided { why, candidates });
-                    }
-                }
-                Err(e) if e.is_transient() => {
-                    if self
-                        .reconcile_pause(schedule.next_delay(), &what)
-                        .await
-                        .is_err()
-                    {
-                        return Err(e);
-                    }
-                }
-                other => return other,
-            }
-        }
-    }
-
-    /// Runs a last look after the operation's deadline, within [`POST_DEADLINE_GRACE`] of it,
-    /// and within that grace of StopProvider.
-    async fn last_look<T>(&self, f: impl std::future::Future<Output = T>) -> Option<T> {
-        let now = Instant::now();
-        let (end, stop) = match &self.bounds {
-            Some(b) => (
-                b.deadline.max(now).min(b.deadline + POST_DEADLINE_GRACE),
-                Some(b.stop.clone()),
-            ),
-            None => (now + POST_DEADLINE_GRACE, None),
-        };
-        let end = if end <= now {
-            now + Duration::from_millis(200)
-        } else {
-            end
-        };
-        tokio::select! {
-            looked = tokio::time::timeout_at(end, f) => looked.ok(),
-            () = grace_after_stop(stop.as_ref()) => None,
-        }
-    }
-
     /// Follows the task of a create whose POST was answered (so the task is certainly its own).
     async fn follow_create_task(
         &self,
@@ -669,7 +541,7 @@ impl Client {
             status: TaskStatus::ProcessingError.as_str().to_owned(),
             description: None,
             timestamp: None,
-            response: Some(super::models::ProcessorResponse {
+            response: Some(crate::client::models::ProcessorResponse {
                 resource_id: Some(id),
                 ..Default::default()
             }),
@@ -703,306 +575,6 @@ impl Client {
             },
         }
     }
-
-    /// One `GET /tasks/{id}` outside the operation's bounds, within [`POST_DEADLINE_GRACE`] of its deadline.
-    pub async fn last_look_at_task(&self, task_id: &str) -> Option<TaskStateUpdate> {
-        self.last_look(self.unbounded().get_task(task_id))
-            .await?
-            .ok()
-    }
-
-    /// One `GET /cloud-accounts/{id}` outside the operation's bounds, within [`POST_DEADLINE_GRACE`]:
-    /// what a failed wait records of the account's real status.
-    pub async fn last_look_at_account(&self, id: i64) -> Option<CloudAccount> {
-        self.last_look(self.unbounded().get_cloud_account(id))
-            .await?
-            .ok()
-    }
-
-    fn bounds_or_default(&self) -> (Instant, tokio_util::sync::CancellationToken) {
-        match &self.bounds {
-            Some(b) => (b.deadline, b.stop.clone()),
-            None => (
-                Instant::now() + Duration::from_secs(3600),
-                tokio_util::sync::CancellationToken::new(),
-            ),
-        }
-    }
-
-    /// Sleeps `delay` within the operation's bounds.
-    pub(crate) async fn reconcile_pause(&self, delay: Duration, what: &str) -> Result<(), Error> {
-        let (deadline, stop) = self.bounds_or_default();
-        tokio::select! {
-            biased;
-            () = stop.cancelled() => Err(Error::Cancelled { waiting_for: what.to_owned() }),
-            () = tokio::time::sleep_until(deadline) => Err(Error::Timeout { waiting_for: what.to_owned(), last_status: None }),
-            () = tokio::time::sleep(delay) => Ok(()),
-        }
-    }
-
-    /// Updates account `id` and waits for its task; an ambiguous PUT is reconciled, never
-    /// assumed. `rotates_secrets` says whether the PUT changes a secret the API never returns.
-    pub async fn update_cloud_account_reconciled(
-        &self,
-        id: i64,
-        body: &CloudAccountUpdateRequest,
-        rotates_secrets: bool,
-    ) -> Result<(), UpdateFailure> {
-        let claims = self.claims();
-        let owner = claims.owner();
-        let (deadline, stop) = self.bounds_or_default();
-        let mut sends = 0;
-        loop {
-            sends += 1;
-            let asked_at = Instant::now();
-            match self.update_cloud_account(id, body).await {
-                Ok(task) => {
-                    claims.claim_task(owner, &task.task_id);
-                    return match self.wait_for_task(&task.task_id, deadline, &stop).await {
-                        Ok(_) => Ok(()),
-                        Err(err @ Error::TaskFailed(_)) => Err(UpdateFailure::Rejected(err)),
-                        Err(err) => match self.last_look_at_task(&task.task_id).await {
-                            Some(t) if t.task_status() == TaskStatus::ProcessingCompleted => Ok(()),
-                            Some(t) if t.failure().is_some() => Err(UpdateFailure::Rejected(
-                                Error::TaskFailed(Box::new(t.failure().unwrap_or_default())),
-                            )),
-                            _ => Err(UpdateFailure::Pending {
-                                task_id: task.task_id,
-                                err,
-                            }),
-                        },
-                    };
-                }
-                Err(err @ Error::Ambiguous { .. }) => {
-                    let sent_at = err.sent_at().unwrap_or(asked_at);
-                    tracing::warn!(cloud_account_id = id, error = %err, "the update of cloud account {id} has an unknown outcome ({err}); reconciling");
-                    match self.settle(id, UPDATE_COMMAND, sent_at, owner).await {
-                        Ok(account) if !rotates_secrets && shows_update(&account, body) => {
-                            return Ok(());
-                        }
-                        Ok(_) if sends < MAX_SENDS => {
-                            tracing::info!(
-                                cloud_account_id = id,
-                                "nothing is in progress for cloud account {id} and the update is not visible; sending it again (a PUT sets absolute values)"
-                            );
-                        }
-                        Ok(_) => return Err(UpdateFailure::Unknown { err }),
-                        Err(e @ (Error::Timeout { .. } | Error::Cancelled { .. })) => {
-                            tracing::warn!(error = %e, "gave up reconciling the update: {e}");
-                            return Err(UpdateFailure::Unknown { err });
-                        }
-                        // The account could not be read: the PUT may still have been applied.
-                        Err(e) => return Err(UpdateFailure::Unknown { err: e }),
-                    }
-                }
-                Err(err) => return Err(UpdateFailure::Rejected(err)),
-            }
-        }
-    }
-
-    /// Waits until account `id` has no `command` task of another owner in progress and is in no
-    /// transitional status, for at least the grace since `sent_at`; returns the account then.
-    async fn settle(
-        &self,
-        id: i64,
-        command: &str,
-        sent_at: Instant,
-        owner: Owner,
-    ) -> Result<CloudAccount, Error> {
-        let claims = self.claims();
-        let grace = self.inner.poll.not_found_grace;
-        let what = format!("cloud account {id} to settle after an interrupted request");
-        let mut schedule = self.schedule();
-        let mut fresh_after = sent_at;
-        loop {
-            let past_grace = fresh_after >= sent_at + grace;
-            let look = async {
-                let account = self.get_cloud_account(id).await?;
-                let tasks = self.tasks_since(fresh_after).await?;
-                Ok::<_, Error>((account, tasks))
-            }
-            .await;
-            fresh_after = Instant::now();
-            match look {
-                Ok((account, tasks)) => {
-                    // A task of this command that names another account is not this one's.
-                    let busy = account.status_kind() == AccountStatusKind::Pending
-                        || tasks.iter().any(|t| {
-                            t.command_type.as_deref() == Some(command)
-                                && t.task_status().is_in_progress()
-                                && t.resource_id().is_none_or(|r| r == id)
-                                && !claims.task_held_by_other(owner, &t.task_id)
-                        });
-                    if !busy && past_grace {
-                        return Ok(account);
-                    }
-                }
-                Err(e) if e.is_transient() => {}
-                Err(e) => return Err(e),
-            }
-            self.reconcile_pause(schedule.next_delay(), &what).await?;
-        }
-    }
-
-    /// Whether a not-found answer for account `id` ends a delete: the gone rule proves it gone
-    /// (true), or the account is too young for its absence to mean anything (false: look again
-    /// within the operation's bounds).
-    async fn gone_for_delete(
-        &self,
-        id: i64,
-        err: Error,
-        created_at_ms: Option<u64>,
-    ) -> Result<bool, Error> {
-        match self.gone(id, err, created_at_ms).await? {
-            Gone::Proven => Ok(true),
-            Gone::TooYoung { age } => {
-                tracing::info!(
-                    cloud_account_id = id,
-                    "cloud account {id} was created {}s ago and the API does not show it yet; waiting for it before deleting it",
-                    age.as_secs()
-                );
-                Ok(false)
-            }
-        }
-    }
-
-    /// Deletes account `id` (created at `created_at_ms`, unix ms, when known) and waits until it
-    /// is proven gone; an ambiguous DELETE is reconciled. An account that is already gone counts
-    /// as deleted; one too young for the API to show it yet is waited for.
-    pub async fn delete_cloud_account_reconciled(
-        &self,
-        id: i64,
-        created_at_ms: Option<u64>,
-    ) -> Result<(), Error> {
-        let claims = self.claims();
-        let owner = claims.owner();
-        let (deadline, stop) = self.bounds_or_default();
-        let what = format!(
-            "cloud account {id}, created moments ago, to be visible to the Redis Cloud API"
-        );
-        let mut young = self.schedule();
-        let mut sends = 0;
-        loop {
-            sends += 1;
-            let asked_at = Instant::now();
-            match self.delete_cloud_account(id).await {
-                Ok(task) => {
-                    claims.claim_task(owner, &task.task_id);
-                    match self.wait_for_task(&task.task_id, deadline, &stop).await {
-                        Ok(_) => {}
-                        Err(Error::TaskFailed(f))
-                            if f.error_type.as_deref() == Some("CLOUD_ACCOUNT_NOT_FOUND") =>
-                        {
-                            // The task says so; the account itself must agree.
-                            let err = Error::TaskFailed(f);
-                            match self.get_cloud_account(id).await {
-                                Err(e) if e.is_any_not_found() => {
-                                    if self.gone_for_delete(id, e, created_at_ms).await? {
-                                        claims.release_account(id);
-                                        return Ok(());
-                                    }
-                                    self.reconcile_pause(young.next_delay(), &what).await?;
-                                    sends -= 1;
-                                    continue;
-                                }
-                                Ok(a) if a.status.as_deref() == Some("deleted") => return Ok(()),
-                                _ => return Err(err),
-                            }
-                        }
-                        Err(err) => return Err(err),
-                    }
-                    self.wait_for_cloud_account_gone(id, deadline, &stop)
-                        .await?;
-                    claims.release_account(id);
-                    return Ok(());
-                }
-                Err(err) if err.is_any_not_found() => {
-                    if self.gone_for_delete(id, err, created_at_ms).await? {
-                        claims.release_account(id);
-                        return Ok(());
-                    }
-                    // A definite answer: nothing was deleted, so the DELETE may be sent again.
-                    self.reconcile_pause(young.next_delay(), &what).await?;
-                    sends -= 1;
-                }
-                Err(err @ Error::Ambiguous { .. }) => {
-                    let sent_at = err.sent_at().unwrap_or(asked_at);
-                    tracing::warn!(cloud_account_id = id, error = %err, "the delete of cloud account {id} has an unknown outcome ({err}); reconciling");
-                    let account = match self.get_cloud_account(id).await {
-                        Ok(a) => Some(a),
-                        Err(e) if e.is_any_not_found() => {
-                            if self.gone_for_delete(id, e, created_at_ms).await? {
-                                claims.release_account(id);
-                                return Ok(());
-                            }
-                            None
-                        }
-                        Err(_) => None,
-                    };
-                    if account.is_some_and(|a| {
-                        matches!(a.status.as_deref(), Some("delete-draft" | "deleted"))
-                    }) {
-                        self.wait_for_cloud_account_gone(id, deadline, &stop)
-                            .await?;
-                        claims.release_account(id);
-                        return Ok(());
-                    }
-                    match self
-                        .settle_delete(id, sent_at, owner, created_at_ms)
-                        .await?
-                    {
-                        true => {
-                            claims.release_account(id);
-                            return Ok(());
-                        }
-                        false if sends < MAX_SENDS => {}
-                        false => return Err(err),
-                    }
-                }
-                Err(err) => return Err(err),
-            }
-        }
-    }
-
-    /// After an ambiguous DELETE: true once the account is proven gone, false once nothing
-    /// is in progress for the grace (the DELETE may be sent again).
-    async fn settle_delete(
-        &self,
-        id: i64,
-        sent_at: Instant,
-        owner: Owner,
-        created_at_ms: Option<u64>,
-    ) -> Result<bool, Error> {
-        let (deadline, stop) = self.bounds_or_default();
-        match self.settle(id, DELETE_COMMAND, sent_at, owner).await {
-            Ok(a) if matches!(a.status.as_deref(), Some("delete-draft" | "deleted")) => {
-                self.wait_for_cloud_account_gone(id, deadline, &stop)
-                    .await?;
-                Ok(true)
-            }
-            Ok(_) => Ok(false),
-            Err(e) if e.is_any_not_found() => self.gone_for_delete(id, e, created_at_ms).await,
-            Err(e) => Err(e),
-        }
-    }
-}
-
-/// Whether every field the PUT sets, other than secrets, is seen with the requested value.
-fn shows_update(account: &CloudAccount, body: &CloudAccountUpdateRequest) -> bool {
-    let name_ok = body
-        .name
-        .as_deref()
-        .is_none_or(|n| account.name.as_deref() == Some(n));
-    let key_ok = account
-        .access_key_id
-        .as_deref()
-        .is_some_and(|k| k == body.access_key_id);
-    // An account that does not report its sign-in URL cannot show that it changed.
-    let url_ok = body
-        .sign_in_login_url
-        .as_deref()
-        .is_none_or(|u| account.sign_in_login_url.as_deref() == Some(u));
-    name_ok && key_ok && url_ok
 }
 
 #[cfg(test)]

@@ -24,8 +24,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use super::models::{CloudAccount, CloudAccountCreateRequest, TaskStateUpdate, TaskStatus};
-use super::{Client, Error};
+use crate::client::models::{CloudAccount, CloudAccountCreateRequest, TaskStateUpdate, TaskStatus};
+use crate::client::{Client, Error};
 
 pub(crate) const CREATE_COMMAND: &str = "cloudAccountCreateRequest";
 pub(crate) const DELETE_COMMAND: &str = "cloudAccountDeleteRequest";
