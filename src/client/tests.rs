@@ -866,17 +866,24 @@ async fn task_wait_honours_the_deadline() {
     .await;
     let started = Instant::now();
     let err = client(&server)
-        .wait_for_task("slow", soon(150), &CancellationToken::new())
+        .wait_for_task("slow", soon(400), &CancellationToken::new())
         .await
         .unwrap_err();
     let took = started.elapsed();
+    // The outcome and its order, not the scheduler's punctuality: the wait ends with a timeout
+    // naming the last status seen (the last look at the deadline sees one, however loaded the
+    // machine), never before the deadline, and within the last look's grace after it.
     assert!(
         matches!(&err, Error::Timeout { waiting_for, last_status: Some(s) }
             if waiting_for == "task slow to finish" && s == "processing-in-progress"),
         "{err:?}"
     );
     assert!(
-        took >= Duration::from_millis(140) && took < Duration::from_millis(600),
+        took >= Duration::from_millis(390)
+            && took
+                < Duration::from_millis(400)
+                    + poll::POST_DEADLINE_GRACE
+                    + Duration::from_millis(500),
         "{took:?}"
     );
 }
