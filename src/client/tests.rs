@@ -2010,14 +2010,16 @@ async fn interrupted_url_change(
 ) -> (usize, Result<(), ops::UpdateFailure>) {
     let puts = Arc::new(AtomicUsize::new(0));
     let p = puts.clone();
-    let server = TestServer::start(move |r| match (r.method.as_str(), r.path.as_str()) {
-        ("GET", "/v1/cloud-accounts/7") => {
-            let mut a: Value = serde_json::from_str(&account(7, "active")).unwrap();
-            if let Some(url) = reported_url {
-                a["signInLoginUrl"] = json!(url);
-            }
-            reply(200, a.to_string())
+    let shown = move || {
+        let mut a: Value = serde_json::from_str(&account(7, "active")).unwrap();
+        if let Some(url) = reported_url {
+            a["signInLoginUrl"] = json!(url);
         }
+        a.to_string()
+    };
+    let server = TestServer::start(move |r| match (r.method.as_str(), r.path.as_str()) {
+        ("GET", "/v1/cloud-accounts/7") => reply(200, shown()),
+        ("GET", "/v1/cloud-accounts") => reply(200, listing(&[shown()])),
         ("GET", "/v1/tasks") => reply(200, r#"{"tasks":[]}"#),
         ("PUT", "/v1/cloud-accounts/7") => {
             if p.fetch_add(1, Ordering::SeqCst) == 0 {

@@ -100,7 +100,8 @@ impl Client {
         loop {
             let past_grace = fresh_after >= sent_at + grace;
             let look = async {
-                let account = self.get_cloud_account(id).await?;
+                // From the shared list (by ID only where the list masks a field).
+                let account = self.read_cloud_account(id).await?;
                 let tasks = self.tasks_since(fresh_after).await?;
                 Ok::<_, Error>((account, tasks))
             }
