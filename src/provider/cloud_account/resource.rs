@@ -589,7 +589,7 @@ async fn create_failed(
                 "Create Cloud Account",
                 &err,
                 &format!(
-                    "Whether Redis Cloud made the cloud account {name:?} could not be established before the operation ended: {why}.{maybe} It is recorded in state as a pending create (`id = \"{PENDING_ID}\"`), marked tainted, so an account it made cannot be lost. The next `terraform plan` or `apply` looks again, by the same rule: if it finds this create's account, it records the account's ID, and the apply then replaces the account because it is tainted (run `terraform untaint <resource address>` first to keep it); if it proves that nothing was created, it plans the account's creation; while neither is proven, it says so and stops.",
+                    "Whether Redis Cloud made the cloud account {name:?} could not be established before the operation ended: {why}.{maybe} It is recorded in state as a pending create (`id = \"{PENDING_ID}\"`), marked tainted, so an account it made cannot be lost. The next `terraform plan` or `apply` looks again, by the same rule: if it finds this create's account, it records the account's ID, and the apply then replaces the account because it is tainted (run `terraform untaint <resource address>` first to keep it); if it proves that nothing was created, it plans the account's creation. While neither is proven, a plan warns for two minutes after the create, then fails naming the accounts it could be and the commands to settle it; an apply in that time waits for the answer, up to the delete timeout, and deletes nothing it cannot prove to be this resource's.",
                     name = body.name,
                     maybe = candidates_sentence(&candidates),
                 ),
@@ -708,8 +708,10 @@ fn pending_outcome(
             ReadOutcome::Gone
         }
         Ok(Resolution::Undecided { why, candidates }) => {
-            let age = now_ms().saturating_sub(record.sent_at_ms);
-            if record.sent_at_ms > 0 && age < 120_000 {
+            // Within the window in which the API may still be catching up, undecided is the
+            // normal state of things; after it, evidence is missing and the user must choose.
+            let age = std::time::Duration::from_millis(now_ms().saturating_sub(record.sent_at_ms));
+            if record.sent_at_ms > 0 && age < crate::client::DEFAULT_VISIBILITY_WINDOW {
                 diags.warning(
                     "Cloud Account Still Being Created",
                     format!(
