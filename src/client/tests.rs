@@ -2411,3 +2411,27 @@ async fn a_stuck_shared_list_fetch_ends_within_one_http_timeout() {
     );
     assert_eq!(server.count("GET", "/v1/cloud-accounts"), 1, "{err}");
 }
+
+/// The first POST landed although answered 502, and neither its task nor its account is
+/// visible before the create's deadline; the POST sent again is refused because the name is
+/// taken. The holder nobody can see may be the first POST's account: the create is recorded
+/// as pending, never as "nothing created" (which would orphan the account once it shows).
+#[tokio::test]
+async fn a_resent_create_refused_by_an_invisible_holder_is_pending_not_nothing() {
+    let server = TestServer::start(first_post_lands_unseen(
+        Duration::from_secs(30),
+        Duration::ZERO,
+        |_| None,
+    ))
+    .await;
+    let token = CancellationToken::new();
+    let out = short_grace(&server)
+        .bounded(soon(1_500), &token)
+        .create_cloud_account_reconciled(&create_request())
+        .await;
+    assert_eq!(server.count("POST", "/v1/cloud-accounts"), 2, "{out:?}");
+    assert!(
+        matches!(&out, Err(ops::CreateFailure::Pending { why, .. }) if why.contains("not visible yet")),
+        "{out:?}"
+    );
+}

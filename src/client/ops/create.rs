@@ -445,7 +445,30 @@ impl Client {
                 );
                 Ok(Created { id: a.id })
             }
-            Ok(Look::Nothing) => Err(CreateFailure::NotCreated(err)),
+            // Refused for a name or key that an account holds: that account must be visible
+            // (and the rule then found it not ours). One nobody can see yet may be the first,
+            // interrupted POST's account, still invisible: unknown, never "nothing created".
+            Ok(Look::Nothing) => {
+                let holder_seen = match self.accounts_since(Instant::now()).await {
+                    Ok(list) => match broken_rule(&err) {
+                        Some(Unique::Name) => name_holder(&list, &record.intent.name).is_some(),
+                        _ => self
+                            .key_holder(&list, &record.intent.access_key_id)
+                            .await
+                            .is_some(),
+                    },
+                    Err(_) => false,
+                };
+                if holder_seen {
+                    return Err(CreateFailure::NotCreated(err));
+                }
+                Err(CreateFailure::Pending {
+                    record,
+                    err,
+                    why: "the create sent again was refused because its name or access key is taken, and the account holding it is not visible yet: it may be the first, interrupted create's".to_owned(),
+                    candidates: Vec::new(),
+                })
+            }
             Ok(Look::Undecided { why, candidates }) => Err(CreateFailure::Pending {
                 record,
                 err,
