@@ -15,6 +15,9 @@ use crate::client::{Client, Error, TaskFailure};
 /// Redis Cloud's own cloud account, listed for everyone; it counts towards no limit.
 pub const INTERNAL_ACCOUNT_ID: i64 = 1;
 
+/// How old a shared list may be to serve as a create's snapshot.
+const SNAPSHOT_STALENESS: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// At most this many accounts whose masked listed key may be the requested one are read by ID to
 /// find the account that uses it.
 const MAX_KEY_READS: usize = 3;
@@ -232,9 +235,13 @@ impl Client {
     ) -> Result<Created, CreateFailure> {
         let claims = self.claims();
         let owner = claims.owner();
-        // Both lists are read after this create began, so that every task queued before its POST
-        // but for the moment between the task list's read and the POST is in the snapshot.
-        let fresh_after = Instant::now();
+        // A list a moment old is as good a snapshot: what was created since is judged by the
+        // rule like anything else, and only another client's create of this very name and key,
+        // queued in that moment, could pass for ours (the API has no idempotency key). Waiting
+        // for fresh lists instead cost 22% of a 100-account apply (1.24x the floor, not 1.02x).
+        let fresh_after = Instant::now()
+            .checked_sub(SNAPSHOT_STALENESS)
+            .unwrap_or_else(Instant::now);
         let snapshot = self
             .accounts_since(fresh_after)
             .await
