@@ -11,13 +11,39 @@
 //! it — after commit, answers after the client's HTTP timeout for writes that landed, 504s whose
 //! write lands later, 429 bursts with any retry-after, task-404 windows, task errors (some after
 //! the create made its account), error final statuses, a slow queue against short timeouts,
-//! StopProvider in mid-wait); half the seeds also see new tasks report `initialized`. After every
-//! step the emulator is left to quiesce (late writes included) and these invariants are checked:
+//! StopProvider in mid-wait); half the seeds also see new tasks report `initialized`.
+//!
+//! The world also holds other API clients and a lagging API, drawn by the same schedule:
+//! - another client's create interposed just before or just after our create's POST is applied
+//!   (or, for a POST never applied, when it would have been), with our name and our access key,
+//!   our name and another key, another name and our key, or another name and another key (and,
+//!   now and then, another cloud provider), alone or with a dropped connection (before or after
+//!   commit) or a 5xx on that same POST. Every account such a create makes is found through the
+//!   emulator's request log (interposed entries' `taskId` → the task → its `accountId`) and
+//!   registered as foreign;
+//! - lag: new accounts answer 404 for a few hundred ms to 1.5 s after their task completed
+//!   (`account_404_ms`) and the list omits them for as long again (`list_lag_ms`), sometimes
+//!   against short timeouts;
+//! - task ageing: for one step tasks leave `GET /v1/tasks[/{id}]` after 0–500 ms
+//!   (`task_retention_ms`), sometimes against short timeouts.
+//!
+//! After every step the emulator is left to quiesce (late writes included, the lag over) and these
+//! invariants are checked:
 //!
 //! 1. every live account the provider created is held by exactly one address's state (a
 //!    `pending-create` id holds the account its private record's rule would find: absent from
-//!    the snapshot before its POST, with its name and key, made by a task newer than that POST);
-//! 2. no foreign account is changed, adopted into any state, or deleted;
+//!    the snapshot before its POST, with its name, provider and key, made by a task newer than
+//!    that POST; the ids of the older client are read too: `pending-task:<uuid>[,<uuid>…]` holds
+//!    the account one of those tasks made with the state's key, `pending-create:after-<id>` the
+//!    account made after that one with the state's name, provider and key);
+//! 2. no account the provider did not create — the checker's foreign accounts and every account
+//!    another client's interposed create made — is changed, deleted, or in any address's state
+//!    after any step (a `pending-create` id resolved as in 1 counts). One exception, the
+//!    documented residual risk of the ownership rule: another client's create carrying exactly
+//!    the name, provider and access key of one of our creates and queued before it (interposed
+//!    `before` our POST, or `after` a POST of ours that was never applied, which the world cannot
+//!    tell apart) is indistinguishable from ours: the provider may adopt, change or delete it.
+//!    Such a "twin" may still be held by at most one state, and is never counted as orphaned;
 //! 3. after an apply without errors, the state equals what the API returns;
 //! 4. no panic ("Provider Internal Error" or in the checker), no invalid plan, no inconsistent
 //!    result after apply;
@@ -43,7 +69,7 @@
 //! `LIFECYCLE_PARALLEL` how many seeds run at once, and `LIFECYCLE_VERBOSE=1` prints the step log
 //! of passing seeds too.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -52,7 +78,7 @@ use pb::provider_server::Provider as _;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use rediscloud_tf::client::{PollPolicy, RetryPolicy};
-use rediscloud_tf::emulator::{EmulatorConfig, RunningEmulator};
+use rediscloud_tf::emulator::{EmulatorConfig, RunningEmulator, TASK_RETENTION_MS};
 use rediscloud_tf::framework::msgpack;
 use rediscloud_tf::framework::server::FrameworkServer;
 use rediscloud_tf::framework::value::{Type, Value};
@@ -335,6 +361,25 @@ enum Fault {
     SlowQueue(u64),
     /// StopProvider this long after the operation starts.
     Stop(Duration),
+    /// `PUT /admin/config` with this patch (lag or task ageing); with `true`, against short
+    /// create/update/delete timeouts.
+    Lag(Json, bool),
+    /// Another API client's create on our create's POST; resolved against the step's target
+    /// when installed.
+    Interpose(Interpose),
+}
+
+/// Another client's create, interposed on the first POST of our creates in a step.
+#[derive(Clone, Debug)]
+struct Interpose {
+    same_name: bool,
+    same_key: bool,
+    same_provider: bool,
+    /// Before (else after) our POST is applied.
+    before: bool,
+    /// A drop or status fault on that same POST (installed right after the interposition, and
+    /// before the step's other faults, so that both fire on the same request).
+    companion: Option<Json>,
 }
 
 impl Fault {
@@ -347,6 +392,10 @@ impl Fault {
             }
             Fault::SlowQueue(ms) => format!("slow queue {ms}ms/stage, timeouts {SHORT_TIMEOUT}"),
             Fault::Stop(d) => format!("StopProvider after {}ms", d.as_millis()),
+            Fault::Lag(j, short) => {
+                format!("{j}{}", if *short { ", short timeouts" } else { "" })
+            }
+            Fault::Interpose(i) => format!("{i:?}"),
         }
     }
 }
@@ -399,11 +448,27 @@ struct Sim {
     server: Arc<Server>,
     addrs: Vec<Address>,
     foreign: Vec<ForeignAccount>,
+    /// Other clients' accounts the provider cannot tell from its own (see invariant 2), by id:
+    /// what made them.
+    twins: BTreeMap<i64, String>,
+    /// The address last noted as holding a twin.
+    twins_held: BTreeMap<i64, &'static str>,
+    /// Interposed creates' tasks already registered.
+    interposed_tasks: BTreeSet<String>,
+    /// This step's interpositions: the tasks that existed before them, and the intents (name,
+    /// key, provider) of the step's creates.
+    interposing: Option<StepCreates>,
     log: Vec<String>,
     counter: u64,
     caps: EmuCaps,
     baseline: Json,
     totals: Totals,
+}
+
+/// What a step that interposes another client's create knows of its own creates.
+struct StepCreates {
+    tasks_before: BTreeSet<String>,
+    intents: Vec<(String, String, String)>,
 }
 
 /// Runs one seed; `Some(report)` on the first step that violates an invariant.
@@ -434,6 +499,9 @@ async fn run_seed(seed: u64, steps: usize) -> SeedResult {
         "task_404_ms": cfg.task_404_ms,
         "final_status": "active",
         "final_status_count": null,
+        "account_404_ms": 0,
+        "list_lag_ms": 0,
+        "task_retention_ms": TASK_RETENTION_MS,
     });
     let emu = match rediscloud_tf::emulator::start(cfg).await {
         Ok(e) => e,
@@ -463,6 +531,10 @@ async fn run_seed(seed: u64, steps: usize) -> SeedResult {
             })
             .collect(),
         foreign: Vec::new(),
+        twins: BTreeMap::new(),
+        twins_held: BTreeMap::new(),
+        interposed_tasks: BTreeSet::new(),
+        interposing: None,
         log: Vec::new(),
         counter: 0,
         caps: EmuCaps::default(),
@@ -613,7 +685,9 @@ impl Sim {
         }
     }
 
-    fn choose_faults(&mut self, op: Op) -> Vec<Fault> {
+    /// A step's faults; `creates` are the addresses whose apply may POST a create (another
+    /// client's create can only be interposed on those).
+    fn choose_faults(&mut self, op: Op, creates: &[usize]) -> Vec<Fault> {
         if matches!(op, Op::Foreign | Op::Restart) {
             return Vec::new();
         }
@@ -644,7 +718,7 @@ impl Sim {
             };
             let count = if self.rng.random_bool(0.75) { 1 } else { 2 };
             let prefix = "/v1/cloud-accounts";
-            let f = match self.rng.random_range(0..11) {
+            let f = match self.rng.random_range(0..15) {
                 0 => Fault::Http(
                     json!({"drop": "before_commit", "method": method, "path_prefix": prefix, "count": count}),
                 ),
@@ -707,20 +781,137 @@ impl Sim {
                     Fault::Knobs(json!({ "final_status": status, "final_status_count": 1 }))
                 }
                 9 => Fault::SlowQueue(self.rng.random_range(400..=1200)),
-                _ => Fault::Stop(Duration::from_millis(self.rng.random_range(5..=500))),
+                10 => Fault::Stop(Duration::from_millis(self.rng.random_range(5..=500))),
+                11 | 12 if !creates.is_empty() => Fault::Interpose(self.interpose()),
+                11..=13 => self.lag(),
+                _ => {
+                    // Tasks leave the API's sight after a few hundred ms at most (they still run).
+                    let ms = [0, 50, 200, 500][self.rng.random_range(0..4)];
+                    Fault::Lag(
+                        json!({ "task_retention_ms": ms }),
+                        self.rng.random_bool(0.5),
+                    )
+                }
             };
+            faults.push(f);
+        }
+        // Other clients create often: a create step sees one in a fifth of the cases more.
+        if !creates.is_empty() && self.rng.random_bool(0.2) {
+            let f = Fault::Interpose(self.interpose());
             faults.push(f);
         }
         faults
     }
 
+    fn interpose(&mut self) -> Interpose {
+        let companion = match self.rng.random_range(0..10) {
+            0..=3 => None,
+            4 | 5 => Some(json!({"drop": "before_commit"})),
+            6 | 7 => Some(json!({"drop": "after_commit"})),
+            8 if self.caps.commit_5xx => Some(json!({"status": 502, "commit": true})),
+            _ => {
+                let status = [500, 503][self.rng.random_range(0..2)];
+                Some(json!({ "status": status }))
+            }
+        };
+        Interpose {
+            same_name: self.rng.random_bool(0.5),
+            same_key: self.rng.random_bool(0.5),
+            same_provider: self.rng.random_bool(0.85),
+            before: self.rng.random_bool(0.5),
+            companion,
+        }
+    }
+
+    /// Reads of new accounts lag: by id, then in the list (sometimes one of the two only).
+    fn lag(&mut self) -> Fault {
+        let mut ms = || self.rng.random_range(200..=1_500u64);
+        let (by_id, list) = (ms(), ms());
+        let patch = match self.rng.random_range(0..4) {
+            0 => json!({ "account_404_ms": by_id }),
+            1 => json!({ "list_lag_ms": list }),
+            _ => json!({ "account_404_ms": by_id, "list_lag_ms": list }),
+        };
+        Fault::Lag(patch, self.rng.random_bool(0.4))
+    }
+
+    /// The addresses of `targets` whose apply may POST a create: those without an account yet
+    /// (a pending create may be sent again) and those being replaced.
+    fn create_targets(&self, op: Op, targets: &[usize]) -> Vec<usize> {
+        if op == Op::Destroy {
+            return Vec::new();
+        }
+        targets
+            .iter()
+            .copied()
+            .filter(|&i| {
+                op == Op::Replace
+                    || self.addrs[i]
+                        .inst
+                        .id()
+                        .is_none_or(|id| id.parse::<i64>().is_err())
+            })
+            .collect()
+    }
+
+    /// The admin fault bodies of an interposition on the POST of `target`'s create.
+    fn resolve_interpose(&mut self, i: &Interpose, target: usize) -> Vec<Json> {
+        let n = self.fresh();
+        let seed = self.seed;
+        let d = self.addrs[target]
+            .desired
+            .clone()
+            .expect("a create target has a desired config");
+        let name = if i.same_name {
+            d.name.clone()
+        } else {
+            format!("other-{seed}-{n}")
+        };
+        let key = if i.same_key {
+            d.key_id.clone()
+        } else {
+            format!("AKIAOTHER{seed}X{n}")
+        };
+        let provider = match (i.same_provider, d.provider) {
+            (true, p) => p,
+            (false, "AWS") => "GCP",
+            (false, _) => "AWS",
+        };
+        let on = json!({"method": "POST", "path_prefix": "/v1/cloud-accounts", "count": 1});
+        let mut write = json!({
+            "interpose": {"name": name, "access_key_id": key, "provider": provider},
+            "when": if i.before { "before" } else { "after" },
+        });
+        if i.same_key {
+            // An access key belongs to one AWS account, whose sign-in URL is ours too.
+            write["interpose"]["sign_in_login_url"] = json!(LOGIN_URL);
+        }
+        merge(&mut write, &on);
+        let mut out = vec![write];
+        if let Some(c) = &i.companion {
+            let mut c = c.clone();
+            merge(&mut c, &on);
+            out.push(c);
+        }
+        out
+    }
+
     /// Runs one step and returns its violations (empty when every invariant holds).
     async fn step(&mut self, step: usize) -> Vec<String> {
         let op = self.choose_op();
-        let faults = self.choose_faults(op);
         let mut line = format!("step {step}: {op:?}");
+        let plan = self.prepare(op, &mut line);
+        let creates = plan
+            .as_deref()
+            .map(|t| self.create_targets(op, t))
+            .unwrap_or_default();
+        let mut faults = self.choose_faults(op, &creates);
+        // Interpositions (each with its companion) first: the first POST gets them all, and the
+        // companion is that POST's one status or drop fault.
+        faults.sort_by_key(|f| !matches!(f, Fault::Interpose(_)));
+        self.interposing = None;
         let mut stop = None;
-        let mut slow = false;
+        let mut short = false;
         for f in &faults {
             let accepted = match f {
                 Fault::Http(body) => self.admin_post("/faults", body).await,
@@ -733,12 +924,57 @@ impl Sim {
                     .await
                 }
                 Fault::SlowQueue(ms) => {
-                    slow = true;
+                    short = true;
                     self.admin_put_config(&json!({"task_stage_ms": ms})).await
                 }
                 Fault::Stop(d) => {
                     stop = Some(*d);
                     true
+                }
+                Fault::Lag(patch, short_timeouts) => {
+                    short |= *short_timeouts;
+                    self.admin_put_config(patch).await
+                }
+                Fault::Interpose(i) => {
+                    if self.interposing.is_none() {
+                        // Which tasks are older than the step's creates (see `register_interposed`).
+                        let tasks_before = match self.admin_state().await {
+                            Ok(s) => s["tasks"]
+                                .as_array()
+                                .into_iter()
+                                .flatten()
+                                .filter_map(|t| t["id"].as_str().map(str::to_owned))
+                                .collect(),
+                            Err(e) => return vec![format!("CHECKER: {e}")],
+                        };
+                        let intents = creates
+                            .iter()
+                            .filter_map(|&t| self.addrs[t].desired.as_ref())
+                            .map(|d| (d.name.clone(), d.key_id.clone(), d.provider.to_owned()))
+                            .collect();
+                        self.interposing = Some(StepCreates {
+                            tasks_before,
+                            intents,
+                        });
+                    }
+                    let target = self.pick(&creates).expect("interposed only on creates");
+                    let bodies = self.resolve_interpose(i, target);
+                    let mut all = true;
+                    for (k, b) in bodies.iter().enumerate() {
+                        all &= self.admin_post("/faults", b).await;
+                        let _ = write!(line, "\n    fault: {b}");
+                        if k == 0 {
+                            let _ = write!(line, " (on [{}]'s create)", self.addrs[target].label);
+                        } else {
+                            let _ = write!(line, " (on the same POST)");
+                        }
+                    }
+                    if all {
+                        self.totals.faults += 1;
+                    } else {
+                        let _ = write!(line, "\n    fault REJECTED by the emulator (above)");
+                    }
+                    continue;
                 }
             };
             if accepted {
@@ -752,7 +988,10 @@ impl Sim {
                 );
             }
         }
-        let outcomes = self.run_op(op, stop, slow, &mut line).await;
+        let outcomes = match plan {
+            Some(targets) => self.execute(op, targets, stop, short, &mut line).await,
+            None => self.run_special(op, &mut line).await,
+        };
         for (label, o) in &outcomes {
             for t in &o.trace {
                 let _ = write!(line, "\n    [{label}] {t}");
@@ -785,14 +1024,9 @@ impl Sim {
             .expect("known address")
     }
 
-    async fn run_op(
-        &mut self,
-        op: Op,
-        stop: Option<Duration>,
-        slow: bool,
-        line: &mut String,
-    ) -> Vec<(&'static str, Outcome)> {
-        let timeout = if slow { SHORT_TIMEOUT } else { NORMAL_TIMEOUT };
+    /// Sets the desired configuration an apply or destroy works towards and returns its
+    /// addresses; `None` for the operations [`Sim::run_special`] runs.
+    fn prepare(&mut self, op: Op, line: &mut String) -> Option<Vec<usize>> {
         let mut targets: Vec<usize> = Vec::new();
         match op {
             Op::Create => {
@@ -806,11 +1040,11 @@ impl Sim {
             Op::ConcurrentCreate { same_name } => {
                 let mut free = self.free();
                 let Some(i) = self.pick(&free) else {
-                    return Vec::new();
+                    return Some(targets);
                 };
                 free.retain(|x| *x != i);
                 let Some(j) = self.pick(&free) else {
-                    return Vec::new();
+                    return Some(targets);
                 };
                 let di = self.new_desired();
                 let mut dj = self.new_desired();
@@ -824,7 +1058,7 @@ impl Sim {
             Op::CreateWithForeignName => {
                 let free = self.free();
                 let Some(i) = self.pick(&free) else {
-                    return Vec::new();
+                    return Some(targets);
                 };
                 let f = self.foreign[self.rng.random_range(0..self.foreign.len())].clone();
                 let mut d = self.new_desired();
@@ -836,7 +1070,7 @@ impl Sim {
             Op::Rename | Op::RotatePlain | Op::RotateWriteOnly | Op::Replace => {
                 let held = self.held();
                 let Some(i) = self.pick(&held) else {
-                    return Vec::new();
+                    return Some(targets);
                 };
                 let n = self.fresh();
                 let change_key = self.rng.random_bool(0.3);
@@ -879,6 +1113,14 @@ impl Sim {
                     targets.push(i);
                 }
             }
+            Op::Refresh | Op::Import | Op::Foreign | Op::Restart => return None,
+        }
+        Some(targets)
+    }
+
+    /// Refresh, `state rm` + import, a foreign account, a provider restart.
+    async fn run_special(&mut self, op: Op, line: &mut String) -> Vec<(&'static str, Outcome)> {
+        match op {
             Op::Refresh => {
                 let server = self.server.clone();
                 let core = Core { server: &server };
@@ -890,10 +1132,10 @@ impl Sim {
                         outs.push((a.label, out));
                     }
                 }
-                return outs;
+                outs
             }
             Op::Import => {
-                // Only a numeric id can be imported (not a `pending-task:` one).
+                // Only a numeric id can be imported (not a pending one).
                 let mut held = self.held();
                 held.retain(|i| {
                     self.addrs[*i]
@@ -927,7 +1169,7 @@ impl Sim {
                 } else {
                     self.addrs[to].desired = desired;
                 }
-                return vec![(self.addrs[to].label, out)];
+                vec![(self.addrs[to].label, out)]
             }
             Op::Foreign => {
                 match self.create_foreign(None).await {
@@ -939,7 +1181,7 @@ impl Sim {
                         let _ = write!(line, " -> could not create a foreign account: {e}");
                     }
                 }
-                return Vec::new();
+                Vec::new()
             }
             Op::Restart => {
                 let server = Arc::new(new_server());
@@ -950,9 +1192,22 @@ impl Sim {
                     return vec![("provider", out)];
                 }
                 self.server = server;
-                return Vec::new();
+                Vec::new()
             }
+            _ => unreachable!("{op:?} is an apply or a destroy"),
         }
+    }
+
+    /// Applies (or destroys) the targets at once, under `short` timeouts when a fault wants them.
+    async fn execute(
+        &mut self,
+        op: Op,
+        targets: Vec<usize>,
+        stop: Option<Duration>,
+        short: bool,
+        line: &mut String,
+    ) -> Vec<(&'static str, Outcome)> {
+        let timeout = if short { SHORT_TIMEOUT } else { NORMAL_TIMEOUT };
         for &i in &targets {
             if let Some(d) = self.addrs[i].desired.as_mut() {
                 d.timeout = timeout;
@@ -1036,52 +1291,17 @@ impl Sim {
             }
         };
         let tasks = admin["tasks"].as_array().cloned().unwrap_or_default();
+        v.extend(self.register_interposed(&tasks, &api).await);
         // Which account each address's state holds.
         let mut holders: BTreeMap<i64, Vec<&str>> = BTreeMap::new();
         for a in &self.addrs {
             let Some(id) = a.inst.id() else { continue };
-            let held = if let Ok(n) = id.parse::<i64>() {
-                Some(n)
-            } else if id == "pending-create" {
-                // A create not settled yet: its record, in private state, holds the account its
-                // rule would find: absent from the snapshot, with its name and key, made by a task
-                // that did not exist before its POST.
-                let record: Json = serde_json::from_slice::<Json>(&a.inst.private)
-                    .ok()
-                    .map(|p| p["pending_create"].clone())
-                    .unwrap_or(Json::Null);
-                let before_accounts: Vec<i64> = record["before"]["accounts"]
-                    .as_array()
-                    .map(|v| v.iter().filter_map(Json::as_i64).collect())
-                    .unwrap_or_default();
-                let before_tasks: Vec<&str> = record["before"]["create_tasks"]
-                    .as_array()
-                    .map(|v| v.iter().filter_map(Json::as_str).collect())
-                    .unwrap_or_default();
-                let (name, key) = (
-                    record["intent"]["name"].as_str(),
-                    record["intent"]["access_key_id"].as_str(),
-                );
-                api.iter()
-                    .find(|(n, acc)| {
-                        !before_accounts.contains(n)
-                            && acc["name"].as_str() == name
-                            && acc["accessKeyId"].as_str() == key
-                            && tasks.iter().any(|t| {
-                                t["accountId"].as_i64() == Some(**n)
-                                    && t["command"] == "cloudAccountCreateRequest"
-                                    && !before_tasks.contains(&t["id"].as_str().unwrap_or(""))
-                            })
-                    })
-                    .map(|(n, _)| *n)
-            } else {
-                None
-            };
-            if let Some(n) = held {
+            if let Some(n) = held_account(&a.inst, id, &tasks, &api) {
                 holders.entry(n).or_default().push(a.label);
             }
         }
-        // 2: foreign accounts are untouched and in no state.
+        // 2: accounts the provider did not create are untouched and in no state, after every
+        // step (twins excepted, see the header).
         for f in &self.foreign {
             match api.get(&f.id) {
                 None => v.push(format!(
@@ -1107,6 +1327,21 @@ impl Sim {
                 ));
             }
         }
+        for (id, what) in &self.twins {
+            if let Some(by) = holders.get(id).filter(|by| by.len() == 1) {
+                if self.twins_held.insert(*id, by[0]) == Some(by[0]) {
+                    continue; // noted already
+                }
+                let note = format!(
+                    "    note: account {id} ({what}) is in the state of {}: indistinguishable from the provider's own create, the documented residual risk",
+                    by[0]
+                );
+                if let Some(last) = self.log.last_mut() {
+                    last.push('\n');
+                    last.push_str(&note);
+                }
+            }
+        }
         // 1: every live account the provider created is in exactly one state.
         for (id, acc) in &api {
             let foreign = self.foreign.iter().any(|f| f.id == *id);
@@ -1114,6 +1349,8 @@ impl Sim {
                 continue;
             }
             match holders.get(id).map_or(0, Vec::len) {
+                // A twin is another client's: no state need hold it.
+                0 if self.twins.contains_key(id) => {}
                 0 => v.push(format!(
                     "INVARIANT 1 (orphaned): account {id} {} ({}) exists but no state holds it",
                     acc["name"], acc["status"]
@@ -1172,6 +1409,118 @@ impl Sim {
         v
     }
 
+    /// Registers every account another client's interposed create made since the last step as
+    /// foreign (or as a twin, see the header), and reports one the provider already deleted or
+    /// changed. The request log names the interposed writes' tasks; the tasks name the accounts.
+    async fn register_interposed(
+        &mut self,
+        tasks: &[Json],
+        api: &BTreeMap<i64, Json>,
+    ) -> Vec<String> {
+        let mut v = Vec::new();
+        let requests = self.admin_get("/requests").await;
+        let Some(list) = requests["requests"].as_array() else {
+            return vec![format!(
+                "CHECKER: GET /admin/requests: {}",
+                truncate(&requests.to_string(), 200)
+            )];
+        };
+        let new: Vec<String> = list
+            .iter()
+            .filter(|r| r["interposed"] == true)
+            .filter_map(|r| r["taskId"].as_str())
+            .filter(|t| !self.interposed_tasks.contains(*t))
+            .map(str::to_owned)
+            .collect();
+        self.interposed_tasks.extend(new.iter().cloned());
+        let mut notes = Vec::new();
+        for task_id in new {
+            let Some((pos, task)) = tasks
+                .iter()
+                .enumerate()
+                .find(|(_, t)| t["id"].as_str() == Some(&task_id))
+            else {
+                v.push(format!(
+                    "CHECKER: the interposed task {task_id} is not in /admin/state"
+                ));
+                continue;
+            };
+            let Some(id) = task["accountId"]
+                .as_i64()
+                .filter(|_| task["command"] == "cloudAccountCreateRequest")
+            else {
+                notes.push(format!(
+                    "another client's task {task_id} made no account ({}{})",
+                    task["status"].as_str().unwrap_or("?"),
+                    task["error"]
+                        .as_str()
+                        .map(|e| format!(", {e}"))
+                        .unwrap_or_default()
+                ));
+                continue;
+            };
+            let c = &task["changes"];
+            let (name, key, provider) = (
+                c["name"].as_str().unwrap_or_default(),
+                c["accessKeyId"].as_str().unwrap_or_default(),
+                c["provider"].as_str().unwrap_or("AWS"),
+            );
+            // A twin carries the intent of one of this step's creates, and no create of ours
+            // with that name and key was queued in this step before it: our POST was applied
+            // after it or never, and the provider cannot tell it from its own.
+            let twin = self.interposing.as_ref().is_some_and(|step| {
+                step.intents
+                    .iter()
+                    .any(|(n, k, p)| n == name && k == key && p == provider)
+                    && !tasks[..pos].iter().any(|t| {
+                        let id = t["id"].as_str().unwrap_or_default();
+                        t["command"] == "cloudAccountCreateRequest"
+                            && !step.tasks_before.contains(id)
+                            && !self.interposed_tasks.contains(id)
+                            && t["changes"]["name"].as_str() == Some(name)
+                            && t["changes"]["accessKeyId"].as_str() == Some(key)
+                    })
+            });
+            let what =
+                format!("another client's create {name:?} {provider} key {key}, task {task_id}");
+            notes.push(format!(
+                "account {id}: {what}{}",
+                if twin { " — a twin of ours" } else { "" }
+            ));
+            if twin {
+                self.twins.insert(id, what);
+                continue;
+            }
+            let Some(acc) = api
+                .get(&id)
+                .filter(|a| !matches!(a["status"].as_str(), Some("deleted" | "delete-draft")))
+            else {
+                v.push(format!(
+                    "INVARIANT 2 (foreign deleted): account {id}, {what}, was deleted"
+                ));
+                continue;
+            };
+            let seen = foreign_view(acc);
+            if (
+                seen.name.as_str(),
+                seen.key.as_str(),
+                seen.provider.as_str(),
+            ) != (name, key, provider)
+            {
+                v.push(format!(
+                    "INVARIANT 2 (foreign changed): account {id}, {what}, is now {seen:?}"
+                ));
+            }
+            self.foreign.push(seen);
+        }
+        if let Some(last) = self.log.last_mut() {
+            for n in notes {
+                let _ = write!(last, "\n    interposed: {n}");
+            }
+        }
+        v
+    }
+
     /// Clears faults, restores the knobs, and waits (bounded) until no task is queued or running
     /// and no account is between statuses.
     async fn settle(&mut self) -> Result<(), String> {
@@ -1201,7 +1550,15 @@ impl Sim {
             });
             // A write answered already and still to be applied (a late commit) lands first.
             let late = s["lateCommitsInFlight"].as_u64().unwrap_or(0) > 0;
-            if !busy_task && !busy_account && !late {
+            // New accounts are found by id and listed (the emulator's clock is this machine's).
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            let lagging = s["accounts"].as_array().into_iter().flatten().any(|a| {
+                a["visibleMs"].as_u64().unwrap_or(0) > now
+                    || a["listedMs"].as_u64().unwrap_or(0) > now
+            });
+            if !busy_task && !busy_account && !late && !lagging {
                 return Ok(());
             }
             if started.elapsed() > QUIESCE {
@@ -1391,6 +1748,100 @@ impl Sim {
     }
 }
 
+/// The account the state of `inst` (whose id is `id`) holds, if any: a numeric id, or the
+/// account a pending id's rule finds among `api` (see invariant 1 in the header).
+fn held_account(
+    inst: &Instance,
+    id: &str,
+    tasks: &[Json],
+    api: &BTreeMap<i64, Json>,
+) -> Option<i64> {
+    if let Ok(n) = id.parse::<i64>() {
+        return Some(n);
+    }
+    let create_task_of = |n: i64| {
+        tasks.iter().filter(move |t| {
+            t["accountId"].as_i64() == Some(n) && t["command"] == "cloudAccountCreateRequest"
+        })
+    };
+    if id == "pending-create" {
+        // A create not settled yet: its record, in private state, holds the account its rule
+        // would find: absent from the snapshot, with its name, provider and key, made by a task
+        // that did not exist before its POST.
+        let record: Json = serde_json::from_slice::<Json>(&inst.private)
+            .ok()
+            .map(|p| p["pending_create"].clone())
+            .unwrap_or(Json::Null);
+        let before_accounts: Vec<i64> = record["before"]["accounts"]
+            .as_array()
+            .map(|v| v.iter().filter_map(Json::as_i64).collect())
+            .unwrap_or_default();
+        let before_tasks: Vec<&str> = record["before"]["create_tasks"]
+            .as_array()
+            .map(|v| v.iter().filter_map(Json::as_str).collect())
+            .unwrap_or_default();
+        let intent = &record["intent"];
+        let (name, key) = (intent["name"].as_str(), intent["access_key_id"].as_str());
+        let provider = intent["provider"].as_str().unwrap_or("AWS");
+        return api
+            .iter()
+            .find(|(n, acc)| {
+                !before_accounts.contains(n)
+                    && acc["name"].as_str() == name
+                    && acc["accessKeyId"].as_str() == key
+                    && acc["provider"].as_str() == Some(provider)
+                    && create_task_of(**n)
+                        .any(|t| !before_tasks.contains(&t["id"].as_str().unwrap_or("")))
+            })
+            .map(|(n, _)| *n);
+    }
+    // The older client's pending ids, kept so that this checker runs against it too.
+    let attr = |k: &str| inst.state.attr(k).as_str().map(str::to_owned);
+    let (name, key, provider) = (
+        attr("name"),
+        attr("access_key_id"),
+        attr("provider_type").unwrap_or_else(|| "AWS".to_owned()),
+    );
+    if let Some(uuids) = id.strip_prefix("pending-task:") {
+        // One candidate task, or several when creates of one name raced: the account a
+        // candidate made with this state's access key (keys are unique) is held.
+        let made: Vec<i64> = uuids
+            .split(',')
+            .filter_map(|uuid| {
+                tasks
+                    .iter()
+                    .find(|t| t["id"].as_str() == Some(uuid))
+                    // A failed create names the account it made before failing.
+                    .filter(|t| {
+                        t["status"] == "processing-completed" || t["status"] == "processing-error"
+                    })
+                    .and_then(|t| t["accountId"].as_i64())
+            })
+            .collect();
+        return made
+            .iter()
+            .copied()
+            .find(|n| api.get(n).and_then(|acc| acc["accessKeyId"].as_str()) == key.as_deref());
+    }
+    if let Some(after) = id
+        .strip_prefix("pending-create:after-")
+        .and_then(|n| n.parse::<i64>().ok())
+    {
+        // A create whose answer was lost: the account made after `after` with this state's
+        // name, provider and access key.
+        return api
+            .iter()
+            .find(|(n, acc)| {
+                **n > after
+                    && acc["accessKeyId"].as_str() == key.as_deref()
+                    && acc["name"].as_str() == name.as_deref()
+                    && acc["provider"].as_str() == Some(provider.as_str())
+            })
+            .map(|(n, _)| *n);
+    }
+    None
+}
+
 fn foreign_view(acc: &Json) -> ForeignAccount {
     let s = |k: &str| acc[k].as_str().unwrap_or_default().to_owned();
     ForeignAccount {
@@ -1421,6 +1872,15 @@ fn classify(v: &str) -> String {
         format!("INVARIANT 4 (panic): {v}")
     } else {
         format!("INVARIANT 4 (protocol): {v}")
+    }
+}
+
+/// Adds the fields of `from` (an object) to `into` (an object).
+fn merge(into: &mut Json, from: &Json) {
+    if let (Some(into), Some(from)) = (into.as_object_mut(), from.as_object()) {
+        for (k, v) in from {
+            into.insert(k.clone(), v.clone());
+        }
     }
 }
 
