@@ -430,19 +430,17 @@ impl Client {
         }
     }
 
-    /// A create sent again was refused. If it was refused because the name or access key is
-    /// taken, the account holding it may be the first POST's after all: the rule decides, by one
-    /// look. While it cannot (the account's creating task is not visible yet, or its key cannot
-    /// be read), the create is recorded as pending, never reported as someone else's.
+    /// A create sent again was refused or failed. The first, interrupted POST may have made an
+    /// account after all, or may still make one: the rule decides, by one look. While it cannot
+    /// (the account's creating task is not visible yet, its key cannot be read, the holder of
+    /// the name or key is not visible, or the failure says nothing about the first POST), the
+    /// create is recorded as pending, never reported as someone else's or as nothing made.
     async fn refused_resend(
         &self,
         record: PendingCreate,
         owner: Owner,
         err: Error,
     ) -> Result<Created, CreateFailure> {
-        if broken_rule(&err).is_none() {
-            return Err(CreateFailure::NotCreated(err));
-        }
         match self.look(&record, owner, Instant::now()).await {
             Ok(Look::Ours(a)) => {
                 tracing::info!(
@@ -455,6 +453,15 @@ impl Client {
             // Refused for a name or key that an account holds: that account must be visible
             // (and the rule then found it not ours). One nobody can see yet may be the first,
             // interrupted POST's account, still invisible: unknown, never "nothing created".
+            // Failed for another reason: the first, interrupted POST may still land (a write
+            // answered 5xx can be applied later). Recorded as pending, the next plan looks again
+            // and plans the create only once nothing of it has appeared.
+            Ok(Look::Nothing) if broken_rule(&err).is_none() => Err(CreateFailure::Pending {
+                record,
+                err,
+                why: "the create sent again failed, and the first, interrupted request may still be applied".to_owned(),
+                candidates: Vec::new(),
+            }),
             Ok(Look::Nothing) => {
                 let holder_seen = match self.accounts_since(Instant::now()).await {
                     Ok(list) => match broken_rule(&err) {
