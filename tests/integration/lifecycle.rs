@@ -1298,9 +1298,10 @@ impl Sim {
         v.extend(self.register_interposed(&tasks, &api).await);
         // Which account each address's state holds.
         let mut holders: BTreeMap<i64, Vec<&str>> = BTreeMap::new();
+        let foreign_ids: Vec<i64> = self.foreign.iter().map(|f| f.id).collect();
         for a in &self.addrs {
             let Some(id) = a.inst.id() else { continue };
-            if let Some(n) = held_account(&a.inst, id, &tasks, &api) {
+            if let Some(n) = held_account(&a.inst, id, &tasks, &api, &foreign_ids) {
                 holders.entry(n).or_default().push(a.label);
             }
         }
@@ -1759,6 +1760,7 @@ fn held_account(
     id: &str,
     tasks: &[Json],
     api: &BTreeMap<i64, Json>,
+    foreign: &[i64],
 ) -> Option<i64> {
     if let Ok(n) = id.parse::<i64>() {
         return Some(n);
@@ -1771,7 +1773,9 @@ fn held_account(
     if id == "pending-create" {
         // A create not settled yet: its record, in private state, holds the account its rule
         // would find: absent from the snapshot, with its name, provider and key, made by a task
-        // that did not exist before its POST.
+        // that did not exist before its POST, and (the world knows what the provider cannot)
+        // not another client's. A pending create adopts nothing: until it resolves to an ID it
+        // holds only what its own POST made.
         let record: Json = serde_json::from_slice::<Json>(&inst.private)
             .ok()
             .map(|p| p["pending_create"].clone())
@@ -1791,6 +1795,7 @@ fn held_account(
             .iter()
             .find(|(n, acc)| {
                 !before_accounts.contains(n)
+                    && !foreign.contains(n)
                     && acc["name"].as_str() == name
                     && acc["accessKeyId"].as_str() == key
                     && acc["provider"].as_str() == Some(provider)

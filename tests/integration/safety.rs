@@ -576,6 +576,43 @@ fn an_ambiguous_create_never_takes_another_client_s_new_task_as_its_own() {
     });
 }
 
+/// Our POST lands but its answer is lost, another client creates an account with the very same
+/// name and key right after it, and our task fails: the account that appears is theirs, and the
+/// two new create tasks cannot be told apart. Taking it would be a guess: the create is recorded
+/// as pending, and the other client's account never reaches our state.
+#[test]
+fn a_twin_created_right_after_our_failed_create_is_never_taken() {
+    rt().block_on(async {
+        let rig = Rig::start(200).await;
+        rig.admin(
+            "POST",
+            "/task-errors",
+            json!({"type": "CLOUD_ACCOUNT_INVALID_CREDS", "count": 1}),
+        )
+        .await;
+        rig.fault(json!({"interpose": {"name": "twin", "access_key_id": "AKIATWIN"}, "when": "after", "method": "POST", "path_prefix": "/v1/cloud-accounts", "count": 1}))
+            .await;
+        rig.fault(json!({"drop": "after_commit", "method": "POST", "path_prefix": "/v1/cloud-accounts", "count": 1}))
+            .await;
+        let applied = rig
+            .apply(&Value::Null, &config("twin", "AKIATWIN", Some("2s")))
+            .await;
+        let theirs = rig.named("twin").await;
+        assert_eq!(theirs.len(), 1, "the other client's account only");
+        assert_ne!(
+            state_id(&applied.state),
+            Some(theirs[0]),
+            "took the other client's account: {:?}",
+            applied.state
+        );
+        // Every refresh leaves it out too, and says which account it may be and what to run.
+        let (read, _, errors) = rig.refresh(&applied.state, &applied.private).await;
+        assert_ne!(state_id(&read), Some(theirs[0]), "{read:?}");
+        let text = errors.join("\n") + &applied.errors.join("\n");
+        assert!(text.contains(&theirs[0].to_string()), "{text}");
+    });
+}
+
 /// States written before the pending record existed kept a pending create in `id`. They are
 /// resolved by the same rule, with only what they recorded, and rewritten in today's form.
 #[test]

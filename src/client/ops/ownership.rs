@@ -404,7 +404,24 @@ impl Client {
                     shown = full;
                 }
             }
-            match judge(&shown, key, creator, pending, claims, owner) {
+            let verdict = match judge(&shown, key, creator, pending, claims, owner) {
+                // A task new since the POST, made by no write of this process, that may be this
+                // create's as well (still running, failed, or naming an account not visible):
+                // then the one that made this account may be another client's create of the
+                // same name and key, sent at the same moment. That is no positive evidence.
+                Verdict::Ours
+                    if creator.is_some_and(|c| {
+                        !pending.tasks.contains(&c.task_id)
+                            && rival_task(&tasks, c, pending, claims, owner, &accounts).is_some()
+                    }) =>
+                {
+                    Verdict::Unknown(
+                        "another create task new since the create was sent may be this create's instead",
+                    )
+                }
+                verdict => verdict,
+            };
+            match verdict {
                 // Claiming is the one atomic step: of two writes of this process that judge the
                 // same account theirs, one claims it and the other finds it held.
                 Verdict::Ours => {
@@ -477,6 +494,30 @@ impl Client {
         }
         Ok(Look::Nothing)
     }
+}
+
+/// A create task other than `creator` that may be `pending`'s create as well: new since its
+/// POST, sent by no other write of this process, not named by its answers, and unresolved
+/// (still running, failed, or naming an account the list does not show).
+fn rival_task<'a>(
+    tasks: &'a [TaskStateUpdate],
+    creator: &TaskStateUpdate,
+    pending: &PendingCreate,
+    claims: &Claims,
+    owner: Owner,
+    accounts: &[CloudAccount],
+) -> Option<&'a TaskStateUpdate> {
+    tasks.iter().find(|t| {
+        t.command_type.as_deref() == Some(CREATE_COMMAND)
+            && t.task_id != creator.task_id
+            && pending.before.had_task(&t.task_id) == Some(false)
+            && !pending.tasks.contains(&t.task_id)
+            && !claims.task_held_by_other(owner, &t.task_id)
+            && (t.task_status().is_in_progress()
+                || t.failure().is_some()
+                || t.resource_id()
+                    .is_some_and(|id| !accounts.iter().any(|a| a.id == id)))
+    })
 }
 
 /// How long ago the task last changed, by its own timestamp and this machine's clock; `None`
