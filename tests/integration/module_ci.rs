@@ -208,6 +208,41 @@ fn workflow_installs_what_its_test_step_runs() {
         "the install step must `cargo install` the package {package}:\n{script}"
     );
     assert!(script.contains(">> \"$GITHUB_PATH\""), "{script}");
+    // Built once per provider commit: the cache's key names the commit the install builds, and a hit skips the
+    // build.
+    let cache = step(
+        &steps,
+        "Cache terraform-provider-rediscloud and rediscloud-emulator",
+    );
+    assert!(
+        cache
+            .uses
+            .as_deref()
+            .is_some_and(|u| u.starts_with("actions/cache@")),
+        "{cache:?}"
+    );
+    let with = |key: &str| {
+        cache
+            .with
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("the cache step has no `{key}`"))
+    };
+    assert!(
+        with("key").contains("env.REDISCLOUD_PROVIDER_REV"),
+        "{cache:?}"
+    );
+    assert!(
+        script.contains("--rev \"$REDISCLOUD_PROVIDER_REV\""),
+        "{script}"
+    );
+    assert!(
+        script.contains(&format!("--root {}", with("path")))
+            && script.contains(&format!("echo {}/bin", with("path"))),
+        "the install step must install into, and put on PATH, the directory the cache keeps:\n{script}"
+    );
+    assert!(script.contains("steps.cache.outputs.cache-hit"), "{script}");
     for bin in ["terraform-provider-rediscloud", "rediscloud-emulator"] {
         assert!(
             cargo.contains(&format!("[[bin]]\nname = \"{bin}\"")),

@@ -32,6 +32,11 @@
 //!   `examples/byoa-aws` (what the demo applies) and `release.rs` installs from the filesystem mirror the demo
 //!   packages. Here the test checks what only the demo's own code decides: that it gives every variable
 //!   `examples/byoa-aws` requires, and starts the emulator with flags the emulator has.
+//! - `cargo xtask install` is not run either (a release build, for the same reasons as the demo). Its layout is
+//!   made by the very function it calls (`xtask/src/install.rs`), from this suite's build, under a `HOME` inside
+//!   the sandbox; the `own-config` snippet then runs as written (`~/terraform-provider-rediscloud/...`,
+//!   `~/my-byoa`) with none of the sandbox's own links to the provider: only `env.sh` can make `terraform init`
+//!   find it.
 //! - The real-API snippets keep their `...` placeholders and run literally: the emulator they talk to is
 //!   started with `--api-key ... --secret-key ...`, so those very keys authenticate. The one thing the test
 //!   supplies is `REDISCLOUD_URL`, the emulator's address instead of the real API's. The real-API test command
@@ -52,7 +57,14 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::support::{EMULATOR_BIN, Emulator, PROVIDER_BIN, Sandbox, Workdir, run_command};
+use super::support::{
+    EMULATOR_BIN, Emulator, PROVIDER_BIN, Sandbox, Workdir, run_command, terraform,
+};
+
+use super::release::package;
+
+#[path = "../../xtask/src/install.rs"]
+mod install;
 
 fn repo_file(rel: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
@@ -697,5 +709,111 @@ fn a_debug_provider_reads_its_own_shell_not_terraforms() {
         log.lines()
             .any(|l| l.starts_with('{') && l.contains("\"@level\":\"debug\"")),
         "no hclog JSON debug line on the debug provider's stderr:\n{log}"
+    );
+}
+
+#[test]
+fn own_configuration_snippet_runs_this_build_and_never_the_registry_s() {
+    assert_eq!(commands(&snippet("install")), ["cargo xtask install"]);
+    let sandbox = Sandbox::new("readme_own_config");
+    let home = sandbox.work();
+    let version = env!("CARGO_PKG_VERSION");
+    install::lay_out(
+        &home.join("terraform-provider-rediscloud/.tools/provider"),
+        Path::new(PROVIDER_BIN),
+        Path::new(EMULATOR_BIN),
+        terraform(),
+        version,
+    )
+    .expect("laying out the install");
+    // The reader's configuration as the official provider's users write it, without a version pin.
+    sandbox.write("my-byoa/main.tf", &reference_configuration());
+    let out = sandbox
+        .env("HOME", &home.display().to_string())
+        .run("", &snippet("own-config"), "");
+    out.assert_success()
+        .assert_matches(&format!(r"Installed redislabs/rediscloud v{version}"))
+        .assert_matches(&format!(
+            r"\+ provider registry\.terraform\.io/redislabs/rediscloud v{version}"
+        ));
+    assert!(
+        snippet("own-config").contains(&format!("redislabs/rediscloud v{version}")),
+        "the README names the version `terraform version` must list"
+    );
+}
+
+#[test]
+fn a_configuration_pinned_to_the_official_provider_follows_the_readme_to_this_build() {
+    let section = repo_file("README.md");
+    let section = section
+        .split("## Use this provider from your own configuration")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("the README's own-configuration section");
+    let sandbox = Sandbox::new("readme_pinned");
+    let layout = install::lay_out(
+        &sandbox.work().join("install"),
+        Path::new(PROVIDER_BIN),
+        Path::new(EMULATOR_BIN),
+        terraform(),
+        env!("CARGO_PKG_VERSION"),
+    )
+    .expect("laying out the install");
+    let sandbox = sandbox.env(
+        "TF_CLI_CONFIG_FILE",
+        &layout.cli_config.display().to_string(),
+    );
+    let pinned = reference_configuration().replacen(
+        "source = \"redislabs/rediscloud\"",
+        "source  = \"redislabs/rediscloud\"\n      version = \"~> 2.0\"",
+        1,
+    );
+    assert!(pinned.contains("~> 2.0"), "{pinned}");
+    sandbox.write("cfg/main.tf", &pinned);
+    // The README quotes Terraform's errors word for word, so that a reader can search for them: without a lock
+    // file, and with the one the official provider left behind.
+    let init_fails_with = |quoted: &str, version: &str| {
+        assert!(
+            section.contains(&quoted.replace("{v}", "2.x.y")),
+            "the README does not quote `{quoted}`:\n{section}"
+        );
+        let quoted = quoted.replace("{v}", version);
+        let failed = sandbox.run("cfg", "terraform init -input=false -no-color", "");
+        assert!(failed.status != Some(0), "{failed}");
+        let said = format!("{}{}", failed.stdout, failed.stderr)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(said.contains(&quoted), "{said}");
+    };
+    init_fails_with(
+        "no available releases match the given constraints ~> 2.0",
+        "",
+    );
+    sandbox.write(
+        "cfg/.terraform.lock.hcl",
+        "provider \"registry.terraform.io/redislabs/rediscloud\" {\n  version     = \"2.1.0\"\n  constraints = \"~> 2.0\"\n  hashes = [\n    \"h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\",\n  ]\n}\n",
+    );
+    init_fails_with(
+        "the previously-selected version {v} is no longer available",
+        "2.1.0",
+    );
+
+    // What the README says to do: the new constraint, then `terraform init -upgrade`.
+    assert!(
+        section.contains("`version = \">= 0.1.0\"`")
+            && section.contains("`terraform init -upgrade`"),
+        "{section}"
+    );
+    sandbox.write("cfg/main.tf", &pinned.replace("\"~> 2.0\"", "\">= 0.1.0\""));
+    let upgraded = sandbox.run("cfg", "terraform init -upgrade -input=false -no-color", "");
+    upgraded
+        .assert_success()
+        .assert_matches(r"Installed redislabs/rediscloud v0\.1\.0");
+    let lock =
+        std::fs::read_to_string(sandbox.work().join("cfg/.terraform.lock.hcl")).expect("lock");
+    assert!(
+        lock.contains("version     = \"0.1.0\"") && !lock.contains("AAAA"),
+        "{lock}"
     );
 }

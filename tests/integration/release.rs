@@ -3,7 +3,7 @@
 //! lock file records the zip's hash.
 
 #[path = "../../xtask/src/package.rs"]
-mod package;
+pub(super) mod package;
 
 use super::support::{PROVIDER_BIN, Workdir};
 

@@ -13,6 +13,7 @@ mod bench;
 mod demo;
 mod emulator;
 mod files;
+mod install;
 mod matrix;
 mod package;
 mod svg;
@@ -37,6 +38,9 @@ commands:
                                 (the version matrix included)
   matrix                        only the version matrix: a smoke lifecycle under Terraform 1.10 to 1.14
   docs                          regenerate docs/ from the provider schema and examples/
+  install [DIR]                 build the release binaries and lay them out in DIR (default .tools/provider) with a
+                                CLI configuration and an env.sh, so that your own configuration's `terraform init`
+                                installs this build instead of the registry's official provider
   release [VERSION]             build release artifacts (zip, SHA256SUMS, manifest, filesystem mirror) in target/dist
   terraform                     print the Terraform the tests would use (installing it if needed)
 ";
@@ -116,6 +120,7 @@ fn run() -> Result<()> {
             Ok(())
         }
         Some("release") => release(&repo_root(), rest.first()),
+        Some("install") => install(&repo_root(), rest.first()),
         Some("terraform") => {
             let tf = find_terraform(&repo_root())?;
             println!("{}", tf.display());
@@ -216,6 +221,36 @@ fn release(root: &Path, version: Option<&OsString>) -> Result<()> {
     println!(
         "xtask: filesystem mirror at {} (use it in provider_installation {{ filesystem_mirror {{ path = ... }} }})",
         art.mirror.display()
+    );
+    Ok(())
+}
+
+fn install(root: &Path, dir: Option<&OsString>) -> Result<()> {
+    let dir = dir.map_or_else(|| root.join(".tools").join("provider"), PathBuf::from);
+    let version = crate_version(root)?;
+    let terraform = find_terraform(root)?;
+    let bin_dir = build_release(root)?;
+    let layout = install::lay_out(
+        &dir,
+        &bin_dir.join("terraform-provider-rediscloud"),
+        &bin_dir.join("rediscloud-emulator"),
+        &terraform,
+        &version,
+    )
+    .with_context(|| format!("laying out the install in {}", dir.display()))?;
+    println!(
+        "xtask: redislabs/rediscloud {version} installed in {}\n\n\
+         To use it from any directory, source its environment in your shell:\n\n    . {}\n\n\
+         It sets TF_CLI_CONFIG_FILE={} (this provider from the mirror, never the registry's official 2.x)\n\
+         and puts {} first on PATH (terraform-provider-rediscloud, rediscloud-emulator, and terraform: {}).\n\
+         Then, in your configuration's directory, `terraform init`; `terraform version` lists\n\
+         `provider registry.terraform.io/redislabs/rediscloud v{version}`. After a rebuild, run\n\
+         `terraform init -upgrade` there to record the new binary's hash in .terraform.lock.hcl.",
+        dir.display(),
+        layout.env_file.display(),
+        layout.cli_config.display(),
+        layout.bin.display(),
+        terraform.display(),
     );
     Ok(())
 }
