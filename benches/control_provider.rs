@@ -135,6 +135,7 @@ impl Resource for Control {
                 description: "A value in state, like `terraform_data`.".to_owned(),
                 attributes: vec![id, Attribute::string("input", Presence::Optional)],
                 blocks: Vec::new(),
+                ..Block::default()
             },
             config_validators: Vec::new(),
         }

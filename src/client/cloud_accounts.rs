@@ -14,6 +14,11 @@ use super::ownership::Gone;
 use super::poll::{Look, Poller};
 use super::{Client, Error};
 
+/// How old a list may be and still serve a read of an account it shows: a refresh wave follows
+/// ConfigureProvider within milliseconds, and an account changed in this window would be just as
+/// stale had the read been a moment earlier.
+const RECENT_LIST: std::time::Duration = std::time::Duration::from_secs(2);
+
 fn encode(body: &impl Serialize) -> Result<Vec<u8>, Error> {
     // The message never includes the body: it carries credentials.
     serde_json::to_vec(body).map_err(|_| Error::Config {
@@ -22,6 +27,41 @@ fn encode(body: &impl Serialize) -> Result<Vec<u8>, Error> {
 }
 
 impl Client {
+    /// Proves the base URL, the API key and the secret key with one request, the account list,
+    /// which the refreshes right after it read instead of asking again
+    /// ([`Client::refresh_cloud_account`]). It is not a snapshot for anything else: what a write
+    /// decides from must be fetched for it.
+    pub async fn verify_access(&self) -> Result<(), Error> {
+        let sent = Instant::now();
+        let list = self.list_cloud_accounts().await?;
+        *self
+            .inner
+            .verified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some((sent, std::sync::Arc::new(list)));
+        Ok(())
+    }
+
+    /// The list that proved the configuration, if it is at most [`RECENT_LIST`] old.
+    fn verified_list(&self) -> Option<std::sync::Arc<Vec<CloudAccount>>> {
+        let verified = self
+            .inner
+            .verified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let (sent, list) = verified.as_ref()?;
+        (sent.elapsed() <= RECENT_LIST).then(|| std::sync::Arc::clone(list))
+    }
+
+    /// Account `id` as the list that proved the configuration shows it, if that list is recent
+    /// and shows it unmasked.
+    fn verified_account(&self, id: i64) -> Option<CloudAccount> {
+        self.verified_list()?
+            .iter()
+            .find(|a| a.id == id && !a.has_masked_fields())
+            .cloned()
+    }
+
     pub async fn list_cloud_accounts(&self) -> Result<Vec<CloudAccount>, Error> {
         self.fetch_cloud_accounts(false).await
     }
@@ -90,6 +130,13 @@ impl Client {
         id: i64,
         created_at_ms: Option<u64>,
     ) -> Result<Option<CloudAccount>, Error> {
+        // A plan's refresh wave follows ConfigureProvider at once: the list that proved the
+        // configuration serves an account it shows. Only a newer list can prove one gone.
+        if let Some(a) = self.verified_account(id)
+            && a.status.as_deref() != Some("deleted")
+        {
+            return Ok(Some(a));
+        }
         let mut schedule = self.schedule();
         // Set once the account was found too young to be missed: the bounds ending after that
         // end the wait for it, not the refresh's evidence.

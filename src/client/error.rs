@@ -344,10 +344,17 @@ fn json_summary(value: &serde_json::Value) -> String {
             _ => {}
         }
     }
-    if parts.is_empty() {
+    // `{"status": "UNAUTHORIZED", "type": "UNAUTHORIZED"}` says it once.
+    let mut said: Vec<String> = Vec::new();
+    for part in parts {
+        if !said.contains(&part) {
+            said.push(part);
+        }
+    }
+    if said.is_empty() {
         value.to_string()
     } else {
-        parts.join(" - ")
+        said.join(" - ")
     }
 }
 
@@ -401,6 +408,15 @@ mod tests {
         assert_eq!(
             body_excerpt(body, &[]),
             "HTML page: 401 Authorization Required"
+        );
+    }
+
+    #[test]
+    fn an_error_type_that_repeats_its_status_is_said_once() {
+        let body = br#"{"error":{"type":"UNAUTHORIZED","status":"UNAUTHORIZED","description":"Authentication failed"}}"#;
+        assert_eq!(
+            body_excerpt(body, &[]),
+            "UNAUTHORIZED - Authentication failed"
         );
     }
 

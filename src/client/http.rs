@@ -52,6 +52,14 @@ pub(crate) struct Inner {
     /// The shared watcher's lists.
     pub(crate) accounts: super::watch::SharedList<Vec<super::CloudAccount>>,
     pub(crate) tasks: super::watch::SharedList<Vec<super::TaskStateUpdate>>,
+    /// The account list that proved the configuration, and when its request was sent: the
+    /// refreshes right after it read it (and nothing else does).
+    pub(crate) verified: std::sync::Mutex<
+        Option<(
+            tokio::time::Instant,
+            std::sync::Arc<Vec<super::CloudAccount>>,
+        )>,
+    >,
 }
 
 /// One API call.
@@ -154,6 +162,7 @@ impl Inner {
             // Each list may poll with a quarter of the rate limit once its burst is spent.
             accounts: super::watch::SharedList::new(f64::from(cfg.requests_per_minute) / 4.0),
             tasks: super::watch::SharedList::new(f64::from(cfg.requests_per_minute) / 4.0),
+            verified: std::sync::Mutex::new(None),
         })
     }
 
@@ -340,16 +349,27 @@ impl Inner {
         self.gate.observe(header_u32(&headers, HEADER_REMAINING));
         let body = response.bytes().await;
         let elapsed_ms = started.elapsed().as_millis() as u64;
-        tracing::debug!(
-            method = %call.method,
-            url = shown,
-            status = status.as_u16(),
-            elapsed_ms,
-            attempt,
-            "{} {shown}: HTTP {} in {elapsed_ms} ms (attempt {attempt})",
-            call.method,
-            status.as_u16(),
-        );
+        // A shared watcher's successful polls come several a second during a wave of waits: they
+        // are TRACE, so that DEBUG shows every other call and every failure.
+        macro_rules! request_line {
+            ($level:ident) => {
+                tracing::$level!(
+                    method = %call.method,
+                    url = shown,
+                    status = status.as_u16(),
+                    elapsed_ms,
+                    attempt,
+                    "{} {shown}: HTTP {} in {elapsed_ms} ms (attempt {attempt})",
+                    call.method,
+                    status.as_u16(),
+                )
+            };
+        }
+        if call.poll && status.is_success() {
+            request_line!(trace);
+        } else {
+            request_line!(debug);
+        }
         let body = match body {
             Ok(b) => b,
             Err(e) => {

@@ -60,7 +60,7 @@ impl Default for RetryPolicy {
 }
 
 /// How often a long wait reports its progress at INFO.
-pub const DEFAULT_PROGRESS_INTERVAL: Duration = Duration::from_secs(30);
+pub const DEFAULT_PROGRESS_INTERVAL: Duration = Duration::from_secs(10);
 
 /// How long a new account's 404 is taken for the API's lag (its issue #150 saw one right after
 /// the create's task completed). Generous: mistaking lag for a deletion orphans an account, while

@@ -206,27 +206,34 @@ impl<'a> Poller<'a> {
             .unwrap_or_else(|| self.look_deadline())
     }
 
-    /// Records the status a poll saw of `subject` (e.g. `cloud account 7`), logging it: at
-    /// INFO when it changed, at DEBUG when it did not.
+    /// Records the status a poll saw of `subject` (e.g. `cloud account 7`), logging it with
+    /// the time left: at INFO when it changed, at TRACE when it did not (the progress line
+    /// says that, paced).
     pub(crate) fn observe_status(&mut self, subject: &str, status: &str) {
         self.not_found_count = 0;
         self.not_found_since = None;
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        let left_s = left.as_secs();
+        let left = human_duration(left);
         match self.last_status.replace(status.to_owned()) {
-            Some(previous) if previous == status => tracing::debug!(
+            Some(previous) if previous == status => tracing::trace!(
                 subject,
                 status,
-                "poll saw {subject} in status {status} (unchanged)"
+                deadline_in_s = left_s,
+                "poll saw {subject} in status {status} (unchanged); deadline in {left}"
             ),
             Some(previous) => tracing::info!(
                 subject,
                 status,
                 previous_status = previous.as_str(),
-                "poll saw {subject} in status {status} (was {previous})"
+                deadline_in_s = left_s,
+                "poll saw {subject} in status {status} (was {previous}); deadline in {left}"
             ),
             None => tracing::info!(
                 subject,
                 status,
-                "poll saw {subject} in status {status} (first look)"
+                deadline_in_s = left_s,
+                "poll saw {subject} in status {status} (first look); deadline in {left}"
             ),
         }
     }

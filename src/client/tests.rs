@@ -1085,7 +1085,7 @@ async fn a_long_wait_says_at_info_what_it_waits_for_its_status_and_time_left() {
 }
 
 #[tokio::test(flavor = "current_thread")]
-async fn debug_lines_name_the_full_url_and_the_status_each_poll_saw() {
+async fn polls_are_trace_lines_and_status_changes_say_the_time_left() {
     let polls = Arc::new(AtomicUsize::new(0));
     let p = polls.clone();
     let server = TestServer::start(move |r| match r.path.as_str() {
@@ -1108,33 +1108,47 @@ async fn debug_lines_name_the_full_url_and_the_status_each_poll_saw() {
     .await;
     let c = client(&server);
     let (got, lines) = logged(
-        tracing::Level::DEBUG,
+        tracing::Level::TRACE,
         c.wait_for_task("t-42", far(), &CancellationToken::new()),
     )
     .await;
     got.unwrap();
-    let debug = messages(&lines, "debug");
+    // Each successful poll of the shared list is a TRACE line naming the full URL; DEBUG has none.
     let url = format!("{}tasks", server.base_url);
-    assert!(
-        debug
-            .iter()
-            .any(|m| m.starts_with(&format!("GET {url}: HTTP 200 in "))
-                && m.ends_with(" (attempt 1)")),
-        "{lines:#?}"
-    );
+    let is_poll = |m: &&str| {
+        m.starts_with(&format!("GET {url}: HTTP 200 in ")) && m.ends_with(" (attempt 1)")
+    };
+    assert!(messages(&lines, "trace").iter().any(is_poll), "{lines:#?}");
+    assert!(!messages(&lines, "debug").iter().any(is_poll), "{lines:#?}");
+    // Status changes are INFO and say how long is left; an unchanged status is TRACE.
     let info = messages(&lines, "info");
-    assert_eq!(
-        info,
-        [
-            "poll saw task t-42 (cloudAccountUpdateRequest) in status processing-in-progress (first look)",
-            "poll saw task t-42 (cloudAccountUpdateRequest) in status processing-completed (was processing-in-progress)",
-        ]
+    let said = |m: &str, start: &str| {
+        m.starts_with(start)
+            && m.split("; deadline in ")
+                .nth(1)
+                .is_some_and(|left| left.chars().next().is_some_and(|c| c.is_ascii_digit()))
+    };
+    assert_eq!(info.len(), 2, "{info:#?}");
+    assert!(
+        said(
+            info[0],
+            "poll saw task t-42 (cloudAccountUpdateRequest) in status processing-in-progress (first look)"
+        ),
+        "{info:#?}"
     );
     assert!(
-        debug.contains(
-            &"poll saw task t-42 (cloudAccountUpdateRequest) in status processing-in-progress (unchanged)"
+        said(
+            info[1],
+            "poll saw task t-42 (cloudAccountUpdateRequest) in status processing-completed (was processing-in-progress)"
         ),
-        "{debug:#?}"
+        "{info:#?}"
+    );
+    assert!(
+        messages(&lines, "trace").iter().any(|m| said(
+            m,
+            "poll saw task t-42 (cloudAccountUpdateRequest) in status processing-in-progress (unchanged)"
+        )),
+        "{lines:#?}"
     );
     // The fields follow the message in one order on every request line.
     for line in lines.iter().filter(|l| l.contains_key("url")) {

@@ -172,7 +172,13 @@ fn attribute_line(a: &Attribute) -> String {
     if a.write_only {
         flags.push("Write-only".into());
     }
+    if a.deprecation.is_some() {
+        flags.push("Deprecated".into());
+    }
     let mut text = a.description.trim().to_owned();
+    if let Some(why) = &a.deprecation {
+        text = format!("**Deprecated**: {} {text}", why.trim());
+    }
     for v in &a.validators {
         text.push(' ');
         text.push_str(&v.description());

@@ -566,6 +566,12 @@ pub struct AttributeSpec {
     validators: Vec<Validator>,
     /// Set for a nested block rather than an attribute.
     nesting: Option<Nesting>,
+    /// Why configuring it is deprecated.
+    #[serde(default)]
+    deprecation: Option<String>,
+    /// A block the provider fills in ([`crate::framework::schema::Block::computed`]).
+    #[serde(default)]
+    computed: bool,
 }
 
 /// The builders of [`AttributeSpec`], named for use as `tf::required()` in a model's attributes.
@@ -582,6 +588,8 @@ pub mod tf {
             use_state_for_unknown: false,
             validators: Vec::new(),
             nesting: None,
+            deprecation: None,
+            computed: false,
         }
     }
 
@@ -610,6 +618,15 @@ pub mod tf {
         AttributeSpec {
             nesting: Some(nesting),
             ..spec(Presence::Optional)
+        }
+    }
+
+    /// A nested block the provider fills in, never configuration (Terraform 1.16).
+    pub fn computed_block(nesting: Nesting) -> AttributeSpec {
+        AttributeSpec {
+            nesting: Some(nesting),
+            computed: true,
+            ..spec(Presence::Computed)
         }
     }
 
@@ -651,6 +668,12 @@ impl AttributeSpec {
     /// On update, keep the prior value instead of planning "known after apply".
     pub fn use_state_for_unknown(mut self) -> Self {
         self.use_state_for_unknown = true;
+        self
+    }
+
+    /// Deprecated: configuring it warns with `why` (what to use instead).
+    pub fn deprecated(mut self, why: &str) -> Self {
+        self.deprecation = Some(why.to_owned());
         self
     }
 
@@ -755,6 +778,8 @@ fn block_from(model: &str, schema: &serde_json::Value, defs: &serde_json::Value)
             if !own.is_empty() {
                 inner.description = own;
             }
+            inner.deprecation = spec.deprecation.clone();
+            inner.computed = spec.computed;
             block.blocks.push(NestedBlock {
                 name: name.clone(),
                 nesting,
@@ -774,6 +799,7 @@ fn block_from(model: &str, schema: &serde_json::Value, defs: &serde_json::Value)
             requires_replace: spec.requires_replace,
             use_state_for_unknown: spec.use_state_for_unknown,
             validators: spec.validators,
+            deprecation: spec.deprecation,
         });
     }
     block

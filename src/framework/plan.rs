@@ -31,13 +31,22 @@ impl std::fmt::Debug for Plan {
 /// write-only attributes are null; computed attributes unset in config become
 /// unknown on create, and on an update that changes something unless the
 /// attribute keeps its prior value by declaration.
-pub fn plan_change(schema: &Schema, prior: &Value, proposed: &Value, config: &Value) -> Plan {
+pub fn plan_change(
+    schema: &Schema,
+    prior: &Value,
+    proposed: &Value,
+    config: &Value,
+    computed_blocks_allowed: bool,
+) -> Plan {
     let mut planned = proposed.clone();
     schema.block.null_write_only(&mut planned);
     let creating = prior.is_null();
     let changing = creating || &planned != prior;
     if changing {
         mark_computed_unknown(&schema.block, &mut planned, config, creating);
+    }
+    if computed_blocks_allowed {
+        plan_computed_blocks(&schema.block, &mut planned, prior, changing);
     }
     let requires_replace = if creating {
         Vec::new()
@@ -66,6 +75,38 @@ fn mark_computed_unknown(block: &Block, planned: &mut Value, config: &Value, cre
         }
         if creating || !a.use_state_for_unknown {
             obj.insert(a.name.to_owned(), Value::unknown());
+        }
+    }
+}
+
+/// A computed block is the provider's to fill: "known after apply" when the object changes,
+/// else what the prior state holds. Only for a Terraform that announced
+/// `computed_blocks_allowed`; an older one keeps the block as configured (empty), and
+/// [`keep_unplanned_computed_blocks`] keeps the applied state to that.
+fn plan_computed_blocks(block: &Block, planned: &mut Value, prior: &Value, changing: bool) {
+    let Some(obj) = planned.as_object_mut() else {
+        return;
+    };
+    for b in block.blocks.iter().filter(|b| b.block.computed) {
+        let value = if changing {
+            Value::unknown()
+        } else {
+            prior.attr(&b.name).clone()
+        };
+        obj.insert(b.name.to_owned(), value);
+    }
+}
+
+/// What a computed block holds after apply where the plan left it as configured (a Terraform
+/// without `computed_blocks_allowed`): the planned value, so that the new state matches the plan.
+pub fn keep_unplanned_computed_blocks(block: &Block, planned: &Value, state: &mut Value) {
+    let Some(obj) = state.as_object_mut() else {
+        return;
+    };
+    for b in block.blocks.iter().filter(|b| b.block.computed) {
+        let was = planned.attr(&b.name);
+        if !was.is_unknown() {
+            obj.insert(b.name.to_owned(), was.clone());
         }
     }
 }
@@ -122,6 +163,7 @@ mod tests {
                     },
                 ],
                 blocks: vec![],
+                ..Block::default()
             },
             config_validators: vec![],
         }
@@ -145,7 +187,7 @@ mod tests {
             ("kind", Value::string("AWS")),
             ("secret_wo", Value::string("s")),
         ]);
-        let p = plan_change(&schema(), &Value::Null, &config, &config);
+        let p = plan_change(&schema(), &Value::Null, &config, &config, true);
         assert!(p.planned.attr("id").is_unknown());
         assert!(p.planned.attr("status").is_unknown());
         assert_eq!(p.planned.attr("secret_wo"), &Value::Null);
@@ -173,7 +215,7 @@ mod tests {
             .as_object_mut()
             .unwrap()
             .insert("secret_wo".into(), Value::string("s"));
-        let p = plan_change(&schema(), &prior, &proposed, &config);
+        let p = plan_change(&schema(), &prior, &proposed, &config, true);
         assert_eq!(p.planned, prior);
     }
 
@@ -195,7 +237,7 @@ mod tests {
         let c = config.as_object_mut().unwrap();
         c.insert("id".into(), Value::Null);
         c.insert("status".into(), Value::Null);
-        let p = plan_change(&schema(), &prior, &proposed, &config);
+        let p = plan_change(&schema(), &prior, &proposed, &config, true);
         assert_eq!(p.planned.attr("id"), &Value::string("7"));
         assert!(p.planned.attr("status").is_unknown());
         assert_eq!(p.requires_replace, vec![AttributePath::root("kind")]);

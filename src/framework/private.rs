@@ -56,6 +56,11 @@ impl PrivateState {
     pub fn remove(&mut self, key: &str) {
         self.map.remove(key);
     }
+
+    /// Whether nothing is kept.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
 }
 
 /// Only the keys: a resource may keep anything there.

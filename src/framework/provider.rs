@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
 
 use super::data_source::DataSource;
 use super::diag::Diagnostics;
@@ -17,6 +18,8 @@ pub struct ConfigureRequest<'a> {
     pub config: &'a Value,
     /// The Terraform version calling, e.g. `1.15.5`.
     pub terraform_version: &'a str,
+    /// Cancelled by StopProvider: a configuration that calls out must stop waiting then.
+    pub stop: CancellationToken,
 }
 
 impl std::fmt::Debug for ConfigureRequest<'_> {
@@ -24,7 +27,7 @@ impl std::fmt::Debug for ConfigureRequest<'_> {
         f.debug_struct("ConfigureRequest")
             .field("config", &Withheld(self.config))
             .field("terraform_version", &self.terraform_version)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 

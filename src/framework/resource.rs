@@ -22,8 +22,10 @@ pub struct CreateRequest<'a> {
     pub planned: &'a Value,
     /// Cancelled when Terraform sends StopProvider (Ctrl-C).
     pub stop: CancellationToken,
-    /// The private state to store with the state the create answers with.
+    /// The private state to store with the state the create answers with; it starts empty.
     pub private: &'a mut PrivateState,
+    /// What the plan recorded for this apply ([`CheckPlanRequest::private`]).
+    pub planned_private: &'a PrivateState,
     /// Where the create records its state as soon as the object has an ID.
     pub checkpoint: Checkpoint,
 }
@@ -103,6 +105,25 @@ pub struct ImportRequest<'a> {
     pub stop: CancellationToken,
 }
 
+/// A plan's check against the remote API, after the plan rules ran.
+pub struct CheckPlanRequest<'a> {
+    /// Prior state; null on create (and in the plan of a replacement's create half).
+    pub prior: &'a Value,
+    /// The plan as it stands; it may hold unknowns.
+    pub planned: &'a Value,
+    /// The configuration.
+    pub config: &'a Value,
+    /// What this plan hands to apply, which receives it as [`CreateRequest::private`] or
+    /// [`UpdateRequest::private`]. It starts as the prior object's private state; in the plan of
+    /// a replacement's create half, as what the plan of the whole change recorded.
+    pub private: &'a mut PrivateState,
+    /// Terraform 1.16 (`store_planned_private`): in the final plan made during apply, the private
+    /// state the first plan of this change returned; `None` otherwise.
+    pub first_plan_private: Option<&'a PrivateState>,
+    /// Cancelled when Terraform sends StopProvider.
+    pub stop: CancellationToken,
+}
+
 /// What a plan customisation may see and change.
 pub struct PlanRequest<'a> {
     /// Prior state; null on create.
@@ -120,6 +141,7 @@ impl fmt::Debug for CreateRequest<'_> {
             .field("config", &Withheld(self.config))
             .field("planned", &Withheld(self.planned))
             .field("private", &self.private)
+            .field("planned_private", &self.planned_private)
             .field("stop", &self.stop)
             .field("checkpoint", &self.checkpoint)
             .finish()
@@ -186,6 +208,19 @@ impl fmt::Debug for ImportRequest<'_> {
     }
 }
 
+impl fmt::Debug for CheckPlanRequest<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CheckPlanRequest")
+            .field("prior", &Withheld(self.prior))
+            .field("planned", &Withheld(self.planned))
+            .field("config", &Withheld(self.config))
+            .field("private", &self.private)
+            .field("first_plan_private", &self.first_plan_private)
+            .field("stop", &self.stop)
+            .finish()
+    }
+}
+
 impl fmt::Debug for PlanRequest<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PlanRequest")
@@ -236,6 +271,18 @@ pub trait Resource: Send + Sync + 'static {
         _req: PlanRequest<'_>,
         _planned: &mut Value,
         _requires_replace: &mut Vec<AttributePath>,
+        _diags: &mut Diagnostics,
+    ) {
+    }
+
+    /// Checks the plan against the remote API (something another object already holds, for
+    /// instance) and records in [`CheckPlanRequest::private`] what the apply should know.
+    /// Runs after [`Resource::modify_plan`], only when the provider is configured and the plan
+    /// has no error.
+    async fn check_plan(
+        &self,
+        _data: &Self::Data,
+        _req: CheckPlanRequest<'_>,
         _diags: &mut Diagnostics,
     ) {
     }

@@ -29,6 +29,12 @@ pub struct Block {
     pub attributes: Vec<Attribute>,
     /// Nested blocks.
     pub blocks: Vec<NestedBlock>,
+    /// Why configuring this block is deprecated; Terraform and validation warn with it.
+    pub deprecation: Option<String>,
+    /// Filled in by the provider, not by configuration (protocol 6.11, Terraform 1.16). Planned
+    /// "known after apply" only for a Terraform that announces `computed_blocks_allowed`; for an
+    /// older one it stays as configured, empty.
+    pub computed: bool,
 }
 
 /// How an attribute may be set.
@@ -65,6 +71,8 @@ pub struct Attribute {
     pub use_state_for_unknown: bool,
     /// Checks on the value, run when it is known.
     pub validators: Vec<Validator>,
+    /// Why configuring this attribute is deprecated; Terraform and validation warn with it.
+    pub deprecation: Option<String>,
 }
 
 /// How a nested block repeats.
@@ -156,6 +164,7 @@ impl Attribute {
             requires_replace: false,
             use_state_for_unknown: false,
             validators: Vec::new(),
+            deprecation: None,
         }
     }
 
@@ -292,6 +301,15 @@ impl Block {
                 diags.attribute_error(path, "Missing Configuration for Required Attribute", detail);
                 continue;
             }
+            if let Some(why) = &a.deprecation
+                && !v.is_null()
+            {
+                diags.attribute_warning(
+                    path.clone(),
+                    "Attribute Deprecated",
+                    format!("Attribute {path} is deprecated: {why}"),
+                );
+            }
             for validator in &a.validators {
                 validator.check(v, &path, diags);
             }
@@ -299,6 +317,15 @@ impl Block {
         for b in &self.blocks {
             let v = config.attr(&b.name);
             let path = base.clone().attr(&b.name);
+            if let Some(why) = &b.block.deprecation
+                && !is_empty_block(v)
+            {
+                diags.attribute_warning(
+                    path.clone(),
+                    "Block Deprecated",
+                    format!("Block {path} is deprecated: {why}"),
+                );
+            }
             match v {
                 Value::List(items) => {
                     for (i, item) in items.iter().enumerate() {
@@ -340,6 +367,14 @@ impl Schema {
     }
 }
 
+/// Whether a block's configured value holds nothing: absent, unknown as a whole, or no items.
+fn is_empty_block(v: &Value) -> bool {
+    match v {
+        Value::List(items) | Value::Set(items) => items.is_empty(),
+        other => other.is_null() || other.is_unknown(),
+    }
+}
+
 impl ConfigValidator {
     fn check(&self, config: &Value, diags: &mut Diagnostics) {
         match self {
@@ -359,11 +394,24 @@ impl ConfigValidator {
                     .join(" or ");
                 match set.len() {
                     1 => {}
-                    0 => diags.attribute_error(
-                        AttributePath::root(&names[0]),
-                        "Missing Attribute Configuration",
-                        format!("Exactly one of {list} must be set."),
-                    ),
+                    0 => {
+                        // Point where the configuration is heading: a write-only attribute
+                        // whose `<name>_version` companion is set, else the first name.
+                        let at = names
+                            .iter()
+                            .find(|n| {
+                                let version = config.attr(&format!("{n}_version"));
+                                !version.is_null() && !version.is_unknown()
+                            })
+                            .unwrap_or(&names[0]);
+                        diags.attribute_error(
+                            AttributePath::root(at),
+                            "Missing Attribute Configuration",
+                            format!(
+                                "Exactly one of {list} must be set, and neither is. A value that is null, such as a variable given no value, counts as not set."
+                            ),
+                        );
+                    }
                     _ => diags.attribute_error(
                         AttributePath::root(set[1]),
                         "Invalid Attribute Combination",
@@ -460,7 +508,7 @@ impl Validator {
                         .iter()
                         .map(|o| format!("{o:?}"))
                         .collect::<Vec<_>>()
-                        .join(" ")
+                        .join(", ")
                 )
             }),
             Validator::NotBlank => s
@@ -542,6 +590,18 @@ fn url_problem(s: &str, schemes: &[&str]) -> Option<String> {
             None
         }
         Ok(_) => Some(format!("must be an absolute {want} URL, got: {s:?}")),
+        // The parser's own words ("relative URL without a base") name its rule, not the fix.
+        Err(url::ParseError::RelativeUrlWithoutBase) => Some(format!(
+            "must be an absolute {want} URL, got: {s:?}, which has no scheme (write it as {:?})",
+            format!(
+                "{}://{s}",
+                if schemes.contains(&"https") {
+                    "https"
+                } else {
+                    schemes[0]
+                }
+            )
+        )),
         Err(e) => Some(format!("must be an absolute {want} URL, got: {s:?} ({e})")),
     }
 }
@@ -673,7 +733,12 @@ mod tests {
         let diag = &d.0[0];
         assert_eq!(diag.summary, "Invalid Attribute Value Match");
         assert_eq!(diag.attribute, Some(AttributePath::root("provider_type")));
-        assert!(diag.detail.contains("\"AWS\" \"GCP\""), "{}", diag.detail);
+        // In HCL's own notation, as the user would write the list.
+        assert!(
+            diag.detail.contains("[\"AWS\", \"GCP\"]"),
+            "{}",
+            diag.detail
+        );
     }
 
     #[test]
@@ -742,6 +807,19 @@ mod tests {
         assert_eq!(d.0[0].attribute, Some(AttributePath::root("a_wo")));
         rule.check(&obj(Value::Null, Value::Null), &mut d);
         assert_eq!(d.0[1].summary, "Missing Attribute Configuration");
+        assert_eq!(d.0[1].attribute, Some(AttributePath::root("a")));
+        // Neither set, but the write-only form's version is: that is where the user is heading.
+        let mut heading = obj(Value::Null, Value::Null);
+        if let Value::Object(m) = &mut heading {
+            m.insert("a_wo_version".to_owned(), Value::Number(1i64.into()));
+        }
+        rule.check(&heading, &mut d);
+        assert_eq!(d.0[2].attribute, Some(AttributePath::root("a_wo")));
+        assert!(
+            d.0[2].detail.contains("counts as not set"),
+            "{}",
+            d.0[2].detail
+        );
     }
 
     #[test]
@@ -791,8 +869,10 @@ mod tests {
                         Attribute::string("tag", Presence::Optional),
                     ],
                     blocks: vec![],
+                    ..Block::default()
                 },
             }],
+            ..Block::default()
         };
         let obj = |pairs: &[(&str, Value)]| {
             Value::Object(
@@ -844,6 +924,7 @@ mod tests {
                 Attribute::string("name", Presence::Optional),
             ],
             blocks: vec![],
+            ..Block::default()
         };
         let config = |id: Value| {
             Value::Object(

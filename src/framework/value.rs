@@ -459,6 +459,7 @@ mod tests {
                     config: &v,
                     planned: &v,
                     private: &mut p.0,
+                    planned_private: &private,
                     stop: stop(),
                     checkpoint: checkpoint.clone()
                 }
@@ -517,7 +518,8 @@ mod tests {
                 "{:?}",
                 ConfigureRequest {
                     config: &v,
-                    terraform_version: "1.15.5"
+                    terraform_version: "1.15.5",
+                    stop: stop()
                 }
             ),
             format!(

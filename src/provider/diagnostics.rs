@@ -4,10 +4,21 @@ use crate::client::Error;
 use crate::framework::diag::Diagnostics;
 
 /// Adds an error for a failed API operation. `action` completes "Unable to …",
-/// e.g. "Create Cloud Account"; `context` says what state was kept.
-pub fn api_error(diags: &mut Diagnostics, action: &str, err: &Error, context: &str) {
+/// e.g. "Create Cloud Account"; `context` says what state was kept; `deadline` says which
+/// deadline a timeout ran out of (e.g. `delete = "5s"`) and how to raise it.
+pub fn api_error(
+    diags: &mut Diagnostics,
+    action: &str,
+    err: &Error,
+    context: &str,
+    deadline: &str,
+) {
     let mut detail = err.to_string();
-    if let Some(hint) = hint(err) {
+    let hint = match err {
+        Error::Timeout { .. } => Some(deadline.to_owned()),
+        _ => hint(err),
+    };
+    if let Some(hint) = hint {
         detail.push_str("\n\n");
         detail.push_str(&hint);
     }
@@ -39,16 +50,72 @@ fn hint(err: &Error) -> Option<String> {
             "deleted" | "delete-draft" => "The account was deleted while Terraform was waiting for it (outside this Terraform run?).".to_owned(),
             _ => return None,
         },
-        Error::Timeout { .. } => "If Redis Cloud needs longer, increase the matching value in this resource's `timeouts` block.".to_owned(),
         Error::NotVisibleYet { .. } => "Redis Cloud answers \"not found\" for a new account for a while after its create finished, so this is no evidence that it is gone. It stays in state, and the next plan or apply looks for it again. If it was deleted outside Terraform, `terraform state rm <resource address>` forgets it.".to_owned(),
         Error::Cancelled { .. } => "Terraform was interrupted (Ctrl-C or SIGTERM) before the operation finished.".to_owned(),
         Error::Unauthorized { .. } => "Check the provider's `api_key` and `secret_key` (or REDISCLOUD_ACCESS_KEY and REDISCLOUD_SECRET_KEY), and that API access is enabled for the account.".to_owned(),
         Error::Forbidden { .. } => "The API key is not allowed to do this; check its role and any source-IP restrictions.".to_owned(),
         Error::RateLimited { .. } => "Redis Cloud allows 400 API requests per minute per account key. Lower `-parallelism` or retry later.".to_owned(),
         Error::Ambiguous { .. } => "The request was sent but its answer was lost (a dropped connection, a 5xx or 408 from a gateway, or a timeout), so whether Redis Cloud applied it had to be established from the API.".to_owned(),
-        Error::UnrecognisedNotFound { .. } => "Check the provider's `url` (or REDISCLOUD_URL): it must include the API version, e.g. `https://api.redislabs.com/v1`. Nothing in state was changed because of this answer.".to_owned(),
+        Error::UnrecognisedNotFound { .. } => "Check the provider's `url` (or REDISCLOUD_URL): it must include the API version, e.g. `https://api.redislabs.com/v1`.".to_owned(),
         Error::Server { .. } => "Redis Cloud reported a server error, which is usually temporary. Run the same Terraform command again; if it keeps failing, contact Redis Cloud support.".to_owned(),
         Error::Transport { .. } => "Check the network connection and the provider's `url` (or REDISCLOUD_URL), then run the same Terraform command again.".to_owned(),
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The context of each call says what happened to the state; a hint that said it too would
+    /// put two "nothing changed" sentences in one message.
+    #[test]
+    fn hints_say_what_to_do_never_what_happened_to_the_state() {
+        let message = || "m".to_owned();
+        let errors = [
+            Error::Unauthorized { message: message() },
+            Error::Forbidden { message: message() },
+            Error::Server {
+                status: 503,
+                message: message(),
+            },
+            Error::Transport { message: message() },
+            Error::UnrecognisedNotFound {
+                method: "GET".into(),
+                url: "http://x/cloud-accounts".into(),
+                resource: "the cloud account list".into(),
+                excerpt: String::new(),
+                collection: true,
+            },
+            Error::AccountStatus {
+                id: 2,
+                status: "error".into(),
+            },
+            Error::NotVisibleYet { id: 2, age_s: 3 },
+            Error::Cancelled {
+                waiting_for: "x".into(),
+            },
+        ];
+        for err in &errors {
+            let said = hint(err).unwrap_or_default().to_lowercase();
+            for phrase in [
+                "nothing was",
+                "nothing in state",
+                "was changed",
+                "left as it was",
+            ] {
+                assert!(!said.contains(phrase), "{err:?}: {said}");
+            }
+        }
+        let mut diags = Diagnostics::new();
+        api_error(
+            &mut diags,
+            "Read Cloud Account",
+            &errors[4],
+            "The state was left as it was.",
+            "",
+        );
+        let detail = &diags.0[0].detail;
+        assert_eq!(detail.matches("left as it was").count(), 1, "{detail}");
+    }
 }

@@ -33,7 +33,7 @@ pub const ENV_SECRET_KEY: &str = "REDISCLOUD_SECRET_KEY";
 
 /// Test-only knob: the task-visibility grace in milliseconds (default 10 s).
 pub const ENV_TEST_VISIBILITY_GRACE_MS: &str = "REDISCLOUD_TEST_VISIBILITY_GRACE_MS";
-/// Test-only knob: how often a long wait logs its progress, in milliseconds (default 30 s).
+/// Test-only knob: how often a long wait logs its progress, in milliseconds (default 10 s).
 pub const ENV_TEST_PROGRESS_INTERVAL_MS: &str = "REDISCLOUD_TEST_PROGRESS_INTERVAL_MS";
 
 /// The `rediscloud` provider.
@@ -87,9 +87,27 @@ pub struct ProviderModel {
 #[derive(Debug)]
 pub struct RedisCloud {
     client: Result<Client, String>,
+    /// The accounts the refreshes of this process read: the ones this workspace's state holds.
+    in_state: std::sync::Mutex<std::collections::BTreeSet<i64>>,
 }
 
 impl RedisCloud {
+    /// Records that this workspace's state holds account `id` (a refresh read it).
+    pub fn note_in_state(&self, id: i64) {
+        self.in_state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id);
+    }
+
+    /// Whether a refresh of this process read account `id` from this workspace's state.
+    pub fn is_in_state(&self, id: i64) -> bool {
+        self.in_state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&id)
+    }
+
     /// The API client, or an error diagnostic explaining why the provider
     /// could not build one.
     pub fn client(&self, diags: &mut Diagnostics) -> Option<&Client> {
@@ -124,7 +142,18 @@ impl Provider for RedisCloudProvider {
         req: ConfigureRequest<'_>,
         diags: &mut Diagnostics,
     ) -> Option<RedisCloud> {
-        self.configure_with_env(req, &env_nonempty, diags)
+        let stop = req.stop.clone();
+        let (data, origins) = self.configure_with_env(req, &env_nonempty, diags)?;
+        // Prove the URL and both keys now, so that a wrong one fails the plan on the provider
+        // block, before anything is planned or sent; the list it reads serves the refreshes.
+        if let Ok(client) = &data.client {
+            let until = tokio::time::Instant::now() + VERIFY_BOUND;
+            if let Err(err) = client.bounded(until, &stop).verify_access().await {
+                access_error(diags, &err, &origins);
+                return None;
+            }
+        }
+        Some(data)
     }
 
     fn resources(&self) -> Vec<Arc<dyn Resource<Data = RedisCloud>>> {
@@ -149,14 +178,15 @@ impl RedisCloudProvider {
         req: ConfigureRequest<'_>,
         env: &dyn Fn(&str) -> Option<String>,
         diags: &mut Diagnostics,
-    ) -> Option<RedisCloud> {
+    ) -> Option<(RedisCloud, Origins)> {
         let config = req.config;
         // A provider block that depends on other resources is unknown during
         // plan; operations that need the API will say so if that ever matters.
         if !config.is_wholly_known() {
-            return Some(RedisCloud {
+            return Some((RedisCloud {
+                in_state: Default::default(),
                 client: Err("The provider configuration depends on values that are not known yet, so the Redis Cloud API cannot be called during this plan. Apply the resources it depends on first (for example with -target).".to_owned()),
-            });
+            }, Origins::default()));
         }
         let model: ProviderModel = match model::read(config) {
             Ok(m) => m,
@@ -167,6 +197,12 @@ impl RedisCloudProvider {
                 );
                 return None;
             }
+        };
+        let mut origins = Origins {
+            url_in_block: model.url.known().is_some(),
+            api_key_in_block: model.api_key.known().is_some(),
+            secret_key_in_block: model.secret_key.known().is_some(),
+            url: String::new(),
         };
         let url = match model.url.into_known() {
             Some(u) => u,
@@ -208,6 +244,7 @@ impl RedisCloudProvider {
         let (Some(api_key), Some(secret_key)) = (api_key, secret_key) else {
             return None;
         };
+        origins.url = url.clone();
         let mut cfg = ClientConfig::new(url, api_key, secret_key);
         cfg.user_agent = format!(
             "terraform-provider-rediscloud/{VERSION} (+https://registry.terraform.io/providers/redislabs/rediscloud) Terraform/{}",
@@ -227,7 +264,7 @@ impl RedisCloudProvider {
                 cfg.http_timeout = timeout;
             }
         }
-        // Test-only: a test sees the progress line of a wait without waiting 30 s for it.
+        // Test-only: a test sees the progress line of a wait without waiting 10 s for it.
         if let Some(ms) =
             env(ENV_TEST_PROGRESS_INTERVAL_MS).and_then(|v| v.trim().parse::<u64>().ok())
         {
@@ -235,7 +272,13 @@ impl RedisCloudProvider {
         }
         let url_is_bad = crate::client::base_url_problem(&cfg.base_url).is_some();
         match Client::new(cfg) {
-            Ok(client) => Some(RedisCloud { client: Ok(client) }),
+            Ok(client) => Some((
+                RedisCloud {
+                    client: Ok(client),
+                    in_state: Default::default(),
+                },
+                origins,
+            )),
             Err(e) => {
                 let summary = "Invalid Redis Cloud Provider Configuration";
                 let detail = format!("The Redis Cloud API client could not be created: {e}");
@@ -249,6 +292,99 @@ impl RedisCloudProvider {
                 None
             }
         }
+    }
+}
+
+/// How long ConfigureProvider may spend proving the URL and the keys: one list request with its
+/// retries of transient failures.
+const VERIFY_BOUND: std::time::Duration = std::time::Duration::from_secs(90);
+
+/// Where the provider block's settings came from, for messages that must name them.
+#[derive(Debug, Default)]
+struct Origins {
+    url_in_block: bool,
+    api_key_in_block: bool,
+    secret_key_in_block: bool,
+    /// The base URL used.
+    url: String,
+}
+
+impl Origins {
+    fn api_key(&self) -> String {
+        if self.api_key_in_block {
+            "`api_key` in the provider block".to_owned()
+        } else {
+            format!("the {ENV_ACCESS_KEY} environment variable")
+        }
+    }
+
+    fn secret_key(&self) -> String {
+        if self.secret_key_in_block {
+            "`secret_key` in the provider block".to_owned()
+        } else {
+            format!("the {ENV_SECRET_KEY} environment variable")
+        }
+    }
+
+    fn url_source(&self) -> String {
+        if self.url_in_block {
+            "`url` in the provider block".to_owned()
+        } else if self.url == DEFAULT_URL {
+            format!("the default (neither `url` nor {ENV_URL} is set)")
+        } else {
+            format!("the {ENV_URL} environment variable")
+        }
+    }
+}
+
+/// The diagnostic for a configuration whose URL or keys the API did not accept. Terraform shows
+/// it on the provider block; nothing was planned or sent.
+fn access_error(diags: &mut Diagnostics, err: &crate::client::Error, o: &Origins) {
+    use crate::client::Error;
+    let url = &o.url;
+    let nothing = "Nothing was planned or changed.";
+    let (summary, detail) = match err {
+        Error::Unauthorized { .. } => (
+            "Redis Cloud Rejected the API Keys",
+            format!(
+                "The Redis Cloud API at {url} answered HTTP 401 to the provider's first request: the API key or the secret key is wrong. The API key (the account key) comes from {}, and the secret key (a user key of the same account) from {}. Check both in the Redis Cloud console, under Access Management → API Keys, and that API access is enabled for the account. {nothing}",
+                o.api_key(),
+                o.secret_key()
+            ),
+        ),
+        Error::Forbidden { .. } => (
+            "Redis Cloud Denied the API Key",
+            format!(
+                "{err}.\n\nThe keys from {} and {} were recognised, but this key may not read cloud accounts: check its role and any source-IP allow list in the Redis Cloud console. {nothing}",
+                o.api_key(),
+                o.secret_key()
+            ),
+        ),
+        Error::UnrecognisedNotFound { .. } | Error::Decode { .. } => (
+            "Not the Redis Cloud API",
+            format!(
+                "{err}\n\nThe URL comes from {}. It must be the API's base URL including the version, e.g. `{DEFAULT_URL}` (or `http://127.0.0.1:8080/v1` for a local emulator). {nothing}",
+                o.url_source()
+            ),
+        ),
+        Error::Cancelled { .. } => (
+            "Interrupted",
+            format!(
+                "Terraform was interrupted while the provider checked its credentials with the Redis Cloud API at {url}. {nothing}"
+            ),
+        ),
+        _ => (
+            "Cannot Reach the Redis Cloud API",
+            format!(
+                "The provider checks its URL and keys with one request before planning anything, and it failed: {err}.\n\nThe URL is {url}, from {}. Check the network connection and the URL, then run the same Terraform command again. {nothing}",
+                o.url_source()
+            ),
+        ),
+    };
+    if o.url_in_block && summary == "Not the Redis Cloud API" {
+        diags.attribute_error(AttributePath::root("url"), summary, detail);
+    } else {
+        diags.error(summary, detail);
     }
 }
 
@@ -337,7 +473,7 @@ pub fn documentation(examples: &std::path::Path) -> Vec<(String, String)> {
     pages
 }
 
-const PROVIDER_NOTES: &str = "## Authentication\n\nCreate an API key for your Redis Cloud account (Access Management → API Keys) and pass it with the `REDISCLOUD_ACCESS_KEY` and `REDISCLOUD_SECRET_KEY` environment variables, or the `api_key` and `secret_key` arguments. Missing credentials are reported when Terraform configures the provider for plan, apply or import, never by `terraform validate`.\n\n## Logging\n\nThe provider logs to Terraform's log as structured lines. With `TF_LOG=INFO` (or `TF_LOG_PROVIDER=INFO`), every change of a task's or account's status is logged (`poll saw cloud account 7 in status pending (first look)`), and a long wait says every 30 seconds what it waits for, the status now, the time spent and the time left (`still waiting for cloud account 7 to become active: status pending after 2m10s; deadline in 7m50s`). Set `TF_LOG=DEBUG` to see every API request (`GET https://api.redislabs.com/v1/cloud-accounts: HTTP 200 in 41 ms (attempt 1)`) and the status every poll saw. Each message states its facts in a fixed order; Terraform prints the fields that follow it in an order that changes from line to line. Credentials and secret attributes never appear in any log.\n";
+const PROVIDER_NOTES: &str = "## Authentication\n\nCreate an API key for your Redis Cloud account (Access Management → API Keys) and pass it with the `REDISCLOUD_ACCESS_KEY` and `REDISCLOUD_SECRET_KEY` environment variables, or the `api_key` and `secret_key` arguments. Missing credentials are reported when Terraform configures the provider for plan, apply or import, never by `terraform validate`.\n\n## Logging\n\nThe provider logs to Terraform's log as structured lines. With `TF_LOG=INFO` (or `TF_LOG_PROVIDER=INFO`), every change of a task's or account's status is logged with the time left (`poll saw cloud account 7 in status pending (first look); deadline in 9m58s`), and a long wait says every 10 seconds what it waits for, the status now, the time spent and the time left (`still waiting for cloud account 7 to become active: status pending after 2m10s; deadline in 7m50s`). Set `TF_LOG=DEBUG` to see every API request (`GET https://api.redislabs.com/v1/cloud-accounts: HTTP 200 in 41 ms (attempt 1)`) except the shared polls that succeed, which, with the status every poll saw, are at `TF_LOG=TRACE`. Each message states its facts in a fixed order; Terraform prints the fields that follow it in an order that changes from line to line. Credentials and secret attributes never appear in any log.\n";
 
 const RESOURCE_NOTES: &str = "## Secrets, drift and import\n\nRedis Cloud never returns `access_secret_key`, `console_username` or `console_password`, so changes made to them outside Terraform cannot be detected: they keep the values last applied. Redis Cloud returns `sign_in_login_url` for some accounts but not all: where it does, a change made outside Terraform shows in the next plan; where it does not, the value last applied is kept.\n\nAfter an import those attributes are unknown to Terraform, so the first plan shows an in-place update that sets them from your configuration (never one that blanks them); applying it sends the credentials to Redis Cloud again, which re-verifies them, and the plan after that is empty. With the write-only forms the same happens through the `*_wo_version` attributes.\n\n## Timeouts\n\nEach operation waits for the Redis Cloud task and then for the account to become `active` (or, on delete, to be gone), within the `timeouts` given (defaults: create, update and delete 10 minutes; read 5 minutes; each at least `1s`, since every operation makes at least one API round trip). If a wait fails or times out after the account was created, the account is still recorded in state, marked tainted, so it is never lost.\n\n## Migrating from the official provider\n\nThe resource type, attribute names and state format are the official provider's. Install this build under the same source address (`redislabs/rediscloud`); the first plan upgrades the existing state in place and shows no changes.\n";
 
@@ -381,6 +517,7 @@ mod tests {
             ConfigureRequest {
                 config: &config,
                 terraform_version: "1.15.5",
+                stop: tokio_util::sync::CancellationToken::new(),
             },
             &env,
             &mut diags,
@@ -391,7 +528,10 @@ mod tests {
     #[test]
     fn a_bad_redis_cloud_url_variable_is_named_with_its_value() {
         for (bad, says) in [
-            ("api.redislabs.com/v1", "relative URL without a base"),
+            (
+                "api.redislabs.com/v1",
+                "has no scheme (write it as \"https://api.redislabs.com/v1\")",
+            ),
             ("localhost:8080/v1", "got: \"localhost:8080/v1\""),
             ("ftp://api.redislabs.com/v1", "http:// or https://"),
             ("https://api.redislabs.com/v1?x=1", "query"),

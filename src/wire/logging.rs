@@ -7,7 +7,7 @@
 //! declared). Terraform, however, reads a line into a Go map and prints its fields as
 //! `key=value` in an order that changes from line to line. So every event's message states
 //! its facts itself, in a fixed order (`GET https://…/v1/tasks: HTTP 200 in 41 ms (attempt
-//! 1)`, `poll saw cloud account 7 in status pending (unchanged)`); the fields repeat them for
+//! 1)`, `poll saw cloud account 7 in status pending (first look); deadline in 9m58s`); the fields repeat them for
 //! machines.
 
 use std::io::Write as _;

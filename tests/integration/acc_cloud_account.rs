@@ -949,7 +949,7 @@ fn acc_cloud_account_timeout_honoured() {
             &[
                 "Unable to Create Cloud Account",
                 "timed out waiting for",
-                "increase the matching value in this resource's `timeouts` block",
+                "The deadline `create = \"2s\"` in this resource's `timeouts` block ran out.",
             ],
         );
         // The apply (plan included) gave up at the 2 s deadline, not at the 10 min default.
@@ -1143,7 +1143,7 @@ fn acc_cloud_account_invalid_input_zero_writes() {
     let base = Account::aws("x", "tf-test-invalid", creds.clone());
     let addr = "rediscloud_cloud_account.x";
 
-    // Import IDs are checked before any API call.
+    // Import IDs are checked before anything is imported or written.
     workdir.write_config(&config(&[base.hcl()]));
     for (id, why) in [
         ("abc", "must be a positive whole number"),
@@ -1181,7 +1181,7 @@ fn acc_cloud_account_invalid_input_zero_writes() {
             "bad provider_type",
             with(&|a| a.provider_type = "AZURE".to_owned()),
             "provider_type",
-            r#"value must be one of: \["AWS" "GCP"\]"#,
+            r#"value must be one of: \["AWS", "GCP"\]"#,
         ),
         ("blank name", with(&|a| a.name = "  ".to_owned()), "name", "must not be empty or blank"),
         (
@@ -1269,7 +1269,7 @@ fn plans_nothing_from_state(target: &Target, workdir: &Workdir, state: &str) {
 }
 
 /// The state the official provider (SDKv2, schema version 0) writes for a cloud account, with this account's values.
-fn official_state(values: &Value, creds: &Creds) -> String {
+pub(super) fn official_state(values: &Value, creds: &Creds) -> String {
     // SDKv2 keeps its timeouts (nanoseconds) and schema version in `private`, base64-encoded JSON.
     let private = base64::engine::general_purpose::STANDARD.encode(
         r#"{"e2bfb730-ecaa-11e6-8f88-34363bc7c4c0":{"create":300000000000,"delete":300000000000,"read":300000000000,"update":300000000000},"schema_version":"0"}"#,

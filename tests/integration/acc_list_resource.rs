@@ -217,7 +217,7 @@ fn acc_list_bad_config_fails_on_the_attribute() {
             "provider_type",
             "\"AZURE\"",
             "Invalid Attribute Value Match",
-            r#"value must be one of: \["AWS" "GCP"\], got: "AZURE""#,
+            r#"value must be one of: \["AWS", "GCP"\], got: "AZURE""#,
         ),
         (
             "name_regex",

@@ -126,3 +126,199 @@ fn a_long_wait_logs_its_progress_at_info() {
     );
     w.destroy().assert_success();
 }
+
+/// The requests the emulator received for the account list, outside `/admin`.
+fn list_requests(emulator: &Emulator) -> usize {
+    emulator
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.get("method").and_then(|m| m.as_str()) == Some("GET")
+                && r.get("path").and_then(|p| p.as_str()) == Some("/v1/cloud-accounts")
+        })
+        .count()
+}
+
+#[test]
+fn a_wrong_secret_key_fails_the_plan_on_the_provider_block_before_anything_is_sent() {
+    let emulator = Emulator::start(&[]);
+    let w = workdir("first_hour_wrong_secret", &emulator, "OFF")
+        .env("REDISCLOUD_SECRET_KEY", "not-the-secret");
+    w.write_config(&config("wrong-secret", "AKIAFIRSTHOURWRONG", ""));
+    // A plan of a new account needs no API call of its own: only the provider's check can catch it.
+    let out = w.plan();
+    assert!(!out.success(), "{out}");
+    let text = squashed(&out);
+    for phrase in [
+        "Error: Redis Cloud Rejected the API Keys",
+        "with provider[\"registry.terraform.io/redislabs/rediscloud\"]",
+        "the REDISCLOUD_ACCESS_KEY environment variable",
+        "the REDISCLOUD_SECRET_KEY environment variable",
+        "Nothing was planned or changed.",
+    ] {
+        assert!(text.contains(phrase), "no `{phrase}` in: {text}");
+    }
+    assert!(!text.contains("rediscloud_cloud_account.a"), "{text}");
+    assert!(!text.contains("UNAUTHORIZED - UNAUTHORIZED"), "{text}");
+    assert_eq!(list_requests(&emulator), 1, "{:?}", emulator.requests());
+    assert_eq!(emulator.writes_count(), 0);
+}
+
+#[test]
+fn a_url_without_v1_fails_the_plan_on_the_url_attribute() {
+    let emulator = Emulator::start(&[]);
+    let wrong = emulator.api_url().trim_end_matches("/v1").to_owned();
+    let w = workdir("first_hour_no_v1_plan", &emulator, "OFF");
+    w.write_config(&format!(
+        "provider \"rediscloud\" {{\n  url = \"{wrong}\"\n}}\n{}",
+        config("no-v1-plan", "AKIAFIRSTHOURNOV1PLAN", "")
+    ));
+    let out = w.plan();
+    assert!(!out.success(), "{out}");
+    let text = squashed(&out);
+    for phrase in [
+        "Error: Not the Redis Cloud API".to_owned(),
+        format!("GET {wrong}/cloud-accounts answered HTTP 404"),
+        "The URL comes from `url` in the provider block.".to_owned(),
+        "in provider \"rediscloud\"".to_owned(),
+        "url = \"".to_owned(),
+    ] {
+        assert!(text.contains(&phrase), "no `{phrase}` in: {text}");
+    }
+    assert_eq!(emulator.writes_count(), 0);
+}
+
+#[test]
+fn the_provider_s_check_is_the_refresh_s_list_a_plan_of_existing_accounts_sends_one_request() {
+    let emulator = Emulator::start(&[]);
+    let w = workdir("first_hour_one_list", &emulator, "OFF");
+    let mut cfg = config("one-list-0", "AKIAONELIST0", "");
+    for i in 1..4 {
+        cfg.push_str(
+            &config(&format!("one-list-{i}"), &format!("AKIAONELIST{i}"), "")
+                .split("resource ")
+                .nth(1)
+                .map(|r| format!("resource {}", r.replacen("\"a\"", &format!("\"a{i}\""), 1)))
+                .expect("a resource block"),
+        );
+    }
+    w.write_config(&cfg);
+    w.apply().assert_success();
+    let before = list_requests(&emulator);
+    let requests_before = emulator.requests().len();
+    let out = w.plan_detailed();
+    assert_eq!(out.status, Some(0), "{out}");
+    assert_eq!(
+        list_requests(&emulator) - before,
+        1,
+        "a plan refreshing 4 accounts: one list, the provider's check, served the refreshes: {:?}",
+        &emulator.requests()[requests_before..]
+    );
+    assert_eq!(emulator.requests().len() - requests_before, 1);
+}
+
+#[test]
+fn a_delete_that_runs_out_of_time_names_its_deadline_its_task_and_what_the_next_run_does() {
+    let emulator = Emulator::start(&[]);
+    let w = workdir("first_hour_delete_deadline", &emulator, "OFF");
+    w.write_config(&config(
+        "delete-deadline",
+        "AKIAFIRSTHOURDELETE",
+        "  timeouts {\n    delete = \"2s\"\n  }\n",
+    ));
+    w.apply().assert_success();
+    // Every task now takes a minute in each stage: the delete's task cannot finish in 2 s.
+    emulator.config(serde_json::json!({"task_stage_ms": 60_000}));
+    let out = w.destroy();
+    assert!(!out.success(), "{out}");
+    let text = squashed(&out);
+    let task = Regex::new(r"timed out waiting for task ([0-9a-f-]+) to finish")
+        .expect("regex")
+        .captures(&text)
+        .map(|c| c[1].to_owned())
+        .unwrap_or_else(|| panic!("no task named in: {text}"));
+    for phrase in [
+        "Error: Unable to Delete Cloud Account".to_owned(),
+        "The deadline `delete = \"2s\"` in this resource's `timeouts` block ran out. If Redis Cloud needs longer, raise it.".to_owned(),
+        "last status".to_owned(),
+        "Redis Cloud may still be deleting cloud account".to_owned(),
+        "The next run finds it gone, or waits for it.".to_owned(),
+    ] {
+        assert!(text.contains(&phrase), "no `{phrase}` in: {text}");
+    }
+    let tasks = emulator.state().to_string();
+    assert!(
+        tasks.contains(&task),
+        "the task named is not the emulator's: {task}"
+    );
+}
+
+#[test]
+fn a_name_another_account_holds_fails_the_plan_with_its_import_command() {
+    let emulator = Emulator::start(&[]);
+    let holder = emulator.create_account("taken-at-plan", "AWS", "AKIASOMEONEELSE");
+    let w = workdir("first_hour_name_at_plan", &emulator, "OFF");
+    w.write_config(&config("taken-at-plan", "AKIAFIRSTHOURTAKEN", ""));
+    let writes = emulator.writes_count();
+    let out = w.plan();
+    assert!(!out.success(), "{out}");
+    let text = squashed(&out);
+    for phrase in [
+        "Error: Cloud Account Name Already Taken".to_owned(),
+        format!("Cloud account {holder} (\"taken-at-plan\", status active) already has this name"),
+        format!("`terraform import <resource address> {holder}`"),
+        "name = \"taken-at-plan\"".to_owned(),
+    ] {
+        assert!(text.contains(&phrase), "no `{phrase}` in: {text}");
+    }
+    assert_eq!(emulator.writes_count(), writes, "a plan writes nothing");
+}
+
+#[test]
+fn a_replacement_keeps_its_own_name_without_a_collision() {
+    let emulator = Emulator::start(&[]);
+    let w = workdir("first_hour_replace_same_name", &emulator, "OFF");
+    let aws = config("replaced-same-name", "AKIAFIRSTHOURREPL", "");
+    w.write_config(&aws);
+    w.apply().assert_success();
+    // provider_type forces a replacement, under the same name the old account holds until then.
+    w.write_config(&aws.replace("provider_type     = \"AWS\"", "provider_type     = \"GCP\""));
+    let out = w.plan();
+    assert!(out.success(), "{out}");
+    assert!(
+        squashed(&out).contains("must be replaced"),
+        "{}",
+        squashed(&out)
+    );
+}
+
+#[test]
+fn a_name_taken_between_plan_and_apply_is_told_apart_from_one_taken_before() {
+    let emulator = Emulator::start(&[]);
+    let w = workdir("first_hour_name_since_plan", &emulator, "OFF");
+    w.write_config(&config("taken-since-plan", "AKIAFIRSTHOURSINCE", ""));
+    w.plan_out("tfplan").assert_success();
+    // Another client registers the name just before our create reaches the API: after every
+    // plan, so only what the plan recorded (its private state, handed to apply) can tell.
+    emulator.fault(serde_json::json!({
+        "interpose": {"name": "taken-since-plan", "access_key_id": "AKIAANOTHERCLIENT", "provider": "AWS"},
+        "when": "before", "method": "POST", "path_prefix": "/v1/cloud-accounts", "count": 1
+    }));
+    let out = w.apply_plan("tfplan");
+    assert!(!out.success(), "{out}");
+    let text = squashed(&out);
+    for phrase in [
+        "Error: Cloud Account Name Already Taken",
+        "(\"taken-since-plan\", status",
+        "The name was free when this plan was made, at ",
+        "UTC: the account was registered since",
+    ] {
+        assert!(text.contains(phrase), "no `{phrase}` in: {text}");
+    }
+    // A name taken before the plan is the plan's error, without that sentence.
+    let again = w.plan();
+    assert!(!again.success(), "{again}");
+    let text = squashed(&again);
+    assert!(text.contains("so this plan cannot be applied"), "{text}");
+    assert!(!text.contains("free when this plan was made"), "{text}");
+}

@@ -18,6 +18,8 @@ const TYPE: &str = "rediscloud_cloud_account";
 struct Served {
     client: ProviderClient<Channel>,
     rt: tokio::runtime::Runtime,
+    /// The API [`configure`] points the provider at (ConfigureProvider proves its keys there).
+    api: Option<rediscloud_tf::emulator::RunningEmulator>,
 }
 
 fn serve() -> Served {
@@ -42,7 +44,11 @@ fn serve() -> Served {
             .await
             .expect("connect")
     });
-    Served { client, rt }
+    Served {
+        client,
+        rt,
+        api: None,
+    }
 }
 
 fn resource_type() -> Type {
@@ -387,8 +393,19 @@ fn official_provider_state_upgrades_with_new_attributes_null() {
     assert_eq!(resp.diagnostics[0].summary, "Unsupported State Version");
 }
 
+/// Configures the provider against a fresh in-process emulator, kept for the test's lifetime.
 fn configure(s: &mut Served) -> Vec<pb::diagnostic::Severity> {
-    configure_at(s, "http://127.0.0.1:9/v1", "k", "s")
+    use rediscloud_tf::emulator::{EmulatorConfig, start};
+    let api =
+        s.rt.block_on(start(EmulatorConfig {
+            port: 0,
+            quiet: true,
+            ..EmulatorConfig::default()
+        }))
+        .expect("emulator");
+    let base = api.base_url();
+    s.api = Some(api);
+    configure_at(s, &base, "emulator-access-key", "emulator-secret-key")
 }
 
 fn configure_at(
@@ -451,6 +468,25 @@ fn import_checks_the_id_and_returns_a_stub_with_identity() {
         assert!(r.imported_resources.is_empty());
         assert_eq!(r.diagnostics[0].summary, "Invalid Import ID", "{bad:?}");
     }
+    // Not an ID: where to find one.
+    let r = import(&mut s, "abc");
+    assert!(
+        r.diagnostics[0].detail.contains("`terraform query`"),
+        "{}",
+        r.diagnostics[0].detail
+    );
+    // An account's name for its ID: that account's import command, and nothing imported.
+    let base = s.api.as_ref().expect("configured").base_url();
+    let id = create_through_api(&s, &base, "by-name", "AWS", "AKIABYNAME");
+    let r = import(&mut s, "by-name");
+    assert!(r.imported_resources.is_empty());
+    assert!(
+        r.diagnostics[0]
+            .detail
+            .contains(&format!("Cloud account {id} is named \"by-name\": import it with `terraform import <resource address> {id}`")),
+        "{}",
+        r.diagnostics[0].detail
+    );
     let r = import(&mut s, "42");
     let stub = decode(&r.imported_resources[0].state);
     assert_eq!(stub.attr("id"), &Value::string("42"));
@@ -989,7 +1025,10 @@ fn list_resource_problems_are_events_not_grpc_errors() {
     }
     // Limit 0: nothing wanted, nothing sent, the API not called.
     assert!(list(&mut s, list_with(&[], 0, true)).is_empty());
-    // The API unreachable (this configuration points at a closed port): an error event.
+    // The API gone after ConfigureProvider proved it: an error event.
+    if let Some(api) = s.api.take() {
+        s.rt.block_on(api.shutdown());
+    }
     let events = list(&mut s, list_with(&[], 10, false));
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(

@@ -165,7 +165,7 @@ const RESOURCE_CASES: &[Bad] = &[
         "",
         &[
             "Invalid Attribute Value Match",
-            "Attribute provider_type value must be one of: [\"AWS\" \"GCP\"], got: \"AZURE\"",
+            "Attribute provider_type value must be one of: [\"AWS\", \"GCP\"], got: \"AZURE\"",
         ],
     ),
     ours(

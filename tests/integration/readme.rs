@@ -465,37 +465,59 @@ fn query_snippets_find_existing_accounts_and_generate_their_import() {
         std::fs::read_to_string(sandbox.work().join("generated.tf")).expect("generated.tf");
     assert_eq!(generated.matches("import {").count(), 1, "{generated}");
 
-    // What the text after the snippets says to do: the three null values, from (ephemeral) variables and a name.
-    let mut finished = String::new();
-    for line in generated.lines() {
-        let (key, value) = line.split_once('=').unwrap_or((line, ""));
-        let replacement = match (key.trim(), value.trim()) {
-            ("access_secret_key_wo", "null # sensitive") => Some("var.secret_access_key"),
-            ("console_password_wo", "null # sensitive") => Some("var.console_password"),
-            ("console_username", "null") => Some("\"redis-cloud-console\""),
-            _ => None,
-        };
-        match replacement {
-            Some(r) => finished.push_str(&format!("{key}= {r}\n")),
-            None => finished.push_str(&format!("{line}\n")),
-        }
+    // The README's finishing script, as written: resources named after their accounts, secrets from variables.
+    sandbox
+        .run("", &snippet("query-finish"), "")
+        .assert_success();
+    assert!(!sandbox.work().join("generated.tf").exists());
+    let accounts =
+        std::fs::read_to_string(sandbox.work().join("accounts.tf")).expect("accounts.tf");
+    for line in [
+        "resource \"rediscloud_cloud_account\" \"production_byoa\" {",
+        "access_secret_key_wo         = var.production_byoa_access_secret_key",
+        "console_password_wo          = var.production_byoa_console_password",
+        "console_username             = var.production_byoa_console_username",
+        "to       = rediscloud_cloud_account.production_byoa",
+    ] {
+        assert!(accounts.contains(line), "no `{line}` in:\n{accounts}");
     }
-    sandbox.write("generated.tf", &finished);
-    let variables = snippet("write-only");
-    let variables = &variables[..variables.find("resource").expect("a resource block")];
-    sandbox.write("variables.tf", variables);
-    let sandbox = sandbox
-        .env("TF_VAR_secret_access_key", "readme-query-secret")
-        .env("TF_VAR_console_password", "readme-query-password");
-    let out = sandbox.run(
-        "",
-        "terraform plan -input=false\nterraform apply -auto-approve -input=false\nterraform plan -input=false -detailed-exitcode\n",
-        "",
-    );
+    // `terraform query` still runs beside the finished configuration, with no secret given.
+    sandbox
+        .run("", "terraform query -no-color", "")
+        .assert_success()
+        .assert_matches("production-byoa");
+    // A plan without the values stops on the write-only attribute the configuration uses.
+    let bare = sandbox.run("", "terraform plan -input=false -no-color", "");
+    assert!(bare.status != Some(0), "{bare}");
+    bare.assert_matches("Missing Attribute Configuration")
+        .assert_matches("access_secret_key_wo");
+
+    sandbox.run("", &snippet("query-fill"), "").assert_success();
+    let template =
+        std::fs::read_to_string(sandbox.work().join("secrets.tfvars")).expect("secrets.tfvars");
+    // What the reader writes into the copy: a value for each empty string.
+    let filled = template
+        .lines()
+        .map(|l| {
+            l.replace(
+                "\"\"",
+                &format!("\"{}\"", l.split_whitespace().next().unwrap_or("v")),
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_eq!(template.matches("= \"\"").count(), 3, "{template}");
+    sandbox.write("secrets.tfvars", &filled);
+    let out = sandbox.run("", &snippet("query-apply"), "");
     out.assert_success()
         .assert_matches(r"Plan: 1 to import, 0 to add, 1 to change, 0 to destroy\.")
         .assert_matches(r"Apply complete! Resources: 1 imported, 0 added, 1 changed, 0 destroyed\.")
         .assert_matches("No changes");
+    assert_eq!(
+        emulator.live_account_ids().len(),
+        3,
+        "nothing created or deleted"
+    );
 }
 
 /// The write-only block with its `# ... <attributes> as in ...` line replaced by those attribute lines of the

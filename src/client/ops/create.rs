@@ -179,6 +179,15 @@ impl Client {
         }
     }
 
+    /// The live account that holds `name` now, if any: a create of that name would be refused.
+    /// Always from a list fetched now (shared with the plans asking at the same moment): in
+    /// the plan made during apply, an account this apply just deleted must not hold the name.
+    /// The apply checks again before its POST.
+    pub async fn holder_of_name(&self, name: &str) -> Result<Option<CloudAccount>, Error> {
+        let list = self.accounts_since(Instant::now()).await?;
+        Ok(name_holder(&list, name).cloned())
+    }
+
     /// A refusal for a name or access key in use becomes a failure naming the account that holds
     /// it, read from a list fetched now (the account appeared after the create's own check).
     /// Anything else, or a holder that cannot be found, stays as it was.

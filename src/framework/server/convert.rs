@@ -135,9 +135,9 @@ pub(super) fn to_pb_block(b: &Block) -> pb::schema::Block {
                 computed: a.is_computed(),
                 sensitive: a.sensitive,
                 description_kind: pb::StringKind::Markdown as i32,
-                deprecated: false,
+                deprecated: a.deprecation.is_some(),
                 write_only: a.write_only,
-                deprecation_message: String::new(),
+                deprecation_message: a.deprecation.clone().unwrap_or_default(),
             })
             .collect(),
         block_types: b
@@ -158,9 +158,9 @@ pub(super) fn to_pb_block(b: &Block) -> pb::schema::Block {
             .collect(),
         description: b.description.clone(),
         description_kind: pb::StringKind::Markdown as i32,
-        deprecated: false,
-        deprecation_message: String::new(),
-        computed: false,
+        deprecated: b.deprecation.is_some(),
+        deprecation_message: b.deprecation.clone().unwrap_or_default(),
+        computed: b.computed,
     }
 }
 

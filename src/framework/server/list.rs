@@ -389,6 +389,7 @@ mod tests {
                 description: String::new(),
                 attributes: vec![Attribute::string("id", Presence::Computed)],
                 blocks: vec![],
+                ..Block::default()
             },
             config_validators: vec![],
         }

@@ -18,6 +18,8 @@ mod list;
 mod provider_config;
 mod resource;
 mod schema;
+#[cfg(test)]
+mod tests;
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -210,11 +212,16 @@ impl<P: Provider> FrameworkServer<P> {
         }
     }
 
-    fn configured(&self, diags: &mut Diagnostics) -> Option<Arc<P::Data>> {
-        let data = match self.data.read() {
+    /// What configuring the provider produced, if it succeeded.
+    fn data(&self) -> Option<Arc<P::Data>> {
+        match self.data.read() {
             Ok(d) => d.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
-        };
+        }
+    }
+
+    fn configured(&self, diags: &mut Diagnostics) -> Option<Arc<P::Data>> {
+        let data = self.data();
         if data.is_none() {
             diags.error(
                 "Provider Not Configured",

@@ -51,6 +51,7 @@ impl<P: Provider> FrameworkServer<P> {
                         ConfigureRequest {
                             config: &config,
                             terraform_version: &req.terraform_version,
+                            stop: self.stop_token(),
                         },
                         &mut diags,
                     )

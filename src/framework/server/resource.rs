@@ -9,11 +9,12 @@ use super::convert::{decode_dv, encode_dv, identity_data, to_pb_path};
 use super::{FrameworkServer, panic_message};
 use crate::framework::diag::Diagnostics;
 use crate::framework::path::AttributePath;
-use crate::framework::plan::{finish_state, plan_change};
+use crate::framework::plan::{finish_state, keep_unplanned_computed_blocks, plan_change};
 use crate::framework::private::PrivateState;
 use crate::framework::provider::Provider;
 use crate::framework::resource::{
-    Checkpoint, CreateRequest, DeleteRequest, PlanRequest, ReadOutcome, ReadRequest, UpdateRequest,
+    CheckPlanRequest, Checkpoint, CreateRequest, DeleteRequest, PlanRequest, ReadOutcome,
+    ReadRequest, UpdateRequest,
 };
 use crate::framework::schema::Schema;
 use crate::framework::value::Value;
@@ -151,6 +152,10 @@ impl<P: Provider> FrameworkServer<P> {
                 planned_private: req.prior_private.clone(),
                 ..Default::default()
             };
+            let stores_planned_private = req
+                .client_capabilities
+                .as_ref()
+                .is_some_and(|c| c.store_planned_private);
             let Some((resource, schema)) = self.resource(&req.type_name, &mut diags) else {
                 return (resp, diags);
             };
@@ -185,7 +190,11 @@ impl<P: Provider> FrameworkServer<P> {
             if diags.has_error() {
                 return (resp, diags);
             }
-            let mut plan = plan_change(schema, &prior, &proposed, &config);
+            let computed_blocks_allowed = req
+                .client_capabilities
+                .as_ref()
+                .is_some_and(|c| c.computed_blocks_allowed);
+            let mut plan = plan_change(schema, &prior, &proposed, &config, computed_blocks_allowed);
             resource.modify_plan(
                 PlanRequest {
                     prior: &prior,
@@ -195,6 +204,28 @@ impl<P: Provider> FrameworkServer<P> {
                 &mut plan.requires_replace,
                 &mut diags,
             );
+            if !diags.has_error()
+                && let Some(data) = self.data()
+            {
+                let mut private = PrivateState::decode(&req.prior_private);
+                let first_plan = (stores_planned_private && !req.planned_private.is_empty())
+                    .then(|| PrivateState::decode(&req.planned_private));
+                resource
+                    .check_plan(
+                        &data,
+                        CheckPlanRequest {
+                            prior: &prior,
+                            planned: &plan.planned,
+                            config: &config,
+                            private: &mut private,
+                            first_plan_private: first_plan.as_ref(),
+                            stop: self.stop_token(),
+                        },
+                        &mut diags,
+                    )
+                    .await;
+                resp.planned_private = private.encode();
+            }
             schema.block.null_write_only(&mut plan.planned);
             plan.requires_replace.sort_by_key(|p| p.to_string());
             plan.requires_replace.dedup();
@@ -248,7 +279,7 @@ impl<P: Provider> FrameworkServer<P> {
                 let mut created_private = PrivateState::default();
                 let create = resource.create(
                     &data,
-                    CreateRequest { config: &config, planned: &planned, private: &mut created_private, stop, checkpoint: checkpoint.clone() },
+                    CreateRequest { config: &config, planned: &planned, private: &mut created_private, planned_private: &private, stop, checkpoint: checkpoint.clone() },
                     &mut diags,
                 );
                 // Recover a panic here, not only in `serve`, so the checkpoint still reaches state.
@@ -291,6 +322,9 @@ impl<P: Provider> FrameworkServer<P> {
             };
             resp.private = if new_state.is_null() { Vec::new() } else { private.encode() };
             let mut new_state = new_state;
+            if !new_state.is_null() && !planned.is_null() {
+                keep_unplanned_computed_blocks(&schema.block, &planned, &mut new_state);
+            }
             if finish_state(schema, &mut new_state) && !diags.has_error() {
                 diags.error(
                     "Provider Returned Unknown Values",

@@ -259,7 +259,16 @@ impl DataSource for CloudAccountDataSource {
         let accounts = match client.list_cloud_accounts().await {
             Ok(a) => a,
             Err(err) => {
-                api_error(diags, "List Cloud Accounts", &err, "");
+                api_error(
+                    diags,
+                    "List Cloud Accounts",
+                    &err,
+                    "",
+                    &format!(
+                        "A data source's read has a fixed deadline of {} minutes, which ran out; run the command again.",
+                        DEFAULT_READ_TIMEOUT.as_secs() / 60
+                    ),
+                );
                 return None;
             }
         };

@@ -211,6 +211,7 @@ fn report(diags: &mut Diagnostics, err: &Error, stopped: bool) {
             "List Cloud Accounts",
             err,
             "Nothing was changed: a query only reads.",
+            "A query's reads have a fixed deadline of 5 minutes, which ran out; run it again.",
         );
     }
 }

@@ -15,8 +15,8 @@ use crate::framework::value::{Number, Value};
 pub const TYPE_NAME: &str = "rediscloud_cloud_account";
 
 /// Redis Cloud's own cloud account ("Redis Internal Resources"), listed for every
-/// account and never managed by users.
-pub const INTERNAL_ACCOUNT_ID: i64 = 1;
+/// account and never managed by users; defined once, by the client.
+pub use crate::client::ops::create::INTERNAL_ACCOUNT_ID;
 
 /// Cloud providers the API accepts.
 pub const PROVIDER_TYPES: [&str; 2] = ["AWS", "GCP"];
@@ -342,13 +342,54 @@ pub enum Operation {
     Delete,
 }
 
+impl Operation {
+    /// Its key in the `timeouts` block.
+    pub fn key(self) -> &'static str {
+        match self {
+            Operation::Create => "create",
+            Operation::Read => "read",
+            Operation::Update => "update",
+            Operation::Delete => "delete",
+        }
+    }
+}
+
+/// What a timeout of `op` tells the user: its deadline as written (`delete = "5s"`), or its
+/// default, and where to raise it.
+pub fn deadline_text(obj: &Value, op: Operation) -> String {
+    let written = model::read::<WithTimeouts>(obj)
+        .ok()
+        .and_then(|m| m.timeouts.into_known())
+        .and_then(|t| {
+            match op {
+                Operation::Create => t.create,
+                Operation::Read => t.read,
+                Operation::Update => t.update,
+                Operation::Delete => t.delete,
+            }
+            .into_known()
+        })
+        .filter(|v: &String| parse_duration(v).is_some());
+    let key = op.key();
+    match written {
+        Some(v) => format!(
+            "The deadline `{key} = {v:?}` in this resource's `timeouts` block ran out. If Redis Cloud needs longer, raise it."
+        ),
+        None => format!(
+            "The deadline `{key} = \"{}m\"` (the default) ran out. If Redis Cloud needs longer, set a longer `{key}` in this resource's `timeouts` block.",
+            timeout(&Value::Null, op).as_secs() / 60
+        ),
+    }
+}
+
+/// Only the block that holds the timeouts, so that nothing else in an object matters.
+#[derive(Deserialize)]
+struct WithTimeouts {
+    timeouts: Val<Timeouts>,
+}
+
 /// The configured timeout of `op` from a state or configuration object.
 pub fn timeout(obj: &Value, op: Operation) -> Duration {
-    /// Only the block that holds the timeouts, so that nothing else in `obj` matters.
-    #[derive(Deserialize)]
-    struct WithTimeouts {
-        timeouts: Val<Timeouts>,
-    }
     let timeouts = model::read::<WithTimeouts>(obj)
         .ok()
         .and_then(|m| m.timeouts.into_known())
@@ -422,5 +463,17 @@ mod tests {
         assert_eq!(timeout(&obj, Operation::Create), Duration::from_secs(90));
         assert_eq!(timeout(&obj, Operation::Delete), DEFAULT_TIMEOUT);
         assert_eq!(timeout(&Value::Null, Operation::Read), DEFAULT_READ_TIMEOUT);
+        assert!(
+            deadline_text(&obj, Operation::Create)
+                .starts_with("The deadline `create = \"90s\"` in this resource's `timeouts` block")
+        );
+        assert!(
+            deadline_text(&obj, Operation::Delete)
+                .starts_with("The deadline `delete = \"10m\"` (the default) ran out.")
+        );
+        assert!(
+            deadline_text(&Value::Null, Operation::Read)
+                .starts_with("The deadline `read = \"5m\"` (the default)")
+        );
     }
 }

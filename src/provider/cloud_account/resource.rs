@@ -5,9 +5,9 @@ use async_trait::async_trait;
 use tokio::time::Instant;
 
 use super::model::{
-    self, AccountConfig, CloudAccountIdentity, CloudAccountModel, LegacyPending, Operation,
-    PENDING_ID, StateId, TYPE_NAME, identity_schema, identity_value, merge_account, parse_id,
-    state_id, timeout,
+    self, AccountConfig, CloudAccountIdentity, CloudAccountModel, DEFAULT_READ_TIMEOUT,
+    INTERNAL_ACCOUNT_ID, LegacyPending, Operation, PENDING_ID, StateId, TYPE_NAME, deadline_text,
+    identity_schema, identity_value, merge_account, parse_id, state_id, timeout,
 };
 use crate::client::ops::{CreateFailure, Created, Resolution, UpdateFailure};
 use crate::client::ownership::{Before, Intent, PendingCreate, now_ms};
@@ -19,8 +19,8 @@ use crate::framework::model::Val;
 use crate::framework::path::AttributePath;
 use crate::framework::private::PrivateState;
 use crate::framework::resource::{
-    CreateRequest, DeleteRequest, ImportRequest, PlanRequest, ReadOutcome, ReadRequest, Resource,
-    UpdateRequest,
+    CheckPlanRequest, CreateRequest, DeleteRequest, ImportRequest, PlanRequest, ReadOutcome,
+    ReadRequest, Resource, UpdateRequest,
 };
 use crate::framework::schema::{IdentitySchema, Schema};
 use crate::framework::value::{Number, Value};
@@ -35,6 +35,25 @@ pub struct CloudAccountResource;
 const CREATED_AT: &str = "created_at_ms";
 /// Private state: the record of a create not settled yet.
 const PENDING: &str = "pending_create";
+/// Planned private state: recorded by the plan of a change to an existing object, and read by
+/// the plan of a replacement's create half (Terraform hands it over), which then knows the
+/// account being replaced: no collision with its own name.
+const REPLACING: &str = "replacing";
+/// Planned private state: the name a plan found free, and when; a create refused for it says so.
+const NAME_FREE_WHEN_PLANNED: &str = "name_free_when_planned";
+
+/// [`REPLACING`]: the account being replaced, `None` for a pending create (not known).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Replacing {
+    account: Option<i64>,
+}
+
+/// [`NAME_FREE_WHEN_PLANNED`].
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct NameFreeWhenPlanned {
+    name: String,
+    at_ms: u64,
+}
 
 /// What a create that failed after the account existed tells the user.
 const KEPT_IN_STATE: &str = "The cloud account exists and is recorded in state, marked tainted: the next `terraform apply` deletes it and creates a new one. To keep this account instead, fix the cause, then run `terraform untaint <resource address>`; the next apply then only changes what differs.";
@@ -125,12 +144,84 @@ impl Resource for CloudAccountResource {
         *planned = plan.to_value();
     }
 
+    async fn check_plan(
+        &self,
+        data: &RedisCloud,
+        req: CheckPlanRequest<'_>,
+        diags: &mut Diagnostics,
+    ) {
+        if !req.prior.is_null() {
+            // Should this change be a replacement, the plan of its create half sees a null prior
+            // and this private state: the account being replaced holds the name by right.
+            let account = match state_id(req.prior) {
+                Ok(StateId::Account(id)) => Some(id),
+                _ => None,
+            };
+            req.private.set(REPLACING, &Replacing { account });
+            return;
+        }
+        // A name still unknown is checked by the apply, before its POST.
+        let Some(name) = req.planned.attr("name").as_str().map(str::to_owned) else {
+            return;
+        };
+        let replacing: Option<Replacing> = req.private.get(REPLACING);
+        if replacing.is_none() && !req.private.is_empty() {
+            // A prior object of this resource that Terraform replaces without planning it first
+            // (a tainted one): it may be the holder, and which account it is cannot be told here.
+            return;
+        }
+        let Some(client) = data.client(&mut Diagnostics::new()) else {
+            return;
+        };
+        let client = client.bounded(Instant::now() + DEFAULT_READ_TIMEOUT, &req.stop);
+        match client.holder_of_name(&name).await {
+            Ok(Some(holder)) => {
+                let ours = match replacing {
+                    Some(Replacing { account: Some(id) }) => id == holder.id,
+                    // Replacing a pending create, whose account may be the holder.
+                    Some(Replacing { account: None }) => true,
+                    // An account of this workspace's state: this resource's own tainted object,
+                    // which Terraform plans as a create without saying so, or another of its
+                    // resources (the apply sorts that out).
+                    None => data.is_in_state(holder.id),
+                };
+                if !ours {
+                    diags.attribute_error(
+                        AttributePath::root("name"),
+                        "Cloud Account Name Already Taken",
+                        format!(
+                            "Cloud account {id} ({name:?}, status {status}) already has this name, and names are unique in Redis Cloud, so this plan cannot be applied. Nothing was sent.\n\n{import} Otherwise choose another `name` (a replacement made with `create_before_destroy` needs a name of its own). If account {id} is this resource's own object (a failed create, now tainted), plan with a refresh (without `-refresh=false`): the refresh tells the provider which accounts this state holds.",
+                            id = holder.id,
+                            status = holder.status.as_deref().unwrap_or("unknown"),
+                            import = import_advice(holder.id),
+                        ),
+                    );
+                }
+            }
+            Ok(None) => {
+                // The time the user saw the name free: the first plan's, when Terraform keeps it.
+                let at_ms = req
+                    .first_plan_private
+                    .and_then(|p| p.get::<NameFreeWhenPlanned>(NAME_FREE_WHEN_PLANNED))
+                    .filter(|c| c.name == name)
+                    .map_or_else(now_ms, |c| c.at_ms);
+                req.private
+                    .set(NAME_FREE_WHEN_PLANNED, &NameFreeWhenPlanned { name, at_ms });
+            }
+            Err(err) => tracing::warn!(
+                "could not check at plan time whether the name {name:?} is taken ({err}); the apply checks before it creates"
+            ),
+        }
+    }
+
     async fn create(
         &self,
         data: &RedisCloud,
         req: CreateRequest<'_>,
         diags: &mut Diagnostics,
     ) -> Option<Value> {
+        let planned_free: Option<NameFreeWhenPlanned> =
+            req.planned_private.get(NAME_FREE_WHEN_PLANNED);
         let cfg = match AccountConfig::from_config(req.config) {
             Ok(c) => c,
             Err(why) => {
@@ -139,6 +230,7 @@ impl Resource for CloudAccountResource {
             }
         };
         let deadline = Instant::now() + timeout(req.planned, Operation::Create);
+        let deadline_said = deadline_text(req.planned, Operation::Create);
         let client = data.client(diags)?.bounded(deadline, &req.stop);
         let body = CloudAccountCreateRequest {
             name: cfg.name.clone(),
@@ -152,7 +244,7 @@ impl Resource for CloudAccountResource {
         let id = match client.create_cloud_account_reconciled(&body).await {
             Ok(Created { id }) => id,
             Err(failure) => {
-                return create_failed(&client, failure, &body, req, diags).await;
+                return create_failed(&client, failure, &body, planned_free, req, diags).await;
             }
         };
         // From here on the ID is known: the checkpoint carries it through every exit.
@@ -173,7 +265,13 @@ impl Resource for CloudAccountResource {
                 if let Some(account) = client.last_look_at_account(id).await {
                     merge_account(&mut state, &account);
                 }
-                api_error(diags, "Create Cloud Account", &err, KEPT_IN_STATE);
+                api_error(
+                    diags,
+                    "Create Cloud Account",
+                    &err,
+                    KEPT_IN_STATE,
+                    &deadline_said,
+                );
             }
         }
         Some(state)
@@ -190,6 +288,7 @@ impl Resource for CloudAccountResource {
             return ReadOutcome::Found(current);
         };
         let deadline = Instant::now() + timeout(&current, Operation::Read);
+        let deadline_said = deadline_text(&current, Operation::Read);
         let client = client.bounded(deadline, &req.stop);
         let id = match state_id(&current) {
             Ok(StateId::Account(id)) => id,
@@ -205,6 +304,7 @@ impl Resource for CloudAccountResource {
                 return ReadOutcome::Found(current);
             }
         };
+        data.note_in_state(id);
         let created_at: Option<u64> = req.private.get(CREATED_AT);
         match client.refresh_cloud_account(id, created_at).await {
             Ok(None) => {
@@ -225,6 +325,7 @@ impl Resource for CloudAccountResource {
                     "Read Cloud Account",
                     &err,
                     "The state was left as it was; nothing is planned from it until a read succeeds.",
+                    &deadline_said,
                 );
                 ReadOutcome::Found(current)
             }
@@ -237,6 +338,9 @@ impl Resource for CloudAccountResource {
         req: UpdateRequest<'_>,
         diags: &mut Diagnostics,
     ) -> Option<Value> {
+        // What the plan recorded for a possible replacement is not kept in state.
+        req.private.remove(REPLACING);
+        req.private.remove(NAME_FREE_WHEN_PLANNED);
         let prior = req.prior.clone();
         let client = data.client(diags)?;
         let id = match state_id(&prior) {
@@ -261,6 +365,7 @@ impl Resource for CloudAccountResource {
             }
         };
         let deadline = Instant::now() + timeout(req.planned, Operation::Update);
+        let deadline_said = deadline_text(req.planned, Operation::Update);
         let client = client.bounded(deadline, &req.stop);
         let (prior_model, mut planned_model) = match (
             CloudAccountModel::read(&prior),
@@ -299,6 +404,7 @@ impl Resource for CloudAccountResource {
                     "Update Cloud Account",
                     &err,
                     "Nothing was changed, and the state was left as it was before this apply; the next apply sends the change again.",
+                    &deadline_said,
                 );
                 return Some(prior);
             }
@@ -310,6 +416,7 @@ impl Resource for CloudAccountResource {
                     &format!(
                         "Redis Cloud accepted the change as task {task_id}, which had not finished. The state keeps the values from before this apply: the next plan reads the account and shows only what is still different, and secrets it cannot read back are sent again."
                     ),
+                    &deadline_said,
                 );
                 return Some(prior);
             }
@@ -319,6 +426,7 @@ impl Resource for CloudAccountResource {
                     "Update Cloud Account",
                     &err,
                     "Whether Redis Cloud applied the change could not be established. The state keeps the values from before this apply: the next plan reads the account and shows what is still different, and the next apply sends the change again (an update sets absolute values, so sending it twice is harmless).",
+                    &deadline_said,
                 );
                 return Some(prior);
             }
@@ -339,6 +447,7 @@ impl Resource for CloudAccountResource {
                     "Update Cloud Account",
                     &err,
                     "Redis Cloud applied the change, and it is recorded in state; the account is not `active` yet, so the next plan shows its status.",
+                    &deadline_said,
                 );
             }
         }
@@ -350,6 +459,7 @@ impl Resource for CloudAccountResource {
             return;
         };
         let deadline = Instant::now() + timeout(req.prior, Operation::Delete);
+        let deadline_said = deadline_text(req.prior, Operation::Delete);
         let client = client.bounded(deadline, &req.stop);
         const KEPT: &str = "The account is still in state; run `terraform destroy` (or apply) again once the cause is fixed.";
         let id = match state_id(req.prior) {
@@ -373,7 +483,7 @@ impl Resource for CloudAccountResource {
                         return;
                     }
                     Err(err) => {
-                        api_error(diags, "Delete Cloud Account", &err, KEPT);
+                        api_error(diags, "Delete Cloud Account", &err, KEPT, &deadline_said);
                         return;
                     }
                 }
@@ -394,13 +504,19 @@ impl Resource for CloudAccountResource {
                 ),
                 _ => KEPT.to_owned(),
             };
-            api_error(diags, "Delete Cloud Account", &err, &context);
+            api_error(
+                diags,
+                "Delete Cloud Account",
+                &err,
+                &context,
+                &deadline_said,
+            );
         }
     }
 
     async fn import(
         &self,
-        _data: &RedisCloud,
+        data: &RedisCloud,
         req: ImportRequest<'_>,
         diags: &mut Diagnostics,
     ) -> Option<Value> {
@@ -428,10 +544,44 @@ impl Resource for CloudAccountResource {
                 Some(stub)
             }
             Err(why) => {
-                diags.error("Invalid Import ID", why);
+                let named = match data.client(&mut Diagnostics::new()) {
+                    Some(client) => named_like(client, &raw, &req.stop).await,
+                    None => None,
+                };
+                let hint = match named {
+                    Some(id) => format!(
+                        " Cloud account {id} is named {:?}: import it with `terraform import <resource address> {id}`, or an `import` block with `id = \"{id}\"`.",
+                        raw.trim()
+                    ),
+                    None => " `terraform query` with a `list \"rediscloud_cloud_account\"` block lists your accounts with their IDs (Terraform 1.14+), and writes their import blocks with `-generate-config-out`; the Redis Cloud console shows them too.".to_owned(),
+                };
+                diags.error("Invalid Import ID", format!("{why}{hint}"));
                 None
             }
         }
+    }
+}
+
+/// The ID of the one live account named `name`, when an import was given a name for an ID.
+async fn named_like(
+    client: &Client,
+    name: &str,
+    stop: &tokio_util::sync::CancellationToken,
+) -> Option<i64> {
+    let name = name.trim();
+    if name.is_empty() {
+        return None;
+    }
+    let client = client.bounded(Instant::now() + DEFAULT_READ_TIMEOUT, stop);
+    let accounts = client.list_cloud_accounts().await.ok()?;
+    let mut named = accounts.iter().filter(|a| {
+        a.name.as_deref() == Some(name)
+            && a.id != INTERNAL_ACCOUNT_ID
+            && a.status.as_deref() != Some("deleted")
+    });
+    match (named.next(), named.next()) {
+        (Some(a), None) => Some(a.id),
+        _ => None,
     }
 }
 
@@ -494,6 +644,12 @@ fn limit_reached_detail(err: &Error, live: Option<&[CloudAccount]>) -> String {
     paragraphs.join("\n\n")
 }
 
+/// `HH:MM:SS` of a unix time in milliseconds, in UTC.
+fn utc_time_of_day(ms: u64) -> String {
+    let s = ms / 1000 % 86_400;
+    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
 /// How to take over an existing account.
 fn import_advice(id: i64) -> String {
     format!(
@@ -507,10 +663,12 @@ async fn create_failed(
     client: &Client,
     failure: CreateFailure,
     body: &CloudAccountCreateRequest,
+    planned_free: Option<NameFreeWhenPlanned>,
     req: CreateRequest<'_>,
     diags: &mut Diagnostics,
 ) -> Option<Value> {
     const NOTHING: &str = "Nothing was created and nothing was recorded in state; the next apply tries to create the account again.";
+    let deadline_said = deadline_text(req.planned, Operation::Create);
     match failure {
         CreateFailure::NameTaken { existing, refusal } => {
             let (id, name) = (existing.id, existing.name.as_deref().unwrap_or(&body.name));
@@ -518,9 +676,16 @@ async fn create_failed(
                 AttributePath::root("name"),
                 "Cloud Account Name Already Taken",
                 format!(
-                    "{found}Cloud account {id} ({name:?}, status {status}) already has this name, and names are unique in Redis Cloud. {outcome}\n\n{import} Otherwise choose another `name` (a replacement made with `create_before_destroy` needs a name of its own). Until then the next apply fails the same way.",
+                    "{found}Cloud account {id} ({name:?}, status {status}) already has this name, and names are unique in Redis Cloud.{since} {outcome}\n\n{import} Otherwise choose another `name` (a replacement made with `create_before_destroy` needs a name of its own). Until then the next apply fails the same way.",
                     found = refused_prefix(refusal.as_deref()),
                     status = existing.status.as_deref().unwrap_or("unknown"),
+                    since = planned_free
+                        .filter(|p| p.name == body.name)
+                        .map(|p| format!(
+                            " The name was free when this plan was made, at {} UTC: the account was registered since, by someone or something else (another Terraform run, the console, a script).",
+                            utc_time_of_day(p.at_ms)
+                        ))
+                        .unwrap_or_default(),
                     outcome = nothing_done(refusal.is_some()),
                     import = import_advice(id),
                 ),
@@ -551,7 +716,7 @@ async fn create_failed(
             None
         }
         CreateFailure::NotCreated(err) => {
-            api_error(diags, "Create Cloud Account", &err, NOTHING);
+            api_error(diags, "Create Cloud Account", &err, NOTHING, &deadline_said);
             None
         }
         CreateFailure::FailedWithAccount { id, err } => {
@@ -569,6 +734,7 @@ async fn create_failed(
                 &format!(
                     "Cloud account {id} carries this resource's name and access key and was made by this create's own task, so it is this resource's. {KEPT_IN_STATE}"
                 ),
+                &deadline_said,
             );
             Some(state)
         }
@@ -593,6 +759,7 @@ async fn create_failed(
                     name = body.name,
                     maybe = candidates_sentence(&candidates),
                 ),
+                &deadline_said,
             );
             Some(state)
         }
@@ -679,6 +846,7 @@ fn pending_outcome(
     private: &mut PrivateState,
     diags: &mut Diagnostics,
 ) -> ReadOutcome {
+    let deadline_said = deadline_text(&current, Operation::Read);
     // A state written before the record existed is kept in today's form from now on.
     let mut kept = current.clone();
     if let Some(obj) = kept.as_object_mut() {
@@ -739,6 +907,7 @@ fn pending_outcome(
                 "Read Cloud Account",
                 &err,
                 "This cloud account is recorded as a pending create, which could not be resolved; the state was left as it was.",
+                &deadline_said,
             );
             ReadOutcome::Found(kept)
         }
