@@ -62,6 +62,8 @@ mod integration {
     mod scale;
     // A user's first hour: a URL without `/v1`, a REDISCLOUD_URL without a scheme, progress of a long wait, timeouts.
     mod first_hour;
+    // One API key for many runs: a rate window an earlier run or another workspace spent.
+    mod rate_window;
     // Randomized lifecycle checker: random operations and API faults never lose, take or orphan an account.
     mod lifecycle;
 }

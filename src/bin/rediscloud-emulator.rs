@@ -54,9 +54,17 @@ struct Cli {
     /// Time a deleted account is still listed (status "deleted") after its task completed, in ms.
     #[arg(long, default_value_t = 300, value_name = "MS")]
     delete_ms: u64,
-    /// Requests allowed per API key per fixed one-minute window.
+    /// Requests allowed per API key per fixed window (see --rate-window-ms).
     #[arg(long, default_value_t = 400, value_name = "N")]
     rate_limit: u32,
+    /// Length of the rate window.
+    #[arg(long, default_value_t = 60_000, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
+    rate_window_ms: u64,
+    /// Where a rate window starts: at multiples of its length (`clock`, e.g. each clock minute) or
+    /// at a key's first request after the last window ended (`first_request`). The real API does
+    /// not document which; a client must work with both.
+    #[arg(long, default_value = "clock", value_parser = ["clock", "first_request"])]
+    rate_window_start: String,
     /// Report duplicate names/access keys synchronously (409) instead of as failed tasks.
     #[arg(long)]
     sync_errors: bool,
@@ -152,6 +160,8 @@ async fn main() -> ExitCode {
         initialized_ms: cli.initialized_ms,
         delete_ms: cli.delete_ms,
         rate_limit_per_minute: cli.rate_limit,
+        rate_window_ms: cli.rate_window_ms,
+        rate_window_start: cli.rate_window_start,
         sync_errors: cli.sync_errors,
         account_404_ms: cli.account_404_ms,
         mask_list_access_keys: cli.mask_list_access_keys,

@@ -678,6 +678,19 @@ struct GateState {
     /// Until when the server's own count leaves more room than this client's whole limit
     /// (the key has a larger limit than configured, as a local emulator may).
     roomy_until: Option<Instant>,
+    /// When the last permit went out.
+    last_let_out: Option<Instant>,
+}
+
+/// While the log says the window is spent, one request every this long asks the server's
+/// count anyway: what other processes spent was entered as sent when it was learnt, so the
+/// log can believe a window spent long after the server started a new one.
+const RECHECK: Duration = Duration::from_secs(2);
+
+/// How far above this client's belief the server's count must jump to be a new window rather
+/// than answers arriving out of order (each answer's count is taken when it was served).
+fn reset_jump(rpm: usize) -> usize {
+    (rpm / 10).max(16)
 }
 
 /// How long a report of ample room lets polls skip their pacing without a fresh report.
@@ -746,6 +759,7 @@ impl RateGate {
                         None => {
                             state.probe_started = Some(now);
                             state.sent.push_back(now);
+                            state.last_let_out = Some(now);
                             return Ok(());
                         }
                         // Wait for the probe's answer (woken by it), looking again every 5 ms.
@@ -763,16 +777,24 @@ impl RateGate {
                     (None, Some(nb)) if nb > now => (nb, false),
                     _ if state.sent.len() < limit => {
                         state.sent.push_back(now);
+                        state.last_let_out = Some(now);
                         return Ok(());
                     }
-                    // Full: the send that frees a permit leaves the window first.
-                    _ => (
-                        state
+                    // Full: the send that frees a permit leaves the window first, unless it is
+                    // time to ask the server whether its window has started over.
+                    _ => {
+                        let frees = state
                             .sent
                             .get(state.sent.len() - limit)
-                            .map_or(now, |t| *t + self.spacing()),
-                        false,
-                    ),
+                            .map_or(now, |t| *t + self.spacing());
+                        let recheck = state.last_let_out.map_or(now, |t| t + RECHECK);
+                        if recheck <= now && frees > now {
+                            state.sent.push_back(now);
+                            state.last_let_out = Some(now);
+                            return Ok(());
+                        }
+                        (frees.min(recheck.max(now)), false)
+                    }
                 }
             };
             let (until, probing) = until;
@@ -820,13 +842,22 @@ impl RateGate {
         // Twice the configured limit left: room for this client and as much again for others.
         state.roomy_until =
             (remaining as usize >= 2 * self.rpm).then(|| now + ROOMY_FOR.min(self.window));
-        if remaining == 0 {
-            // The server's window is spent and its reset time is unknown: wait a whole window.
-            let until = now + self.window;
-            state.not_before = Some(state.not_before.map_or(until, |nb| nb.max(until)));
-        }
         let believed = self.rpm.saturating_sub(state.sent.len());
         let remaining = remaining as usize;
+        if remaining > believed + reset_jump(self.rpm) {
+            // The server's window started over (its count jumped back): what the log holds
+            // from before no longer counts, and any wait for the old window is over.
+            let keep = self.rpm.saturating_sub(remaining);
+            let dropped = state.sent.len().saturating_sub(keep);
+            state.sent.drain(..dropped);
+            state.not_before = None;
+            tracing::debug!(
+                remaining,
+                dropped,
+                "the server's rate window started over; pacing from its count"
+            );
+            return;
+        }
         if remaining >= believed {
             return;
         }
@@ -900,5 +931,59 @@ mod tests {
         for h in held {
             h.await.unwrap().unwrap();
         }
+    }
+
+    /// Takes `n` permits, each at once (the clock stands still).
+    async fn take_at_once(gate: &RateGate, n: usize) {
+        let before = Instant::now();
+        for _ in 0..n {
+            gate.acquire(None, false).await.unwrap();
+        }
+        assert_eq!(Instant::now(), before, "a permit waited");
+    }
+
+    /// Back to back on one key: the window an earlier process left partly spent is used to
+    /// its end, and its reset is noticed within seconds, not after a whole window.
+    #[tokio::test(start_paused = true)]
+    async fn a_window_another_process_spent_is_used_up_and_its_reset_noticed_in_seconds() {
+        let gate = RateGate::new(NonZeroU32::new(400).unwrap(), Duration::from_secs(60)).unwrap();
+        gate.acquire(None, false).await.unwrap();
+        // The first answer: 276 spent before this process, 1 by it.
+        gate.observe(Some(123));
+        take_at_once(&gate, 123).await;
+        // The log now says the window is spent; the server's window ends 5 s from now.
+        let started = Instant::now();
+        gate.acquire(None, false).await.unwrap();
+        gate.observe(Some(0));
+        gate.acquire(None, false).await.unwrap();
+        assert!(
+            Instant::now() - started <= RECHECK * 3,
+            "waited {:?}",
+            Instant::now() - started
+        );
+        tokio::time::advance(Duration::from_secs(5)).await;
+        gate.acquire(None, false).await.unwrap();
+        // That request's answer comes from the new window: the rest of it is used at once.
+        gate.observe(Some(399));
+        assert!(Instant::now() - started < Duration::from_secs(12));
+        take_at_once(&gate, 300).await;
+    }
+
+    /// Answers that come back out of order show counts a little above the last one: no reset.
+    #[tokio::test(start_paused = true)]
+    async fn answers_out_of_order_are_not_taken_for_a_new_window() {
+        let gate = RateGate::new(NonZeroU32::new(400).unwrap(), Duration::from_secs(60)).unwrap();
+        gate.acquire(None, false).await.unwrap();
+        gate.observe(Some(10));
+        take_at_once(&gate, 10).await;
+        gate.observe(Some(5));
+        gate.observe(Some(12));
+        let started = Instant::now();
+        gate.acquire(None, false).await.unwrap();
+        // Nothing was left: this one waited for a recheck, never went at once.
+        assert!(
+            Instant::now() > started,
+            "the log was cleared by an out-of-order answer"
+        );
     }
 }

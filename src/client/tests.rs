@@ -866,24 +866,32 @@ async fn task_wait_honours_the_deadline() {
     .await;
     let started = Instant::now();
     let err = client(&server)
-        .wait_for_task("slow", soon(400), &CancellationToken::new())
+        .wait_for_task("slow", soon(1500), &CancellationToken::new())
         .await
         .unwrap_err();
     let took = started.elapsed();
-    // The outcome and its order, not the scheduler's punctuality: the wait ends with a timeout
-    // naming the last status seen (the last look at the deadline sees one, however loaded the
-    // machine), never before the deadline, and within the last look's grace after it.
+    // The outcome and its order, not the scheduler's punctuality: the wait ends with a timeout,
+    // never before the deadline, and within the last look's grace after it (plus what a loaded
+    // machine adds). The timeout names the status its polls saw; on a machine too loaded to send
+    // even one poll in time, it says that nothing was sent, never a status it did not see.
+    match &err {
+        Error::Timeout {
+            waiting_for,
+            last_status: Some(s),
+        } => {
+            assert_eq!(waiting_for, "task slow to finish");
+            assert_eq!(s, "processing-in-progress");
+        }
+        Error::Timeout {
+            waiting_for,
+            last_status: None,
+        } => assert!(waiting_for.ends_with("to be sent"), "{err:?}"),
+        other => panic!("not a timeout: {other:?}"),
+    }
     assert!(
-        matches!(&err, Error::Timeout { waiting_for, last_status: Some(s) }
-            if waiting_for == "task slow to finish" && s == "processing-in-progress"),
-        "{err:?}"
-    );
-    assert!(
-        took >= Duration::from_millis(390)
+        took >= Duration::from_millis(1490)
             && took
-                < Duration::from_millis(400)
-                    + poll::POST_DEADLINE_GRACE
-                    + Duration::from_millis(500),
+                < Duration::from_millis(1500) + poll::POST_DEADLINE_GRACE + Duration::from_secs(3),
         "{took:?}"
     );
 }

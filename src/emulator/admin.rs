@@ -23,6 +23,7 @@ pub(crate) fn router() -> Router<EmulatorState> {
         .route("/accounts/{id}/delete", post(delete_account))
         .route("/accounts/{id}/status", post(force_status))
         .route("/task-errors", post(add_task_errors))
+        .route("/rate/spend", post(spend_rate))
 }
 
 fn admin_error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -78,6 +79,27 @@ async fn add_fault(State(st): State<EmulatorState>, body: Bytes) -> Response {
         Err(msg) => return admin_error(StatusCode::BAD_REQUEST, msg),
     };
     Json(json!({"faults": st.add_fault(fault)})).into_response()
+}
+
+/// `{"count": n, "key": "..."}`: another client of the key (the configured one by default)
+/// spends `n` requests of its current rate window.
+async fn spend_rate(State(st): State<EmulatorState>, body: Bytes) -> Response {
+    let v = match parse_json(&body) {
+        Ok(v) => v,
+        Err(msg) => return admin_error(StatusCode::BAD_REQUEST, msg),
+    };
+    let Some(count) = v
+        .get("count")
+        .and_then(Value::as_u64)
+        .and_then(|c| u32::try_from(c).ok())
+    else {
+        return admin_error(
+            StatusCode::BAD_REQUEST,
+            "`count` must be a whole number of requests".to_owned(),
+        );
+    };
+    let key = v.get("key").and_then(Value::as_str);
+    Json(json!({"remaining": st.rate_spend(key, count)})).into_response()
 }
 
 async fn clear_faults(State(st): State<EmulatorState>) -> Response {

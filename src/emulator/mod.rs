@@ -95,6 +95,10 @@ pub struct EmulatorConfig {
     pub initialized_ms: u64,
     pub delete_ms: u64,
     pub rate_limit_per_minute: u32,
+    /// The rate window's length (one minute by default).
+    pub rate_window_ms: u64,
+    /// Where a rate window starts: `clock` or `first_request` (see [`state::Knobs`]).
+    pub rate_window_start: String,
     pub sync_errors: bool,
     /// A new account answers 404 (and is not listed) until this long after its create task
     /// completed.
@@ -132,6 +136,8 @@ impl Default for EmulatorConfig {
             initialized_ms: 0,
             delete_ms: 300,
             rate_limit_per_minute: 400,
+            rate_window_ms: 60_000,
+            rate_window_start: "clock".to_owned(),
             sync_errors: false,
             account_404_ms: 0,
             mask_list_access_keys: false,
@@ -159,6 +165,8 @@ impl fmt::Debug for EmulatorConfig {
             .field("initialized_ms", &self.initialized_ms)
             .field("delete_ms", &self.delete_ms)
             .field("rate_limit_per_minute", &self.rate_limit_per_minute)
+            .field("rate_window_ms", &self.rate_window_ms)
+            .field("rate_window_start", &self.rate_window_start)
             .field("sync_errors", &self.sync_errors)
             .field("account_404_ms", &self.account_404_ms)
             .field("mask_list_access_keys", &self.mask_list_access_keys)

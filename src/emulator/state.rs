@@ -58,8 +58,16 @@ pub struct Knobs {
     pub delete_ms: u64,
     /// Report duplicate names/keys synchronously (409) instead of as a failed task.
     pub sync_errors: bool,
-    /// Requests per fixed one-minute window per API key.
+    /// Requests per fixed window per API key (the real API's is one minute).
     pub rate_limit_per_minute: u32,
+    /// The length of that window (default one minute; tests shorten it).
+    #[serde(default = "default_rate_window_ms")]
+    pub rate_window_ms: u64,
+    /// Where a window starts: `clock` (at multiples of its length, e.g. each clock minute) or
+    /// `first_request` (at a key's first request after the previous window ended). The API does
+    /// not document which it is; a client must work with both.
+    #[serde(default = "default_rate_window_start")]
+    pub rate_window_start: String,
     /// Status the next provisions (create/update) end in: `active`, `active-error` or `error`.
     pub final_status: String,
     /// How many provisions `final_status` applies to; `null` means all of them.
@@ -94,6 +102,14 @@ fn default_task_retention_ms() -> u64 {
     TASK_RETENTION_MS
 }
 
+fn default_rate_window_ms() -> u64 {
+    60_000
+}
+
+fn default_rate_window_start() -> String {
+    "clock".to_owned()
+}
+
 impl Knobs {
     pub(crate) fn from_config(cfg: &EmulatorConfig) -> Self {
         Self {
@@ -104,6 +120,8 @@ impl Knobs {
             delete_ms: cfg.delete_ms,
             sync_errors: cfg.sync_errors,
             rate_limit_per_minute: cfg.rate_limit_per_minute,
+            rate_window_ms: cfg.rate_window_ms.max(1),
+            rate_window_start: cfg.rate_window_start.clone(),
             final_status: "active".to_owned(),
             final_status_count: None,
             html_401: false,
@@ -131,6 +149,12 @@ impl Knobs {
             serde_json::from_value(current).map_err(|e| format!("invalid config: {e}"))?;
         if !FINAL_STATUSES.contains(&merged.final_status.as_str()) {
             return Err(format!("final_status must be one of {FINAL_STATUSES:?}"));
+        }
+        if !["clock", "first_request"].contains(&merged.rate_window_start.as_str()) {
+            return Err("rate_window_start must be \"clock\" or \"first_request\"".to_owned());
+        }
+        if merged.rate_window_ms == 0 {
+            return Err("rate_window_ms must be positive".to_owned());
         }
         Ok(merged)
     }
@@ -759,13 +783,11 @@ impl EmulatorState {
 
     pub(crate) fn rate_check(&self, key: &str) -> RateDecision {
         let now = self.now_ms();
-        let window = now / 60_000;
         let mut guard = self.lock();
         let limit = guard.knobs.rate_limit_per_minute;
-        guard.rate.retain(|_, (w, _)| *w == window);
-        let entry = guard.rate.entry(key.to_owned()).or_insert((window, 0));
+        let entry = Self::rate_window(&mut guard, key, now);
         if entry.1 >= limit {
-            let retry_after_s = ((window + 1) * 60_000 - now).div_ceil(1000);
+            let retry_after_s = (entry.0 + guard.knobs.rate_window_ms.max(1) - now).div_ceil(1000);
             RateDecision::Limited { retry_after_s }
         } else {
             entry.1 += 1;
@@ -773,6 +795,29 @@ impl EmulatorState {
                 remaining: limit - entry.1,
             }
         }
+    }
+
+    /// Counts `count` requests of `key` in its current window, as another client of the same
+    /// key would have spent them (`POST /admin/rate/spend`); returns what the window has left.
+    pub(crate) fn rate_spend(&self, key: Option<&str>, count: u32) -> u32 {
+        let key = key.map_or_else(|| self.0.api_key.clone(), str::to_owned);
+        let now = self.now_ms();
+        let mut guard = self.lock();
+        let limit = guard.knobs.rate_limit_per_minute;
+        let entry = Self::rate_window(&mut guard, &key, now);
+        entry.1 = entry.1.saturating_add(count).min(limit);
+        limit - entry.1
+    }
+
+    /// `key`'s current window, `(start ms, requests counted)`, opened if the last one ended.
+    fn rate_window<'a>(guard: &'a mut Inner, key: &str, now: u64) -> &'a mut (u64, u32) {
+        let len = guard.knobs.rate_window_ms.max(1);
+        let aligned = guard.knobs.rate_window_start != "first_request";
+        let start = if aligned { now / len * len } else { now };
+        guard
+            .rate
+            .retain(|_, (s, _)| if aligned { *s == start } else { now < *s + len });
+        guard.rate.entry(key.to_owned()).or_insert((start, 0))
     }
 
     /// Fires matching faults: every latency (added up), every interposition (each in its own

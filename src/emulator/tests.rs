@@ -642,6 +642,49 @@ async fn rate_limit_uses_fixed_minute_windows_with_headers() {
 }
 
 #[tokio::test]
+async fn a_rate_window_may_open_at_a_keys_first_request_and_be_partly_spent_by_another_client() {
+    let emu = Emu::new(EmulatorConfig {
+        rate_limit_per_minute: 10,
+        rate_window_ms: 4_000,
+        rate_window_start: "first_request".to_owned(),
+        ..test_config()
+    });
+    // Not at a boundary of anything: the window opens with the first request.
+    emu.clock.store(T0 - T0 % 60_000 + 1_234, Ordering::SeqCst);
+    let spent = emu.admin("POST", "/rate/spend", json!({"count": 7})).await;
+    assert_eq!(spent.body["remaining"], 3);
+    for expected in ["2", "1", "0"] {
+        let r = emu.call("GET", "/v1/tasks", None).await;
+        assert_eq!(r.headers["x-rate-limit-remaining"], expected);
+    }
+    emu.advance(1_000);
+    let r = emu.call("GET", "/v1/tasks", None).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.headers["x-rate-limit-retry-after-seconds"], "3");
+    // Four seconds after it opened, a new window: its count starts over.
+    emu.advance(3_000);
+    let r = emu.call("GET", "/v1/tasks", None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.headers["x-rate-limit-remaining"], "9");
+    // Bad values are refused.
+    for bad in [
+        json!({"rate_window_start": "noon"}),
+        json!({"rate_window_ms": 0}),
+    ] {
+        assert_eq!(
+            emu.admin("PUT", "/config", bad).await.status,
+            StatusCode::BAD_REQUEST
+        );
+    }
+    assert_eq!(
+        emu.admin("POST", "/rate/spend", json!({"count": -1}))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
 async fn final_status_knob_and_forced_status() {
     let emu = Emu::new(test_config());
     let r = emu

@@ -289,6 +289,19 @@ impl Emulator {
         self.admin("PUT", "/admin/config", Some(&body))
     }
 
+    /// `POST /admin/rate/spend`: another client of the key spends `count` requests of its current
+    /// rate window; returns what the window has left.
+    #[track_caller]
+    pub fn spend_rate(&self, count: u32) -> u64 {
+        self.admin(
+            "POST",
+            "/admin/rate/spend",
+            Some(&serde_json::json!({"count": count})),
+        )["remaining"]
+            .as_u64()
+            .expect("remaining")
+    }
+
     /// `POST /admin/faults`: inject HTTP faults (e.g. a 429 or 500 for matching requests).
     #[track_caller]
     pub fn fault(&self, body: Value) -> Value {
