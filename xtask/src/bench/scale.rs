@@ -69,6 +69,8 @@ pub struct Run {
     pub account_lists: usize,
     pub by_id: usize,
     pub throttled: usize,
+    /// Requests the command before it had spent in the window this one started in.
+    pub spent_at_start: u32,
 }
 
 impl Run {
@@ -172,19 +174,28 @@ impl Window {
     }
 }
 
-/// The ideal client: `n` writes through `p` slots; each sends its write the instant a slot is
+/// The ideal client: `n` writes through `p` slots, starting `spent` requests into its window
+/// (what the command before it left spent, when the two run back to back); each sends its write the instant a slot is
 /// free, reads the task the instant it is done and the account the instant it is active (or
 /// gone), and frees its slot then. Tasks follow the emulator's queue (`MutState::enqueue`): a
 /// task accepted at `t` starts processing at `max(t + stage, previous task done)` and is done
 /// one stage later; the account settles `settle` after that. Every request passes the same
 /// fixed-window limit the emulator applies; a request over it waits for the next window.
-pub fn ideal(n: usize, p: usize, stage: u64, settle: u64, limit: u32, phase_ms: f64) -> Ideal {
+pub fn ideal(
+    n: usize,
+    p: usize,
+    stage: u64,
+    settle: u64,
+    limit: u32,
+    phase_ms: f64,
+    spent: u32,
+) -> Ideal {
     let (stage, settle) = (stage as f64, settle as f64);
     let mut window = Window {
         phase_ms,
         limit,
         index: (phase_ms / WINDOW_MS as f64).floor() as u64,
-        used: 0,
+        used: spent.min(limit),
     };
     let mut events = BinaryHeap::new();
     let mut seq = 0;
@@ -243,7 +254,7 @@ fn tally(
     p: usize,
     wall_ms: f64,
     terraform_ms: f64,
-    phase: f64,
+    (phase, spent): (f64, u32),
     log: &[Logged],
 ) -> Run {
     let get = |path: &str| {
@@ -257,8 +268,9 @@ fn tally(
         p,
         wall_ms,
         terraform_ms,
-        ideal: ideal(n, p, STAGE_MS, SETTLE_MS, LIMIT, phase),
-        queue_bound: ideal(n, p, STAGE_MS, SETTLE_MS, u32::MAX, phase),
+        ideal: ideal(n, p, STAGE_MS, SETTLE_MS, LIMIT, phase, spent),
+        queue_bound: ideal(n, p, STAGE_MS, SETTLE_MS, u32::MAX, phase, 0),
+        spent_at_start: spent,
         requests: log.len(),
         writes: log.iter().filter(|l| l.method != "GET").count(),
         task_lists: get("/tasks"),
@@ -310,8 +322,22 @@ pub fn measure(emulator_bin: &Path, tf_base: &Tf<'_>, dirs: &mut Workdirs) -> Re
                 &[0],
             )?;
             let dir = dirs.fresh(Kind::Account, n)?;
+            // The apply from a fresh window; the destroy right after it, as users run them,
+            // in the window the apply left (partly) spent.
+            let mut previous: Vec<Logged> = Vec::new();
             for (op, terraform_ms) in [(Op::Apply, data_apply), (Op::Destroy, data_destroy)] {
-                let phase = fresh_window();
+                let (phase, spent) = match op {
+                    Op::Apply => (fresh_window(), 0),
+                    Op::Destroy => {
+                        let now = now_ms();
+                        let window = now / WINDOW_MS;
+                        let spent = previous
+                            .iter()
+                            .filter(|l| l.time_ms / WINDOW_MS == window)
+                            .count();
+                        ((now % WINDOW_MS) as f64, spent as u32)
+                    }
+                };
                 emulator.clear_log()?;
                 let args: &[&str] = match op {
                     Op::Apply => &["apply", "-auto-approve", "-input=false", "-no-color"],
@@ -327,14 +353,15 @@ pub fn measure(emulator_bin: &Path, tf_base: &Tf<'_>, dirs: &mut Workdirs) -> Re
                 args.push(&parallelism);
                 let (wall_ms, _) = tf.run(&dir, &args, &[0])?;
                 let log = emulator.log()?;
-                let run = tally(op, n, p, wall_ms, terraform_ms, phase, &log);
+                let run = tally(op, n, p, wall_ms, terraform_ms, (phase, spent), &log);
                 println!(
-                    "    N={n:<3} P={p:<2} {:<7} {} (floor {}: {:.2}×; queue bound {:.2}×), {} requests ({:.2}/resource, {:.2}× minimum; {} writes, {} task lists, {} account lists, {} by ID), {} × 429",
+                    "    N={n:<3} P={p:<2} {:<7} {} (floor {}: {:.2}×; queue bound {:.2}×; {} requests of its window spent before it), {} requests ({:.2}/resource, {:.2}× minimum; {} writes, {} task lists, {} account lists, {} by ID), {} × 429",
                     op.name(),
                     secs(run.wall_ms),
                     secs(run.floor_ms()),
                     run.time_ratio(),
                     run.bound_ratio(),
+                    run.spent_at_start,
                     run.requests,
                     run.per_resource(),
                     run.request_ratio(),
@@ -345,6 +372,7 @@ pub fn measure(emulator_bin: &Path, tf_base: &Tf<'_>, dirs: &mut Workdirs) -> Re
                     run.throttled
                 );
                 runs.push(run);
+                previous = log;
             }
         }
     }
@@ -418,8 +446,9 @@ pub fn section(runs: &[Run], number: usize) -> String {
          requests per minute per key (a fixed one-minute window, as `EmulatorState::rate_check` counts it, every \
          list included), task stages of {STAGE_MS} ms, one task at a time per key, and {} s from task completion \
          to `active` (and to gone). `apply` creates N accounts in a fresh directory; `destroy -refresh=false` \
-         deletes them (its refresh is §2's subject). Each command starts at the beginning of a fresh rate-limit \
-         window (the bench sleeps until then), so that earlier commands' requests do not count against it.\n",
+         deletes them (its refresh is §2's subject). The apply starts at the beginning of a fresh rate-limit \
+         window (the bench sleeps until then); the destroy runs right after it, back to back as users run them, in \
+         the window the apply left partly spent, and its ideal client starts with the same requests spent.\n",
         SETTLE_MS as f64 / 1000.0
     );
     let _ = writeln!(
@@ -533,7 +562,7 @@ mod tests {
 
     #[test]
     fn one_write_takes_two_stages_and_the_settle() {
-        let i = ideal(1, 10, 200, 1000, 400, 0.0);
+        let i = ideal(1, 10, 200, 1000, 400, 0.0, 0);
         assert_eq!(
             i,
             Ideal {
@@ -546,7 +575,7 @@ mod tests {
     #[test]
     fn the_queue_completes_one_task_per_stage() {
         // Ten writes at once: the k-th task is done at 400 + 200·k; the last settles 1 s later.
-        let i = ideal(10, 10, 200, 1000, 400, 0.0);
+        let i = ideal(10, 10, 200, 1000, 400, 0.0, 0);
         assert_eq!(
             i,
             Ideal {
@@ -558,17 +587,17 @@ mod tests {
 
     #[test]
     fn one_slot_serialises_every_write() {
-        let i = ideal(3, 1, 200, 1000, 400, 0.0);
+        let i = ideal(3, 1, 200, 1000, 400, 0.0, 0);
         assert_eq!(i.ms, 3.0 * 1400.0 - 0.0);
     }
 
     #[test]
     fn a_spent_window_holds_requests_for_the_next() {
         // A limit of 2: the write and the task read fit; the account read waits for the window.
-        let i = ideal(1, 1, 200, 1000, 2, 0.0);
+        let i = ideal(1, 1, 200, 1000, 2, 0.0, 0);
         assert_eq!(i.ms, 60_000.0);
         // Started 59.5 s into a window, the next one opens after 0.5 s and nothing waits long.
-        let i = ideal(1, 1, 200, 1000, 2, 59_500.0);
+        let i = ideal(1, 1, 200, 1000, 2, 59_500.0, 0);
         assert_eq!(i.ms, 1400.0);
     }
 
@@ -594,6 +623,7 @@ mod tests {
             account_lists: 0,
             by_id: 0,
             throttled: 0,
+            spent_at_start: 0,
         };
         let falling = [run(10, 40), run(100, 300), run(300, 800)];
         assert!(flat_or_falling(&falling, Op::Apply, 10));
