@@ -72,7 +72,8 @@ fn terraform(tf: &Path, dir: &Path, env: &[(String, String)], args: &[&str]) -> 
     Ok(())
 }
 
-/// Writes `dir`'s `.terraform.lock.hcl` from the filesystem mirror, quietly unless it fails.
+/// Writes `dir`'s `.terraform.lock.hcl` from the filesystem mirror (after fetching the
+/// configuration's modules, which `providers lock` reads), quietly unless it fails.
 fn lock_from_mirror(
     tf: &Path,
     dir: &Path,
@@ -80,22 +81,33 @@ fn lock_from_mirror(
     mirror: &Path,
     platform: &str,
 ) -> Result<()> {
-    let out = Command::new(tf)
-        .args(["providers", "lock", "-no-color"])
-        .arg(format!("-fs-mirror={}", mirror.display()))
-        .arg(format!("-platform={platform}"))
-        .current_dir(dir)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .output()
-        .context("starting terraform providers lock")?;
-    if !out.status.success() {
-        bail!(
-            "terraform providers lock failed ({}):\n{}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+    let lock = [
+        "providers".to_owned(),
+        "lock".to_owned(),
+        "-no-color".to_owned(),
+        format!("-fs-mirror={}", mirror.display()),
+        format!("-platform={platform}"),
+    ];
+    for args in [
+        vec!["get".to_owned(), "-no-color".to_owned()],
+        lock.to_vec(),
+    ] {
+        let out = Command::new(tf)
+            .args(&args)
+            .current_dir(dir)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("starting terraform {}", args[0]))?;
+        if !out.status.success() {
+            bail!(
+                "terraform {} failed ({}):\n{}{}",
+                args.join(" "),
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
     }
     Ok(())
 }
