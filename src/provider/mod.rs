@@ -92,12 +92,13 @@ pub struct RedisCloud {
 }
 
 impl RedisCloud {
-    /// Records that this workspace's state holds account `id` (a refresh read it).
-    pub fn note_in_state(&self, id: i64) {
+    /// Records that this workspace's state holds account `id` (a refresh read it); false when
+    /// a refresh of this process already read it, for another resource of the same state.
+    pub fn note_in_state(&self, id: i64) -> bool {
         self.in_state
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(id);
+            .insert(id)
     }
 
     /// Whether a refresh of this process read account `id` from this workspace's state.

@@ -322,3 +322,31 @@ fn a_name_taken_between_plan_and_apply_is_told_apart_from_one_taken_before() {
     assert!(text.contains("so this plan cannot be applied"), "{text}");
     assert!(!text.contains("free when this plan was made"), "{text}");
 }
+
+#[test]
+fn importing_an_account_this_state_already_manages_is_warned_of() {
+    let emulator = Emulator::start(&[]);
+    let w = workdir("first_hour_managed_twice", &emulator, "OFF");
+    let managed = config("managed-twice", "AKIAFIRSTHOURTWICE", "");
+    w.write_config(&managed);
+    w.apply().assert_success();
+    let id = emulator.live_account_ids()[1];
+    // What a query's generated configuration does when its filter also matches this account.
+    let twin = managed
+        .split("resource ")
+        .nth(1)
+        .map(|r| format!("resource {}", r.replacen("\"a\"", "\"twin\"", 1)))
+        .expect("a resource block");
+    w.write_config(&format!(
+        "{managed}\n{twin}\nimport {{\n  to = rediscloud_cloud_account.twin\n  id = \"{id}\"\n}}\n"
+    ));
+    let out = w.plan();
+    let text = squashed(&out);
+    for phrase in [
+        "Warning: Cloud Account Managed Twice".to_owned(),
+        format!("Cloud account {id} was just read for another resource of this state too"),
+        "terraform state rm <resource address>".to_owned(),
+    ] {
+        assert!(text.contains(&phrase), "no `{phrase}` in: {text}");
+    }
+}

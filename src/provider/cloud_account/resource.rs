@@ -304,7 +304,14 @@ impl Resource for CloudAccountResource {
                 return ReadOutcome::Found(current);
             }
         };
-        data.note_in_state(id);
+        if !data.note_in_state(id) {
+            diags.warning(
+                "Cloud Account Managed Twice",
+                format!(
+                    "Cloud account {id} was just read for another resource of this state too: two resources manage the same account, and a change or a destroy of either acts on it. This happens when an account is imported that this configuration already manages (a `terraform query` whose filter also matches it). Keep one of them, and remove the other from state with `terraform state rm <resource address>` (or delete its import block before applying)."
+                ),
+            );
+        }
         let created_at: Option<u64> = req.private.get(CREATED_AT);
         match client.refresh_cloud_account(id, created_at).await {
             Ok(None) => {
