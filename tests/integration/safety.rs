@@ -242,6 +242,16 @@ impl Rig {
     /// Plan, then apply, as Terraform does; returns the apply's answer.
     pub(super) async fn apply(&self, prior: &Value, config: &Value) -> Applied {
         let plan = self.plan(prior, config).await;
+        self.apply_plan(prior, config, &plan).await
+    }
+
+    /// Applies `plan`, made earlier (what changed in between is the test's).
+    pub(super) async fn apply_plan(
+        &self,
+        prior: &Value,
+        config: &Value,
+        plan: &pb::plan_resource_change::Response,
+    ) -> Applied {
         assert!(
             !plan.diagnostics.iter().any(is_error),
             "plan failed: {:?}",
@@ -431,14 +441,18 @@ fn rt() -> tokio::runtime::Runtime {
 fn an_ambiguous_create_never_adopts_an_account_that_already_had_the_name() {
     rt().block_on(async {
         let rig = Rig::start(300).await;
+        let ours = config("shared-name", "AKIAOURS", None);
+        // Planned while the name was free; another client takes it before the apply. The plan's
+        // list is older than the one second a create's own check may reuse, so that check asks
+        // again and finds the holder before anything is sent.
+        let plan = rig.plan(&Value::Null, &ours).await;
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
         let theirs = rig.foreign_account("shared-name", "AKIATHEIRS").await;
         rig.fault(
             json!({"drop": "after_commit", "method": "POST", "path_prefix": "/v1/cloud-accounts"}),
         )
         .await;
-        let applied = rig
-            .apply(&Value::Null, &config("shared-name", "AKIAOURS", None))
-            .await;
+        let applied = rig.apply_plan(&Value::Null, &ours, &plan).await;
         assert!(
             state_id(&applied.state) != Some(theirs),
             "adopted the foreign account: {:?}",
@@ -679,10 +693,24 @@ fn legacy_pending_ids_are_resolved_by_the_rule_and_rewritten() {
 fn a_create_timing_out_on_a_taken_name_records_nothing_and_names_the_account() {
     rt().block_on(async {
         let rig = Rig::start(300).await;
+        let ours = config("taken", "AKIAOURS", Some("1s"));
+        let plan = rig.plan(&Value::Null, &ours).await;
         let theirs = rig.foreign_account("taken", "AKIATHEIRS").await;
-        let applied = rig
-            .apply(&Value::Null, &config("taken", "AKIAOURS", Some("1s")))
-            .await;
+        // A plan made now finds the holder and stops, naming it; one made before is applied.
+        let replanned = rig.plan(&Value::Null, &ours).await;
+        let said: Vec<String> = replanned
+            .diagnostics
+            .iter()
+            .filter(|d| is_error(d))
+            .map(|d| format!("{}: {}", d.summary, d.detail))
+            .collect();
+        assert!(
+            said.len() == 1
+                && said[0].starts_with("Cloud Account Name Already Taken")
+                && said[0].contains(&format!("terraform import <resource address> {theirs}")),
+            "{said:?}"
+        );
+        let applied = rig.apply_plan(&Value::Null, &ours, &plan).await;
         assert!(applied.state.is_null(), "{:?}", applied.state);
         let text = applied.errors.join("\n");
         assert!(
