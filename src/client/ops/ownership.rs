@@ -566,6 +566,15 @@ mod tests {
         }
     }
 
+    /// A verdict's kind, for tables of cases.
+    fn kind(v: &Verdict) -> &'static str {
+        match v {
+            Verdict::Ours => "ours",
+            Verdict::NotOurs(_) => "not ours",
+            Verdict::Unknown(_) => "unknown",
+        }
+    }
+
     #[test]
     fn ours_only_with_every_piece_of_positive_evidence() {
         let claims = Claims::default();
@@ -573,74 +582,76 @@ mod tests {
         let p = pending(&[2], &["old"]);
         let a = account(7, "ours", "AKIAOURS");
         let new = task("new", 7);
-        assert_eq!(
-            judge(&a, KeyEvidence::Matches, Some(&new), &p, &claims, me),
-            Verdict::Ours
-        );
-        // Existed before the POST.
-        assert!(matches!(
-            judge(
-                &account(2, "ours", "AKIAOURS"),
+        // (why, account, key evidence, creating task, verdict)
+        let cases = [
+            (
+                "every piece of evidence",
+                a.clone(),
                 KeyEvidence::Matches,
-                Some(&task("new", 2)),
-                &p,
-                &claims,
-                me
+                Some(new.clone()),
+                "ours",
             ),
-            Verdict::NotOurs(_)
-        ));
-        // Made by a task that existed before the POST: another client's, queued earlier.
-        assert!(matches!(
-            judge(
-                &a,
+            (
+                "existed before the POST",
+                account(2, "ours", "AKIAOURS"),
                 KeyEvidence::Matches,
-                Some(&task("old", 7)),
-                &p,
-                &claims,
-                me
+                Some(task("new", 2)),
+                "not ours",
             ),
-            Verdict::NotOurs(_)
-        ));
-        // Another name, another key.
-        assert!(matches!(
-            judge(
-                &account(7, "theirs", "AKIAOURS"),
+            (
+                "made by a task queued before the POST: another client's",
+                a.clone(),
                 KeyEvidence::Matches,
-                Some(&new),
-                &p,
-                &claims,
-                me
+                Some(task("old", 7)),
+                "not ours",
             ),
-            Verdict::NotOurs(_)
-        ));
-        assert!(matches!(
-            judge(&a, KeyEvidence::Differs, Some(&new), &p, &claims, me),
-            Verdict::NotOurs(_)
-        ));
-        // Missing evidence is unknown, never ours.
-        assert!(matches!(
-            judge(&a, KeyEvidence::Unreadable, Some(&new), &p, &claims, me),
-            Verdict::Unknown(_)
-        ));
-        assert!(matches!(
-            judge(&a, KeyEvidence::Matches, None, &p, &claims, me),
-            Verdict::Unknown(_)
-        ));
+            (
+                "another name",
+                account(7, "theirs", "AKIAOURS"),
+                KeyEvidence::Matches,
+                Some(new.clone()),
+                "not ours",
+            ),
+            (
+                "another key",
+                a.clone(),
+                KeyEvidence::Differs,
+                Some(new.clone()),
+                "not ours",
+            ),
+            (
+                "a key that cannot be read: unknown, never ours",
+                a.clone(),
+                KeyEvidence::Unreadable,
+                Some(new.clone()),
+                "unknown",
+            ),
+            (
+                "no creating task to be seen: unknown, never ours",
+                a.clone(),
+                KeyEvidence::Matches,
+                None,
+                "unknown",
+            ),
+        ];
+        for (why, account, key, task, expected) in cases {
+            let verdict = judge(&account, key, task.as_ref(), &p, &claims, me);
+            assert_eq!(kind(&verdict), expected, "{why}: {verdict:?}");
+        }
         // Claimed by another write of this process.
         let other = claims.owner();
         assert!(claims.claim_task(other, "new"));
-        assert!(matches!(
-            judge(&a, KeyEvidence::Matches, Some(&new), &p, &claims, me),
-            Verdict::NotOurs(_)
-        ));
+        let verdict = judge(&a, KeyEvidence::Matches, Some(&new), &p, &claims, me);
+        assert_eq!(kind(&verdict), "not ours", "{verdict:?}");
         // A task our own POST's answer named is ours whoever looks.
         let mut answered = pending(&[2], &[]);
         answered.tasks.push("mine".to_owned());
+        let mine = task("mine", 7);
         assert_eq!(
             judge(
                 &a,
                 KeyEvidence::Matches,
-                Some(&task("mine", 7)),
+                Some(&mine),
                 &answered,
                 &claims,
                 me
