@@ -29,8 +29,8 @@ fn encode(body: &impl Serialize) -> Result<Vec<u8>, Error> {
 impl Client {
     /// Proves the base URL, the API key and the secret key with one request, the account list,
     /// which the refreshes right after it read instead of asking again
-    /// ([`Client::refresh_cloud_account`]). It is not a snapshot for anything else: what a write
-    /// decides from must be fetched for it.
+    /// ([`Client::refresh_cloud_account`]), until this process sends a write. It is not a
+    /// snapshot for anything else: what a write decides from must be fetched for it.
     pub async fn verify_access(&self) -> Result<(), Error> {
         let sent = Instant::now();
         let list = self.list_cloud_accounts().await?;

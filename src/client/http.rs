@@ -192,6 +192,11 @@ impl Inner {
         call: Call<'_>,
         bounds: Option<&Bounds>,
     ) -> Result<T, Error> {
+        if call.method != Method::GET {
+            // The list that proved the configuration serves refreshes only while this process
+            // has written nothing since: after a write it may show what the write changed.
+            *self.verified.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        }
         let url = self.url(&call.segments)?;
         let shown = self.display_url(&url);
         let deadline = match (call.deadline, bounds.map(|b| b.deadline)) {

@@ -93,7 +93,10 @@ const SUITE_SEEDS: u64 = 48;
 /// Seeds that once found a bug, replayed by the suite besides the first [`SUITE_SEEDS`]:
 /// - 500348: a create sent again after a 504 failed on its own, and the first POST, applied
 ///   late, made an account that no state held (fixed: such a create is recorded as pending).
-const REGRESSION_SEEDS: [u64; 1] = [500_348];
+/// - 805049: a refresh served from the list that proved the configuration, fetched before this
+///   process's own update turned the account `active-error`, kept `active` in state (fixed: a
+///   write of this process ends that list's use).
+const REGRESSION_SEEDS: [u64; 2] = [500_348, 805_049];
 /// Steps per seed unless `LIFECYCLE_STEPS` says otherwise.
 const STEPS: usize = 14;
 /// Seeds in flight at once unless `LIFECYCLE_PARALLEL` says otherwise.
