@@ -695,6 +695,8 @@ fn a_create_timing_out_on_a_taken_name_records_nothing_and_names_the_account() {
         let rig = Rig::start(300).await;
         let ours = config("taken", "AKIAOURS", Some("1s"));
         let plan = rig.plan(&Value::Null, &ours).await;
+        // Later than the one second within which plans share a list.
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
         let theirs = rig.foreign_account("taken", "AKIATHEIRS").await;
         // A plan made now finds the holder and stops, naming it; one made before is applied.
         let replanned = rig.plan(&Value::Null, &ours).await;

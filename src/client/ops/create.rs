@@ -180,11 +180,16 @@ impl Client {
     }
 
     /// The live account that holds `name` now, if any: a create of that name would be refused.
-    /// Always from a list fetched now (shared with the plans asking at the same moment): in
-    /// the plan made during apply, an account this apply just deleted must not hold the name.
-    /// The apply checks again before its POST.
+    /// From the shared list, fetched at most [`SNAPSHOT_STALENESS`] ago, so that the plans of a
+    /// wave share it instead of each waiting for a fetch of its own; the newest fetch is always
+    /// the one served, so in the plan made during apply an account this process just deleted
+    /// (its gone-proof was fetched after the delete) does not hold the name. The apply checks
+    /// again before its POST.
     pub async fn holder_of_name(&self, name: &str) -> Result<Option<CloudAccount>, Error> {
-        let list = self.accounts_since(Instant::now()).await?;
+        let now = Instant::now();
+        let list = self
+            .accounts_since(now.checked_sub(SNAPSHOT_STALENESS).unwrap_or(now))
+            .await?;
         Ok(name_holder(&list, name).cloned())
     }
 
