@@ -82,7 +82,8 @@ async fn add_fault(State(st): State<EmulatorState>, body: Bytes) -> Response {
 }
 
 /// `{"count": n, "key": "..."}`: another client of the key (the configured one by default)
-/// spends `n` requests of its current rate window.
+/// spends `n` requests of its current rate window; answers `{"remaining": r, "resets_in_ms": t}`
+/// (a count of 0 only reads the window).
 async fn spend_rate(State(st): State<EmulatorState>, body: Bytes) -> Response {
     let v = match parse_json(&body) {
         Ok(v) => v,
@@ -99,7 +100,8 @@ async fn spend_rate(State(st): State<EmulatorState>, body: Bytes) -> Response {
         );
     };
     let key = v.get("key").and_then(Value::as_str);
-    Json(json!({"remaining": st.rate_spend(key, count)})).into_response()
+    let (remaining, resets_in_ms) = st.rate_spend(key, count);
+    Json(json!({"remaining": remaining, "resets_in_ms": resets_in_ms})).into_response()
 }
 
 async fn clear_faults(State(st): State<EmulatorState>) -> Response {

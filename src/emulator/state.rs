@@ -798,15 +798,17 @@ impl EmulatorState {
     }
 
     /// Counts `count` requests of `key` in its current window, as another client of the same
-    /// key would have spent them (`POST /admin/rate/spend`); returns what the window has left.
-    pub(crate) fn rate_spend(&self, key: Option<&str>, count: u32) -> u32 {
+    /// key would have spent them (`POST /admin/rate/spend`); returns what the window has left
+    /// and how long until it ends, in ms. A count of 0 reads the window without spending.
+    pub(crate) fn rate_spend(&self, key: Option<&str>, count: u32) -> (u32, u64) {
         let key = key.map_or_else(|| self.0.api_key.clone(), str::to_owned);
         let now = self.now_ms();
         let mut guard = self.lock();
         let limit = guard.knobs.rate_limit_per_minute;
+        let len = guard.knobs.rate_window_ms.max(1);
         let entry = Self::rate_window(&mut guard, &key, now);
         entry.1 = entry.1.saturating_add(count).min(limit);
-        limit - entry.1
+        (limit - entry.1, (entry.0 + len).saturating_sub(now))
     }
 
     /// `key`'s current window, `(start ms, requests counted)`, opened if the last one ended.

@@ -653,11 +653,18 @@ async fn a_rate_window_may_open_at_a_keys_first_request_and_be_partly_spent_by_a
     emu.clock.store(T0 - T0 % 60_000 + 1_234, Ordering::SeqCst);
     let spent = emu.admin("POST", "/rate/spend", json!({"count": 7})).await;
     assert_eq!(spent.body["remaining"], 3);
+    assert_eq!(spent.body["resets_in_ms"], 4_000);
     for expected in ["2", "1", "0"] {
         let r = emu.call("GET", "/v1/tasks", None).await;
         assert_eq!(r.headers["x-rate-limit-remaining"], expected);
     }
     emu.advance(1_000);
+    // A count of 0 only reads the window.
+    let read = emu.admin("POST", "/rate/spend", json!({"count": 0})).await;
+    assert_eq!(
+        (&read.body["remaining"], &read.body["resets_in_ms"]),
+        (&json!(0), &json!(3_000))
+    );
     let r = emu.call("GET", "/v1/tasks", None).await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(r.headers["x-rate-limit-retry-after-seconds"], "3");
