@@ -63,11 +63,15 @@ impl Client {
     }
 
     pub async fn list_cloud_accounts(&self) -> Result<Vec<CloudAccount>, Error> {
-        self.fetch_cloud_accounts(false).await
+        self.fetch_cloud_accounts(false, false).await
     }
 
     /// `GET /cloud-accounts`; `poll` marks a shared watcher's poll for the rate gate.
-    async fn fetch_cloud_accounts(&self, poll: bool) -> Result<Vec<CloudAccount>, Error> {
+    async fn fetch_cloud_accounts(
+        &self,
+        poll: bool,
+        shared: bool,
+    ) -> Result<Vec<CloudAccount>, Error> {
         let list: CloudAccountList = self
             .execute(Call {
                 method: Method::GET,
@@ -77,7 +81,7 @@ impl Client {
                 resource: "the cloud account list".to_owned(),
                 // A shared fetch serves every waiting operation: all its tries together take at
                 // most one HTTP timeout, so a stuck list request holds no wait for longer.
-                deadline: poll.then(|| Instant::now() + self.inner.http_timeout()),
+                deadline: shared.then(|| Instant::now() + self.inner.http_timeout()),
                 poll,
             })
             .await?;
@@ -89,12 +93,32 @@ impl Client {
         &self,
         fresh_after: Instant,
     ) -> Result<std::sync::Arc<Vec<CloudAccount>>, Error> {
+        self.accounts_list(fresh_after, false).await
+    }
+
+    /// The account list a write's snapshot is taken from: like [`Client::accounts_since`],
+    /// but with a write's priority, never held back by the polls' pace.
+    pub(crate) async fn accounts_for_write(
+        &self,
+        fresh_after: Instant,
+    ) -> Result<std::sync::Arc<Vec<CloudAccount>>, Error> {
+        self.accounts_list(fresh_after, true).await
+    }
+
+    async fn accounts_list(
+        &self,
+        fresh_after: Instant,
+        for_write: bool,
+    ) -> Result<std::sync::Arc<Vec<CloudAccount>>, Error> {
         let fetcher = self.unbounded();
         let gate = &self.inner.gate;
+        // A wait's last look, made outside its bounds, is one fetch that must not queue for
+        // the pace: it is what ends the wait. Neither may a write's snapshot.
+        let paced = self.bounds.is_some() && !for_write;
         let shared = self.inner.accounts.get(
             fresh_after,
-            || gate.roomy(),
-            move || async move { fetcher.fetch_cloud_accounts(true).await },
+            || if paced { gate.list_pace() } else { None },
+            move || async move { fetcher.fetch_cloud_accounts(!for_write, true).await },
         );
         self.within_bounds("the cloud account list", shared).await
     }

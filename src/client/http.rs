@@ -159,9 +159,9 @@ impl Inner {
             poll: cfg.task_poll,
             http_timeout: cfg.http_timeout,
             claims: super::ownership::Claims::default(),
-            // Each list may poll with a quarter of the rate limit once its burst is spent.
-            accounts: super::watch::SharedList::new(f64::from(cfg.requests_per_minute) / 4.0),
-            tasks: super::watch::SharedList::new(f64::from(cfg.requests_per_minute) / 4.0),
+            // Each list polls at half the pace the gate allows polls ([`RateGate::list_pace`]).
+            accounts: super::watch::SharedList::new(),
+            tasks: super::watch::SharedList::new(),
             verified: std::sync::Mutex::new(None),
         })
     }
@@ -678,6 +678,8 @@ struct GateState {
     sent: std::collections::VecDeque<Instant>,
     /// Whether a response has told us the server's count yet.
     synced: bool,
+    /// Whether a response has carried the server's count (`X-Rate-Limit-Remaining`) yet.
+    counted: bool,
     /// When the first request of this client went out.
     probe_started: Option<Instant>,
     /// Until when the server's own count leaves more room than this client's whole limit
@@ -685,7 +687,50 @@ struct GateState {
     roomy_until: Option<Instant>,
     /// When the last permit went out.
     last_let_out: Option<Instant>,
+    /// When the server's current window ends at the latest, once an answer has shown where
+    /// one began: the first request of a fresh window, or a count that jumped back.
+    window_end: Option<Instant>,
+    /// This client's own permits within the last [`SHARE_SPAN`].
+    own_recent: std::collections::VecDeque<Instant>,
+    /// Requests the server's count showed other clients of the key spending, within the last
+    /// [`SHARE_SPAN`]: when each was learnt, and how many.
+    others_recent: std::collections::VecDeque<(Instant, usize)>,
 }
+
+impl GateState {
+    /// Lets one request of this client out now.
+    fn let_out(&mut self, now: Instant) {
+        self.sent.push_back(now);
+        self.own_recent.push_back(now);
+        self.last_let_out = Some(now);
+    }
+
+    /// This client's part of what the key spent lately, counting itself once more than it
+    /// did so that a client that has only just started still gets a share.
+    fn recent_share(&mut self, now: Instant) -> f64 {
+        while self
+            .own_recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= SHARE_SPAN)
+        {
+            self.own_recent.pop_front();
+        }
+        while self
+            .others_recent
+            .front()
+            .is_some_and(|(t, _)| now.duration_since(*t) >= SHARE_SPAN)
+        {
+            self.others_recent.pop_front();
+        }
+        let own = self.own_recent.len() as f64 + 1.0;
+        let others: usize = self.others_recent.iter().map(|(_, n)| n).sum();
+        own / (own + others as f64)
+    }
+}
+
+/// How far back the split of the key's recent spending between this client and the others
+/// is taken from.
+const SHARE_SPAN: Duration = Duration::from_secs(10);
 
 /// While the log says the window is spent, one request every this long asks the server's
 /// count anyway: what other processes spent was entered as sent when it was learnt, so the
@@ -697,6 +742,11 @@ const RECHECK: Duration = Duration::from_secs(2);
 fn reset_jump(rpm: usize) -> usize {
     (rpm / 10).max(16)
 }
+
+/// The slowest a shared list is polled while the window has anything above the writes'
+/// reserve: a wait always learns within this many seconds (the gate itself stops polls that
+/// would eat into the reserve).
+const SLOWEST_LIST_POLL_S: f64 = 5.0;
 
 /// How long a report of ample room lets polls skip their pacing without a fresh report.
 const ROOMY_FOR: Duration = Duration::from_secs(1);
@@ -738,7 +788,7 @@ impl RateGate {
     /// so polling can never starve the writes and reads that Terraform waits on.
     async fn acquire(&self, deadline: Option<Instant>, poll: bool) -> Result<(), Error> {
         let limit = if poll {
-            self.rpm - (self.rpm / WRITE_RESERVE_SHARE).max(1).min(self.rpm - 1)
+            self.rpm - self.reserve()
         } else {
             self.rpm
         };
@@ -763,8 +813,7 @@ impl RateGate {
                     match state.probe_started {
                         None => {
                             state.probe_started = Some(now);
-                            state.sent.push_back(now);
-                            state.last_let_out = Some(now);
+                            state.let_out(now);
                             return Ok(());
                         }
                         // Wait for the probe's answer (woken by it), looking again every 5 ms.
@@ -781,8 +830,7 @@ impl RateGate {
                     (Some(poll), _) => (poll, true),
                     (None, Some(nb)) if nb > now => (nb, false),
                     _ if state.sent.len() < limit => {
-                        state.sent.push_back(now);
-                        state.last_let_out = Some(now);
+                        state.let_out(now);
                         return Ok(());
                     }
                     // Full: the send that frees a permit leaves the window first, unless it is
@@ -794,8 +842,7 @@ impl RateGate {
                             .map_or(now, |t| *t + self.spacing());
                         let recheck = state.last_let_out.map_or(now, |t| t + RECHECK);
                         if recheck <= now && frees > now {
-                            state.sent.push_back(now);
-                            state.last_let_out = Some(now);
+                            state.let_out(now);
                             return Ok(());
                         }
                         (frees.min(recheck.max(now)), false)
@@ -823,18 +870,54 @@ impl RateGate {
         }
     }
 
-    /// Whether the server recently reported more requests left in its window than this client's
-    /// whole limit: then the key's real limit is larger, and pacing polls below the configured
-    /// limit protects nothing.
-    pub(crate) fn roomy(&self) -> bool {
-        self.lock()
-            .roomy_until
-            .is_some_and(|until| Instant::now() < until)
+    /// How many fetches a second each of the two shared lists may start now; `None` while the
+    /// server recently reported more requests left in its window than twice this client's
+    /// whole limit (the key's real limit is larger, as a local emulator's may be, and pacing
+    /// polls protects nothing).
+    ///
+    /// Polls spend what the key's window has left above the writes' reserve, spread over the
+    /// time the window has left: the server's count is shared by every client of the key, so
+    /// as other processes spend it, each slows down in proportion, and none stops while budget
+    /// is left. Without knowing where the window began, it is assumed to have just begun (a
+    /// whole window left), which is never faster than the truth.
+    pub(crate) fn list_pace(&self) -> Option<f64> {
+        let mut state = self.lock();
+        let now = Instant::now();
+        if state.roomy_until.is_some_and(|until| now < until) {
+            return None;
+        }
+        let counted = state
+            .sent
+            .iter()
+            .filter(|t| now.duration_since(**t) < self.spacing())
+            .count();
+        let time_left = state
+            .window_end
+            .filter(|end| *end > now)
+            .map_or(self.window, |end| end - now);
+        let share = state.recent_share(now);
+        Some(poll_pace(
+            self.rpm.saturating_sub(counted),
+            self.reserve(),
+            time_left.max(RECHECK),
+            share,
+        ))
+    }
+
+    /// Requests of each window that polls leave to writes and the reads Terraform waits on.
+    fn reserve(&self) -> usize {
+        (self.rpm / WRITE_RESERVE_SHARE).max(1).min(self.rpm - 1)
     }
 
     /// Resyncs from the server's `X-Rate-Limit-Remaining`.
     fn observe(&self, remaining: Option<u32>) {
         let mut state = self.lock();
+        // What the first answer shows spent was spent before this client began, at no time it
+        // can know: it counts against the window, but says nothing of who is spending now.
+        let first_count = !state.counted;
+        if remaining.is_some() {
+            state.counted = true;
+        }
         if !state.synced {
             state.synced = true;
             self.probe_answered.notify_waiters();
@@ -849,6 +932,10 @@ impl RateGate {
             (remaining as usize >= 2 * self.rpm).then(|| now + ROOMY_FOR.min(self.window));
         let believed = self.rpm.saturating_sub(state.sent.len());
         let remaining = remaining as usize;
+        if remaining + 1 >= self.rpm {
+            // This request was the window's first: it ends a window from now at the latest.
+            state.window_end = Some(now + self.window);
+        }
         if remaining > believed + reset_jump(self.rpm) {
             // The server's window started over (its count jumped back): what the log holds
             // from before no longer counts, and any wait for the old window is over.
@@ -856,6 +943,7 @@ impl RateGate {
             let dropped = state.sent.len().saturating_sub(keep);
             state.sent.drain(..dropped);
             state.not_before = None;
+            state.window_end = Some(now + self.window);
             tracing::debug!(
                 remaining,
                 dropped,
@@ -863,18 +951,28 @@ impl RateGate {
             );
             return;
         }
-        if remaining >= believed {
-            return;
+        if remaining < believed {
+            // Someone else (another client on the same key) used the difference:
+            // count it as sent now so our pacing matches the server's count.
+            let excess = believed - remaining;
+            state.sent.extend(std::iter::repeat_n(now, excess));
+            if !first_count {
+                state.others_recent.push_back((now, excess));
+            }
+            tracing::debug!(
+                remaining,
+                excess,
+                "Redis Cloud API reports {remaining} remaining requests, {excess} fewer than this client counted; slowing down"
+            );
         }
-        // Someone else (another client on the same key) used the difference:
-        // count it as sent now so our pacing matches the server's count.
-        let excess = believed - remaining;
-        state.sent.extend(std::iter::repeat_n(now, excess));
-        tracing::debug!(
-            remaining,
-            excess,
-            "Redis Cloud API reports {remaining} remaining requests, {excess} fewer than this client counted; slowing down"
-        );
+        // What the server counts in its window stays counted until that window ends, which is
+        // no earlier than now: none of it may leave the log before a window from now (a count
+        // that jumps back, or a recheck, ends it sooner).
+        let counted = self.rpm.saturating_sub(remaining).min(state.sent.len());
+        let from = state.sent.len() - counted;
+        for t in state.sent.iter_mut().skip(from) {
+            *t = (*t).max(now);
+        }
     }
 
     /// Holds every request back for `d` (the server's 429 retry-after).
@@ -883,6 +981,18 @@ impl RateGate {
         let mut state = self.lock();
         state.not_before = Some(state.not_before.map_or(until, |nb| nb.max(until)));
     }
+}
+
+/// Fetches a second for each of the two shared lists: this client's `share` of what the
+/// window has `left` above the `reserve`, spread over `time_left`, halved between the lists;
+/// never slower than one fetch per [`SLOWEST_LIST_POLL_S`].
+///
+/// The share is this client's part of what the key spent lately: clients that each took the
+/// whole would together spend it as many times faster as there are of them, and run the
+/// window dry while their work still needs it.
+fn poll_pace(left: usize, reserve: usize, time_left: Duration, share: f64) -> f64 {
+    let spendable = left.saturating_sub(reserve) as f64 * share.clamp(0.0, 1.0);
+    (spendable / time_left.as_secs_f64() / 2.0).max(1.0 / SLOWEST_LIST_POLL_S)
 }
 
 fn wait_until(until: Instant, deadline: Option<Instant>) -> Result<(), Error> {
@@ -990,5 +1100,70 @@ mod tests {
             Instant::now() > started,
             "the log was cleared by an out-of-order answer"
         );
+    }
+
+    /// Polls spread this client's share of what the window has left over the time it has
+    /// left: a full window of a fresh key polls briskly; others spending the key take their
+    /// share, and this client slows without stopping; a window nearly over may spend the rest
+    /// quickly; a new window starts the spreading over.
+    #[tokio::test(start_paused = true)]
+    async fn polls_spread_their_share_of_what_the_window_has_left_over_the_time_it_has_left() {
+        let gate = RateGate::new(NonZeroU32::new(400).unwrap(), Duration::from_secs(60)).unwrap();
+        gate.acquire(None, false).await.unwrap();
+        // This process's first request was the window's first.
+        gate.observe(Some(399));
+        let fresh = gate.list_pace().unwrap();
+        // (399 - 50 reserve) over 60 s, halved between the two lists.
+        assert!((fresh - 349.0 / 60.0 / 2.0).abs() < 0.01, "{fresh}");
+        // Within 10 s this process sends 20 and another as many: half of what is left is its.
+        tokio::time::advance(Duration::from_secs(10)).await;
+        take_at_once(&gate, 20).await;
+        gate.observe(Some(359));
+        let halved = gate.list_pace().unwrap();
+        // Its own 20, counted once more, against the other's 20 (the first request is past the span).
+        let share = 21.0 / 41.0;
+        assert!(
+            (halved - 309.0 * share / 50.0 / 2.0).abs() < 0.01,
+            "{halved}"
+        );
+        // Others spend 250 more at once: what is left over the reserve is small, and mostly
+        // theirs; the lists still poll, at the slowest pace.
+        gate.observe(Some(100));
+        assert_eq!(gate.list_pace(), Some(1.0 / SLOWEST_LIST_POLL_S));
+        // The count jumps back: a new window, a whole minute to spread it over; what the others
+        // spent lately still counts for the split.
+        tokio::time::advance(Duration::from_secs(3)).await;
+        gate.acquire(None, false).await.unwrap();
+        gate.observe(Some(398));
+        let reset = gate.list_pace().unwrap();
+        assert!(reset < fresh / 4.0, "{reset} vs {fresh}");
+        // Once the others have been quiet for a while, the whole of it is this client's.
+        tokio::time::advance(SHARE_SPAN).await;
+        let quiet = gate.list_pace().unwrap();
+        assert!(
+            (quiet - 348.0 / (60.0 - SHARE_SPAN.as_secs_f64()) / 2.0).abs() < 0.01,
+            "{quiet}"
+        );
+        // 58 s into that window, little spent: the rest may go quickly.
+        tokio::time::advance(Duration::from_secs(48)).await;
+        gate.acquire(None, false).await.unwrap();
+        gate.observe(Some(396));
+        let late = gate.list_pace().unwrap();
+        assert!(late > 10.0 * fresh, "{late} vs {fresh}");
+        // A server reporting far more room than the configured limit: no pacing at all.
+        gate.observe(Some(100_000));
+        assert_eq!(gate.list_pace(), None);
+    }
+
+    /// What a window shows spent at this client's first answer was spent before it began: it
+    /// is counted against the window, but is no sign of a client spending alongside.
+    #[tokio::test(start_paused = true)]
+    async fn what_was_spent_before_the_first_answer_takes_no_share() {
+        let gate = RateGate::new(NonZeroU32::new(400).unwrap(), Duration::from_secs(60)).unwrap();
+        gate.acquire(None, false).await.unwrap();
+        gate.observe(Some(250));
+        let pace = gate.list_pace().unwrap();
+        // All of (250 - 50 reserve) is this client's, over a whole window.
+        assert!((pace - 200.0 / 60.0 / 2.0).abs() < 0.01, "{pace}");
     }
 }

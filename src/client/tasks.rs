@@ -20,11 +20,11 @@ impl Client {
     /// Recent tasks (the last 10 days), most recently updated first. Used to
     /// tell whether a create whose outcome is unknown is still queued.
     pub async fn list_tasks(&self) -> Result<Vec<TaskStateUpdate>, Error> {
-        self.fetch_tasks(false).await
+        self.fetch_tasks(false, false).await
     }
 
     /// `GET /tasks`; `poll` marks a shared watcher's poll for the rate gate.
-    async fn fetch_tasks(&self, poll: bool) -> Result<Vec<TaskStateUpdate>, Error> {
+    async fn fetch_tasks(&self, poll: bool, shared: bool) -> Result<Vec<TaskStateUpdate>, Error> {
         let list: TaskList = self
             .execute(Call {
                 method: Method::GET,
@@ -34,7 +34,7 @@ impl Client {
                 resource: "tasks".to_owned(),
                 // A shared fetch serves every waiting operation: all its tries together take at
                 // most one HTTP timeout, so a stuck list request holds no wait for longer.
-                deadline: poll.then(|| Instant::now() + self.inner.http_timeout()),
+                deadline: shared.then(|| Instant::now() + self.inner.http_timeout()),
                 poll,
             })
             .await?;
@@ -46,12 +46,32 @@ impl Client {
         &self,
         fresh_after: Instant,
     ) -> Result<std::sync::Arc<Vec<TaskStateUpdate>>, Error> {
+        self.task_list(fresh_after, false).await
+    }
+
+    /// The task list a write's snapshot is taken from: like [`Client::tasks_since`], but with
+    /// a write's priority, never held back by the polls' pace.
+    pub(crate) async fn tasks_for_write(
+        &self,
+        fresh_after: Instant,
+    ) -> Result<std::sync::Arc<Vec<TaskStateUpdate>>, Error> {
+        self.task_list(fresh_after, true).await
+    }
+
+    async fn task_list(
+        &self,
+        fresh_after: Instant,
+        for_write: bool,
+    ) -> Result<std::sync::Arc<Vec<TaskStateUpdate>>, Error> {
         let fetcher = self.unbounded();
         let gate = &self.inner.gate;
+        // A wait's last look, made outside its bounds, is one fetch that must not queue for
+        // the pace: it is what ends the wait. Neither may a write's snapshot.
+        let paced = self.bounds.is_some() && !for_write;
         let shared = self.inner.tasks.get(
             fresh_after,
-            || gate.roomy(),
-            move || async move { fetcher.fetch_tasks(true).await },
+            || if paced { gate.list_pace() } else { None },
+            move || async move { fetcher.fetch_tasks(!for_write, true).await },
         );
         self.within_bounds("the task list", shared).await
     }

@@ -1741,8 +1741,8 @@ async fn a_wait_looks_once_before_its_first_delay() {
 
 #[tokio::test]
 async fn list_fetches_are_paced_unless_the_server_reports_ample_room() {
-    // Past the burst, list fetches are paced to the poll share of the configured limit: unless
-    // the server says far more requests are left than the whole configured limit.
+    // Past the burst, list fetches are paced to what the window has left over the time it has
+    // left: unless the server says far more requests are left than the whole configured limit.
     async fn fetch_past_the_burst(remaining: &'static str) -> Duration {
         let server = TestServer::start(move |r| match r.path.as_str() {
             "/v1/tasks" => {
@@ -1752,10 +1752,13 @@ async fn list_fetches_are_paced_unless_the_server_reports_ample_room() {
         })
         .await;
         let mut cfg = config(&server.base_url);
-        cfg.requests_per_minute = 120; // poll share: 30 list fetches a minute, one per 2 s
-        let c = Client::new(cfg).unwrap();
+        // 100 left of 120, 15 of them the writes' reserve, over a minute, halved between the
+        // two lists: about one fetch every 1.4 s, after a burst of about 7.
+        cfg.requests_per_minute = 120;
+        let token = CancellationToken::new();
+        let c = Client::new(cfg).unwrap().bounded(soon(60_000), &token);
         let started = std::time::Instant::now();
-        for _ in 0..(crate::client::watch::POLL_BURST as usize + 2) {
+        for _ in 0..9 {
             c.tasks_since(tokio::time::Instant::now()).await.unwrap();
         }
         started.elapsed()

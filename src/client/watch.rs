@@ -6,8 +6,10 @@
 //! A caller asks for a list "fetched at or after" some instant. If the last fetch is fresh
 //! enough it is served from it; if a fetch that started late enough is in flight, it joins it;
 //! otherwise it starts one, after gathering callers until they stop arriving (at most 10 ms),
-//! so that callers arriving together (a plan's refresh wave, a wave of waits) share it. New fetches are paced per list by a token
-//! bucket ([`POLL_BURST`] fetches at once, then the poll share of the rate limit).
+//! so that callers arriving together (a plan's refresh wave, a wave of waits) share it. New
+//! fetches are paced per list by a token bucket whose rate the caller gives at every fetch
+//! (the rate gate's share of what the key's window has left), with a burst of at most
+//! [`POLL_BURST`] fetches.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -21,8 +23,12 @@ use tokio::time::Instant;
 
 use super::Error;
 
-/// Fetches one list may start back to back before pacing applies.
+/// Fetches one list may start back to back before pacing applies, at most.
 pub(crate) const POLL_BURST: f64 = 20.0;
+
+/// The burst never holds more than this long's worth of the current pace, so a window that
+/// runs low also shrinks what may go out at once.
+const BURST_SPAN_S: f64 = 8.0;
 
 /// The longest a new fetch waits for other callers to join it.
 const GATHER: Duration = Duration::from_millis(10);
@@ -50,8 +56,6 @@ type Fetch<T> = Shared<Pin<Box<dyn Future<Output = Result<Arc<T>, Error>> + Send
 /// One shared list.
 pub(crate) struct SharedList<T> {
     state: Mutex<ListState<T>>,
-    /// Fetches per second this list may start once its burst is spent.
-    refill_per_s: f64,
 }
 
 struct ListState<T> {
@@ -63,8 +67,7 @@ struct ListState<T> {
 }
 
 impl<T: Send + Sync + 'static> SharedList<T> {
-    /// A list whose fetches may use `per_minute` requests a minute once the burst is spent.
-    pub(crate) fn new(per_minute: f64) -> Self {
+    pub(crate) fn new() -> Self {
         SharedList {
             state: Mutex::new(ListState {
                 last: None,
@@ -73,7 +76,6 @@ impl<T: Send + Sync + 'static> SharedList<T> {
                 refilled: Instant::now(),
                 fetches: 0,
             }),
-            refill_per_s: (per_minute / 60.0).max(0.1),
         }
     }
 
@@ -87,12 +89,13 @@ impl<T: Send + Sync + 'static> SharedList<T> {
     }
 
     /// The list as fetched by a request that started at or after `fresh_after`; `fetch` makes
-    /// the request when none is fresh enough. While `roomy` says the server has room well
-    /// beyond the configured limit, fetches are not paced.
+    /// the request when none is fresh enough. `pace` says how many fetches a second this list
+    /// may start now, `None` when they need no pacing (the server has room well beyond the
+    /// configured limit).
     pub(crate) async fn get<F, Fut>(
         &self,
         fresh_after: Instant,
-        roomy: impl Fn() -> bool,
+        pace: impl Fn() -> Option<f64>,
         fetch: F,
     ) -> Result<Arc<T>, Error>
     where
@@ -101,7 +104,7 @@ impl<T: Send + Sync + 'static> SharedList<T> {
     {
         let mut fetch = Some(fetch);
         loop {
-            match self.next_step(fresh_after, &roomy, &mut fetch) {
+            match self.next_step(fresh_after, &pace, &mut fetch) {
                 Step::Ready(list) => return Ok(list),
                 Step::Join(fut) => return fut.await,
                 Step::Lead(gathering, fut) => {
@@ -121,7 +124,7 @@ impl<T: Send + Sync + 'static> SharedList<T> {
     fn next_step<F, Fut>(
         &self,
         fresh_after: Instant,
-        roomy: &dyn Fn() -> bool,
+        pace: &dyn Fn() -> Option<f64>,
         fetch: &mut Option<F>,
     ) -> Step<T>
     where
@@ -162,14 +165,18 @@ impl<T: Send + Sync + 'static> SharedList<T> {
         // Pace: take a token, or learn when one will be there.
         let now = Instant::now();
         let elapsed = now.duration_since(st.refilled).as_secs_f64();
-        st.tokens = (st.tokens + elapsed * self.refill_per_s).min(POLL_BURST);
+        let per_s = pace();
+        let burst = per_s.map_or(POLL_BURST, |r| (r * BURST_SPAN_S).clamp(1.0, POLL_BURST));
+        st.tokens = (st.tokens + elapsed * per_s.unwrap_or(0.0)).min(burst);
         st.refilled = now;
-        let Some(make) = (st.tokens >= 1.0 || roomy())
+        let Some(make) = (st.tokens >= 1.0 || per_s.is_none())
             .then(|| fetch.take())
             .flatten()
         else {
-            let wait = Duration::from_secs_f64(((1.0 - st.tokens) / self.refill_per_s).max(0.001));
-            return Step::Pace(wait);
+            let per_s = per_s.unwrap_or(1.0).max(1e-3);
+            // Asked again at least every second: the pace follows the window, which may reset.
+            let wait = ((1.0 - st.tokens) / per_s).clamp(0.001, 1.0);
+            return Step::Pace(Duration::from_secs_f64(wait));
         };
         st.tokens = (st.tokens - 1.0).max(0.0);
         st.fetches += 1;
@@ -245,7 +252,7 @@ mod tests {
 
     #[tokio::test]
     async fn callers_together_share_a_fetch_and_paced_callers_still_fetch() {
-        let list: Arc<SharedList<u32>> = Arc::new(SharedList::new(600.0));
+        let list: Arc<SharedList<u32>> = Arc::new(SharedList::new());
         let made = Arc::new(AtomicU32::new(0));
         let fetch = |made: Arc<AtomicU32>| {
             move || async move { Ok::<_, Error>(made.fetch_add(1, Ordering::SeqCst)) }
@@ -254,7 +261,7 @@ mod tests {
         let now = Instant::now();
         let calls = (0..10).map(|_| {
             let (list, made) = (Arc::clone(&list), Arc::clone(&made));
-            async move { list.get(now, || false, fetch(made)).await }
+            async move { list.get(now, || Some(10.0), fetch(made)).await }
         });
         for got in futures::future::join_all(calls).await {
             assert_eq!(*got.unwrap(), 0);
@@ -263,7 +270,7 @@ mod tests {
         // Past the burst, each fresh fetch waits for the budget, and still happens.
         let started = Instant::now();
         for _ in 0..(POLL_BURST as u32 + 3) {
-            list.get(Instant::now(), || false, fetch(Arc::clone(&made)))
+            list.get(Instant::now(), || Some(10.0), fetch(Arc::clone(&made)))
                 .await
                 .unwrap();
         }
@@ -278,7 +285,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_caller_never_joins_a_fetch_sent_before_it_began() {
-        let list: Arc<SharedList<u32>> = Arc::new(SharedList::new(600.0));
+        let list: Arc<SharedList<u32>> = Arc::new(SharedList::new());
         let made = Arc::new(AtomicU32::new(0));
         // Each fetch answers its own sequence number, 50 ms after it was let out.
         let slow = |made: Arc<AtomicU32>| {
@@ -290,13 +297,13 @@ mod tests {
         };
         let first = {
             let (list, made) = (Arc::clone(&list), Arc::clone(&made));
-            tokio::spawn(async move { list.get(Instant::now(), || false, slow(made)).await })
+            tokio::spawn(async move { list.get(Instant::now(), || Some(10.0), slow(made)).await })
         };
         // Past the longest gathering: the first fetch is on the wire.
         tokio::time::sleep(GATHER + Duration::from_millis(15)).await;
         let began = Instant::now();
         let second = list
-            .get(began, || false, slow(Arc::clone(&made)))
+            .get(began, || Some(10.0), slow(Arc::clone(&made)))
             .await
             .unwrap();
         assert_eq!(*first.await.unwrap().unwrap(), 0);

@@ -62,3 +62,104 @@ fn a_window_spent_by_another_run_is_used_up_and_its_reset_noticed_without_waitin
     }
     eprintln!("rate window: apply {apply:?}, destroy {destroy:?}");
 }
+
+/// Two workspaces apply at the same moment on one key whose window cannot hold both at once,
+/// each two accounts at a time (`-parallelism=2`), so that each needs several windows. They
+/// share nothing but the API's count, and each must keep creating while the other does:
+/// neither may take the windows for itself until it is done, nor wait out a minute it assumed.
+#[test]
+fn two_workspaces_writing_on_one_key_at_once_both_make_progress() {
+    let emulator = Emulator::start(&[
+        "--rate-limit",
+        "30",
+        "--rate-window-ms",
+        "3000",
+        "--rate-window-start",
+        "first_request",
+        "--task-stage-ms",
+        "10",
+        "--activation-ms",
+        "20",
+        "--delete-ms",
+        "10",
+    ]);
+    let workspaces: Vec<(&str, Workdir)> = ["alpha", "beta"]
+        .into_iter()
+        .map(|name| {
+            let mut w = Workdir::new(&format!("rate_window_{name}"));
+            for (k, v) in emulator.provider_env() {
+                w = w.env(&k, &v);
+            }
+            w.write_config(&named_accounts(name, 4));
+            (name, w)
+        })
+        .collect();
+    // Another client has spent part of the window.
+    emulator.spend_rate(10);
+    let started = Instant::now();
+    let took: Vec<Duration> = std::thread::scope(|s| {
+        let runs: Vec<_> = workspaces
+            .iter()
+            .map(|(_, w)| {
+                s.spawn(move || {
+                    w.run(&[
+                        "apply",
+                        "-input=false",
+                        "-no-color",
+                        "-auto-approve",
+                        "-parallelism=2",
+                    ])
+                    .assert_success();
+                    started.elapsed()
+                })
+            })
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    // Creation order, from the API's account IDs: whose each account is.
+    let mut created: Vec<(u64, String)> = emulator
+        .accounts()
+        .iter()
+        .filter_map(|a| {
+            let name = a.get("name")?.as_str()?;
+            let workspace = ["alpha", "beta"]
+                .into_iter()
+                .find(|w| name.starts_with(w))?;
+            Some((a.get("id")?.as_u64()?, workspace.to_owned()))
+        })
+        .collect();
+    created.sort();
+    let order: Vec<&str> = created.iter().map(|(_, w)| w.as_str()).collect();
+    assert_eq!(order.len(), 8, "accounts created: {order:?}");
+    for (name, _) in &workspaces {
+        let last_of_other = order.iter().rposition(|w| w != name).unwrap();
+        let before = order[..last_of_other].iter().filter(|w| *w == name).count();
+        assert!(
+            before >= 2,
+            "{name} created only {before} accounts before the other workspace's last one: it waited \
+             for the other to finish ({order:?})"
+        );
+    }
+    for t in &took {
+        assert!(
+            *t < Duration::from_secs(40),
+            "an apply took {t:?}: it waited for a window the API had already started over"
+        );
+    }
+    std::thread::scope(|s| {
+        for (_, w) in &workspaces {
+            s.spawn(move || {
+                w.destroy().assert_success();
+            });
+        }
+    });
+    assert_eq!(emulator.live_account_ids(), [1]);
+    eprintln!("two workspaces at once: applies took {took:?}; creation order {order:?}");
+}
+
+/// `n` accounts of their own for workspace `name`: names and access key IDs no other shares.
+fn named_accounts(name: &str, n: usize) -> String {
+    accounts(n)
+        .replace("window-", &format!("{name}-"))
+        .replace("AKIAWINDOW", &format!("AKIA{}", name.to_uppercase()))
+}

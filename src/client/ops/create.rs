@@ -257,11 +257,11 @@ impl Client {
             .checked_sub(SNAPSHOT_STALENESS)
             .unwrap_or_else(Instant::now);
         let snapshot = self
-            .accounts_since(fresh_after)
+            .accounts_for_write(fresh_after)
             .await
             .map_err(CreateFailure::NotCreated)?;
         let tasks = self
-            .tasks_since(fresh_after)
+            .tasks_for_write(fresh_after)
             .await
             .map_err(CreateFailure::NotCreated)?;
         if let Some(existing) = name_holder(&snapshot, &body.name) {
