@@ -33,6 +33,7 @@ commands:
   proof                         the evidence run: fault, bad-input, secrets and load tests, then `bench`
   bench                         measure latency, overhead, start-up, memory, API economy and scale; write docs/benchmarks.*
   bench scale                   only the scale section (N accounts under the real rate limit), printed
+  bench shared                  only the shared-key section (4 workspaces at once on one key), printed
   bench overhead                only the protocol-overhead section (100 accounts vs terraform_data, CPU split), printed
   test [-- <cargo test args>]   fmt check, clippy -D warnings, then the whole test suite against real Terraform
                                 (the version matrix included)
@@ -73,6 +74,9 @@ fn run() -> Result<()> {
             let tf = find_terraform(&root)?;
             if rest.first().is_some_and(|a| a == "scale") {
                 return bench::run_scale(&root, &tf, &release, &crate_version(&root)?);
+            }
+            if rest.first().is_some_and(|a| a == "shared") {
+                return bench::run_shared(&root, &tf, &release, &crate_version(&root)?);
             }
             if rest.first().is_some_and(|a| a == "overhead") {
                 return bench::run_overhead(&root, &tf, &release, &crate_version(&root)?);

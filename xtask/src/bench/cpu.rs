@@ -12,8 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use super::MANY;
-use super::rig::{Emulator, Kind, Tf, Workdirs};
+use super::rig::{Emulator, Kind, MANY, Tf, Workdirs};
 
 /// Untimed runs of each kind; the figures are medians over them.
 pub(super) const CPU_RUNS: usize = 3;

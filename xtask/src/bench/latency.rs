@@ -5,8 +5,8 @@
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-use super::report::secs;
 use super::rig::{Emulator, Kind, Logged, Tf, Workdirs};
+use super::text::secs;
 
 /// Runs per workload for the single-account latency figure.
 pub(super) const LATENCY_RUNS: usize = 5;

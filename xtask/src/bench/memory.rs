@@ -12,8 +12,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use super::rig::{Kind, Tf, Workdirs};
-use super::{MANY, PROVIDER_EXE};
+use super::rig::{Kind, MANY, PROVIDER_EXE, Tf, Workdirs};
 
 pub(super) const TARGET_RSS_MIB: f64 = 20.0;
 

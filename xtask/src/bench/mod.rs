@@ -25,19 +25,17 @@ mod overhead;
 mod report;
 mod rig;
 mod scale;
+mod shared_key;
 mod startup;
 mod stats;
+mod text;
 
 use latency::{ACTIVATION_MS, DELETE_MS, LATENCY_RUNS, STAGE_MS};
 use overhead::OVERHEAD_ROUNDS;
-use report::{Results, chart, report, verdict};
-use rig::{Emulator, Kind, Tf, Workdirs};
+use report::{Results, chart, report};
+use rig::{Emulator, Kind, MANY, PROVIDER_EXE, Tf, Workdirs};
 use startup::STARTUP_RUNS;
-
-/// Resources per run for the protocol-overhead and memory figures.
-const MANY: usize = 100;
-
-const PROVIDER_EXE: &str = "terraform-provider-rediscloud";
+use text::verdict;
 
 fn machine() -> (String, String) {
     let cpus = thread::available_parallelism().map_or(0, |n| n.get());
@@ -159,6 +157,16 @@ pub fn run_scale(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str) 
     Ok(())
 }
 
+/// `cargo xtask bench shared`: only the shared-key section, printed, with no report written.
+pub fn run_shared(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str) -> Result<()> {
+    let Prepared { work, env, .. } = prepare(root, release_dir, version, false)?;
+    let tf = Tf { bin: tf_bin, env };
+    let mut dirs = Workdirs::new(work.join("runs"), &tf, &[Kind::Account, Kind::Data])?;
+    let runs = shared_key::measure(&release_dir.join("rediscloud-emulator"), &tf, &mut dirs)?;
+    print!("{}", shared_key::summary_rows(&runs));
+    Ok(())
+}
+
 /// `cargo xtask bench overhead`: only §2 (the timed rounds and the CPU split), printed, with no
 /// report written.
 pub fn run_overhead(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str) -> Result<()> {
@@ -257,6 +265,16 @@ pub fn run(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str) -> Res
     };
     let scale = scale::measure(&emulator_bin, &plain, &mut dirs)?;
 
+    // (7): several workspaces on one key at once.
+    loads.push(load_average());
+    println!(
+        "==> shared key: {} workspaces × {} accounts at once on one key, {}/min",
+        shared_key::WORKSPACES,
+        shared_key::PER_WORKSPACE,
+        scale::LIMIT
+    );
+    let shared = shared_key::measure(&emulator_bin, &plain, &mut dirs)?;
+
     let results = Results {
         cpus,
         model,
@@ -270,6 +288,7 @@ pub fn run(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str) -> Res
         memory,
         loads,
         scale,
+        shared,
         no_jitter: std::env::var("AWS_LC_SYS_NO_JITTER_ENTROPY").unwrap_or_default(),
     };
     let docs = root.join("docs");

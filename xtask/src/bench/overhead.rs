@@ -6,9 +6,8 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::MANY;
-use super::report::secs;
-use super::rig::{Emulator, Kind, Tf, Workdirs};
+use super::rig::{Emulator, Kind, MANY, Tf, Workdirs};
+use super::text::secs;
 
 /// Rounds (one run of each [`Kind`]) for the 100-resource figures: one each kind starts, so
 /// that no kind always runs first or last.
@@ -23,7 +22,15 @@ pub(super) struct Overhead {
     pub(super) many: [[Vec<f64>; 3]; 4],
     /// Requests of the last account run's apply, plan and destroy.
     pub(super) many_requests: [usize; 3],
+    /// Requests of a no-op plan of the accounts when the API masks access keys in its list.
+    pub(super) masked_plan_requests: usize,
+    /// One apply, no-op plan and destroy of the accounts at zero latency under the real API's
+    /// limit (400 a minute, a fresh window): wall ms and requests of each.
+    pub(super) limited: [(f64, usize); 3],
 }
+
+/// The real API's requests a minute per key.
+pub(super) const REAL_LIMIT: u32 = 400;
 
 impl Overhead {
     /// Median wall ms of `kind`'s runs of operation `op` (apply, no-op plan, destroy).
@@ -94,9 +101,51 @@ pub(super) fn measure(tf: &Tf<'_>, emulator_bin: &Path, dirs: &mut Workdirs) -> 
             }
         }
     }
+    // The refresh with list masking on: each masked account may need a read by ID.
+    let masked = Emulator::start_with(
+        emulator_bin,
+        0,
+        0,
+        0,
+        super::rig::RATE_LIMIT,
+        &["--mask-list-access-keys"],
+    )?;
+    let tf_masked = tf.pointed_at(&masked);
+    let dir = dirs.fresh(Kind::Account, MANY)?;
+    tf_masked.apply(&dir)?;
+    masked.clear_log()?;
+    tf_masked.noop_plan(&dir)?;
+    let masked_plan_requests = masked.log()?.len();
+    tf_masked.destroy(&dir, false)?;
+    drop(masked);
+    // Zero latency under the real limit: the pacing that keeps a window from running dry.
+    let real = Emulator::start_limited(emulator_bin, 0, 0, 0, REAL_LIMIT)?;
+    let tf_real = tf.pointed_at(&real);
+    let dir = dirs.fresh(Kind::Account, MANY)?;
+    let mut limited = [(0.0, 0); 3];
+    for (i, slot) in limited.iter_mut().enumerate() {
+        real.clear_log()?;
+        let ms = match i {
+            0 => tf_real.apply(&dir)?,
+            1 => tf_real.noop_plan(&dir)?,
+            _ => tf_real.destroy(&dir, true)?,
+        };
+        *slot = (ms, real.log()?.len());
+    }
+    println!(
+        "    list masking on: a no-op plan of {MANY} accounts sends {masked_plan_requests} requests; at {REAL_LIMIT}/min, zero latency: apply {} ({} requests), plan {} ({}), destroy {} ({})",
+        secs(limited[0].0),
+        limited[0].1,
+        secs(limited[1].0),
+        limited[1].1,
+        secs(limited[2].0),
+        limited[2].1
+    );
     Ok(Overhead {
         many,
         many_requests,
+        masked_plan_requests,
+        limited,
     })
 }
 
@@ -112,6 +161,8 @@ mod tests {
         let o = Overhead {
             many,
             many_requests: [0; 3],
+            masked_plan_requests: 0,
+            limited: [(0.0, 0); 3],
         };
         let (lo, hi) = o.round_ratio_range(Kind::ControlAccount, 0);
         assert!(

@@ -16,6 +16,12 @@ use serde_json::Value;
 use crate::emulator::{EmulatorProcess, STARTUP_TIMEOUT};
 use crate::files::copy_tree;
 
+/// Resources per run for the protocol-overhead and memory figures.
+pub(super) const MANY: usize = 100;
+
+/// The provider's executable, as Terraform starts it.
+pub(super) const PROVIDER_EXE: &str = "terraform-provider-rediscloud";
+
 /// Far above anything a run sends, so the emulator's 400/min default never throttles.
 pub(super) const RATE_LIMIT: u32 = 1_000_000;
 
@@ -32,7 +38,9 @@ impl Emulator {
         Self::start_limited(bin, stage_ms, activation_ms, delete_ms, RATE_LIMIT)
     }
 
-    /// Like [`Emulator::start`], with the given requests-per-minute limit per API key.
+    /// Like [`Emulator::start`], with the given requests-per-minute limit per API key, in
+    /// one-minute windows that open at a key's first request (as the real API's may: when its
+    /// windows start is not documented).
     pub(super) fn start_limited(
         bin: &Path,
         stage_ms: u64,
@@ -40,13 +48,27 @@ impl Emulator {
         delete_ms: u64,
         rate_limit: u32,
     ) -> Result<Self> {
+        Self::start_with(bin, stage_ms, activation_ms, delete_ms, rate_limit, &[])
+    }
+
+    /// Like [`Emulator::start_limited`], with more of the emulator's flags.
+    pub(super) fn start_with(
+        bin: &Path,
+        stage_ms: u64,
+        activation_ms: u64,
+        delete_ms: u64,
+        rate_limit: u32,
+        extra: &[&str],
+    ) -> Result<Self> {
         let mut command = Command::new(bin);
         command
             .args(["--port", "0", "--quiet", "--exit-with-stdin"])
             .args(["--rate-limit", &rate_limit.to_string()])
+            .args(["--rate-window-start", "first_request"])
             .args(["--task-stage-ms", &stage_ms.to_string()])
             .args(["--activation-ms", &activation_ms.to_string()])
             .args(["--delete-ms", &delete_ms.to_string()])
+            .args(extra)
             .stdin(Stdio::piped());
         EmulatorProcess::spawn(&mut command, STARTUP_TIMEOUT, drop, drop)
             .map(Emulator)
@@ -60,9 +82,25 @@ impl Emulator {
 
     /// One admin API call; returns the parsed JSON body.
     pub(super) fn admin(&self, method: &str, path: &str) -> Result<Value> {
+        self.admin_with(method, path, "")
+    }
+
+    fn admin_with(&self, method: &str, path: &str, body: &str) -> Result<Value> {
         let addr = self.0.banner().addr.to_string();
-        let body = http(&addr, method, &format!("/admin{path}"))?;
+        let body = http(&addr, method, &format!("/admin{path}"), body)?;
         serde_json::from_str(&body).with_context(|| format!("admin {path}: not JSON"))
+    }
+
+    /// Spends `count` requests of the key's current rate window, as another client of the key
+    /// would (0 only reads it); returns the window as it stands then.
+    pub(super) fn spend(&self, count: u32) -> Result<RateWindow> {
+        let v = self.admin_with("POST", "/rate/spend", &format!("{{\"count\": {count}}}"))?;
+        let remaining = v["remaining"].as_u64().context("no remaining")?;
+        let resets_in_ms = v["resets_in_ms"].as_u64().context("no resets_in_ms")?;
+        Ok(RateWindow {
+            remaining: u32::try_from(remaining).unwrap_or(u32::MAX),
+            resets_in_ms,
+        })
     }
 
     pub(super) fn clear_log(&self) -> Result<()> {
@@ -76,13 +114,38 @@ impl Emulator {
     }
 }
 
+/// A key's rate window as the emulator counts it.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct RateWindow {
+    pub(super) remaining: u32,
+    pub(super) resets_in_ms: u64,
+}
+
+impl RateWindow {
+    /// Requests the window has counted, of `limit`.
+    pub(super) fn spent(&self, limit: u32) -> u32 {
+        limit.saturating_sub(self.remaining)
+    }
+
+    /// How far into its `window_ms` the window is, in ms.
+    pub(super) fn elapsed_ms(&self, window_ms: u64) -> f64 {
+        window_ms.saturating_sub(self.resets_in_ms) as f64
+    }
+}
+
 /// A minimal HTTP/1.1 exchange (xtask has no HTTP client; the admin API is plain local HTTP).
-fn http(addr: &str, method: &str, path: &str) -> Result<String> {
+fn http(addr: &str, method: &str, path: &str, body: &str) -> Result<String> {
     let mut stream = TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let kind = if body.is_empty() {
+        String::new()
+    } else {
+        "Content-Type: application/json\r\n".to_owned()
+    };
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{kind}Content-Length: {}\r\n\r\n{body}",
+        body.len()
     )?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
@@ -237,10 +300,11 @@ pub(super) enum Kind {
     ControlAccount,
 }
 
-/// The attributes both account kinds set, `count.index` making each instance distinct.
-const ACCOUNT_ATTRIBUTES: &str = r#"  name              = "bench-${count.index}"
+/// The attributes both account kinds set, `count.index` making each instance distinct (and
+/// `NAME` and `FIRST` each configuration's accounts and keys, where several share one API key).
+const ACCOUNT_ATTRIBUTES: &str = r#"  name              = "NAME-${count.index}"
   provider_type     = "AWS"
-  access_key_id     = format("AKIABENCH%011d", count.index)
+  access_key_id     = format("AKIABENCH%011d", count.index + FIRST)
   access_secret_key = "bench-secret-access-key"
   console_username  = "bench-console"
   console_password  = "bench-console-password"
@@ -273,6 +337,12 @@ impl Kind {
 
     /// The configuration of `count` resources of this kind.
     pub(super) fn config(self, count: usize) -> String {
+        self.config_named(count, "bench", 0)
+    }
+
+    /// The configuration of `count` resources of this kind, accounts named `{name}-{index}`
+    /// with access key IDs numbered from `first`.
+    pub(super) fn config_named(self, count: usize, name: &str, first: usize) -> String {
         let required = |name: &str, source: &str| {
             format!(
                 r#"terraform {{
@@ -296,8 +366,11 @@ impl Kind {
             Kind::ControlData => (required("control", CONTROL_SOURCE), DATA_ATTRIBUTES),
         };
         format!(
-            "{header}resource \"{}\" \"bench\" {{\n  count = {count}\n{attributes}}}\n",
-            self.type_name()
+            "{header}resource \"{}\" \"bench\" {{\n  count = {count}\n{}}}\n",
+            self.type_name(),
+            attributes
+                .replace("NAME", name)
+                .replace("FIRST", &first.to_string())
         )
     }
 }
@@ -327,15 +400,31 @@ impl Workdirs {
         Ok(Workdirs { base, next: 0 })
     }
 
+    /// Where the runs' directories are made (and a measurement may leave its raw records).
+    pub(super) fn base(&self) -> &Path {
+        &self.base
+    }
+
     pub(super) fn template(base: &Path, kind: Kind) -> PathBuf {
         base.join(format!("template-{}", kind.type_name()))
     }
 
     pub(super) fn fresh(&mut self, kind: Kind, count: usize) -> Result<PathBuf> {
+        self.fresh_named(kind, count, "bench", 0)
+    }
+
+    /// Like [`Workdirs::fresh`], accounts named `{name}-{index}`, keys numbered from `first`.
+    pub(super) fn fresh_named(
+        &mut self,
+        kind: Kind,
+        count: usize,
+        name: &str,
+        first: usize,
+    ) -> Result<PathBuf> {
         self.next += 1;
         let dir = self.base.join(format!("run-{}", self.next));
         copy_tree(&Self::template(&self.base, kind), &dir)?;
-        fs::write(dir.join("main.tf"), kind.config(count))?;
+        fs::write(dir.join("main.tf"), kind.config_named(count, name, first))?;
         Ok(dir)
     }
 }

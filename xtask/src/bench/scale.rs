@@ -6,13 +6,11 @@ use std::cmp::Ordering as CmpOrdering;
 use std::collections::BinaryHeap;
 use std::fmt::Write as _;
 use std::path::Path;
-use std::thread;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 
-use super::report::secs;
 use super::rig::{Emulator, Kind, Logged, Tf, Workdirs};
+use super::text::secs;
 use crate::svg::{Bar, Panel};
 
 /// Accounts per run.
@@ -69,8 +67,10 @@ pub struct Run {
     pub account_lists: usize,
     pub by_id: usize,
     pub throttled: usize,
-    /// Requests the command before it had spent in the window this one started in.
+    /// Requests the window this command started in had spent already.
     pub spent_at_start: u32,
+    /// For an apply, the `terraform plan` run right before it: wall time and requests.
+    pub plan_before: Option<(f64, usize)>,
 }
 
 impl Run {
@@ -234,18 +234,14 @@ pub fn ideal(
     Ideal { ms: end, requests }
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+/// Requests another client of the key has spent in the window each (N, P) sequence starts in:
+/// users' runs rarely find a fresh window.
+pub const SPENT_BEFORE: u32 = 100;
 
-/// Sleeps into the first 100 ms of the next rate-limit window, so that every measured command
-/// starts with a full budget (as the simulated ideal client does); returns the phase reached.
-fn fresh_window() -> f64 {
-    let into = now_ms() % WINDOW_MS;
-    thread::sleep(Duration::from_millis(WINDOW_MS - into + 50));
-    (now_ms() % WINDOW_MS) as f64
+/// The window as it stands: `(ms into it, requests spent)`, for the ideal client to start in.
+pub(super) fn standing(emulator: &Emulator) -> Result<(f64, u32)> {
+    let w = emulator.spend(0)?;
+    Ok((w.elapsed_ms(WINDOW_MS), w.spent(LIMIT)))
 }
 
 fn tally(
@@ -280,82 +276,64 @@ fn tally(
             .filter(|l| l.method == "GET" && (l.path.matches('/').count() > 1))
             .count(),
         throttled: log.iter().filter(|l| l.status == 429).count(),
+        plan_before: None,
     }
 }
 
-/// Runs every (N, P) pair: apply, then destroy without refresh (the refresh is §2's subject),
-/// each from a fresh rate-limit window.
+/// Runs every (N, P) pair back to back, as users run them: `plan`, `apply`, then `destroy`
+/// without refresh, the first in a window another client has partly spent ([`SPENT_BEFORE`]),
+/// each after it in the window the one before left.
 pub fn measure(emulator_bin: &Path, tf_base: &Tf<'_>, dirs: &mut Workdirs) -> Result<Vec<Run>> {
     let emulator = Emulator::start_limited(emulator_bin, STAGE_MS, SETTLE_MS, SETTLE_MS, LIMIT)?;
-    let mut env = tf_base.env.clone();
-    env.extend(emulator.env());
-    let tf = Tf {
-        bin: tf_base.bin,
-        env,
-    };
+    let tf = tf_base.pointed_at(&emulator);
     let mut runs = Vec::new();
     for p in PARALLELISMS {
         for n in SIZES {
             let parallelism = format!("-parallelism={p}");
             let data = dirs.fresh(Kind::Data, n)?;
-            let (data_apply, _) = tf.run(
-                &data,
-                &[
-                    "apply",
-                    "-auto-approve",
-                    "-input=false",
-                    "-no-color",
-                    &parallelism,
-                ],
-                &[0],
-            )?;
-            let (data_destroy, _) = tf.run(
-                &data,
-                &[
-                    "destroy",
-                    "-auto-approve",
-                    "-input=false",
-                    "-no-color",
-                    "-refresh=false",
-                    &parallelism,
-                ],
-                &[0],
-            )?;
+            let apply_args = ["apply", "-auto-approve", "-input=false", "-no-color"];
+            let destroy_args = [
+                "destroy",
+                "-auto-approve",
+                "-input=false",
+                "-no-color",
+                "-refresh=false",
+            ];
+            let with_p = |args: &[&'static str]| {
+                let mut v: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+                v.push(parallelism.clone());
+                v
+            };
+            let run = |dir: &Path, args: &[String]| {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                tf.run(dir, &args, &[0]).map(|(ms, _)| ms)
+            };
+            let data_apply = run(&data, &with_p(&apply_args))?;
+            let data_destroy = run(&data, &with_p(&destroy_args))?;
             let dir = dirs.fresh(Kind::Account, n)?;
-            // The apply from a fresh window; the destroy right after it, as users run them,
-            // in the window the apply left (partly) spent.
-            let mut previous: Vec<Logged> = Vec::new();
+            emulator.spend(SPENT_BEFORE)?;
+            emulator.clear_log()?;
+            let (plan_ms, _) = tf.run(
+                &dir,
+                &["plan", "-input=false", "-no-color", &parallelism],
+                &[0],
+            )?;
+            let plan_requests = emulator.log()?.len();
             for (op, terraform_ms) in [(Op::Apply, data_apply), (Op::Destroy, data_destroy)] {
-                let (phase, spent) = match op {
-                    Op::Apply => (fresh_window(), 0),
-                    Op::Destroy => {
-                        let now = now_ms();
-                        let window = now / WINDOW_MS;
-                        let spent = previous
-                            .iter()
-                            .filter(|l| l.time_ms / WINDOW_MS == window)
-                            .count();
-                        ((now % WINDOW_MS) as f64, spent as u32)
-                    }
-                };
+                let at_start = standing(&emulator)?;
                 emulator.clear_log()?;
-                let args: &[&str] = match op {
-                    Op::Apply => &["apply", "-auto-approve", "-input=false", "-no-color"],
-                    Op::Destroy => &[
-                        "destroy",
-                        "-auto-approve",
-                        "-input=false",
-                        "-no-color",
-                        "-refresh=false",
-                    ],
+                let args = match op {
+                    Op::Apply => with_p(&apply_args),
+                    Op::Destroy => with_p(&destroy_args),
                 };
-                let mut args = args.to_vec();
-                args.push(&parallelism);
-                let (wall_ms, _) = tf.run(&dir, &args, &[0])?;
+                let wall_ms = run(&dir, &args)?;
                 let log = emulator.log()?;
-                let run = tally(op, n, p, wall_ms, terraform_ms, (phase, spent), &log);
+                let mut run = tally(op, n, p, wall_ms, terraform_ms, at_start, &log);
+                if op == Op::Apply {
+                    run.plan_before = Some((plan_ms, plan_requests));
+                }
                 println!(
-                    "    N={n:<3} P={p:<2} {:<7} {} (floor {}: {:.2}×; queue bound {:.2}×; {} requests of its window spent before it), {} requests ({:.2}/resource, {:.2}× minimum; {} writes, {} task lists, {} account lists, {} by ID), {} × 429",
+                    "    N={n:<3} P={p:<2} {:<7} {} (floor {}: {:.2}×; queue bound {:.2}×; {} requests of its window spent before it), {} requests ({:.2}/resource, {:.2}× minimum; {} writes, {} task lists, {} account lists, {} by ID), {} × 429{}",
                     op.name(),
                     secs(run.wall_ms),
                     secs(run.floor_ms()),
@@ -369,10 +347,13 @@ pub fn measure(emulator_bin: &Path, tf_base: &Tf<'_>, dirs: &mut Workdirs) -> Re
                     run.task_lists,
                     run.account_lists,
                     run.by_id,
-                    run.throttled
+                    run.throttled,
+                    run.plan_before.map_or(String::new(), |(ms, r)| format!(
+                        "; the plan before it {} and {r} requests",
+                        secs(ms)
+                    ))
                 );
                 runs.push(run);
-                previous = log;
             }
         }
     }
@@ -443,12 +424,14 @@ pub fn section(runs: &[Run], number: usize) -> String {
     let _ = writeln!(
         w,
         "N accounts at Terraform `-parallelism` P against an emulator with the real API's limit of {LIMIT} \
-         requests per minute per key (a fixed one-minute window, as `EmulatorState::rate_check` counts it, every \
-         list included), task stages of {STAGE_MS} ms, one task at a time per key, and {} s from task completion \
-         to `active` (and to gone). `apply` creates N accounts in a fresh directory; `destroy -refresh=false` \
-         deletes them (its refresh is §2's subject). The apply starts at the beginning of a fresh rate-limit \
-         window (the bench sleeps until then); the destroy runs right after it, back to back as users run them, in \
-         the window the apply left partly spent, and its ideal client starts with the same requests spent.\n",
+         requests per minute per key (fixed one-minute windows that open at the key's first request, as \
+         `EmulatorState::rate_check` counts them with `--rate-window-start first_request`, every list included), \
+         task stages of {STAGE_MS} ms, one task at a time per key, and {} s from task completion to `active` (and \
+         to gone). For each (N, P), back to back as users run them: `plan`, then `apply` of N accounts in a fresh \
+         directory, then `destroy -refresh=false` (its refresh is §2's subject). Before the plan another client \
+         of the key spends {SPENT_BEFORE} requests of the window (`POST /admin/rate/spend`); each command then \
+         starts in the window the one before it left, and the ideal client of each starts with the same window: \
+         as many requests spent and as far into it (\"Spent before\" below).\n",
         SETTLE_MS as f64 / 1000.0
     );
     let _ = writeln!(
@@ -463,11 +446,11 @@ pub fn section(runs: &[Run], number: usize) -> String {
     );
     let _ = writeln!(
         w,
-        "| N | P | Op | Wall | Floor (ideal + Terraform) | Time ratio | Requests | Minimum | Request ratio | Per resource | Writes | Task lists | Account lists | By ID | 429s |"
+        "| N | P | Op | Wall | Floor (ideal + Terraform) | Time ratio | vs queue bound | Requests | Minimum | Request ratio | Per resource | Writes | Task lists | Account lists | By ID | 429s | Spent before | Plan before it |"
     );
     let _ = writeln!(
         w,
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
     for p in PARALLELISMS {
         for n in SIZES {
@@ -477,7 +460,7 @@ pub fn section(runs: &[Run], number: usize) -> String {
                 };
                 let _ = writeln!(
                     w,
-                    "| {n} | {p} | {} | {} | {} ({} + {}) | {:.2}× | {:.2}× | {} | {} | {:.2}× | {:.2} | {} | {} | {} | {} | {} |",
+                    "| {n} | {p} | {} | {} | {} ({} + {}) | {:.2}× | {:.2}× | {} | {} | {:.2}× | {:.2} | {} | {} | {} | {} | {} | {} | {} |",
                     op.name(),
                     secs(r.wall_ms),
                     secs(r.floor_ms()),
@@ -493,7 +476,13 @@ pub fn section(runs: &[Run], number: usize) -> String {
                     r.task_lists,
                     r.account_lists,
                     r.by_id,
-                    r.throttled
+                    r.throttled,
+                    r.spent_at_start,
+                    r.plan_before
+                        .map_or("—".to_owned(), |(ms, requests)| format!(
+                            "{}, {requests} requests",
+                            secs(ms)
+                        ))
                 );
             }
         }
@@ -624,6 +613,7 @@ mod tests {
             by_id: 0,
             throttled: 0,
             spent_at_start: 0,
+            plan_before: None,
         };
         let falling = [run(10, 40), run(100, 300), run(300, 800)];
         assert!(flat_or_falling(&falling, Op::Apply, 10));
