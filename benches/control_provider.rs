@@ -18,20 +18,23 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
-use rediscloud_tf::framework::data_source::DataSource;
-use rediscloud_tf::framework::diag::Diagnostics;
-use rediscloud_tf::framework::path::AttributePath;
-use rediscloud_tf::framework::provider::{ConfigureRequest, Provider};
-use rediscloud_tf::framework::resource::{
+use terraform_provider_rediscloud::provider::cloud_account::model::{
+    identity_schema, identity_value,
+};
+use terraform_provider_rediscloud::provider::cloud_account::resource::CloudAccountResource;
+use tfplugin::framework::data_source::DataSource;
+use tfplugin::framework::diag::Diagnostics;
+use tfplugin::framework::path::AttributePath;
+use tfplugin::framework::provider::{ConfigureRequest, Provider};
+use tfplugin::framework::resource::{
     CreateRequest, DeleteRequest, ImportRequest, PlanRequest, ReadOutcome, ReadRequest, Resource,
     UpdateRequest,
 };
-use rediscloud_tf::framework::schema::{Attribute, Block, IdentitySchema, Presence, Schema};
-use rediscloud_tf::framework::server::{FrameworkServer, in_request, terminate};
-use rediscloud_tf::framework::value::{Number, Type, Value};
-use rediscloud_tf::provider::cloud_account::model::{identity_schema, identity_value};
-use rediscloud_tf::provider::cloud_account::resource::CloudAccountResource;
-use rediscloud_tf::wire::{ServeOptions, run};
+use tfplugin::framework::schema::{Attribute, Block, IdentitySchema, Presence, Schema};
+use tfplugin::framework::server::{FrameworkServer, in_request, terminate};
+use tfplugin::framework::value::{Number, Type, Value};
+use tfplugin::wire::logging::LogOptions;
+use tfplugin::wire::{ServeOptions, run};
 
 /// The provider address the benchmark's filesystem mirror serves it under.
 const ADDRESS: &str = "registry.terraform.io/bench/control";
@@ -218,6 +221,10 @@ fn main() -> ExitCode {
         FrameworkServer::new(ControlProvider),
         ServeOptions {
             provider_address: ADDRESS,
+            log: LogOptions {
+                level_var: "TF_LOG_PROVIDER_CONTROL",
+                crates: &["control_provider"],
+            },
             debug: false,
             recovered_panic: in_request,
             on_terminate: terminate,

@@ -3,9 +3,10 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use rediscloud_tf::framework::server::{FrameworkServer, in_request, terminate};
-use rediscloud_tf::provider::RedisCloudProvider;
-use rediscloud_tf::wire::{ServeOptions, run};
+use terraform_provider_rediscloud::provider::RedisCloudProvider;
+use tfplugin::framework::server::{FrameworkServer, in_request, terminate};
+use tfplugin::wire::logging::LogOptions;
+use tfplugin::wire::{ServeOptions, run};
 
 /// Terraform provider for Redis Cloud BYOA cloud accounts.
 ///
@@ -28,6 +29,10 @@ fn main() -> ExitCode {
         FrameworkServer::new(RedisCloudProvider::new()),
         ServeOptions {
             provider_address: "registry.terraform.io/redislabs/rediscloud",
+            log: LogOptions {
+                level_var: "TF_LOG_PROVIDER_REDISCLOUD",
+                crates: &["terraform_provider_rediscloud", "rediscloud_api"],
+            },
             debug: args.debug,
             recovered_panic: in_request,
             on_terminate: terminate,

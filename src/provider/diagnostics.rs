@@ -1,7 +1,7 @@
 //! Turns client errors into diagnostics that say what happened and what to do.
 
-use crate::client::Error;
-use crate::framework::diag::Diagnostics;
+use rediscloud_api::Error;
+use tfplugin::framework::diag::Diagnostics;
 
 /// Adds an error for a failed API operation. `action` completes "Unable to …",
 /// e.g. "Create Cloud Account"; `context` says what state was kept; `deadline` says which

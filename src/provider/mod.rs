@@ -10,15 +10,15 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::client::{Client, ClientConfig, PollPolicy, RetryPolicy, Secret};
-use crate::framework::data_source::DataSource;
-use crate::framework::diag::Diagnostics;
-use crate::framework::list_resource::ListResource;
-use crate::framework::model::{self, Val, schema_of, tf};
-use crate::framework::path::AttributePath;
-use crate::framework::provider::{ConfigureRequest, Provider};
-use crate::framework::resource::Resource;
-use crate::framework::schema::{Schema, Validator};
+use rediscloud_api::{Client, ClientConfig, PollPolicy, RetryPolicy, Secret};
+use tfplugin::framework::data_source::DataSource;
+use tfplugin::framework::diag::Diagnostics;
+use tfplugin::framework::list_resource::ListResource;
+use tfplugin::framework::model::{self, Val, schema_of, tf};
+use tfplugin::framework::path::AttributePath;
+use tfplugin::framework::provider::{ConfigureRequest, Provider};
+use tfplugin::framework::resource::Resource;
+use tfplugin::framework::schema::{Schema, Validator};
 
 /// The provider's version, as built.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -271,7 +271,7 @@ impl RedisCloudProvider {
         {
             cfg.task_poll.progress_interval = std::time::Duration::from_millis(ms);
         }
-        let url_is_bad = crate::client::base_url_problem(&cfg.base_url).is_some();
+        let url_is_bad = rediscloud_api::base_url_problem(&cfg.base_url).is_some();
         match Client::new(cfg) {
             Ok(client) => Some((
                 RedisCloud {
@@ -340,8 +340,8 @@ impl Origins {
 
 /// The diagnostic for a configuration whose URL or keys the API did not accept. Terraform shows
 /// it on the provider block; nothing was planned or sent.
-fn access_error(diags: &mut Diagnostics, err: &crate::client::Error, o: &Origins) {
-    use crate::client::Error;
+fn access_error(diags: &mut Diagnostics, err: &rediscloud_api::Error, o: &Origins) {
+    use rediscloud_api::Error;
     let url = &o.url;
     let nothing = "Nothing was planned or changed.";
     let (summary, detail) = match err {
@@ -394,7 +394,7 @@ fn access_error(diags: &mut Diagnostics, err: &crate::client::Error, o: &Origins
 fn env_url_problem(raw: &str) -> Option<String> {
     let value = raw.trim();
     let problem = Validator::HttpUrl.problem(value).or_else(|| {
-        crate::client::base_url_problem(value).map(|p| format!("{p}, got: {value:?}"))
+        rediscloud_api::base_url_problem(value).map(|p| format!("{p}, got: {value:?}"))
     })?;
     Some(if problem.ends_with('.') {
         problem
@@ -407,7 +407,7 @@ fn env_url_problem(raw: &str) -> Option<String> {
 /// schemas this provider serves, then the guides of `examples/guides/`.
 /// `cargo xtask docs` writes them; a test checks the committed copies are current.
 pub fn documentation(examples: &std::path::Path) -> Vec<(String, String)> {
-    use crate::framework::docs::{Page, PageKind, render};
+    use tfplugin::framework::docs::{Page, PageKind, render};
     let provider = RedisCloudProvider::new();
     let mut pages = vec![(
         "index.md".to_owned(),
@@ -470,7 +470,7 @@ pub fn documentation(examples: &std::path::Path) -> Vec<(String, String)> {
             ),
         ));
     }
-    pages.extend(crate::framework::docs::guides(examples));
+    pages.extend(tfplugin::framework::docs::guides(examples));
     pages
 }
 
@@ -483,7 +483,7 @@ const LIST_RESOURCE_NOTES: &str = "## Bringing accounts under Terraform\n\n`terr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::framework::value::Value;
+    use tfplugin::framework::value::Value;
 
     fn provider_config(url: Option<&str>) -> Value {
         Value::Object(

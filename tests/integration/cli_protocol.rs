@@ -106,8 +106,8 @@ fn served_schema_matches_the_committed_fixture() {
 /// What the served schema cannot show (plan behaviour and validators) is the committed one too.
 #[test]
 fn plan_behaviour_and_validators_match_the_committed_fixture() {
-    use rediscloud_tf::framework::provider::Provider;
-    let provider = rediscloud_tf::provider::RedisCloudProvider::new();
+    use tfplugin::framework::provider::Provider;
+    let provider = terraform_provider_rediscloud::provider::RedisCloudProvider::new();
     let mut text = format!("provider: {:#?}\n", provider.schema());
     for r in provider.resources() {
         text += &format!("resource {}: {:#?}\n", r.type_name(), r.schema());

@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use rediscloud_tf::client::{
+use rediscloud_api::{
     Client, ClientConfig, CloudAccountCreateRequest, CloudAccountUpdateRequest, Error, PollPolicy,
     Secret,
 };
-use rediscloud_tf::emulator::{EmulatorConfig, RunningEmulator, start};
+use rediscloud_emulator::{EmulatorConfig, RunningEmulator, start};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;

@@ -6,7 +6,7 @@ use std::path::Path;
 #[test]
 fn docs_are_generated_from_the_served_schema() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let pages = rediscloud_tf::provider::documentation(&root.join("examples"));
+    let pages = terraform_provider_rediscloud::provider::documentation(&root.join("examples"));
     let update = std::env::var_os("UPDATE_DOCS").is_some();
     let mut stale = Vec::new();
     for (rel, text) in &pages {

@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use pb::provider_client::ProviderClient;
 use pb::provider_server::ProviderServer;
 use proptest::prelude::*;
-use rediscloud_tf::framework::msgpack;
-use rediscloud_tf::framework::server::FrameworkServer;
-use rediscloud_tf::framework::value::{Type, Value};
-use rediscloud_tf::provider::RedisCloudProvider;
-use rediscloud_tf::wire::proto::tfplugin6 as pb;
+use terraform_provider_rediscloud::provider::RedisCloudProvider;
+use tfplugin::framework::msgpack;
+use tfplugin::framework::server::FrameworkServer;
+use tfplugin::framework::value::{Type, Value};
+use tfplugin::wire::proto::tfplugin6 as pb;
 use tonic::transport::Channel;
 
 const TYPE: &str = "rediscloud_cloud_account";
@@ -19,7 +19,7 @@ struct Served {
     client: ProviderClient<Channel>,
     rt: tokio::runtime::Runtime,
     /// The API [`configure`] points the provider at (ConfigureProvider proves its keys there).
-    api: Option<rediscloud_tf::emulator::RunningEmulator>,
+    api: Option<rediscloud_emulator::RunningEmulator>,
 }
 
 fn serve() -> Served {
@@ -52,7 +52,7 @@ fn serve() -> Served {
 }
 
 fn resource_type() -> Type {
-    rediscloud_tf::provider::cloud_account::model::resource_schema().implied_type()
+    terraform_provider_rediscloud::provider::cloud_account::model::resource_schema().implied_type()
 }
 
 fn config(overrides: &[(&str, Value)]) -> Value {
@@ -395,7 +395,7 @@ fn official_provider_state_upgrades_with_new_attributes_null() {
 
 /// Configures the provider against a fresh in-process emulator, kept for the test's lifetime.
 fn configure(s: &mut Served) -> Vec<pb::diagnostic::Severity> {
-    use rediscloud_tf::emulator::{EmulatorConfig, start};
+    use rediscloud_emulator::{EmulatorConfig, start};
     let api =
         s.rt.block_on(start(EmulatorConfig {
             port: 0,
@@ -652,7 +652,7 @@ fn metadata_lists_the_types_and_identity_upgrades_from_json() {
 /// in-process emulator: the RPCs that reach the API.
 #[test]
 fn apply_read_and_data_source_reach_the_api() {
-    use rediscloud_tf::emulator::{EmulatorConfig, start};
+    use rediscloud_emulator::{EmulatorConfig, start};
     let mut s = serve();
     let emu =
         s.rt.block_on(start(EmulatorConfig {
@@ -723,8 +723,9 @@ fn apply_read_and_data_source_reach_the_api() {
         "a refresh right after apply changes nothing"
     );
 
-    let ds_ty = rediscloud_tf::provider::cloud_account::data_source::CloudAccountDataSource;
-    let ds_ty = rediscloud_tf::framework::data_source::DataSource::schema(&ds_ty).implied_type();
+    let ds_ty =
+        terraform_provider_rediscloud::provider::cloud_account::data_source::CloudAccountDataSource;
+    let ds_ty = tfplugin::framework::data_source::DataSource::schema(&ds_ty).implied_type();
     let Type::Object(attrs) = &ds_ty else {
         unreachable!()
     };
@@ -1108,7 +1109,7 @@ fn writes(s: &Served, admin: &str) -> usize {
 
 #[test]
 fn list_resource_streams_the_accounts_the_api_holds() {
-    use rediscloud_tf::emulator::{EmulatorConfig, start};
+    use rediscloud_emulator::{EmulatorConfig, start};
     let mut s = serve();
     let emu =
         s.rt.block_on(start(EmulatorConfig {
@@ -1320,12 +1321,12 @@ proptest! {
         limit in -2i64..6,
         include in any::<bool>(),
     ) {
-        struct Live { served: Served, _emu: rediscloud_tf::emulator::RunningEmulator }
+        struct Live { served: Served, _emu: rediscloud_emulator::RunningEmulator }
         thread_local!(static LIVE: std::cell::RefCell<Option<Live>> = const { std::cell::RefCell::new(None) });
         LIVE.with(|live| {
             let mut live = live.borrow_mut();
             let live = live.get_or_insert_with(|| {
-                use rediscloud_tf::emulator::{EmulatorConfig, start};
+                use rediscloud_emulator::{EmulatorConfig, start};
                 let mut served = serve();
                 let emu = served.rt.block_on(start(EmulatorConfig {
                     port: 0, task_stage_ms: 1, activation_ms: 1, delete_ms: 1, quiet: true,

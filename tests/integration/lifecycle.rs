@@ -77,14 +77,14 @@ use std::time::{Duration, Instant};
 use pb::provider_server::Provider as _;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use rediscloud_tf::client::{PollPolicy, RetryPolicy};
-use rediscloud_tf::emulator::{EmulatorConfig, RunningEmulator, TASK_RETENTION_MS};
-use rediscloud_tf::framework::msgpack;
-use rediscloud_tf::framework::server::FrameworkServer;
-use rediscloud_tf::framework::value::{Type, Value};
-use rediscloud_tf::provider::{ClientTuning, RedisCloudProvider};
-use rediscloud_tf::wire::proto::tfplugin6 as pb;
+use rediscloud_api::{PollPolicy, RetryPolicy};
+use rediscloud_emulator::{EmulatorConfig, RunningEmulator, TASK_RETENTION_MS};
 use serde_json::{Value as Json, json};
+use terraform_provider_rediscloud::provider::{ClientTuning, RedisCloudProvider};
+use tfplugin::framework::msgpack;
+use tfplugin::framework::server::FrameworkServer;
+use tfplugin::framework::value::{Type, Value};
+use tfplugin::wire::proto::tfplugin6 as pb;
 
 use super::support::tfcore::{Core, Instance, Outcome, Server, resource_type};
 
@@ -510,7 +510,7 @@ async fn run_seed(seed: u64, steps: usize) -> SeedResult {
         "list_lag_ms": 0,
         "task_retention_ms": TASK_RETENTION_MS,
     });
-    let emu = match rediscloud_tf::emulator::start(cfg).await {
+    let emu = match rediscloud_emulator::start(cfg).await {
         Ok(e) => e,
         Err(e) => {
             return (

@@ -196,16 +196,28 @@ fn workflow_installs_what_its_test_step_runs() {
         "Install terraform-provider-rediscloud and rediscloud-emulator",
     );
     let script = install.run.as_deref().expect("install script");
-    let cargo = repo_file("Cargo.toml");
-    let package = cargo
-        .lines()
-        .skip_while(|l| l.trim() != "[package]")
-        .find_map(|l| l.strip_prefix("name = "))
-        .map(|n| n.trim_matches('"'))
-        .expect("package name");
+    // The provider's package and the emulator's, each with its binary, named in that order.
+    let manifests = [
+        ("terraform-provider-rediscloud", repo_file("Cargo.toml")),
+        (
+            "rediscloud-emulator",
+            repo_file("crates/rediscloud-emulator/Cargo.toml"),
+        ),
+    ];
+    let packages: Vec<&str> = manifests
+        .iter()
+        .map(|(_, cargo)| {
+            cargo
+                .lines()
+                .skip_while(|l| l.trim() != "[package]")
+                .find_map(|l| l.strip_prefix("name = "))
+                .map(|n| n.trim_matches('"'))
+                .expect("package name")
+        })
+        .collect();
     assert!(
-        script.contains("cargo install") && script.contains(&format!(" {package}\n")),
-        "the install step must `cargo install` the package {package}:\n{script}"
+        script.contains("cargo install") && script.contains(&format!(" {}\n", packages.join(" "))),
+        "the install step must `cargo install` the packages {packages:?}:\n{script}"
     );
     assert!(script.contains(">> \"$GITHUB_PATH\""), "{script}");
     // Built once per provider commit: the cache's key names the commit the install builds, and a hit skips the
@@ -243,10 +255,10 @@ fn workflow_installs_what_its_test_step_runs() {
         "the install step must install into, and put on PATH, the directory the cache keeps:\n{script}"
     );
     assert!(script.contains("steps.cache.outputs.cache-hit"), "{script}");
-    for bin in ["terraform-provider-rediscloud", "rediscloud-emulator"] {
+    for (bin, cargo) in &manifests {
         assert!(
             cargo.contains(&format!("[[bin]]\nname = \"{bin}\"")),
-            "Cargo.toml has no binary {bin}"
+            "the package that provides {bin} has no such binary"
         );
     }
     let setup = steps

@@ -48,7 +48,7 @@
 //!   reached either log.
 //! - The `--debug` note is prose, not a block; [`a_debug_provider_reads_its_own_shell_not_terraforms`] checks it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -58,7 +58,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::support::{
-    EMULATOR_BIN, Emulator, PROVIDER_BIN, Sandbox, Workdir, run_command, terraform,
+    Emulator, PROVIDER_BIN, Sandbox, Workdir, emulator_bin, run_command, terraform,
 };
 
 use super::release::package;
@@ -318,7 +318,7 @@ fn quick_start_is_the_ci_command_and_the_demo_is_covered() {
         .and_then(|rest| rest.split("];").next())
         .expect("EMULATOR_ARGS in demo.rs");
     let help = run_command(
-        Command::new(EMULATOR_BIN).arg("--help"),
+        Command::new(emulator_bin()).arg("--help"),
         Duration::from_secs(30),
     );
     help.assert_success();
@@ -743,7 +743,7 @@ fn own_configuration_snippet_runs_this_build_and_never_the_registry_s() {
     install::lay_out(
         &home.join("terraform-provider-rediscloud/.tools/provider"),
         Path::new(PROVIDER_BIN),
-        Path::new(EMULATOR_BIN),
+        emulator_bin(),
         terraform(),
         version,
     )
@@ -776,7 +776,7 @@ fn a_configuration_pinned_to_the_official_provider_follows_the_readme_to_this_bu
     let layout = install::lay_out(
         &sandbox.work().join("install"),
         Path::new(PROVIDER_BIN),
-        Path::new(EMULATOR_BIN),
+        emulator_bin(),
         terraform(),
         env!("CARGO_PKG_VERSION"),
     )
@@ -837,5 +837,93 @@ fn a_configuration_pinned_to_the_official_provider_follows_the_readme_to_this_bu
     assert!(
         lock.contains("version     = \"0.1.0\"") && !lock.contains("AAAA"),
         "{lock}"
+    );
+}
+
+/// The architecture graph is the crates' own: one node per workspace package, a solid arrow for
+/// each dependency between them, a dotted one for each dev-dependency, and `proto/` built by
+/// the crate the graph says.
+#[test]
+fn architecture_graph_matches_the_workspace_manifests() {
+    let graph = snippet("architecture");
+    // Nodes: `id["<package> (<path>): ..."]`.
+    let mut nodes: BTreeMap<String, String> = BTreeMap::new();
+    for line in graph.lines().map(str::trim) {
+        if let Some((id, label)) = line.split_once("[\"") {
+            let package = label.split([' ', ':']).next().unwrap_or_default();
+            nodes.insert(id.to_owned(), package.to_owned());
+        }
+    }
+    let mut drawn = BTreeSet::new();
+    for line in graph.lines().map(str::trim) {
+        let (from, to, kind) = if let Some((a, b)) = line.split_once(" --> ") {
+            (a, b, "normal")
+        } else if let Some((a, rest)) = line.split_once(" -. ") {
+            let (_, b) = rest.split_once(" .-> ").expect("a dotted edge ends in .->");
+            (a, b, "dev")
+        } else {
+            continue;
+        };
+        let name = |id: &str| {
+            nodes
+                .get(id)
+                .cloned()
+                .unwrap_or_else(|| panic!("no node {id}"))
+        };
+        drawn.insert((name(from), name(to), kind));
+    }
+    // What the manifests say.
+    let manifests = [
+        ("terraform-provider-rediscloud", "Cargo.toml"),
+        ("tfplugin", "crates/tfplugin/Cargo.toml"),
+        ("rediscloud-api", "crates/rediscloud-api/Cargo.toml"),
+        (
+            "rediscloud-emulator",
+            "crates/rediscloud-emulator/Cargo.toml",
+        ),
+    ];
+    let internal: Vec<&str> = manifests.iter().map(|(p, _)| *p).collect();
+    let mut declared = BTreeSet::new();
+    for (package, path) in manifests {
+        let text = repo_file(path);
+        let mut section = "";
+        for line in text.lines().map(str::trim) {
+            if line.starts_with('[') {
+                section = line;
+                continue;
+            }
+            let kind = match section {
+                "[dependencies]" => "normal",
+                "[dev-dependencies]" => "dev",
+                _ => continue,
+            };
+            if let Some(dep) = internal.iter().find(|d| {
+                line.strip_prefix(**d)
+                    .is_some_and(|rest| rest.starts_with(['.', ' ', '=']))
+            }) {
+                declared.insert((package.to_owned(), (*dep).to_owned(), kind));
+            }
+        }
+        assert!(
+            nodes.values().any(|n| n == package),
+            "the graph has no node for the package {package}"
+        );
+    }
+    // `proto/` is built by the crate the graph points at it from.
+    let proto: Vec<_> = drawn
+        .iter()
+        .filter(|(_, to, _)| to == "proto/")
+        .cloned()
+        .collect();
+    assert_eq!(proto.len(), 1, "{drawn:?}");
+    assert!(
+        repo_file("crates/tfplugin/build.rs").contains("../../proto/tfplugin6.proto")
+            && proto[0].0 == "tfplugin",
+        "{proto:?}"
+    );
+    drawn.retain(|(_, to, _)| to != "proto/");
+    assert_eq!(
+        drawn, declared,
+        "the graph (left) and the manifests (right) differ"
     );
 }

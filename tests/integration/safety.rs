@@ -9,14 +9,14 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use pb::provider_server::Provider as _;
-use rediscloud_tf::client::{PollPolicy, RetryPolicy};
-use rediscloud_tf::emulator::{EmulatorConfig, RunningEmulator, start};
-use rediscloud_tf::framework::msgpack;
-use rediscloud_tf::framework::server::FrameworkServer;
-use rediscloud_tf::framework::value::{Type, Value};
-use rediscloud_tf::provider::{ClientTuning, RedisCloudProvider};
-use rediscloud_tf::wire::proto::tfplugin6 as pb;
+use rediscloud_api::{PollPolicy, RetryPolicy};
+use rediscloud_emulator::{EmulatorConfig, RunningEmulator, start};
 use serde_json::{Value as Json, json};
+use terraform_provider_rediscloud::provider::{ClientTuning, RedisCloudProvider};
+use tfplugin::framework::msgpack;
+use tfplugin::framework::server::FrameworkServer;
+use tfplugin::framework::value::{Type, Value};
+use tfplugin::wire::proto::tfplugin6 as pb;
 use tonic::Request;
 
 const TYPE: &str = "rediscloud_cloud_account";
@@ -354,7 +354,7 @@ fn is_error(d: &pb::Diagnostic) -> bool {
 }
 
 pub(super) fn resource_type() -> Type {
-    rediscloud_tf::provider::cloud_account::model::resource_schema().implied_type()
+    terraform_provider_rediscloud::provider::cloud_account::model::resource_schema().implied_type()
 }
 
 pub(super) fn dv(v: &Value) -> Option<pb::DynamicValue> {
@@ -1027,8 +1027,8 @@ fn stop_provider_during_a_data_source_read_is_an_error_not_a_null_object() {
             json!({"latency_ms": 5000, "method": "GET", "path_prefix": "/v1/cloud-accounts"}),
         )
         .await;
-        let ds = rediscloud_tf::provider::cloud_account::data_source::CloudAccountDataSource;
-        let ty = rediscloud_tf::framework::data_source::DataSource::schema(&ds).implied_type();
+        let ds = terraform_provider_rediscloud::provider::cloud_account::data_source::CloudAccountDataSource;
+        let ty = tfplugin::framework::data_source::DataSource::schema(&ds).implied_type();
         let Type::Object(attrs) = &ty else {
             unreachable!("a data source is an object")
         };

@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use super::safety::{Rig, config};
-use rediscloud_tf::framework::value::Value;
+use tfplugin::framework::value::Value;
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()

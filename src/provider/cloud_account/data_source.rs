@@ -7,14 +7,14 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::model::{DEFAULT_READ_TIMEOUT, INTERNAL_ACCOUNT_ID, PROVIDER_TYPES, TYPE_NAME};
-use crate::client::CloudAccount;
-use crate::framework::data_source::{DataSource, DataSourceReadRequest};
-use crate::framework::diag::Diagnostics;
-use crate::framework::model::{self, Val, schema_of, tf};
-use crate::framework::schema::{Schema, Validator};
-use crate::framework::value::Value;
 use crate::provider::RedisCloud;
 use crate::provider::diagnostics::api_error;
+use rediscloud_api::CloudAccount;
+use tfplugin::framework::data_source::{DataSource, DataSourceReadRequest};
+use tfplugin::framework::diag::Diagnostics;
+use tfplugin::framework::model::{self, Val, schema_of, tf};
+use tfplugin::framework::schema::{Schema, Validator};
+use tfplugin::framework::value::Value;
 
 /// The `rediscloud_cloud_account` data source type.
 #[derive(Debug, Default)]

@@ -11,14 +11,14 @@ use super::model::{
     CloudAccountModel, DEFAULT_READ_TIMEOUT, INTERNAL_ACCOUNT_ID, PROVIDER_TYPES, TYPE_NAME,
     identity_value,
 };
-use crate::client::{CloudAccount, Error};
-use crate::framework::diag::Diagnostics;
-use crate::framework::list_resource::{Flow, ListItem, ListRequest, ListResource, ListStream};
-use crate::framework::model::{self, ModelError, Val, schema_of, tf};
-use crate::framework::schema::{Schema, Validator};
-use crate::framework::value::Value;
 use crate::provider::RedisCloud;
 use crate::provider::diagnostics::api_error;
+use rediscloud_api::{CloudAccount, Error};
+use tfplugin::framework::diag::Diagnostics;
+use tfplugin::framework::list_resource::{Flow, ListItem, ListRequest, ListResource, ListStream};
+use tfplugin::framework::model::{self, ModelError, Val, schema_of, tf};
+use tfplugin::framework::schema::{Schema, Validator};
+use tfplugin::framework::value::Value;
 
 /// The `rediscloud_cloud_account` list resource type.
 #[derive(Debug, Default)]
@@ -323,7 +323,7 @@ mod tests {
         let Some(fields) = object.as_object() else {
             panic!("an object")
         };
-        let crate::framework::value::Type::Object(attrs) =
+        let tfplugin::framework::value::Type::Object(attrs) =
             super::super::model::resource_schema().implied_type()
         else {
             panic!("an object type")

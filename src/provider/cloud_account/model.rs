@@ -6,17 +6,17 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::client::{CloudAccount, Secret};
-use crate::framework::model::{self, ModelError, Val, identity_schema_of, schema_of, tf};
-use crate::framework::schema::{IdentitySchema, Nesting, Schema, Validator, parse_duration};
-use crate::framework::value::{Number, Value};
+use rediscloud_api::{CloudAccount, Secret};
+use tfplugin::framework::model::{self, ModelError, Val, identity_schema_of, schema_of, tf};
+use tfplugin::framework::schema::{IdentitySchema, Nesting, Schema, Validator, parse_duration};
+use tfplugin::framework::value::{Number, Value};
 
 /// Full Terraform type name of the resource and the data source.
 pub const TYPE_NAME: &str = "rediscloud_cloud_account";
 
 /// Redis Cloud's own cloud account ("Redis Internal Resources"), listed for every
 /// account and never managed by users; defined once, by the client.
-pub use crate::client::ops::create::INTERNAL_ACCOUNT_ID;
+pub use rediscloud_api::ops::create::INTERNAL_ACCOUNT_ID;
 
 /// Cloud providers the API accepts.
 pub const PROVIDER_TYPES: [&str; 2] = ["AWS", "GCP"];
@@ -213,7 +213,7 @@ pub fn parse_id(text: &str) -> Result<i64, String> {
 }
 
 /// The `id` of a create not settled when its operation ended. What it needs to be settled
-/// later is kept in private state ([`crate::client::ownership::PendingCreate`]).
+/// later is kept in private state ([`rediscloud_api::ownership::PendingCreate`]).
 pub const PENDING_ID: &str = "pending-create";
 
 /// The `id` prefix under which states written before [`PENDING_ID`] kept a create whose task had

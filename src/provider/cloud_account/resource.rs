@@ -9,23 +9,23 @@ use super::model::{
     INTERNAL_ACCOUNT_ID, LegacyPending, Operation, PENDING_ID, StateId, TYPE_NAME, deadline_text,
     identity_schema, identity_value, merge_account, parse_id, state_id, timeout,
 };
-use crate::client::ops::{CreateFailure, Created, Resolution, UpdateFailure};
-use crate::client::ownership::{Before, Intent, PendingCreate, now_ms};
-use crate::client::{
+use crate::provider::RedisCloud;
+use crate::provider::diagnostics::api_error;
+use rediscloud_api::ops::{CreateFailure, Created, Resolution, UpdateFailure};
+use rediscloud_api::ownership::{Before, Intent, PendingCreate, now_ms};
+use rediscloud_api::{
     Client, CloudAccount, CloudAccountCreateRequest, CloudAccountUpdateRequest, Error,
 };
-use crate::framework::diag::Diagnostics;
-use crate::framework::model::Val;
-use crate::framework::path::AttributePath;
-use crate::framework::private::PrivateState;
-use crate::framework::resource::{
+use tfplugin::framework::diag::Diagnostics;
+use tfplugin::framework::model::Val;
+use tfplugin::framework::path::AttributePath;
+use tfplugin::framework::private::PrivateState;
+use tfplugin::framework::resource::{
     CheckPlanRequest, CreateRequest, DeleteRequest, ImportRequest, PlanRequest, ReadOutcome,
     ReadRequest, Resource, UpdateRequest,
 };
-use crate::framework::schema::{IdentitySchema, Schema};
-use crate::framework::value::{Number, Value};
-use crate::provider::RedisCloud;
-use crate::provider::diagnostics::api_error;
+use tfplugin::framework::schema::{IdentitySchema, Schema};
+use tfplugin::framework::value::{Number, Value};
 
 /// The `rediscloud_cloud_account` resource type.
 #[derive(Debug, Default)]
@@ -528,20 +528,22 @@ impl Resource for CloudAccountResource {
         diags: &mut Diagnostics,
     ) -> Option<Value> {
         let raw = match req.identity {
-            Some(identity) => match crate::framework::model::read::<CloudAccountIdentity>(identity)
-                .ok()
-                .and_then(|i| i.id.into_known())
-            {
-                Some(id) => id,
-                None => {
-                    diags.attribute_error(
-                        AttributePath::root("id"),
-                        "Invalid Import Identity",
-                        "The identity must set `id` to the cloud account ID.",
-                    );
-                    return None;
+            Some(identity) => {
+                match tfplugin::framework::model::read::<CloudAccountIdentity>(identity)
+                    .ok()
+                    .and_then(|i| i.id.into_known())
+                {
+                    Some(id) => id,
+                    None => {
+                        diags.attribute_error(
+                            AttributePath::root("id"),
+                            "Invalid Import Identity",
+                            "The identity must set `id` to the cloud account ID.",
+                        );
+                        return None;
+                    }
                 }
-            },
+            }
             None => req.id.to_owned(),
         };
         match parse_id(&raw) {
@@ -886,7 +888,7 @@ fn pending_outcome(
             // Within the window in which the API may still be catching up, undecided is the
             // normal state of things; after it, evidence is missing and the user must choose.
             let age = std::time::Duration::from_millis(now_ms().saturating_sub(record.sent_at_ms));
-            if record.sent_at_ms > 0 && age < crate::client::DEFAULT_VISIBILITY_WINDOW {
+            if record.sent_at_ms > 0 && age < rediscloud_api::DEFAULT_VISIBILITY_WINDOW {
                 diags.warning(
                     "Cloud Account Still Being Created",
                     format!(

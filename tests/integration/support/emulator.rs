@@ -11,8 +11,79 @@ use serde_json::{Value, json};
 use super::http;
 use super::launcher::{EmulatorProcess, STARTUP_TIMEOUT};
 
-/// The emulator binary Cargo built for this test run.
-pub const EMULATOR_BIN: &str = env!("CARGO_BIN_EXE_rediscloud-emulator");
+/// The emulator's binary, built from this checkout.
+///
+/// The emulator is a crate of its own, so Cargo builds its binary for this test run only with
+/// the whole workspace (`cargo test --workspace`, which `cargo xtask test` runs): that binary,
+/// next to this test's own directory, is used when it is newer than every source file of the
+/// emulator. Otherwise (`cargo test -p terraform-provider-rediscloud` alone) it is built once
+/// into a target directory of its own: the build directory of this run stays locked by the
+/// Cargo that runs these tests.
+pub fn emulator_bin() -> &'static Path {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = format!("rediscloud-emulator{}", std::env::consts::EXE_SUFFIX);
+        let test_exe = std::env::current_exe().expect("the test binary's path");
+        // target/<profile>/deps/integration-… → target/<profile>
+        let profile_dir = test_exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("the test binary lives in target/<profile>/deps");
+        let built = profile_dir.join(&exe);
+        let sources = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/rediscloud-emulator");
+        if is_newer_than_sources(&built, &sources) {
+            return built;
+        }
+        let own_target = profile_dir.join("emulator-for-tests");
+        let release = profile_dir.file_name().is_some_and(|n| n == "release");
+        let mut cargo = Command::new(env!("CARGO"));
+        cargo
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["build", "--quiet", "-p", "rediscloud-emulator", "--bin"])
+            .arg("rediscloud-emulator")
+            .arg("--target-dir")
+            .arg(&own_target);
+        if release {
+            cargo.arg("--release");
+        }
+        let status = cargo
+            .status()
+            .expect("running cargo build -p rediscloud-emulator");
+        assert!(
+            status.success(),
+            "cargo build -p rediscloud-emulator failed: {status}"
+        );
+        own_target
+            .join(if release { "release" } else { "debug" })
+            .join(exe)
+    })
+}
+
+/// Whether `bin` exists and is newer than every file under `sources` and the lock file.
+fn is_newer_than_sources(bin: &Path, sources: &Path) -> bool {
+    fn modified(path: &Path) -> Option<std::time::SystemTime> {
+        std::fs::metadata(path).and_then(|m| m.modified()).ok()
+    }
+    fn newest_under(dir: &Path) -> Option<std::time::SystemTime> {
+        std::fs::read_dir(dir)
+            .ok()?
+            .flatten()
+            .filter_map(|entry| {
+                let path = entry.path();
+                if path.is_dir() {
+                    newest_under(&path)
+                } else {
+                    modified(&path)
+                }
+            })
+            .max()
+    }
+    let lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.lock");
+    match (modified(bin), newest_under(sources).max(modified(&lock))) {
+        (Some(built), Some(newest)) => built >= newest,
+        _ => false,
+    }
+}
 
 /// Millisecond latencies keep every asynchronous task visible to the provider while the suite stays fast.
 const DEFAULT_ARGS: &[(&str, &str)] = &[
@@ -126,7 +197,7 @@ impl Emulator {
             move |line| lock(&sink).push(line)
         };
         let started = EmulatorProcess::spawn(
-            Command::new(EMULATOR_BIN)
+            Command::new(emulator_bin())
                 .args(args)
                 .stdin(Stdio::null())
                 .stderr(Stdio::piped()),

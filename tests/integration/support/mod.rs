@@ -29,7 +29,7 @@ mod tf_version;
 pub mod tfcore;
 mod workdir;
 
-pub use emulator::{EMULATOR_BIN, Emulator};
+pub use emulator::{Emulator, emulator_bin};
 pub use shell::Sandbox;
 pub use steps::{
     CheckDestroy, CompareValue, ImportVerify, JsonCheck, PlanCheck, StateCheck, Step, TestCase,

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::emulator::EMULATOR_BIN;
+use super::emulator::emulator_bin;
 use super::files::copy_tree;
 use super::terraform::{TfOutput, drain, join, strip_ansi, terraform};
 use super::workdir::PROVIDER_BIN;
@@ -46,7 +46,7 @@ impl Sandbox {
         for (link, target) in [
             ("terraform", terraform()),
             ("terraform-provider-rediscloud", Path::new(PROVIDER_BIN)),
-            ("rediscloud-emulator", Path::new(EMULATOR_BIN)),
+            ("rediscloud-emulator", emulator_bin()),
         ] {
             let target = fs::canonicalize(target)
                 .unwrap_or_else(|err| panic!("resolving {}: {err}", target.display()));

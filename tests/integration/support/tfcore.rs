@@ -8,13 +8,13 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use pb::provider_server::Provider as _;
-use rediscloud_tf::framework::msgpack;
-use rediscloud_tf::framework::schema::Schema;
-use rediscloud_tf::framework::server::FrameworkServer;
-use rediscloud_tf::framework::value::{Type, Value};
-use rediscloud_tf::provider::RedisCloudProvider;
-use rediscloud_tf::provider::cloud_account::model::{self, Operation};
-use rediscloud_tf::wire::proto::tfplugin6 as pb;
+use terraform_provider_rediscloud::provider::RedisCloudProvider;
+use terraform_provider_rediscloud::provider::cloud_account::model::{self, Operation};
+use tfplugin::framework::msgpack;
+use tfplugin::framework::schema::Schema;
+use tfplugin::framework::server::FrameworkServer;
+use tfplugin::framework::value::{Type, Value};
+use tfplugin::wire::proto::tfplugin6 as pb;
 
 /// The server under test.
 pub type Server = FrameworkServer<RedisCloudProvider>;

@@ -1,0 +1,146 @@
+//! Update: a PUT of absolute values, reconciled when its answer is lost.
+
+use tokio::time::Instant;
+
+use super::MAX_SENDS;
+use super::ownership::Owner;
+use crate::models::{AccountStatusKind, CloudAccount, CloudAccountUpdateRequest, TaskStatus};
+use crate::{Client, Error};
+
+const UPDATE_COMMAND: &str = "cloudAccountUpdateRequest";
+
+/// Why an update did not complete.
+#[derive(Debug)]
+pub enum UpdateFailure {
+    /// Certainly not applied (a 4xx, or the task failed).
+    Rejected(Error),
+    /// Accepted as task `task_id`, which had not finished.
+    Pending { task_id: String, err: Error },
+    /// Whether it was applied is unknown.
+    Unknown { err: Error },
+}
+
+impl Client {
+    /// Updates account `id` and waits for its task; an ambiguous PUT is reconciled, never
+    /// assumed. `rotates_secrets` says whether the PUT changes a secret the API never returns.
+    pub async fn update_cloud_account_reconciled(
+        &self,
+        id: i64,
+        body: &CloudAccountUpdateRequest,
+        rotates_secrets: bool,
+    ) -> Result<(), UpdateFailure> {
+        let claims = self.claims();
+        let owner = claims.owner();
+        let (deadline, stop) = self.bounds_or_default();
+        let mut sends = 0;
+        loop {
+            sends += 1;
+            let asked_at = Instant::now();
+            match self.update_cloud_account(id, body).await {
+                Ok(task) => {
+                    claims.claim_task(owner, &task.task_id);
+                    return match self.wait_for_task(&task.task_id, deadline, &stop).await {
+                        Ok(_) => Ok(()),
+                        Err(err @ Error::TaskFailed(_)) => Err(UpdateFailure::Rejected(err)),
+                        Err(err) => match self.last_look_at_task(&task.task_id).await {
+                            Some(t) if t.task_status() == TaskStatus::ProcessingCompleted => Ok(()),
+                            Some(t) if t.failure().is_some() => Err(UpdateFailure::Rejected(
+                                Error::TaskFailed(Box::new(t.failure().unwrap_or_default())),
+                            )),
+                            _ => Err(UpdateFailure::Pending {
+                                task_id: task.task_id,
+                                err,
+                            }),
+                        },
+                    };
+                }
+                Err(err @ Error::Ambiguous { .. }) => {
+                    let sent_at = err.sent_at().unwrap_or(asked_at);
+                    tracing::warn!(cloud_account_id = id, error = %err, "the update of cloud account {id} has an unknown outcome ({err}); reconciling");
+                    match self.settle(id, UPDATE_COMMAND, sent_at, owner).await {
+                        Ok(account) if !rotates_secrets && shows_update(&account, body) => {
+                            return Ok(());
+                        }
+                        Ok(_) if sends < MAX_SENDS => {
+                            tracing::info!(
+                                cloud_account_id = id,
+                                "nothing is in progress for cloud account {id} and the update is not visible; sending it again (a PUT sets absolute values)"
+                            );
+                        }
+                        Ok(_) => return Err(UpdateFailure::Unknown { err }),
+                        Err(e @ (Error::Timeout { .. } | Error::Cancelled { .. })) => {
+                            tracing::warn!(error = %e, "gave up reconciling the update: {e}");
+                            return Err(UpdateFailure::Unknown { err });
+                        }
+                        // The account could not be read: the PUT may still have been applied.
+                        Err(e) => return Err(UpdateFailure::Unknown { err: e }),
+                    }
+                }
+                Err(err) => return Err(UpdateFailure::Rejected(err)),
+            }
+        }
+    }
+
+    /// Waits until account `id` has no `command` task of another owner in progress and is in no
+    /// transitional status, for at least the grace since `sent_at`; returns the account then.
+    pub(super) async fn settle(
+        &self,
+        id: i64,
+        command: &str,
+        sent_at: Instant,
+        owner: Owner,
+    ) -> Result<CloudAccount, Error> {
+        let claims = self.claims();
+        let grace = self.inner.poll.not_found_grace;
+        let what = format!("cloud account {id} to settle after an interrupted request");
+        let mut schedule = self.schedule();
+        let mut fresh_after = sent_at;
+        loop {
+            let past_grace = fresh_after >= sent_at + grace;
+            let look = async {
+                // From the shared list (by ID only where the list masks a field).
+                let account = self.read_cloud_account(id).await?;
+                let tasks = self.tasks_since(fresh_after).await?;
+                Ok::<_, Error>((account, tasks))
+            }
+            .await;
+            fresh_after = Instant::now();
+            match look {
+                Ok((account, tasks)) => {
+                    // A task of this command that names another account is not this one's.
+                    let busy = account.status_kind() == AccountStatusKind::Pending
+                        || tasks.iter().any(|t| {
+                            t.command_type.as_deref() == Some(command)
+                                && t.task_status().is_in_progress()
+                                && t.resource_id().is_none_or(|r| r == id)
+                                && !claims.task_held_by_other(owner, &t.task_id)
+                        });
+                    if !busy && past_grace {
+                        return Ok(account);
+                    }
+                }
+                Err(e) if e.is_transient() => {}
+                Err(e) => return Err(e),
+            }
+            self.reconcile_pause(schedule.next_delay(), &what).await?;
+        }
+    }
+}
+
+/// Whether every field the PUT sets, other than secrets, is seen with the requested value.
+fn shows_update(account: &CloudAccount, body: &CloudAccountUpdateRequest) -> bool {
+    let name_ok = body
+        .name
+        .as_deref()
+        .is_none_or(|n| account.name.as_deref() == Some(n));
+    let key_ok = account
+        .access_key_id
+        .as_deref()
+        .is_some_and(|k| k == body.access_key_id);
+    // An account that does not report its sign-in URL cannot show that it changed.
+    let url_ok = body
+        .sign_in_login_url
+        .as_deref()
+        .is_none_or(|u| account.sign_in_login_url.as_deref() == Some(u));
+    name_ok && key_ok && url_ok
+}
