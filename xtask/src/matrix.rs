@@ -8,7 +8,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::{make_executable, python_string, terraform_version};
+use crate::tools::{make_executable, python_string, terraform_version};
 
 /// Environment variable that hands the matrix's Terraform binaries (comma-separated) to the test suite.
 pub const ENV: &str = "TF_ACC_TERRAFORM_MATRIX";

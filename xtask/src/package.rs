@@ -63,6 +63,43 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
+/// Packages the emulator's `binary` beside the provider's release: a zip of the one binary,
+/// `rediscloud-emulator`, and a `.sha256` file of that zip. Returns the zip's path.
+#[allow(dead_code)] // The release test includes this file for `package` alone.
+pub fn package_emulator(
+    binary: &Path,
+    version: &str,
+    os: &str,
+    arch: &str,
+    out: &Path,
+) -> io::Result<PathBuf> {
+    fs::create_dir_all(out)?;
+    let zip_name = format!("rediscloud-emulator_{version}_{os}_{arch}.zip");
+    let zip_path = out.join(&zip_name);
+    write_zip(&zip_path, "rediscloud-emulator", &fs::read(binary)?)?;
+    fs::write(
+        out.join(format!("{zip_name}.sha256")),
+        format!("{}  {zip_name}\n", sha256_hex(&fs::read(&zip_path)?)),
+    )?;
+    Ok(zip_path)
+}
+
+/// Writes a zip of one executable entry `name` holding `bytes`.
+fn write_zip(zip_path: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+    let mut zip = zip::ZipWriter::new(fs::File::create(zip_path)?);
+    // A fixed timestamp, the zip epoch 1980-01-01 00:00:00, keeps the zip (and so its hash)
+    // reproducible; left unset, the zip crate stamps the current time when its `time`
+    // feature is on, which any crate in the build could turn on.
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .last_modified_time(zip::DateTime::default())
+        .unix_permissions(0o755);
+    zip.start_file(name, options).map_err(io::Error::other)?;
+    zip.write_all(bytes)?;
+    zip.finish().map_err(io::Error::other)?;
+    Ok(())
+}
+
 /// Packages `binary` as release `version` for `os`/`arch` into `out`.
 pub fn package(
     binary: &Path,
@@ -75,21 +112,11 @@ pub fn package(
     let base = format!("terraform-provider-{TYPE}_{version}");
     let zip_name = format!("{base}_{os}_{arch}.zip");
     let zip_path = out.join(&zip_name);
-    let exe = fs::read(binary)?;
-    {
-        let mut zip = zip::ZipWriter::new(fs::File::create(&zip_path)?);
-        // A fixed timestamp, the zip epoch 1980-01-01 00:00:00, keeps the zip (and so its hash)
-        // reproducible; left unset, the zip crate stamps the current time when its `time`
-        // feature is on, which any crate in the build could turn on.
-        let options = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Deflated)
-            .last_modified_time(zip::DateTime::default())
-            .unix_permissions(0o755);
-        zip.start_file(format!("terraform-provider-{TYPE}_v{version}"), options)
-            .map_err(io::Error::other)?;
-        zip.write_all(&exe)?;
-        zip.finish().map_err(io::Error::other)?;
-    }
+    write_zip(
+        &zip_path,
+        &format!("terraform-provider-{TYPE}_v{version}"),
+        &fs::read(binary)?,
+    )?;
     let manifest_name = format!("{base}_manifest.json");
     let manifest = out.join(&manifest_name);
     fs::write(
@@ -172,6 +199,31 @@ mod tests {
         assert_eq!((t.hour(), t.minute(), t.second()), (0, 0, 0));
         assert_eq!(entry.unix_mode().map(|m| m & 0o777), Some(0o755));
         drop(entry);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_emulator_ships_as_its_own_zip_with_its_hash() {
+        let dir = scratch("emulator");
+        let bin = dir.join("emulator");
+        fs::write(&bin, "#!/bin/sh\necho emulator\n").unwrap();
+        let zip = package_emulator(&bin, "1.2.3", "linux", "amd64", &dir.join("out")).unwrap();
+        assert!(zip.ends_with("rediscloud-emulator_1.2.3_linux_amd64.zip"));
+        let mut archive = zip::ZipArchive::new(fs::File::open(&zip).unwrap()).unwrap();
+        let entry = archive.by_index(0).unwrap();
+        assert_eq!(entry.name().unwrap(), "rediscloud-emulator");
+        assert_eq!(entry.unix_mode().map(|m| m & 0o777), Some(0o755));
+        drop(entry);
+        let sums =
+            fs::read_to_string(dir.join("out/rediscloud-emulator_1.2.3_linux_amd64.zip.sha256"))
+                .unwrap();
+        assert_eq!(
+            sums,
+            format!(
+                "{}  rediscloud-emulator_1.2.3_linux_amd64.zip\n",
+                sha256_hex(&fs::read(&zip).unwrap())
+            )
+        );
         let _ = fs::remove_dir_all(&dir);
     }
 }

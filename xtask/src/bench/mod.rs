@@ -17,6 +17,7 @@ use anyhow::{Context, Result, bail};
 use time::macros::format_description;
 use time::{OffsetDateTime, UtcOffset};
 
+mod build;
 mod cpu;
 mod handshake;
 mod latency;
@@ -77,7 +78,7 @@ struct Prepared {
 /// Builds the control plugin (benches/control_provider.rs, a Cargo example) in release mode.
 fn build_control(root: &Path, release_dir: &Path) -> Result<PathBuf> {
     println!("==> building the control plugin (cargo build --release --example control-provider)");
-    let status = crate::cargo(root)
+    let status = crate::tools::cargo(root)
         .args(["build", "--release", "--example", "control-provider"])
         .status()
         .context("running cargo build")?;
@@ -157,6 +158,19 @@ pub fn run_scale(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str) 
     Ok(())
 }
 
+/// `cargo xtask bench build`: only the build section, printed, with no report written.
+pub fn run_build(root: &Path) -> Result<()> {
+    let work = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| root.join("target"), PathBuf::from)
+        .join("bench");
+    fs::create_dir_all(&work)?;
+    let builds = build::measure(root, &work)?;
+    let deps = build::dependencies(root)?;
+    print!("{}", build::summary_rows(&builds, &deps));
+    println!("{}", deps.direct);
+    Ok(())
+}
+
 /// `cargo xtask bench shared`: only the shared-key section, printed, with no report written.
 pub fn run_shared(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str) -> Result<()> {
     let Prepared { work, env, .. } = prepare(root, release_dir, version, false)?;
@@ -197,7 +211,7 @@ pub fn run(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str) -> Res
 
     let (cpus, model) = machine();
     let mut loads = vec![load_average()];
-    let terraform = crate::terraform_version(tf_bin)?;
+    let terraform = crate::tools::terraform_version(tf_bin)?;
 
     // (3) first, while nothing else runs on the machine.
     println!("==> start-up: spawn -> handshake line of the release provider, {STARTUP_RUNS} runs");
@@ -275,6 +289,14 @@ pub fn run(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str) -> Res
     );
     let shared = shared_key::measure(&emulator_bin, &plain, &mut dirs)?;
 
+    // (8): cold builds, last: they keep both CPUs busy for minutes.
+    println!(
+        "==> build: the provider's cold release build at {} and at this commit",
+        build::BEFORE_SPLIT
+    );
+    let builds = build::measure(root, &work)?;
+    let dependencies = build::dependencies(root)?;
+
     let results = Results {
         cpus,
         model,
@@ -289,6 +311,8 @@ pub fn run(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str) -> Res
         loads,
         scale,
         shared,
+        builds,
+        dependencies,
         no_jitter: std::env::var("AWS_LC_SYS_NO_JITTER_ENTROPY").unwrap_or_default(),
     };
     let docs = root.join("docs");

@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use super::build::{self, Build, Dependencies};
 use super::cpu::{CPU_RUNS, CpuSplit};
 use super::latency::{
     ACTIVATION_MS, Counts, DELETE_MS, LATENCY_RUNS, Latency, POLL_CAP_MS, POLL_GROWTH,
@@ -52,6 +53,9 @@ pub(super) struct Results {
     pub(super) scale: Vec<scale::Run>,
     /// §7.
     pub(super) shared: Vec<SharedRun>,
+    /// §8.
+    pub(super) builds: Vec<Build>,
+    pub(super) dependencies: Dependencies,
     /// `AWS_LC_SYS_NO_JITTER_ENTROPY` as the release build saw it.
     pub(super) no_jitter: String,
 }
@@ -212,6 +216,7 @@ pub(super) fn report(r: &Results) -> String {
     s.pop();
     s.push_str(&scale::summary_rows(&r.scale, verdict));
     s.push_str(&shared_key::summary_rows(&r.shared));
+    s.push_str(&build::summary_rows(&r.builds, &r.dependencies));
     s.push('\n');
     let w = &mut s;
 
@@ -566,6 +571,7 @@ pub(super) fn report(r: &Results) -> String {
     );
     s.push_str(&scale::section(&r.scale, 6));
     s.push_str(&shared_key::section(&r.shared, 7));
+    s.push_str(&build::section(&r.builds, &r.dependencies, 8));
     s
 }
 
