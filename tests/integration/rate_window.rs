@@ -19,16 +19,14 @@ fn accounts(n: usize) -> String {
     hcl
 }
 
-/// The API's window here is 4 s long and opens at a key's first request; 60 requests fit in it.
-/// The provider's own pacing assumes the real API's minute: only the API's count can tell it
-/// when a window ended, and it asks, rather than waiting the minute out.
-#[test]
-fn a_window_spent_by_another_run_is_used_up_and_its_reset_noticed_without_waiting_a_minute() {
-    let emulator = Emulator::start(&[
+/// An emulator whose windows of `length_ms` open at a key's first request and hold `limit`
+/// requests, with millisecond task stages.
+fn small_windows(limit: &str, length_ms: &str) -> Emulator {
+    Emulator::start(&[
         "--rate-limit",
-        "60",
+        limit,
         "--rate-window-ms",
-        "4000",
+        length_ms,
         "--rate-window-start",
         "first_request",
         "--task-stage-ms",
@@ -37,11 +35,24 @@ fn a_window_spent_by_another_run_is_used_up_and_its_reset_noticed_without_waitin
         "20",
         "--delete-ms",
         "10",
-    ]);
-    let mut w = Workdir::new("rate_window_back_to_back");
-    for (k, v) in emulator.provider_env() {
-        w = w.env(&k, &v);
-    }
+    ])
+}
+
+/// A working directory whose provider talks to `emulator`.
+fn workdir_on(emulator: &Emulator, name: &str) -> Workdir {
+    emulator
+        .provider_env()
+        .into_iter()
+        .fold(Workdir::new(name), |w, (k, v)| w.env(&k, &v))
+}
+
+/// The API's window here is 4 s long and opens at a key's first request; 60 requests fit in it.
+/// The provider's own pacing assumes the real API's minute: only the API's count can tell it
+/// when a window ended, and it asks, rather than waiting the minute out.
+#[test]
+fn a_window_spent_by_another_run_is_used_up_and_its_reset_noticed_without_waiting_a_minute() {
+    let emulator = small_windows("60", "4000");
+    let w = workdir_on(&emulator, "rate_window_back_to_back");
     w.write_config(&accounts(4));
     // Another run has just spent all but 5 of the window.
     assert_eq!(emulator.spend_rate(55), 5);
@@ -69,27 +80,11 @@ fn a_window_spent_by_another_run_is_used_up_and_its_reset_noticed_without_waitin
 /// neither may take the windows for itself until it is done, nor wait out a minute it assumed.
 #[test]
 fn two_workspaces_writing_on_one_key_at_once_both_make_progress() {
-    let emulator = Emulator::start(&[
-        "--rate-limit",
-        "30",
-        "--rate-window-ms",
-        "3000",
-        "--rate-window-start",
-        "first_request",
-        "--task-stage-ms",
-        "10",
-        "--activation-ms",
-        "20",
-        "--delete-ms",
-        "10",
-    ]);
+    let emulator = small_windows("30", "3000");
     let workspaces: Vec<(&str, Workdir)> = ["alpha", "beta"]
         .into_iter()
         .map(|name| {
-            let mut w = Workdir::new(&format!("rate_window_{name}"));
-            for (k, v) in emulator.provider_env() {
-                w = w.env(&k, &v);
-            }
+            let w = workdir_on(&emulator, &format!("rate_window_{name}"));
             w.write_config(&named_accounts(name, 4));
             (name, w)
         })
