@@ -27,8 +27,8 @@ use tfplugin::framework::diag::Diagnostics;
 use tfplugin::framework::path::AttributePath;
 use tfplugin::framework::provider::{ConfigureRequest, Provider};
 use tfplugin::framework::resource::{
-    CreateRequest, DeleteRequest, ImportRequest, PlanRequest, ReadOutcome, ReadRequest, Resource,
-    UpdateRequest,
+    CreateRequest, DeleteRequest, IgnoredAny, ImportRequest, PlanRequest, ReadOutcome, ReadRequest,
+    Resource, UpdateRequest,
 };
 use tfplugin::framework::schema::{Attribute, Block, IdentitySchema, Presence, Schema};
 use tfplugin::framework::server::{FrameworkServer, in_request, terminate};
@@ -61,7 +61,7 @@ impl Provider for ControlProvider {
         Some(())
     }
 
-    fn resources(&self) -> Vec<Arc<dyn Resource<Data = ()>>> {
+    fn resources(&self) -> Vec<Arc<dyn tfplugin::framework::resource::AnyResource<Data = ()>>> {
         vec![
             Arc::new(Control(Shape::Data)),
             Arc::new(Control(Shape::CloudAccount)),
@@ -118,6 +118,7 @@ fn fill_unknowns(planned: &Value, schema: &Schema) -> Value {
 #[async_trait]
 impl Resource for Control {
     type Data = ();
+    type Model = IgnoredAny;
 
     fn type_name(&self) -> &'static str {
         match self.0 {

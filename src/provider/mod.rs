@@ -17,7 +17,7 @@ use tfplugin::framework::list_resource::ListResource;
 use tfplugin::framework::model::{self, Val, schema_of, tf};
 use tfplugin::framework::path::AttributePath;
 use tfplugin::framework::provider::{ConfigureRequest, Provider};
-use tfplugin::framework::resource::Resource;
+use tfplugin::framework::resource::AnyResource;
 use tfplugin::framework::schema::{Schema, Validator};
 
 /// The provider's version, as built.
@@ -157,7 +157,7 @@ impl Provider for RedisCloudProvider {
         Some(data)
     }
 
-    fn resources(&self) -> Vec<Arc<dyn Resource<Data = RedisCloud>>> {
+    fn resources(&self) -> Vec<Arc<dyn AnyResource<Data = RedisCloud>>> {
         vec![Arc::new(cloud_account::resource::CloudAccountResource)]
     }
 

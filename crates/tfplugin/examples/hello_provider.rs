@@ -1,17 +1,13 @@
-//! A whole Terraform provider: `hello_greeting` turns a `name` into a `text`, kept in state.
-//! `cargo build -p tfplugin --example hello-provider` builds it; `tests/hello.rs` runs it
-//! under real Terraform.
+//! A whole provider: `hello_greeting` turns a `name` into a `text`. See the README.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use tfplugin::framework::diag::Diagnostics;
-use tfplugin::framework::provider::{ConfigureRequest, Provider};
-use tfplugin::framework::resource::*;
-use tfplugin::framework::schema::{Attribute, Block, Presence, Schema};
-use tfplugin::framework::server::{FrameworkServer, in_request, terminate};
-use tfplugin::framework::value::Value;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use tfplugin::framework::{diag::Diagnostics, model::*, provider::*, resource::*, schema::Schema};
+use tfplugin::framework::{server::*, value::Value};
 use tfplugin::wire::{ServeOptions, logging::LogOptions, run};
 
 struct Hello;
@@ -25,67 +21,79 @@ impl Provider for Hello {
     async fn configure(&self, _: ConfigureRequest<'_>, _: &mut Diagnostics) -> Option<()> {
         Some(())
     }
-    fn resources(&self) -> Vec<Arc<dyn Resource<Data = ()>>> {
+    fn resources(&self) -> Vec<Arc<dyn AnyResource<Data = ()>>> {
         vec![Arc::new(Greeting)]
     }
 }
 
-struct Greeting;
+/// A greeting, kept in state. (The model is the schema: names, types, docs and flags.)
+#[derive(Clone, Serialize, Deserialize, JsonSchema)]
+struct GreetingModel {
+    /// Whom to greet.
+    #[schemars(transform = tf::required().requires_replace())]
+    name: Val<String>,
+    /// The greeting.
+    #[schemars(transform = tf::computed())]
+    text: Val<String>,
+}
 
-/// The planned object with `text` filled in: what the provider computes.
-fn greet(planned: &Value) -> Value {
-    let mut state = planned.clone();
-    let text = format!(
-        "Hello, {}!",
-        planned.attr("name").as_str().unwrap_or("world")
-    );
-    if let Some(attrs) = state.as_object_mut() {
-        attrs.insert("text".to_owned(), Value::string(text));
-    }
-    state
+struct Greeting;
+fn greet(config: &GreetingModel) -> Option<Value> {
+    let mut state = config.clone();
+    let name = config.name.as_deref().unwrap_or("world");
+    state.text = Val::from(Some(format!("Hello, {name}!")));
+    write(&state).ok()
 }
 
 #[async_trait]
 impl Resource for Greeting {
     type Data = ();
+    type Model = GreetingModel;
     fn type_name(&self) -> &'static str {
         "hello_greeting"
     }
     fn schema(&self) -> Schema {
-        let mut name = Attribute::string("name", Presence::Required);
-        name.description = "Whom to greet.".to_owned();
-        name.requires_replace = true;
-        Schema {
-            block: Block {
-                description: "A greeting, kept in state.".to_owned(),
-                attributes: vec![name, Attribute::string("text", Presence::Computed)],
-                ..Block::default()
-            },
-            ..Schema::default()
-        }
+        schema_of::<GreetingModel>(0)
     }
-    async fn create(&self, _: &(), req: CreateRequest<'_>, _: &mut Diagnostics) -> Option<Value> {
-        Some(greet(req.planned))
+    async fn create(
+        &self,
+        _: &(),
+        req: CreateRequest<'_, GreetingModel>,
+        _: &mut Diagnostics,
+    ) -> Option<Value> {
+        greet(req.config_model)
     }
-    async fn read(&self, _: &(), req: ReadRequest<'_>, _: &mut Diagnostics) -> ReadOutcome {
+    async fn read(
+        &self,
+        _: &(),
+        req: ReadRequest<'_, GreetingModel>,
+        _: &mut Diagnostics,
+    ) -> ReadOutcome {
         ReadOutcome::Found(req.current.clone())
     }
-    async fn update(&self, _: &(), req: UpdateRequest<'_>, _: &mut Diagnostics) -> Option<Value> {
-        Some(greet(req.planned))
+    async fn update(
+        &self,
+        _: &(),
+        req: UpdateRequest<'_, GreetingModel>,
+        _: &mut Diagnostics,
+    ) -> Option<Value> {
+        greet(req.config_model)
     }
-    async fn delete(&self, _: &(), _: DeleteRequest<'_>, _: &mut Diagnostics) {}
+    async fn delete(&self, _: &(), _: DeleteRequest<'_, GreetingModel>, _: &mut Diagnostics) {}
 }
 
 fn main() -> ExitCode {
-    let options = ServeOptions {
-        provider_address: "registry.terraform.io/example/hello",
-        log: LogOptions {
-            level_var: "TF_LOG_PROVIDER_HELLO",
-            crates: &["hello_provider"],
+    run(
+        FrameworkServer::new(Hello),
+        ServeOptions {
+            provider_address: "registry.terraform.io/example/hello",
+            log: LogOptions {
+                level_var: "TF_LOG_PROVIDER_HELLO",
+                crates: &["hello_provider"],
+            },
+            debug: std::env::args().any(|a| a == "--debug"),
+            recovered_panic: in_request,
+            on_terminate: terminate,
         },
-        debug: std::env::args().any(|a| a == "--debug"),
-        recovered_panic: in_request,
-        on_terminate: terminate,
-    };
-    run(FrameworkServer::new(Hello), options)
+    )
 }

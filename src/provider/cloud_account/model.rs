@@ -296,7 +296,11 @@ pub struct AccountConfig {
 impl AccountConfig {
     /// Reads a wholly known configuration (apply time); the error names what is missing.
     pub fn from_config(config: &Value) -> Result<AccountConfig, String> {
-        let m = CloudAccountModel::read(config).map_err(|e| e.to_string())?;
+        Self::from_model(&CloudAccountModel::read(config).map_err(|e| e.to_string())?)
+    }
+
+    /// [`AccountConfig::from_config`] of a configuration already decoded.
+    pub fn from_model(m: &CloudAccountModel) -> Result<AccountConfig, String> {
         fn text(v: &Val<String>, name: &str) -> Result<String, String> {
             v.known()
                 .cloned()
@@ -356,10 +360,10 @@ impl Operation {
 
 /// What a timeout of `op` tells the user: its deadline as written (`delete = "5s"`), or its
 /// default, and where to raise it.
-pub fn deadline_text(obj: &Value, op: Operation) -> String {
-    let written = model::read::<WithTimeouts>(obj)
-        .ok()
-        .and_then(|m| m.timeouts.into_known())
+pub fn deadline_text(timeouts: &Val<Timeouts>, op: Operation) -> String {
+    let written = timeouts
+        .known()
+        .cloned()
         .and_then(|t| {
             match op {
                 Operation::Create => t.create,
@@ -377,23 +381,22 @@ pub fn deadline_text(obj: &Value, op: Operation) -> String {
         ),
         None => format!(
             "The deadline `{key} = \"{}m\"` (the default) ran out. If Redis Cloud needs longer, set a longer `{key}` in this resource's `timeouts` block.",
-            timeout(&Value::Null, op).as_secs() / 60
+            timeout(&Val::Null, op).as_secs() / 60
         ),
     }
 }
 
-/// Only the block that holds the timeouts, so that nothing else in an object matters.
-#[derive(Deserialize)]
-struct WithTimeouts {
-    timeouts: Val<Timeouts>,
+/// The `timeouts` block of a state, plan or configuration object (null when it has none).
+pub fn timeouts_of(obj: &Value) -> Val<Timeouts> {
+    match obj.attr("timeouts") {
+        Value::Null => Val::Null,
+        block => model::read::<Timeouts>(block).map_or(Val::Null, |t| Val::from(Some(t))),
+    }
 }
 
-/// The configured timeout of `op` from a state or configuration object.
-pub fn timeout(obj: &Value, op: Operation) -> Duration {
-    let timeouts = model::read::<WithTimeouts>(obj)
-        .ok()
-        .and_then(|m| m.timeouts.into_known())
-        .unwrap_or_default();
+/// The timeout of `op` from an object's `timeouts` block, or its default.
+pub fn timeout(timeouts: &Val<Timeouts>, op: Operation) -> Duration {
+    let timeouts = timeouts.known().cloned().unwrap_or_default();
     let (configured, default) = match op {
         Operation::Create => (timeouts.create, DEFAULT_TIMEOUT),
         Operation::Read => (timeouts.read, DEFAULT_READ_TIMEOUT),
@@ -460,9 +463,10 @@ mod tests {
             .into_iter()
             .collect(),
         );
+        let obj = timeouts_of(&obj);
         assert_eq!(timeout(&obj, Operation::Create), Duration::from_secs(90));
         assert_eq!(timeout(&obj, Operation::Delete), DEFAULT_TIMEOUT);
-        assert_eq!(timeout(&Value::Null, Operation::Read), DEFAULT_READ_TIMEOUT);
+        assert_eq!(timeout(&Val::Null, Operation::Read), DEFAULT_READ_TIMEOUT);
         assert!(
             deadline_text(&obj, Operation::Create)
                 .starts_with("The deadline `create = \"90s\"` in this resource's `timeouts` block")
@@ -472,7 +476,7 @@ mod tests {
                 .starts_with("The deadline `delete = \"10m\"` (the default) ran out.")
         );
         assert!(
-            deadline_text(&Value::Null, Operation::Read)
+            deadline_text(&Val::Null, Operation::Read)
                 .starts_with("The deadline `read = \"5m\"` (the default)")
         );
     }

@@ -61,6 +61,7 @@ const KEPT_IN_STATE: &str = "The cloud account exists and is recorded in state, 
 #[async_trait]
 impl Resource for CloudAccountResource {
     type Data = RedisCloud;
+    type Model = CloudAccountModel;
 
     fn type_name(&self) -> &'static str {
         TYPE_NAME
@@ -217,20 +218,21 @@ impl Resource for CloudAccountResource {
     async fn create(
         &self,
         data: &RedisCloud,
-        req: CreateRequest<'_>,
+        req: CreateRequest<'_, CloudAccountModel>,
         diags: &mut Diagnostics,
     ) -> Option<Value> {
         let planned_free: Option<NameFreeWhenPlanned> =
             req.planned_private.get(NAME_FREE_WHEN_PLANNED);
-        let cfg = match AccountConfig::from_config(req.config) {
+        let cfg = match AccountConfig::from_model(req.config_model) {
             Ok(c) => c,
             Err(why) => {
                 diags.error("Invalid Cloud Account Configuration", why);
                 return None;
             }
         };
-        let deadline = Instant::now() + timeout(req.planned, Operation::Create);
-        let deadline_said = deadline_text(req.planned, Operation::Create);
+        let timeouts = &req.config_model.timeouts;
+        let deadline = Instant::now() + timeout(timeouts, Operation::Create);
+        let deadline_said = deadline_text(timeouts, Operation::Create);
         let client = data.client(diags)?.bounded(deadline, &req.stop);
         let body = CloudAccountCreateRequest {
             name: cfg.name.clone(),
@@ -280,15 +282,16 @@ impl Resource for CloudAccountResource {
     async fn read(
         &self,
         data: &RedisCloud,
-        req: ReadRequest<'_>,
+        req: ReadRequest<'_, CloudAccountModel>,
         diags: &mut Diagnostics,
     ) -> ReadOutcome {
         let current = req.current.clone();
         let Some(client) = data.client(diags) else {
             return ReadOutcome::Found(current);
         };
-        let deadline = Instant::now() + timeout(&current, Operation::Read);
-        let deadline_said = deadline_text(&current, Operation::Read);
+        let timeouts = &req.current_model.timeouts;
+        let deadline = Instant::now() + timeout(timeouts, Operation::Read);
+        let deadline_said = deadline_text(timeouts, Operation::Read);
         let client = client.bounded(deadline, &req.stop);
         let id = match state_id(&current) {
             Ok(StateId::Account(id)) => id,
@@ -297,7 +300,7 @@ impl Resource for CloudAccountResource {
                     return ReadOutcome::Found(current);
                 };
                 let outcome = client.resolve_pending_create(&record).await;
-                return pending_outcome(outcome, record, current, req.private, diags);
+                return pending_outcome(outcome, record, current, timeouts, req.private, diags);
             }
             Err(why) => {
                 diags.error("Invalid Cloud Account State", why);
@@ -342,7 +345,7 @@ impl Resource for CloudAccountResource {
     async fn update(
         &self,
         data: &RedisCloud,
-        req: UpdateRequest<'_>,
+        req: UpdateRequest<'_, CloudAccountModel>,
         diags: &mut Diagnostics,
     ) -> Option<Value> {
         // What the plan recorded for a possible replacement is not kept in state.
@@ -364,31 +367,24 @@ impl Resource for CloudAccountResource {
                 return Some(prior);
             }
         };
-        let cfg = match AccountConfig::from_config(req.config) {
+        let cfg = match AccountConfig::from_model(req.config_model) {
             Ok(c) => c,
             Err(why) => {
                 diags.error("Invalid Cloud Account Configuration", why);
                 return Some(prior);
             }
         };
-        let deadline = Instant::now() + timeout(req.planned, Operation::Update);
-        let deadline_said = deadline_text(req.planned, Operation::Update);
+        let timeouts = &req.planned_model.timeouts;
+        let deadline = Instant::now() + timeout(timeouts, Operation::Update);
+        let deadline_said = deadline_text(timeouts, Operation::Update);
         let client = client.bounded(deadline, &req.stop);
-        let (prior_model, mut planned_model) = match (
-            CloudAccountModel::read(&prior),
-            CloudAccountModel::read(req.planned),
-        ) {
-            (Ok(p), Ok(n)) => (p, n),
-            (Err(err), _) | (_, Err(err)) => {
-                diags.error("Invalid Cloud Account Plan", err.to_string());
-                return Some(prior);
-            }
-        };
+        let prior_model = req.prior_model;
+        let mut planned_model = req.planned_model.clone();
         if !prior_model.sends_anything(&planned_model) {
             // Only `timeouts` changed: nothing to tell Redis Cloud.
-            planned_model.status = prior_model.status;
-            planned_model.aws_console_role_arn = prior_model.aws_console_role_arn;
-            planned_model.aws_user_arn = prior_model.aws_user_arn;
+            planned_model.status = prior_model.status.clone();
+            planned_model.aws_console_role_arn = prior_model.aws_console_role_arn.clone();
+            planned_model.aws_user_arn = prior_model.aws_user_arn.clone();
             return Some(planned_model.to_value());
         }
         let body = CloudAccountUpdateRequest {
@@ -461,12 +457,18 @@ impl Resource for CloudAccountResource {
         Some(state)
     }
 
-    async fn delete(&self, data: &RedisCloud, req: DeleteRequest<'_>, diags: &mut Diagnostics) {
+    async fn delete(
+        &self,
+        data: &RedisCloud,
+        req: DeleteRequest<'_, CloudAccountModel>,
+        diags: &mut Diagnostics,
+    ) {
         let Some(client) = data.client(diags) else {
             return;
         };
-        let deadline = Instant::now() + timeout(req.prior, Operation::Delete);
-        let deadline_said = deadline_text(req.prior, Operation::Delete);
+        let timeouts = &req.prior_model.timeouts;
+        let deadline = Instant::now() + timeout(timeouts, Operation::Delete);
+        let deadline_said = deadline_text(timeouts, Operation::Delete);
         let client = client.bounded(deadline, &req.stop);
         const KEPT: &str = "The account is still in state; run `terraform destroy` (or apply) again once the cause is fixed.";
         let id = match state_id(req.prior) {
@@ -673,11 +675,11 @@ async fn create_failed(
     failure: CreateFailure,
     body: &CloudAccountCreateRequest,
     planned_free: Option<NameFreeWhenPlanned>,
-    req: CreateRequest<'_>,
+    req: CreateRequest<'_, CloudAccountModel>,
     diags: &mut Diagnostics,
 ) -> Option<Value> {
     const NOTHING: &str = "Nothing was created and nothing was recorded in state; the next apply tries to create the account again.";
-    let deadline_said = deadline_text(req.planned, Operation::Create);
+    let deadline_said = deadline_text(&req.config_model.timeouts, Operation::Create);
     match failure {
         CreateFailure::NameTaken { existing, refusal } => {
             let (id, name) = (existing.id, existing.name.as_deref().unwrap_or(&body.name));
@@ -852,10 +854,11 @@ fn pending_outcome(
     outcome: Result<Resolution, Error>,
     record: PendingCreate,
     current: Value,
+    timeouts: &Val<super::model::Timeouts>,
     private: &mut PrivateState,
     diags: &mut Diagnostics,
 ) -> ReadOutcome {
-    let deadline_said = deadline_text(&current, Operation::Read);
+    let deadline_said = deadline_text(timeouts, Operation::Read);
     // A state written before the record existed is kept in today's form from now on.
     let mut kept = current.clone();
     if let Some(obj) = kept.as_object_mut() {

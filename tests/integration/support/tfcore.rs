@@ -179,7 +179,7 @@ impl Core<'_> {
         if inst.state.is_null() {
             return true;
         }
-        let budget = model::timeout(&inst.state, Operation::Read);
+        let budget = model::timeout(&model::timeouts_of(&inst.state), Operation::Read);
         let req = pb::read_resource::Request {
             type_name: TYPE.into(),
             current_state: dv(&inst.state),
@@ -307,16 +307,19 @@ impl Core<'_> {
         out: &mut Outcome,
     ) -> Option<(Value, Vec<u8>, bool)> {
         let (what, budget) = if planned.planned.is_null() {
-            ("Apply(delete)", model::timeout(prior, Operation::Delete))
+            (
+                "Apply(delete)",
+                model::timeout(&model::timeouts_of(prior), Operation::Delete),
+            )
         } else if prior.is_null() {
             (
                 "Apply(create)",
-                model::timeout(&planned.planned, Operation::Create),
+                model::timeout(&model::timeouts_of(&planned.planned), Operation::Create),
             )
         } else {
             (
                 "Apply(update)",
-                model::timeout(&planned.planned, Operation::Update),
+                model::timeout(&model::timeouts_of(&planned.planned), Operation::Update),
             )
         };
         let req = pb::apply_resource_change::Request {

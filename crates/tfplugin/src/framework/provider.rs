@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use super::data_source::DataSource;
 use super::diag::Diagnostics;
 use super::list_resource::ListResource;
-use super::resource::Resource;
+use super::resource::AnyResource;
 use super::schema::Schema;
 use super::value::{Value, Withheld};
 
@@ -57,7 +57,7 @@ pub trait Provider: Send + Sync + 'static {
     ) -> Option<Self::Data>;
 
     /// The managed resource types.
-    fn resources(&self) -> Vec<Arc<dyn Resource<Data = Self::Data>>>;
+    fn resources(&self) -> Vec<Arc<dyn AnyResource<Data = Self::Data>>>;
 
     /// The data source types; none by default.
     fn data_sources(&self) -> Vec<Arc<dyn DataSource<Data = Self::Data>>> {

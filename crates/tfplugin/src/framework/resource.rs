@@ -2,10 +2,18 @@
 //! requests the framework hands it. Create, update and delete are told apart by
 //! the framework from null prior and planned states, as Terraform's protocol has
 //! a single ApplyResourceChange.
+//!
+//! A [`Resource`] names its [`Resource::Model`], the Rust type of its objects: the framework
+//! decodes the configuration, plan and state into it once per call and hands the models over
+//! in the request, beside the values they came from. [`AnyResource`] is the same resource with
+//! its model type erased, as a provider lists its resources.
 
 use std::fmt;
 
 use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+/// The model of a resource that reads its values itself: decoding it reads nothing.
+pub use serde::de::IgnoredAny;
 use tokio_util::sync::CancellationToken;
 
 use super::diag::Diagnostics;
@@ -14,10 +22,13 @@ use super::private::PrivateState;
 use super::schema::{IdentitySchema, Schema};
 use super::value::{Value, Withheld};
 
-/// A create: there is no prior state.
-pub struct CreateRequest<'a> {
+/// A create: there is no prior state. `M` is the resource's model; the framework builds the
+/// request without one ([`IgnoredAny`]) and decodes the model before the resource sees it.
+pub struct CreateRequest<'a, M = IgnoredAny> {
     /// The configuration, write-only values included.
     pub config: &'a Value,
+    /// [`CreateRequest::config`], decoded.
+    pub config_model: &'a M,
     /// The final plan.
     pub planned: &'a Value,
     /// Cancelled when Terraform sends StopProvider (Ctrl-C).
@@ -54,13 +65,19 @@ impl Checkpoint {
 }
 
 /// An in-place update.
-pub struct UpdateRequest<'a> {
+pub struct UpdateRequest<'a, M = IgnoredAny> {
     /// The state before the update.
     pub prior: &'a Value,
     /// The configuration, write-only values included.
     pub config: &'a Value,
     /// The final plan.
     pub planned: &'a Value,
+    /// [`UpdateRequest::prior`], decoded.
+    pub prior_model: &'a M,
+    /// [`UpdateRequest::config`], decoded.
+    pub config_model: &'a M,
+    /// [`UpdateRequest::planned`], decoded.
+    pub planned_model: &'a M,
     /// The private state; what the update leaves here is stored with the new state.
     pub private: &'a mut PrivateState,
     /// Cancelled when Terraform sends StopProvider.
@@ -68,9 +85,11 @@ pub struct UpdateRequest<'a> {
 }
 
 /// A delete.
-pub struct DeleteRequest<'a> {
+pub struct DeleteRequest<'a, M = IgnoredAny> {
     /// The state being destroyed.
     pub prior: &'a Value,
+    /// [`DeleteRequest::prior`], decoded.
+    pub prior_model: &'a M,
     /// The private state recorded with it.
     pub private: &'a PrivateState,
     /// Cancelled when Terraform sends StopProvider.
@@ -78,9 +97,11 @@ pub struct DeleteRequest<'a> {
 }
 
 /// A refresh.
-pub struct ReadRequest<'a> {
+pub struct ReadRequest<'a, M = IgnoredAny> {
     /// The state as last recorded.
     pub current: &'a Value,
+    /// [`ReadRequest::current`], decoded.
+    pub current_model: &'a M,
     /// The private state recorded with it; what the read leaves here is stored with the new state.
     pub private: &'a mut PrivateState,
     /// Cancelled when Terraform sends StopProvider.
@@ -135,7 +156,7 @@ pub struct PlanRequest<'a> {
 // The requests print the shape of the values they carry, never the values: configuration,
 // plan and state hold secrets as plain strings.
 
-impl fmt::Debug for CreateRequest<'_> {
+impl<M> fmt::Debug for CreateRequest<'_, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CreateRequest")
             .field("config", &Withheld(self.config))
@@ -157,7 +178,7 @@ impl fmt::Debug for Checkpoint {
     }
 }
 
-impl fmt::Debug for UpdateRequest<'_> {
+impl<M> fmt::Debug for UpdateRequest<'_, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UpdateRequest")
             .field("prior", &Withheld(self.prior))
@@ -169,7 +190,7 @@ impl fmt::Debug for UpdateRequest<'_> {
     }
 }
 
-impl fmt::Debug for DeleteRequest<'_> {
+impl<M> fmt::Debug for DeleteRequest<'_, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DeleteRequest")
             .field("prior", &Withheld(self.prior))
@@ -179,7 +200,7 @@ impl fmt::Debug for DeleteRequest<'_> {
     }
 }
 
-impl fmt::Debug for ReadRequest<'_> {
+impl<M> fmt::Debug for ReadRequest<'_, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReadRequest")
             .field("current", &Withheld(self.current))
@@ -235,6 +256,12 @@ impl fmt::Debug for PlanRequest<'_> {
 pub trait Resource: Send + Sync + 'static {
     /// What the provider's ConfigureProvider produced (an API client).
     type Data: Send + Sync + 'static;
+
+    /// The Rust type of this resource's objects, read through serde
+    /// ([`model::read`](super::model::read)): its configuration, plan and state are decoded
+    /// into it once per call. A type made with [`model::schema_of`](super::model::schema_of)
+    /// in mind is the one declaration of the schema too.
+    type Model: DeserializeOwned + Send + Sync + 'static;
 
     /// Full type name, e.g. `example_widget`.
     fn type_name(&self) -> &'static str;
@@ -293,7 +320,7 @@ pub trait Resource: Send + Sync + 'static {
     async fn create(
         &self,
         data: &Self::Data,
-        req: CreateRequest<'_>,
+        req: CreateRequest<'_, Self::Model>,
         diags: &mut Diagnostics,
     ) -> Option<Value>;
 
@@ -301,7 +328,7 @@ pub trait Resource: Send + Sync + 'static {
     async fn read(
         &self,
         data: &Self::Data,
-        req: ReadRequest<'_>,
+        req: ReadRequest<'_, Self::Model>,
         diags: &mut Diagnostics,
     ) -> ReadOutcome;
 
@@ -309,12 +336,17 @@ pub trait Resource: Send + Sync + 'static {
     async fn update(
         &self,
         data: &Self::Data,
-        req: UpdateRequest<'_>,
+        req: UpdateRequest<'_, Self::Model>,
         diags: &mut Diagnostics,
     ) -> Option<Value>;
 
     /// Deletes the object. An object that is already gone counts as deleted.
-    async fn delete(&self, data: &Self::Data, req: DeleteRequest<'_>, diags: &mut Diagnostics);
+    async fn delete(
+        &self,
+        data: &Self::Data,
+        req: DeleteRequest<'_, Self::Model>,
+        diags: &mut Diagnostics,
+    );
 
     /// Builds the state stub an import starts from (ReadResource follows). By default the
     /// resource cannot be imported, and says so.
@@ -370,5 +402,228 @@ pub trait Resource: Send + Sync + 'static {
                 None
             }
         }
+    }
+}
+
+/// A [`Resource`] with its model type erased: what [`Provider::resources`] lists
+/// (`Arc::new(MyResource)` becomes one), and what the server calls. Every [`Resource`] is one;
+/// its create, read, update and delete decode their models here, once, and a value that does
+/// not decode is an error diagnostic instead of a call.
+///
+/// [`Provider::resources`]: super::provider::Provider::resources
+#[async_trait]
+pub trait AnyResource: Send + Sync + 'static {
+    /// [`Resource::Data`].
+    type Data: Send + Sync + 'static;
+    /// [`Resource::type_name`].
+    fn type_name(&self) -> &'static str;
+    /// [`Resource::schema`].
+    fn schema(&self) -> Schema;
+    /// [`Resource::identity_schema`].
+    fn identity_schema(&self) -> Option<IdentitySchema>;
+    /// [`Resource::identity`].
+    fn identity(&self, state: &Value) -> Option<Value>;
+    /// [`Resource::validate`].
+    fn validate(&self, config: &Value, diags: &mut Diagnostics);
+    /// [`Resource::generate_config`].
+    fn generate_config(&self, schema: &Schema, state: &Value, diags: &mut Diagnostics) -> Value;
+    /// [`Resource::modify_plan`].
+    fn modify_plan(
+        &self,
+        req: PlanRequest<'_>,
+        planned: &mut Value,
+        requires_replace: &mut Vec<AttributePath>,
+        diags: &mut Diagnostics,
+    );
+    /// [`Resource::check_plan`].
+    async fn check_plan(
+        &self,
+        data: &Self::Data,
+        req: CheckPlanRequest<'_>,
+        diags: &mut Diagnostics,
+    );
+    /// [`Resource::create`], its model decoded.
+    async fn create(
+        &self,
+        data: &Self::Data,
+        req: CreateRequest<'_>,
+        diags: &mut Diagnostics,
+    ) -> Option<Value>;
+    /// [`Resource::read`], its model decoded.
+    async fn read(
+        &self,
+        data: &Self::Data,
+        req: ReadRequest<'_>,
+        diags: &mut Diagnostics,
+    ) -> ReadOutcome;
+    /// [`Resource::update`], its models decoded.
+    async fn update(
+        &self,
+        data: &Self::Data,
+        req: UpdateRequest<'_>,
+        diags: &mut Diagnostics,
+    ) -> Option<Value>;
+    /// [`Resource::delete`], its model decoded.
+    async fn delete(&self, data: &Self::Data, req: DeleteRequest<'_>, diags: &mut Diagnostics);
+    /// [`Resource::import`].
+    async fn import(
+        &self,
+        data: &Self::Data,
+        req: ImportRequest<'_>,
+        diags: &mut Diagnostics,
+    ) -> Option<Value>;
+    /// [`Resource::upgrade_state`].
+    fn upgrade_state(
+        &self,
+        schema: &Schema,
+        version: i64,
+        json: &[u8],
+        diags: &mut Diagnostics,
+    ) -> Option<Value>;
+}
+
+/// Decodes `value` (`what` it is, for the error) into a model, or says why it cannot.
+fn decode<M: DeserializeOwned>(
+    type_name: &str,
+    what: &str,
+    value: &Value,
+    diags: &mut Diagnostics,
+) -> Option<M> {
+    match super::model::read(value) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            diags.error(
+                "Unreadable Resource Object",
+                format!("The {what} of this {type_name} does not fit its model: {e}"),
+            );
+            None
+        }
+    }
+}
+
+#[async_trait]
+impl<R: Resource> AnyResource for R {
+    type Data = R::Data;
+    fn type_name(&self) -> &'static str {
+        Resource::type_name(self)
+    }
+    fn schema(&self) -> Schema {
+        Resource::schema(self)
+    }
+    fn identity_schema(&self) -> Option<IdentitySchema> {
+        Resource::identity_schema(self)
+    }
+    fn identity(&self, state: &Value) -> Option<Value> {
+        Resource::identity(self, state)
+    }
+    fn validate(&self, config: &Value, diags: &mut Diagnostics) {
+        Resource::validate(self, config, diags);
+    }
+    fn generate_config(&self, schema: &Schema, state: &Value, diags: &mut Diagnostics) -> Value {
+        Resource::generate_config(self, schema, state, diags)
+    }
+    fn modify_plan(
+        &self,
+        req: PlanRequest<'_>,
+        planned: &mut Value,
+        requires_replace: &mut Vec<AttributePath>,
+        diags: &mut Diagnostics,
+    ) {
+        Resource::modify_plan(self, req, planned, requires_replace, diags);
+    }
+    async fn check_plan(&self, data: &R::Data, req: CheckPlanRequest<'_>, diags: &mut Diagnostics) {
+        Resource::check_plan(self, data, req, diags).await;
+    }
+    async fn create(
+        &self,
+        data: &R::Data,
+        req: CreateRequest<'_>,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
+        let name = Resource::type_name(self);
+        let config: R::Model = decode(name, "configuration", req.config, diags)?;
+        let req = CreateRequest {
+            config: req.config,
+            config_model: &config,
+            planned: req.planned,
+            stop: req.stop,
+            private: req.private,
+            planned_private: req.planned_private,
+            checkpoint: req.checkpoint,
+        };
+        Resource::create(self, data, req, diags).await
+    }
+    async fn read(
+        &self,
+        data: &R::Data,
+        req: ReadRequest<'_>,
+        diags: &mut Diagnostics,
+    ) -> ReadOutcome {
+        let name = Resource::type_name(self);
+        let Some(current) = decode::<R::Model>(name, "state", req.current, diags) else {
+            return ReadOutcome::Found(req.current.clone());
+        };
+        let req = ReadRequest {
+            current: req.current,
+            current_model: &current,
+            private: req.private,
+            stop: req.stop,
+        };
+        Resource::read(self, data, req, diags).await
+    }
+    async fn update(
+        &self,
+        data: &R::Data,
+        req: UpdateRequest<'_>,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
+        let name = Resource::type_name(self);
+        let prior: Option<R::Model> = decode(name, "prior state", req.prior, diags);
+        let config: Option<R::Model> = decode(name, "configuration", req.config, diags);
+        let planned: Option<R::Model> = decode(name, "plan", req.planned, diags);
+        let (Some(prior), Some(config), Some(planned)) = (prior, config, planned) else {
+            return Some(req.prior.clone());
+        };
+        let req = UpdateRequest {
+            prior: req.prior,
+            config: req.config,
+            planned: req.planned,
+            prior_model: &prior,
+            config_model: &config,
+            planned_model: &planned,
+            private: req.private,
+            stop: req.stop,
+        };
+        Resource::update(self, data, req, diags).await
+    }
+    async fn delete(&self, data: &R::Data, req: DeleteRequest<'_>, diags: &mut Diagnostics) {
+        let name = Resource::type_name(self);
+        let Some(prior) = decode::<R::Model>(name, "state", req.prior, diags) else {
+            return;
+        };
+        let req = DeleteRequest {
+            prior: req.prior,
+            prior_model: &prior,
+            private: req.private,
+            stop: req.stop,
+        };
+        Resource::delete(self, data, req, diags).await;
+    }
+    async fn import(
+        &self,
+        data: &R::Data,
+        req: ImportRequest<'_>,
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
+        Resource::import(self, data, req, diags).await
+    }
+    fn upgrade_state(
+        &self,
+        schema: &Schema,
+        version: i64,
+        json: &[u8],
+        diags: &mut Diagnostics,
+    ) -> Option<Value> {
+        Resource::upgrade_state(self, schema, version, json, diags)
     }
 }

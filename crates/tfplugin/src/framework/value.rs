@@ -427,8 +427,8 @@ mod tests {
     use crate::framework::list_resource::{ListItem, ListRequest};
     use crate::framework::provider::ConfigureRequest;
     use crate::framework::resource::{
-        Checkpoint, CreateRequest, DeleteRequest, ImportRequest, PlanRequest, ReadOutcome,
-        ReadRequest, UpdateRequest,
+        Checkpoint, CreateRequest, DeleteRequest, IgnoredAny, ImportRequest, PlanRequest,
+        ReadOutcome, ReadRequest, UpdateRequest,
     };
     use tokio_util::sync::CancellationToken;
 
@@ -457,6 +457,7 @@ mod tests {
                 "{:?}",
                 CreateRequest {
                     config: &v,
+                    config_model: &IgnoredAny,
                     planned: &v,
                     private: &mut p.0,
                     planned_private: &private,
@@ -470,6 +471,9 @@ mod tests {
                     prior: &v,
                     config: &v,
                     planned: &v,
+                    prior_model: &IgnoredAny,
+                    config_model: &IgnoredAny,
+                    planned_model: &IgnoredAny,
                     private: &mut p.1,
                     stop: stop()
                 }
@@ -478,6 +482,7 @@ mod tests {
                 "{:?}",
                 DeleteRequest {
                     prior: &v,
+                    prior_model: &IgnoredAny,
                     private: &private,
                     stop: stop()
                 }
@@ -486,6 +491,7 @@ mod tests {
                 "{:?}",
                 ReadRequest {
                     current: &v,
+                    current_model: &IgnoredAny,
                     private: &mut p.2,
                     stop: stop()
                 }

@@ -400,6 +400,7 @@ mod tests {
     #[async_trait]
     impl Resource for Thing {
         type Data = ();
+        type Model = crate::framework::resource::IgnoredAny;
         fn type_name(&self) -> &'static str {
             "test_thing"
         }
@@ -493,7 +494,7 @@ mod tests {
         async fn configure(&self, _: ConfigureRequest<'_>, _: &mut Diagnostics) -> Option<()> {
             Some(())
         }
-        fn resources(&self) -> Vec<Arc<dyn Resource<Data = ()>>> {
+        fn resources(&self) -> Vec<Arc<dyn crate::framework::resource::AnyResource<Data = ()>>> {
             vec![Arc::new(Thing)]
         }
         fn data_sources(&self) -> Vec<Arc<dyn DataSource<Data = ()>>> {

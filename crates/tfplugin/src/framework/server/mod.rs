@@ -40,12 +40,12 @@ use super::data_source::DataSource;
 use super::diag::{Diagnostic, Diagnostics, Severity};
 use super::list_resource::ListResource;
 use super::provider::Provider;
-use super::resource::Resource;
+use super::resource::AnyResource;
 use super::schema::Schema;
 use crate::wire::proto::tfplugin6 as pb;
 use convert::to_pb_diag;
 
-type DynResource<D> = Arc<dyn Resource<Data = D>>;
+type DynResource<D> = Arc<dyn AnyResource<Data = D>>;
 type DynDataSource<D> = Arc<dyn DataSource<Data = D>>;
 type DynListResource<D> = Arc<dyn ListResource<Data = D>>;
 

@@ -13,8 +13,8 @@ use crate::framework::plan::{finish_state, keep_unplanned_computed_blocks, plan_
 use crate::framework::private::PrivateState;
 use crate::framework::provider::Provider;
 use crate::framework::resource::{
-    CheckPlanRequest, Checkpoint, CreateRequest, DeleteRequest, PlanRequest, ReadOutcome,
-    ReadRequest, UpdateRequest,
+    CheckPlanRequest, Checkpoint, CreateRequest, DeleteRequest, IgnoredAny, PlanRequest,
+    ReadOutcome, ReadRequest, UpdateRequest,
 };
 use crate::framework::schema::Schema;
 use crate::framework::value::Value;
@@ -113,6 +113,7 @@ impl<P: Provider> FrameworkServer<P> {
                             &data,
                             ReadRequest {
                                 current: &current,
+                                current_model: &IgnoredAny,
                                 private: &mut private,
                                 stop: self.stop_token(),
                             },
@@ -272,14 +273,14 @@ impl<P: Provider> FrameworkServer<P> {
             let stop = self.stop_token();
             let mut private = PrivateState::decode(&req.planned_private);
             let new_state = if planned.is_null() {
-                resource.delete(&data, DeleteRequest { prior: &prior, private: &private, stop }, &mut diags).await;
+                resource.delete(&data, DeleteRequest { prior: &prior, prior_model: &IgnoredAny, private: &private, stop }, &mut diags).await;
                 if diags.has_error() { prior.clone() } else { Value::Null }
             } else if prior.is_null() {
                 let checkpoint = Checkpoint::default();
                 let mut created_private = PrivateState::default();
                 let create = resource.create(
                     &data,
-                    CreateRequest { config: &config, planned: &planned, private: &mut created_private, planned_private: &private, stop, checkpoint: checkpoint.clone() },
+                    CreateRequest { config: &config, config_model: &IgnoredAny, planned: &planned, private: &mut created_private, planned_private: &private, stop, checkpoint: checkpoint.clone() },
                     &mut diags,
                 );
                 // Recover a panic here, not only in `serve`, so the checkpoint still reaches state.
@@ -316,7 +317,7 @@ impl<P: Provider> FrameworkServer<P> {
                 state
             } else {
                 resource
-                    .update(&data, UpdateRequest { prior: &prior, config: &config, planned: &planned, private: &mut private, stop }, &mut diags)
+                    .update(&data, UpdateRequest { prior: &prior, config: &config, planned: &planned, prior_model: &IgnoredAny, config_model: &IgnoredAny, planned_model: &IgnoredAny, private: &mut private, stop }, &mut diags)
                     .await
                     .unwrap_or_else(|| prior.clone())
             };

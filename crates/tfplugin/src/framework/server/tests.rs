@@ -78,6 +78,7 @@ struct Widget {
 #[async_trait]
 impl Resource for Widget {
     type Data = ();
+    type Model = crate::framework::resource::IgnoredAny;
 
     fn type_name(&self) -> &'static str {
         TYPE
@@ -150,7 +151,7 @@ impl Provider for FwTest {
         Some(())
     }
 
-    fn resources(&self) -> Vec<Arc<dyn Resource<Data = ()>>> {
+    fn resources(&self) -> Vec<Arc<dyn crate::framework::resource::AnyResource<Data = ()>>> {
         vec![Arc::new(Widget::default())]
     }
 
