@@ -271,14 +271,22 @@ fn install(root: &Path, dir: Option<&OsString>) -> Result<()> {
 
 fn crate_version(root: &Path) -> Result<String> {
     let manifest = fs::read_to_string(root.join("Cargo.toml"))?;
-    manifest
-        .lines()
-        .skip_while(|l| l.trim() != "[package]")
-        .find_map(|l| {
-            l.strip_prefix("version = ")
-                .map(|v| v.trim_matches('"').to_owned())
-        })
-        .context("no package version in Cargo.toml")
+    manifest_version(&manifest).context("no package version in Cargo.toml")
+}
+
+/// The root package's version from its manifest: its own `version`, or the workspace's when it
+/// inherits it (`version.workspace = true`).
+fn manifest_version(manifest: &str) -> Option<String> {
+    let in_section = |section: &str| -> Option<String> {
+        manifest
+            .lines()
+            .skip_while(|l| l.trim() != section)
+            .skip(1)
+            .take_while(|l| !l.trim_start().starts_with('['))
+            .find_map(|l| l.trim().strip_prefix("version = "))
+            .map(|v| v.trim_matches('"').to_owned())
+    };
+    in_section("[package]").or_else(|| in_section("[workspace.package]"))
 }
 
 /// The workspace root: xtask lives one level below it.
@@ -486,4 +494,23 @@ fn is_executable(path: &Path) -> bool {
 #[cfg(not(unix))]
 fn is_executable(path: &Path) -> bool {
     path.is_file()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_version_is_the_package_s_own_or_the_workspace_s() {
+        let own = "[package]\nname = \"a\"\nversion = \"1.2.3\"\n";
+        assert_eq!(manifest_version(own).as_deref(), Some("1.2.3"));
+        let inherited = "[workspace.package]\nversion = \"0.4.0\"\n\n[package]\nname = \"a\"\nversion.workspace = true\n\n[dependencies]\nversion = \"9\"\n";
+        assert_eq!(manifest_version(inherited).as_deref(), Some("0.4.0"));
+        // This repository's, as `cargo xtask release`, `install` and `demo` read it.
+        let ours = crate_version(&repo_root()).unwrap();
+        assert!(
+            ours.split('.').count() == 3 && ours.split('.').all(|p| p.parse::<u32>().is_ok()),
+            "{ours}"
+        );
+    }
 }
