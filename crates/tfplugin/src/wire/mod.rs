@@ -6,11 +6,11 @@
 //! [`provider_service`].
 #![deny(clippy::print_stdout)]
 
-pub mod handshake;
+pub(crate) mod handshake;
 pub mod logging;
 pub mod proto;
 mod serve;
-pub mod tls;
+pub(crate) mod tls;
 
 #[cfg(test)]
 mod tests;
