@@ -6,7 +6,7 @@
 //! matching, a background Terraform process).
 //!
 //! Long fuzz run: the property tests over every RPC request decoder (tests/integration/grpc.rs) and
-//! the value codecs and raw-state upgrader (src/framework) read PROPTEST_CASES (the gRPC one costs
+//! the value codecs and raw-state upgrader (crates/tfplugin/src/framework) read PROPTEST_CASES (the gRPC one costs
 //! about 60 ms per case in a debug build, so 100000 cases run for over an hour), e.g.
 //!
 //! ```text

@@ -17,7 +17,7 @@ pub(super) const ACTIVATION_MS: u64 = 1500;
 /// The emulator's default: how long a deleted account is still listed as `deleted`.
 pub(super) const DELETE_MS: u64 = 300;
 
-/// The provider's default poll schedule (`PollPolicy::default()` in src/client/mod.rs).
+/// The provider's default poll schedule (`PollPolicy::default()` in crates/rediscloud-api/src/lib.rs).
 pub(super) const POLL_INITIAL_MS: f64 = 50.0;
 pub(super) const POLL_GROWTH: f64 = 1.1;
 pub(super) const POLL_CAP_MS: f64 = 5000.0;
