@@ -32,6 +32,9 @@ pub const ENV_ACCESS_KEY: &str = "REDISCLOUD_ACCESS_KEY";
 pub const ENV_SECRET_KEY: &str = "REDISCLOUD_SECRET_KEY";
 
 /// Test-only knob: the task-visibility grace in milliseconds (default 10 s).
+/// Text appended to the provider's `User-Agent`, as Terraform's own SDKs honour it: it tells
+/// the API (and a shared emulator's log) which pipeline or workspace sent a request.
+pub const ENV_APPEND_USER_AGENT: &str = "TF_APPEND_USER_AGENT";
 pub const ENV_TEST_VISIBILITY_GRACE_MS: &str = "REDISCLOUD_TEST_VISIBILITY_GRACE_MS";
 /// Test-only knob: how often a long wait logs its progress, in milliseconds (default 10 s).
 pub const ENV_TEST_PROGRESS_INTERVAL_MS: &str = "REDISCLOUD_TEST_PROGRESS_INTERVAL_MS";
@@ -120,6 +123,29 @@ impl RedisCloud {
             }
         }
     }
+}
+
+/// The provider's `User-Agent`, with `appended` (`TF_APPEND_USER_AGENT`) at its end. Characters
+/// a header cannot carry are left out of the appended part rather than failing the provider.
+fn user_agent(terraform_version: &str, appended: Option<String>) -> String {
+    let mut ua = format!(
+        "terraform-provider-rediscloud/{VERSION} (+https://registry.terraform.io/providers/redislabs/rediscloud) Terraform/{}",
+        terraform_version
+            .chars()
+            .filter(|c| c.is_ascii_graphic())
+            .collect::<String>()
+    );
+    let extra: String = appended
+        .unwrap_or_default()
+        .chars()
+        .map(|c| if c == '\t' { ' ' } else { c })
+        .filter(|c| c.is_ascii_graphic() || *c == ' ')
+        .collect();
+    if !extra.trim().is_empty() {
+        ua.push(' ');
+        ua.push_str(extra.trim());
+    }
+    ua
 }
 
 fn env_nonempty(name: &str) -> Option<String> {
@@ -247,10 +273,7 @@ impl RedisCloudProvider {
         };
         origins.url = url.clone();
         let mut cfg = ClientConfig::new(url, api_key, secret_key);
-        cfg.user_agent = format!(
-            "terraform-provider-rediscloud/{VERSION} (+https://registry.terraform.io/providers/redislabs/rediscloud) Terraform/{}",
-            req.terraform_version
-        );
+        cfg.user_agent = user_agent(req.terraform_version, env_nonempty(ENV_APPEND_USER_AGENT));
         // Test-only: the emulator's task-visibility window is known and short, so the test
         // suite shortens the grace that reconciliation waits before re-sending a write.
         if let Some(ms) =
@@ -484,6 +507,27 @@ const LIST_RESOURCE_NOTES: &str = "## Bringing accounts under Terraform\n\n`terr
 mod tests {
     use super::*;
     use tfplugin::framework::value::Value;
+
+    #[test]
+    fn tf_append_user_agent_ends_the_user_agent_and_cannot_break_the_header() {
+        let plain = user_agent("1.15.5", None);
+        assert!(
+            plain.starts_with("terraform-provider-rediscloud/"),
+            "{plain}"
+        );
+        assert!(plain.ends_with(" Terraform/1.15.5"), "{plain}");
+        let ua = user_agent("1.15.5", Some("  ci/deploy-eu\tstage\n ".to_owned()));
+        assert_eq!(ua, format!("{plain} ci/deploy-eu stage"));
+        assert_eq!(user_agent("1.15.5", Some(" \r\n".to_owned())), plain);
+        assert!(reqwest_header_ok(&user_agent(
+            "1.15\n",
+            Some("é\u{7f}x".to_owned())
+        )));
+    }
+
+    fn reqwest_header_ok(s: &str) -> bool {
+        s.bytes().all(|b| b == b' ' || b.is_ascii_graphic())
+    }
 
     fn provider_config(url: Option<&str>) -> Value {
         Value::Object(

@@ -84,7 +84,8 @@ fn two_workspaces_writing_on_one_key_at_once_both_make_progress() {
     let workspaces: Vec<(&str, Workdir)> = ["alpha", "beta"]
         .into_iter()
         .map(|name| {
-            let w = workdir_on(&emulator, &format!("rate_window_{name}"));
+            let w = workdir_on(&emulator, &format!("rate_window_{name}"))
+                .env("TF_APPEND_USER_AGENT", &format!("workspace/{name}"));
             w.write_config(&named_accounts(name, 4));
             (name, w)
         })
@@ -141,6 +142,50 @@ fn two_workspaces_writing_on_one_key_at_once_both_make_progress() {
             "an apply took {t:?}: it waited for a window the API had already started over"
         );
     }
+    // Each workspace's requests carry its own User-Agent, and none was sent again before a 429's
+    // retry-after had passed (within 100 ms of the 429's answer it was already on its way).
+    let log = emulator.requests();
+    let mut throttled = 0;
+    for (name, _) in &workspaces {
+        let tag = format!(" workspace/{name}");
+        let mine: Vec<(u64, u64, u64, Option<u64>)> = log
+            .iter()
+            .filter(|r| r["userAgent"].as_str().is_some_and(|ua| ua.ends_with(&tag)))
+            .map(|r| {
+                let at = r["timeMs"].as_u64().unwrap();
+                let answered = at + r["durationMs"].as_u64().unwrap_or(0);
+                let status = r["status"].as_u64().unwrap_or(0);
+                (at, answered, status, r["retryAfterMs"].as_u64())
+            })
+            .collect();
+        assert!(
+            mine.iter()
+                .filter(|(.., s, _)| *s == 201 || *s == 202)
+                .count()
+                >= 4,
+            "{name}'s creates are not in the log under its User-Agent: {:?}",
+            log.iter()
+                .filter_map(|r| r["userAgent"].as_str())
+                .collect::<std::collections::BTreeSet<_>>()
+        );
+        for (_, answered, status, retry_after) in &mine {
+            if *status != 429 {
+                continue;
+            }
+            throttled += 1;
+            let until = answered + retry_after.expect("a 429 without retry-after");
+            let early: Vec<u64> = mine
+                .iter()
+                .map(|(at, ..)| *at)
+                .filter(|at| *at > answered + 100 && *at < until)
+                .collect();
+            assert!(
+                early.is_empty(),
+                "{name} sent again at {early:?} ms, before the retry-after of the 429 answered at \
+                 {answered} ms had passed ({until} ms)"
+            );
+        }
+    }
     std::thread::scope(|s| {
         for (_, w) in &workspaces {
             s.spawn(move || {
@@ -149,7 +194,9 @@ fn two_workspaces_writing_on_one_key_at_once_both_make_progress() {
         }
     });
     assert_eq!(emulator.live_account_ids(), [1]);
-    eprintln!("two workspaces at once: applies took {took:?}; creation order {order:?}");
+    eprintln!(
+        "two workspaces at once: applies took {took:?}; creation order {order:?}; {throttled} × 429"
+    );
 }
 
 /// `n` accounts of their own for workspace `name`: names and access key IDs no other shares.

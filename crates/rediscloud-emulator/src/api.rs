@@ -116,8 +116,8 @@ fn full_path(req: &Request) -> String {
         .map_or_else(|| req.uri().path().to_owned(), |u| u.path().to_owned())
 }
 
-/// Outermost layer: logs method, path, status and duration (never bodies or headers) of every
-/// request except the admin API's.
+/// Outermost layer: logs method, path, user agent, status, retry-after and duration (never
+/// bodies or any other header) of every request except the admin API's.
 pub(crate) async fn log_layer(
     State(st): State<EmulatorState>,
     req: Request,
@@ -135,6 +135,12 @@ pub(crate) async fn log_layer(
         entry: Some(LogEntry {
             method: req.method().to_string(),
             path,
+            user_agent: req
+                .headers()
+                .get(axum::http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            retry_after_ms: None,
             status: None,
             committed: false,
             handler_status: None,
@@ -152,6 +158,13 @@ pub(crate) async fn log_layer(
     let committed = note.get();
     if let Some(mut entry) = pending.entry.take() {
         entry.status = (!dropped).then(|| resp.status().as_u16());
+        entry.retry_after_ms = resp
+            .headers()
+            .get("x-rate-limit-retry-after-seconds")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(|s| (s * 1000.0).min(u64::MAX as f64) as u64);
         entry.committed = committed.is_some();
         entry.handler_status = committed.flatten();
         entry.duration_ms =
@@ -389,6 +402,8 @@ fn interpose(st: &EmulatorState, write: &InterposedWrite, when: When, around: &s
     st.log_request(LogEntry {
         method: method.to_owned(),
         path,
+        user_agent: None,
+        retry_after_ms: None,
         status: Some(status),
         committed: true,
         handler_status: None,

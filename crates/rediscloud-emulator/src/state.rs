@@ -515,12 +515,20 @@ impl CommitNote {
     }
 }
 
-/// One line of the request log: never bodies, headers or query strings.
+/// One line of the request log: never bodies, query strings or headers, except the two that
+/// name who sent a request and how long it was told to wait.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LogEntry {
     pub method: String,
     pub path: String,
+    /// The request's `User-Agent`: tells apart clients that share a key (a provider appends
+    /// `TF_APPEND_USER_AGENT` to its own).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// A 429's `X-Rate-Limit-Retry-After-Seconds`, in milliseconds, when it is a number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
     /// `None` when the connection was dropped without a response.
     pub status: Option<u16>,
     /// Whether the API handler processed the request (a write was applied, if it was one);

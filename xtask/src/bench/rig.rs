@@ -186,17 +186,27 @@ pub(super) struct Logged {
     /// Without the `/v1` prefix.
     pub(super) path: String,
     pub(super) status: u16,
+    /// When the request arrived.
     pub(super) time_ms: u64,
+    /// When it was answered.
+    pub(super) answered_ms: u64,
+    pub(super) user_agent: Option<String>,
+    /// A 429's retry-after.
+    pub(super) retry_after_ms: Option<u64>,
 }
 
 impl Logged {
     pub(super) fn parse(v: &Value) -> Option<Self> {
         let path = v["path"].as_str()?;
+        let time_ms = v["timeMs"].as_u64()?;
         Some(Logged {
             method: v["method"].as_str()?.to_owned(),
             path: path.strip_prefix("/v1").unwrap_or(path).to_owned(),
             status: v["status"].as_u64().and_then(|s| u16::try_from(s).ok())?,
-            time_ms: v["timeMs"].as_u64()?,
+            time_ms,
+            answered_ms: time_ms + v["durationMs"].as_u64().unwrap_or(0),
+            user_agent: v["userAgent"].as_str().map(str::to_owned),
+            retry_after_ms: v["retryAfterMs"].as_u64(),
         })
     }
 
@@ -229,6 +239,14 @@ impl<'a> Tf<'a> {
             .cloned()
             .collect();
         env.extend(fresh);
+        Tf { bin: self.bin, env }
+    }
+
+    /// The same Terraform with one more environment variable.
+    pub(super) fn with_env(&self, key: &str, value: &str) -> Tf<'a> {
+        let mut env: Vec<(String, String)> =
+            self.env.iter().filter(|(k, _)| k != key).cloned().collect();
+        env.push((key.to_owned(), value.to_owned()));
         Tf { bin: self.bin, env }
     }
 
