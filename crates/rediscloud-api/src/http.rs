@@ -17,6 +17,7 @@ use url::Url;
 
 use super::error::body_excerpt;
 use super::poll::{POST_DEADLINE_GRACE, grace_after_stop};
+use super::watch::ListPace;
 use super::{Bounds, ClientConfig, Error, PollPolicy, RetryPolicy, default_user_agent};
 use tokio_util::sync::CancellationToken;
 
@@ -678,8 +679,6 @@ struct GateState {
     sent: std::collections::VecDeque<Instant>,
     /// Whether a response has told us the server's count yet.
     synced: bool,
-    /// Whether a response has carried the server's count (`X-Rate-Limit-Remaining`) yet.
-    counted: bool,
     /// When the first request of this client went out.
     probe_started: Option<Instant>,
     /// Until when the server's own count leaves more room than this client's whole limit
@@ -687,50 +686,23 @@ struct GateState {
     roomy_until: Option<Instant>,
     /// When the last permit went out.
     last_let_out: Option<Instant>,
+    /// When the server's count last showed other clients of the key spending (what its first
+    /// answer shows spent was spent before this client began, and does not count).
+    others_spent_at: Option<Instant>,
+    /// Whether an answer has carried the server's count yet.
+    counted: bool,
     /// When the server's current window ends at the latest, once an answer has shown where
     /// one began: the first request of a fresh window, or a count that jumped back.
     window_end: Option<Instant>,
-    /// This client's own permits within the last [`SHARE_SPAN`].
-    own_recent: std::collections::VecDeque<Instant>,
-    /// Requests the server's count showed other clients of the key spending, within the last
-    /// [`SHARE_SPAN`]: when each was learnt, and how many.
-    others_recent: std::collections::VecDeque<(Instant, usize)>,
 }
 
 impl GateState {
     /// Lets one request of this client out now.
     fn let_out(&mut self, now: Instant) {
         self.sent.push_back(now);
-        self.own_recent.push_back(now);
         self.last_let_out = Some(now);
     }
-
-    /// This client's part of what the key spent lately, counting itself once more than it
-    /// did so that a client that has only just started still gets a share.
-    fn recent_share(&mut self, now: Instant) -> f64 {
-        while self
-            .own_recent
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= SHARE_SPAN)
-        {
-            self.own_recent.pop_front();
-        }
-        while self
-            .others_recent
-            .front()
-            .is_some_and(|(t, _)| now.duration_since(*t) >= SHARE_SPAN)
-        {
-            self.others_recent.pop_front();
-        }
-        let own = self.own_recent.len() as f64 + 1.0;
-        let others: usize = self.others_recent.iter().map(|(_, n)| n).sum();
-        own / (own + others as f64)
-    }
 }
-
-/// How far back the split of the key's recent spending between this client and the others
-/// is taken from.
-const SHARE_SPAN: Duration = Duration::from_secs(10);
 
 /// While the log says the window is spent, one request every this long asks the server's
 /// count anyway: what other processes spent was entered as sent when it was learnt, so the
@@ -747,6 +719,17 @@ fn reset_jump(rpm: usize) -> usize {
 /// reserve: a wait always learns within this many seconds (the gate itself stops polls that
 /// would eat into the reserve).
 const SLOWEST_LIST_POLL_S: f64 = 5.0;
+
+/// A list's burst holds at most this long's worth of its pace while this client has the key to
+/// itself, so a window that runs low also shrinks what may go out at once.
+const BURST_SPAN: Duration = Duration::from_secs(8);
+
+/// A list's burst while other clients spend the key: one second's worth.
+const SHARED_BURST_SPAN: Duration = Duration::from_secs(1);
+
+/// How long after the server's count last showed others spending the key this client still
+/// counts itself as sharing it.
+const SHARED_FOR: Duration = Duration::from_secs(10);
 
 /// How long a report of ample room lets polls skip their pacing without a fresh report.
 const ROOMY_FOR: Duration = Duration::from_secs(1);
@@ -880,8 +863,8 @@ impl RateGate {
     /// as other processes spend it, each slows down in proportion, and none stops while budget
     /// is left. Without knowing where the window began, it is assumed to have just begun (a
     /// whole window left), which is never faster than the truth.
-    pub(crate) fn list_pace(&self) -> Option<f64> {
-        let mut state = self.lock();
+    pub(crate) fn list_pace(&self) -> Option<ListPace> {
+        let state = self.lock();
         let now = Instant::now();
         if state.roomy_until.is_some_and(|until| now < until) {
             return None;
@@ -895,13 +878,26 @@ impl RateGate {
             .window_end
             .filter(|end| *end > now)
             .map_or(self.window, |end| end - now);
-        let share = state.recent_share(now);
-        Some(poll_pace(
+        let per_s = poll_pace(
             self.rpm.saturating_sub(counted),
             self.reserve(),
             time_left.max(RECHECK),
-            share,
-        ))
+        );
+        // Alone on the key, a burst spends only what this client would spend anyway a little
+        // later. With others spending alongside, each one's burst takes what the others'
+        // waits need: the window's start would go to whichever bursts first.
+        let shared = state
+            .others_spent_at
+            .is_some_and(|t| now.duration_since(t) < SHARED_FOR);
+        let span = if shared {
+            SHARED_BURST_SPAN
+        } else {
+            BURST_SPAN
+        };
+        Some(ListPace {
+            per_s,
+            burst: per_s * span.as_secs_f64(),
+        })
     }
 
     /// Requests of each window that polls leave to writes and the reads Terraform waits on.
@@ -912,8 +908,6 @@ impl RateGate {
     /// Resyncs from the server's `X-Rate-Limit-Remaining`.
     fn observe(&self, remaining: Option<u32>) {
         let mut state = self.lock();
-        // What the first answer shows spent was spent before this client began, at no time it
-        // can know: it counts against the window, but says nothing of who is spending now.
         let first_count = !state.counted;
         if remaining.is_some() {
             state.counted = true;
@@ -957,7 +951,7 @@ impl RateGate {
             let excess = believed - remaining;
             state.sent.extend(std::iter::repeat_n(now, excess));
             if !first_count {
-                state.others_recent.push_back((now, excess));
+                state.others_spent_at = Some(now);
             }
             tracing::debug!(
                 remaining,
@@ -983,15 +977,17 @@ impl RateGate {
     }
 }
 
-/// Fetches a second for each of the two shared lists: this client's `share` of what the
-/// window has `left` above the `reserve`, spread over `time_left`, halved between the lists;
-/// never slower than one fetch per [`SLOWEST_LIST_POLL_S`].
+/// Fetches a second for each of the two shared lists: what the window has `left` above the
+/// `reserve`, spread over `time_left`, halved between the lists; never slower than one fetch
+/// per [`SLOWEST_LIST_POLL_S`].
 ///
-/// The share is this client's part of what the key spent lately: clients that each took the
-/// whole would together spend it as many times faster as there are of them, and run the
-/// window dry while their work still needs it.
-fn poll_pace(left: usize, reserve: usize, time_left: Duration, share: f64) -> f64 {
-    let spendable = left.saturating_sub(reserve) as f64 * share.clamp(0.0, 1.0);
+/// Every client of the key computes the same pace from the same count, so none gets less than
+/// another: k clients at once spend the window k times faster than one, and as the count
+/// falls each slows in proportion, so together they slow down early and never stop. A share
+/// taken from each client's own recent spending starved the one that fell behind: it spent
+/// less, so it was given less.
+fn poll_pace(left: usize, reserve: usize, time_left: Duration) -> f64 {
+    let spendable = left.saturating_sub(reserve) as f64;
     (spendable / time_left.as_secs_f64() / 2.0).max(1.0 / SLOWEST_LIST_POLL_S)
 }
 
@@ -1102,68 +1098,97 @@ mod tests {
         );
     }
 
-    /// Polls spread this client's share of what the window has left over the time it has
-    /// left: a full window of a fresh key polls briskly; others spending the key take their
-    /// share, and this client slows without stopping; a window nearly over may spend the rest
-    /// quickly; a new window starts the spreading over.
+    /// Polls spread what the window has left over the time it has left: a full window of a
+    /// fresh key polls briskly; others spending the key slow this client down without stopping
+    /// it; a window nearly over may spend the rest quickly; a new window starts the spreading
+    /// over.
     #[tokio::test(start_paused = true)]
-    async fn polls_spread_their_share_of_what_the_window_has_left_over_the_time_it_has_left() {
+    async fn polls_spread_what_the_window_has_left_over_the_time_it_has_left() {
         let gate = RateGate::new(NonZeroU32::new(400).unwrap(), Duration::from_secs(60)).unwrap();
         gate.acquire(None, false).await.unwrap();
         // This process's first request was the window's first.
         gate.observe(Some(399));
-        let fresh = gate.list_pace().unwrap();
+        let fresh = gate.list_pace().unwrap().per_s;
         // (399 - 50 reserve) over 60 s, halved between the two lists.
         assert!((fresh - 349.0 / 60.0 / 2.0).abs() < 0.01, "{fresh}");
-        // Within 10 s this process sends 20 and another as many: half of what is left is its.
+        // 10 s on, this process sent 20 and another as many.
         tokio::time::advance(Duration::from_secs(10)).await;
         take_at_once(&gate, 20).await;
         gate.observe(Some(359));
-        let halved = gate.list_pace().unwrap();
-        // Its own 20, counted once more, against the other's 20 (the first request is past the span).
-        let share = 21.0 / 41.0;
-        assert!(
-            (halved - 309.0 * share / 50.0 / 2.0).abs() < 0.01,
-            "{halved}"
+        let later = gate.list_pace().unwrap().per_s;
+        assert!((later - 309.0 / 50.0 / 2.0).abs() < 0.01, "{later}");
+        // Others spend almost all the rest at once: what is left over the reserve is small;
+        // the lists still poll, at the slowest pace.
+        gate.observe(Some(55));
+        assert_eq!(
+            gate.list_pace().map(|p| p.per_s),
+            Some(1.0 / SLOWEST_LIST_POLL_S)
         );
-        // Others spend 250 more at once: what is left over the reserve is small, and mostly
-        // theirs; the lists still poll, at the slowest pace.
-        gate.observe(Some(100));
-        assert_eq!(gate.list_pace(), Some(1.0 / SLOWEST_LIST_POLL_S));
-        // The count jumps back: a new window, a whole minute to spread it over; what the others
-        // spent lately still counts for the split.
+        // The count jumps back: a new window, a whole minute to spread it over.
         tokio::time::advance(Duration::from_secs(3)).await;
         gate.acquire(None, false).await.unwrap();
         gate.observe(Some(398));
-        let reset = gate.list_pace().unwrap();
-        assert!(reset < fresh / 4.0, "{reset} vs {fresh}");
-        // Once the others have been quiet for a while, the whole of it is this client's.
-        tokio::time::advance(SHARE_SPAN).await;
-        let quiet = gate.list_pace().unwrap();
-        assert!(
-            (quiet - 348.0 / (60.0 - SHARE_SPAN.as_secs_f64()) / 2.0).abs() < 0.01,
-            "{quiet}"
-        );
+        let reset = gate.list_pace().unwrap().per_s;
+        assert!((reset - 348.0 / 60.0 / 2.0).abs() < 0.01, "{reset}");
         // 58 s into that window, little spent: the rest may go quickly.
-        tokio::time::advance(Duration::from_secs(48)).await;
+        tokio::time::advance(Duration::from_secs(58)).await;
         gate.acquire(None, false).await.unwrap();
         gate.observe(Some(396));
-        let late = gate.list_pace().unwrap();
+        let late = gate.list_pace().unwrap().per_s;
         assert!(late > 10.0 * fresh, "{late} vs {fresh}");
         // A server reporting far more room than the configured limit: no pacing at all.
         gate.observe(Some(100_000));
         assert_eq!(gate.list_pace(), None);
     }
 
-    /// What a window shows spent at this client's first answer was spent before it began: it
-    /// is counted against the window, but is no sign of a client spending alongside.
+    /// Alone on the key, a list may burst up to 8 s of its pace; once the count shows others
+    /// spending (not what the first answer shows spent before this client began), one second's
+    /// worth, until they have been quiet for a while.
     #[tokio::test(start_paused = true)]
-    async fn what_was_spent_before_the_first_answer_takes_no_share() {
+    async fn lists_burst_less_while_others_spend_the_key() {
         let gate = RateGate::new(NonZeroU32::new(400).unwrap(), Duration::from_secs(60)).unwrap();
         gate.acquire(None, false).await.unwrap();
+        // 150 spent before this client's first request.
         gate.observe(Some(250));
-        let pace = gate.list_pace().unwrap();
-        // All of (250 - 50 reserve) is this client's, over a whole window.
-        assert!((pace - 200.0 / 60.0 / 2.0).abs() < 0.01, "{pace}");
+        let alone = gate.list_pace().unwrap();
+        assert!((alone.burst - alone.per_s * 8.0).abs() < 1e-9, "{alone:?}");
+        take_at_once(&gate, 1).await;
+        gate.observe(Some(240));
+        let shared = gate.list_pace().unwrap();
+        assert!((shared.burst - shared.per_s).abs() < 1e-9, "{shared:?}");
+        tokio::time::advance(SHARED_FOR).await;
+        let quiet = gate.list_pace().unwrap();
+        assert!((quiet.burst - quiet.per_s * 8.0).abs() < 1e-9, "{quiet:?}");
+    }
+
+    /// Two processes on one key, one of which has fallen behind and spent little of late: both
+    /// read the same count, and the one behind polls as fast as the one ahead. (A share taken
+    /// from each process's own recent spending gave the one behind a smaller share, so it
+    /// polled less, spent less, and was given less again: in the 4 × 25 benchmark one
+    /// workspace polled every 5 s from its 8th second on and finished 1.5 × the floor.)
+    #[tokio::test(start_paused = true)]
+    async fn a_process_that_fell_behind_polls_as_fast_as_the_one_ahead() {
+        let ahead = RateGate::new(NonZeroU32::new(400).unwrap(), Duration::from_secs(60)).unwrap();
+        let behind = RateGate::new(NonZeroU32::new(400).unwrap(), Duration::from_secs(60)).unwrap();
+        // Both start in the same window, at its first requests.
+        ahead.acquire(None, false).await.unwrap();
+        ahead.observe(Some(399));
+        behind.acquire(None, false).await.unwrap();
+        behind.observe(Some(398));
+        // Over the next seconds the one ahead sends 60 requests, the one behind 2.
+        tokio::time::advance(Duration::from_secs(2)).await;
+        take_at_once(&ahead, 60).await;
+        ahead.observe(Some(338));
+        take_at_once(&behind, 2).await;
+        behind.observe(Some(336));
+        let (a, b) = (
+            ahead.list_pace().unwrap().per_s,
+            behind.list_pace().unwrap().per_s,
+        );
+        assert!(
+            b >= a * 0.95,
+            "the process behind polls at {b:.2}/s, the one ahead at {a:.2}/s"
+        );
+        assert!(b > 1.0 / SLOWEST_LIST_POLL_S, "{b}");
     }
 }

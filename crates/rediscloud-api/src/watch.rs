@@ -8,8 +8,8 @@
 //! otherwise it starts one, after gathering callers until they stop arriving (at most 10 ms),
 //! so that callers arriving together (a plan's refresh wave, a wave of waits) share it. New
 //! fetches are paced per list by a token bucket whose rate the caller gives at every fetch
-//! (the rate gate's share of what the key's window has left), with a burst of at most
-//! [`POLL_BURST`] fetches.
+//! (spread from what the key's window has left), with a burst the caller also gives, never
+//! more than [`POLL_BURST`] fetches.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -26,9 +26,15 @@ use super::Error;
 /// Fetches one list may start back to back before pacing applies, at most.
 pub(crate) const POLL_BURST: f64 = 20.0;
 
-/// The burst never holds more than this long's worth of the current pace, so a window that
-/// runs low also shrinks what may go out at once.
-const BURST_SPAN_S: f64 = 8.0;
+/// How fast one list may start fetches now: a token bucket's rate and its size.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct ListPace {
+    /// Fetches a second.
+    pub(crate) per_s: f64,
+    /// Fetches that may go back to back when tokens have gathered (at least 1, at most
+    /// [`POLL_BURST`]).
+    pub(crate) burst: f64,
+}
 
 /// The longest a new fetch waits for other callers to join it.
 const GATHER: Duration = Duration::from_millis(10);
@@ -89,13 +95,13 @@ impl<T: Send + Sync + 'static> SharedList<T> {
     }
 
     /// The list as fetched by a request that started at or after `fresh_after`; `fetch` makes
-    /// the request when none is fresh enough. `pace` says how many fetches a second this list
-    /// may start now, `None` when they need no pacing (the server has room well beyond the
-    /// configured limit).
+    /// the request when none is fresh enough. `pace` says how fast this list may start fetches
+    /// now, `None` when they need no pacing (the server has room well beyond the configured
+    /// limit).
     pub(crate) async fn get<F, Fut>(
         &self,
         fresh_after: Instant,
-        pace: impl Fn() -> Option<f64>,
+        pace: impl Fn() -> Option<ListPace>,
         fetch: F,
     ) -> Result<Arc<T>, Error>
     where
@@ -124,7 +130,7 @@ impl<T: Send + Sync + 'static> SharedList<T> {
     fn next_step<F, Fut>(
         &self,
         fresh_after: Instant,
-        pace: &dyn Fn() -> Option<f64>,
+        pace: &dyn Fn() -> Option<ListPace>,
         fetch: &mut Option<F>,
     ) -> Step<T>
     where
@@ -165,8 +171,9 @@ impl<T: Send + Sync + 'static> SharedList<T> {
         // Pace: take a token, or learn when one will be there.
         let now = Instant::now();
         let elapsed = now.duration_since(st.refilled).as_secs_f64();
-        let per_s = pace();
-        let burst = per_s.map_or(POLL_BURST, |r| (r * BURST_SPAN_S).clamp(1.0, POLL_BURST));
+        let pace = pace();
+        let per_s = pace.map(|p| p.per_s);
+        let burst = pace.map_or(POLL_BURST, |p| p.burst.clamp(1.0, POLL_BURST));
         st.tokens = (st.tokens + elapsed * per_s.unwrap_or(0.0)).min(burst);
         st.refilled = now;
         let Some(make) = (st.tokens >= 1.0 || per_s.is_none())
@@ -250,6 +257,11 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU32, Ordering};
 
+    const TEN_A_SECOND: ListPace = ListPace {
+        per_s: 10.0,
+        burst: POLL_BURST,
+    };
+
     #[tokio::test]
     async fn callers_together_share_a_fetch_and_paced_callers_still_fetch() {
         let list: Arc<SharedList<u32>> = Arc::new(SharedList::new());
@@ -261,7 +273,7 @@ mod tests {
         let now = Instant::now();
         let calls = (0..10).map(|_| {
             let (list, made) = (Arc::clone(&list), Arc::clone(&made));
-            async move { list.get(now, || Some(10.0), fetch(made)).await }
+            async move { list.get(now, || Some(TEN_A_SECOND), fetch(made)).await }
         });
         for got in futures::future::join_all(calls).await {
             assert_eq!(*got.unwrap(), 0);
@@ -270,9 +282,13 @@ mod tests {
         // Past the burst, each fresh fetch waits for the budget, and still happens.
         let started = Instant::now();
         for _ in 0..(POLL_BURST as u32 + 3) {
-            list.get(Instant::now(), || Some(10.0), fetch(Arc::clone(&made)))
-                .await
-                .unwrap();
+            list.get(
+                Instant::now(),
+                || Some(TEN_A_SECOND),
+                fetch(Arc::clone(&made)),
+            )
+            .await
+            .unwrap();
         }
         assert_eq!(made.load(Ordering::SeqCst), POLL_BURST as u32 + 4);
         // 600 a minute: the three over the burst took about 0.1 s each.
@@ -297,13 +313,16 @@ mod tests {
         };
         let first = {
             let (list, made) = (Arc::clone(&list), Arc::clone(&made));
-            tokio::spawn(async move { list.get(Instant::now(), || Some(10.0), slow(made)).await })
+            tokio::spawn(async move {
+                list.get(Instant::now(), || Some(TEN_A_SECOND), slow(made))
+                    .await
+            })
         };
         // Past the longest gathering: the first fetch is on the wire.
         tokio::time::sleep(GATHER + Duration::from_millis(15)).await;
         let began = Instant::now();
         let second = list
-            .get(began, || Some(10.0), slow(Arc::clone(&made)))
+            .get(began, || Some(TEN_A_SECOND), slow(Arc::clone(&made)))
             .await
             .unwrap();
         assert_eq!(*first.await.unwrap().unwrap(), 0);
