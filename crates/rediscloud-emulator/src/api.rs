@@ -786,6 +786,12 @@ fn task_readable(t: &Task, knobs: &Knobs, now: u64) -> bool {
     t.visible_ms <= now && t.created_ms.saturating_add(knobs.task_retention_ms) >= now
 }
 
+/// `TasksStateUpdate`.
+#[derive(serde::Serialize)]
+struct TaskListView<'a> {
+    tasks: Vec<crate::model::TaskView<'a>>,
+}
+
 async fn list_tasks(State(st): State<EmulatorState>, headers: HeaderMap) -> Response {
     let base = base_url(&headers);
     st.with_world(|w, knobs, _, now| {
@@ -799,8 +805,8 @@ async fn list_tasks(State(st): State<EmulatorState>, headers: HeaderMap) -> Resp
                 .cmp(&a.updated_ms)
                 .then(b.created_ms.cmp(&a.created_ms))
         });
-        let tasks: Vec<Value> = tasks.iter().map(|t| t.to_json_at(&base, now)).collect();
-        Json(json!({"tasks": tasks})).into_response()
+        let tasks: Vec<_> = tasks.iter().map(|t| t.view_at(&base, now)).collect();
+        Json(TaskListView { tasks }).into_response()
     })
 }
 

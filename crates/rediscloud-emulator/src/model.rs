@@ -328,71 +328,143 @@ pub struct Task {
 }
 
 impl Task {
-    /// The representation at `now`: a queued task still in its `initialized` window says so.
+    /// The `TaskStateUpdate` representation at `now`: a queued task still in its `initialized`
+    /// window says so; `response` only appears once the task has ended.
     pub fn to_json_at(&self, base: &str, now: u64) -> Value {
-        let mut v = self.to_json(base);
-        if self.status == TaskStatus::Received && now < self.initialized_until_ms {
-            v["status"] = json!("initialized");
-        }
-        v
+        serde_json::to_value(self.view_at(base, now)).unwrap_or(Value::Null)
     }
 
-    /// The `TaskStateUpdate` representation. `response` only appears once the task has ended.
-    pub fn to_json(&self, base: &str) -> Value {
+    /// The `TaskStateUpdate` at `now`, ready to serialize straight into an answer: a list of
+    /// hundreds of tasks is written without building a JSON tree for each.
+    pub fn view_at<'a>(&'a self, base: &'a str, now: u64) -> TaskView<'a> {
+        let status = if self.status == TaskStatus::Received && now < self.initialized_until_ms {
+            "initialized"
+        } else {
+            self.status.as_str()
+        };
         let description = match self.status {
             TaskStatus::Received => RECEIVED_DESCRIPTION,
             TaskStatus::Processing => PROCESSING_DESCRIPTION,
             TaskStatus::Completed => COMPLETED_DESCRIPTION,
             TaskStatus::Error => ERROR_DESCRIPTION,
         };
-        let mut links = vec![json!({
-            "rel": "task",
-            "href": format!("{base}/v1/tasks/{}", self.id),
-            "title": "getTaskStatusUpdates",
-            "type": "GET",
-        })];
-        let mut v = json!({
-            "taskId": self.id,
-            "commandType": self.command.as_str(),
-            "status": self.status.as_str(),
-            "description": description,
-            "timestamp": iso_timestamp(self.updated_ms),
-        });
-        match self.status {
-            TaskStatus::Completed => {
-                let mut response = json!({});
-                if let Some(id) = self.account_id {
-                    response["resourceId"] = json!(id);
-                    links.push(json!({
-                        "rel": "resource",
-                        "href": format!("{base}/v1/cloud-accounts/{id}"),
-                        "title": "getCloudAccountInformation",
-                        "type": "GET",
-                    }));
-                }
-                v["response"] = response;
-            }
+        let response = match self.status {
+            TaskStatus::Completed => Some(TaskResponseView {
+                resource_id: self.account_id,
+                error: None,
+            }),
             TaskStatus::Error => {
                 let ty = self.error.as_deref().unwrap_or("GENERAL_ERROR");
                 let info = task_error_info(ty).unwrap_or(GENERAL_ERROR_INFO);
-                v["response"] = json!({
-                    "error": {
-                        "type": ty,
-                        "status": status_line(info.code),
-                        "description": info.description,
-                    },
-                    "additionalInfo": info.additional_info,
-                });
-                if self.command == Command::Create
-                    && let Some(id) = self.account_id
-                {
-                    v["response"]["resourceId"] = json!(id);
-                }
+                Some(TaskResponseView {
+                    resource_id: self.account_id.filter(|_| self.command == Command::Create),
+                    error: Some(TaskErrorView {
+                        error: TaskErrorDetailView {
+                            ty,
+                            status: status_line(info.code),
+                            description: info.description,
+                        },
+                        additional_info: info.additional_info,
+                    }),
+                })
             }
-            TaskStatus::Received | TaskStatus::Processing => {}
+            TaskStatus::Received | TaskStatus::Processing => None,
+        };
+        TaskView {
+            task: self,
+            base,
+            status,
+            description,
+            response,
         }
-        v["links"] = Value::Array(links);
-        v
+    }
+}
+
+/// A task as the API shows it (see [`Task::view_at`]).
+pub struct TaskView<'a> {
+    task: &'a Task,
+    base: &'a str,
+    status: &'static str,
+    description: &'static str,
+    response: Option<TaskResponseView<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TaskResponseView<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resource_id: Option<i64>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    error: Option<TaskErrorView<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TaskErrorView<'a> {
+    error: TaskErrorDetailView<'a>,
+    additional_info: &'static str,
+}
+
+#[derive(Serialize)]
+struct TaskErrorDetailView<'a> {
+    #[serde(rename = "type")]
+    ty: &'a str,
+    status: String,
+    description: &'static str,
+}
+
+/// One of a task's `links`.
+#[derive(Serialize)]
+struct LinkView<'a> {
+    rel: &'static str,
+    href: std::fmt::Arguments<'a>,
+    title: &'static str,
+    #[serde(rename = "type")]
+    ty: &'static str,
+}
+
+impl Serialize for TaskView<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let t = self.task;
+        let base = self.base;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("commandType", t.command.as_str())?;
+        map.serialize_entry("description", self.description)?;
+        let task_link = LinkView {
+            rel: "task",
+            href: format_args!("{base}/v1/tasks/{}", t.id),
+            title: "getTaskStatusUpdates",
+            ty: "GET",
+        };
+        match (self.status_is_completed(), t.account_id) {
+            (true, Some(id)) => map.serialize_entry(
+                "links",
+                &[
+                    task_link,
+                    LinkView {
+                        rel: "resource",
+                        href: format_args!("{base}/v1/cloud-accounts/{id}"),
+                        title: "getCloudAccountInformation",
+                        ty: "GET",
+                    },
+                ],
+            )?,
+            _ => map.serialize_entry("links", &[task_link])?,
+        }
+        if let Some(response) = &self.response {
+            map.serialize_entry("response", response)?;
+        }
+        map.serialize_entry("status", self.status)?;
+        map.serialize_entry("taskId", &t.id)?;
+        map.serialize_entry("timestamp", &iso_timestamp(t.updated_ms))?;
+        map.end()
+    }
+}
+
+impl TaskView<'_> {
+    fn status_is_completed(&self) -> bool {
+        self.task.status == TaskStatus::Completed
     }
 }
 
@@ -937,7 +1009,7 @@ mod tests {
         );
         assert_eq!(w.tasks[1].error.as_deref(), Some("CLOUD_ACCOUNT_NOT_FOUND"));
         assert!(w.accounts.contains_key(&INTERNAL_ACCOUNT_ID));
-        let json = w.tasks[1].to_json("http://h");
+        let json = w.tasks[1].to_json_at("http://h", u64::MAX);
         assert_eq!(json["response"]["error"]["status"], "404 NOT_FOUND");
         assert_eq!(
             json["response"]["additionalInfo"],

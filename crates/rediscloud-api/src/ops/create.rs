@@ -596,7 +596,6 @@ impl Client {
                 resource_id: Some(id),
                 ..Default::default()
             }),
-            links: Vec::new(),
         });
         match self.last_look(self.unbounded().get_cloud_account(id)).await {
             Some(Ok(a)) => {
