@@ -394,9 +394,10 @@ pub(super) fn report(r: &Results) -> String {
         "**The same commands under the real limit.** The figures above lift the limit so that they measure the \
          protocol and the provider's own work. Under the real {REAL_LIMIT} requests a minute, from a fresh window, \
          at zero latency, one run each: apply {} ({} requests), no-op plan {} ({}), destroy {} ({}). There the \
-         waits' list fetches are paced: each list may spend half of this process's share of what the window has \
-         left above the writes' reserve, spread over the time the window has left (`RateGate::list_pace`), so \
-         that a run, or several at once on one key, never runs the window dry while work remains (§6, §7). Against \
+         waits' list fetches are paced: each list may spend half of what the key's window has left above the \
+         writes' reserve, spread over the time the window has left (`RateGate::list_pace`); every process on the \
+         key reads the same count, so several at once get the same pace and slow down together as they spend it, \
+         and none runs the window dry while work remains (§6, §7). Against \
          an API that answers at once, that pacing is most of the time; against the real API, whose tasks take \
          seconds, the waits are that long anyway. This is also why an independent measurement against a fake \
          API with the real limit found this provider 5.8× / 5.7× / 6.9× `terraform_data` (apply / plan / destroy) \

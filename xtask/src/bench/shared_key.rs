@@ -376,9 +376,11 @@ pub fn section(runs: &[SharedRun], number: usize) -> String {
     let _ = writeln!(
         w,
         "Each process paces itself from the count the server returns with every answer, so the four spend one \
-         window together instead of each believing it has 400 to itself; writes go first in every process, and \
-         a process that finds the window spent asks again every few seconds rather than waiting a minute, so \
-         none is starved while another has work. \"Accounts off\" is how far the API's count of live accounts \
+         window together instead of each believing it has 400 to itself, and writes go first in every process. \
+         They all read the same count, so they all poll at the same pace, whichever has fallen behind; while the \
+         count shows others spending, a list bursts at most a second's worth of its pace, so no process takes \
+         the window's start for itself. A process that finds the window spent asks again every few seconds \
+         rather than waiting a minute. \"Accounts off\" is how far the API's count of live accounts \
          is from what the command should have left (all {} after the apply, none after the destroy).\n",
         WORKSPACES * PER_WORKSPACE
     );
