@@ -13,7 +13,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Map, Value, json};
 
-use super::model::{Changes, Command, Provider, Task, World, iso_timestamp, status_line};
+use super::model::{
+    AccountView, Changes, Command, Provider, Task, World, iso_timestamp, status_line,
+};
 use super::net::ConnCtl;
 use super::state::{
     CommitNote, DropPoint, EmulatorState, FaultKind, Fired, InterposedLog, InterposedWrite,
@@ -507,38 +509,62 @@ fn account_not_found(id: i64) -> Response {
 }
 
 /// An account as the API answers it, under the knobs that shape answers.
-fn account_json(account: &super::model::Account, base: &str, knobs: &super::state::Knobs) -> Value {
-    let mut v = account.to_json(base);
-    if knobs.omit_sign_in_login_url
-        && let Some(obj) = v.as_object_mut()
-    {
-        obj.remove("signInLoginUrl");
+fn account_view<'a>(
+    account: &'a super::model::Account,
+    base: &'a str,
+    knobs: &super::state::Knobs,
+) -> AccountView<'a> {
+    let view = account.view(base);
+    if knobs.omit_sign_in_login_url {
+        view.without_sign_in_login_url()
+    } else {
+        view
     }
-    v
+}
+
+/// `GET /v1/cloud-accounts`'s answer.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AccountListView<'a> {
+    account_id: i64,
+    cloud_accounts: Vec<AccountView<'a>>,
+    links: [ListLinkView<'a>; 1],
+}
+
+/// The list's one link, to itself.
+#[derive(serde::Serialize)]
+struct ListLinkView<'a> {
+    rel: &'static str,
+    href: std::fmt::Arguments<'a>,
+    #[serde(rename = "type")]
+    ty: &'static str,
 }
 
 async fn list_accounts(State(st): State<EmulatorState>, headers: HeaderMap) -> Response {
     let base = base_url(&headers);
     st.with_world(|w, knobs, _, now| {
-        let accounts: Vec<Value> = w
+        let cloud_accounts = w
             .accounts
             .values()
             .filter(|a| a.is_listed(now))
             .map(|a| {
-                let mut v = account_json(a, &base, knobs);
-                if knobs.mask_list_access_keys
-                    && let Some(key) = v.get("accessKeyId").and_then(Value::as_str)
-                {
-                    v["accessKeyId"] = json!(mask_key(key));
+                let view = account_view(a, &base, knobs);
+                if knobs.mask_list_access_keys {
+                    view.mask_access_key()
+                } else {
+                    view
                 }
-                v
             })
             .collect();
-        Json(json!({
-            "accountId": REDIS_ACCOUNT_ID,
-            "cloudAccounts": accounts,
-            "links": [{"rel": "self", "href": format!("{base}/v1/cloud-accounts"), "type": "GET"}],
-        }))
+        Json(AccountListView {
+            account_id: REDIS_ACCOUNT_ID,
+            cloud_accounts,
+            links: [ListLinkView {
+                rel: "self",
+                href: format_args!("{base}/v1/cloud-accounts"),
+                ty: "GET",
+            }],
+        })
         .into_response()
     })
 }
@@ -553,18 +579,12 @@ async fn get_account(
     };
     let base = base_url(&headers);
     st.with_world(|w, knobs, _, now| match w.accounts.get(&id) {
-        Some(a) if a.is_visible(now) => Json(account_json(a, &base, knobs)).into_response(),
+        Some(a) if a.is_visible(now) => Json(account_view(a, &base, knobs)).into_response(),
         _ => account_not_found(id),
     })
 }
 
 /// First character, `***`, last character: the list's masking in the contract's example.
-fn mask_key(key: &str) -> String {
-    let first = key.chars().next().map(String::from).unwrap_or_default();
-    let last = key.chars().last().map(String::from).unwrap_or_default();
-    format!("{first}***{last}")
-}
-
 fn bad_request(msg: &str) -> Response {
     error_response(StatusCode::BAD_REQUEST, "BAD_REQUEST", msg)
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// The Redis-managed account every Redis Cloud account has; listed always, never modifiable.
 pub const INTERNAL_ACCOUNT_ID: i64 = 1;
@@ -148,38 +148,111 @@ impl Account {
         matches!(self.status.as_str(), "delete-draft" | "deleted")
     }
 
-    /// The public representation (`CloudAccount` schema): never any secret.
+    /// The public representation (`CloudAccount` schema), ready to serialize straight into an
+    /// answer: never any secret, and a list of hundreds of accounts is written without building
+    /// a JSON tree for each.
+    pub fn view<'a>(&'a self, base: &'a str) -> AccountView<'a> {
+        let arns = (self.provider == Provider::Aws && self.id != INTERNAL_ACCOUNT_ID)
+            .then(|| self.sign_in_login_url.as_deref().and_then(aws_account_of))
+            .flatten()
+            .map(|(partition, number)| {
+                (
+                    format!("arn:{partition}:iam::{number}:role/redis-labs-console-role"),
+                    format!("arn:{partition}:iam::{number}:user/redis-labs-programmatic-user"),
+                )
+            });
+        let (aws_console_role_arn, aws_user_arn) = arns.unzip();
+        AccountView {
+            id: self.id,
+            name: &self.name,
+            provider: self.provider.as_str(),
+            status: &self.status,
+            access_key_id: self.access_key_id.as_deref().map(AccessKeyView::Plain),
+            aws_console_role_arn,
+            aws_user_arn,
+            sign_in_login_url: self.sign_in_login_url.as_deref(),
+            links: [AccountLinkView { base, id: self.id }],
+        }
+    }
+
+    /// [`Account::view`] as a JSON tree.
+    #[cfg(test)]
     pub fn to_json(&self, base: &str) -> Value {
-        let mut v = json!({
-            "id": self.id,
-            "name": self.name,
-            "provider": self.provider.as_str(),
-            "status": self.status,
-        });
-        if let Some(key) = &self.access_key_id {
-            v["accessKeyId"] = json!(key);
+        serde_json::to_value(self.view(base)).unwrap_or(Value::Null)
+    }
+}
+
+/// An account as the API shows it (see [`Account::view`]).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountView<'a> {
+    id: i64,
+    name: &'a str,
+    provider: &'static str,
+    status: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access_key_id: Option<AccessKeyView<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aws_console_role_arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aws_user_arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sign_in_login_url: Option<&'a str>,
+    links: [AccountLinkView<'a>; 1],
+}
+
+impl AccountView<'_> {
+    /// Shows the access key ID as the list may: its first and last characters around `***`.
+    pub fn mask_access_key(mut self) -> Self {
+        if let Some(AccessKeyView::Plain(key)) = self.access_key_id {
+            self.access_key_id = Some(AccessKeyView::Masked(key));
         }
-        if self.provider == Provider::Aws
-            && self.id != INTERNAL_ACCOUNT_ID
-            && let Some((partition, number)) =
-                self.sign_in_login_url.as_deref().and_then(aws_account_of)
-        {
-            v["awsConsoleRoleArn"] = json!(format!(
-                "arn:{partition}:iam::{number}:role/redis-labs-console-role"
-            ));
-            v["awsUserArn"] = json!(format!(
-                "arn:{partition}:iam::{number}:user/redis-labs-programmatic-user"
-            ));
+        self
+    }
+
+    /// Leaves out `signInLoginUrl`, as some API versions do.
+    pub fn without_sign_in_login_url(mut self) -> Self {
+        self.sign_in_login_url = None;
+        self
+    }
+}
+
+/// An account's access key ID, whole or masked.
+enum AccessKeyView<'a> {
+    Plain(&'a str),
+    Masked(&'a str),
+}
+
+impl Serialize for AccessKeyView<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            AccessKeyView::Plain(key) => serializer.serialize_str(key),
+            AccessKeyView::Masked(key) => {
+                let first = key.chars().next().map(String::from).unwrap_or_default();
+                let last = key.chars().last().map(String::from).unwrap_or_default();
+                serializer.collect_str(&format_args!("{first}***{last}"))
+            }
         }
-        if let Some(url) = &self.sign_in_login_url {
-            v["signInLoginUrl"] = json!(url);
-        }
-        v["links"] = json!([{
-            "rel": "self",
-            "href": format!("{base}/v1/cloud-accounts/{}", self.id),
-            "type": "GET",
-        }]);
-        v
+    }
+}
+
+/// An account's one link, to itself.
+struct AccountLinkView<'a> {
+    base: &'a str,
+    id: i64,
+}
+
+impl Serialize for AccountLinkView<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(3))?;
+        map.serialize_entry("rel", "self")?;
+        map.serialize_entry(
+            "href",
+            &format_args!("{}/v1/cloud-accounts/{}", self.base, self.id),
+        )?;
+        map.serialize_entry("type", "GET")?;
+        map.end()
     }
 }
 
