@@ -1836,6 +1836,46 @@ async fn create_whose_task_failed_after_making_9(
 }
 
 #[tokio::test]
+async fn a_create_reads_its_two_snapshot_lists_at_once() {
+    // Each list takes 300 ms to answer, as a far-away API may: read one after the other, the
+    // POST would leave after 600 ms.
+    let server = TestServer::start(move |r| match (r.method.as_str(), r.path.as_str()) {
+        ("GET", "/v1/cloud-accounts") => {
+            reply(200, listing(&[])).delayed(Duration::from_millis(300))
+        }
+        ("GET", "/v1/tasks") => {
+            reply(200, r#"{"tasks":[]}"#).delayed(Duration::from_millis(300))
+        }
+        ("POST", "/v1/cloud-accounts") => reply(
+            400,
+            r#"{"error":{"type":"BAD_REQUEST","status":"400 BAD_REQUEST","description":"Bad request"}}"#,
+        ),
+        _ => reply(500, "{}"),
+    })
+    .await;
+    // As ConfigureProvider does: the credential check is the process's first request, which
+    // the rate gate sends alone to learn the key's count.
+    let c = client(&server);
+    c.verify_access().await.unwrap();
+    let token = CancellationToken::new();
+    let started = Instant::now();
+    let out = c
+        .bounded(far(), &token)
+        .create_cloud_account_reconciled(&create_request())
+        .await;
+    let took = started.elapsed();
+    assert!(
+        matches!(out, Err(ops::CreateFailure::NotCreated(_))),
+        "{out:?}"
+    );
+    assert_eq!(server.count("POST", "/v1/cloud-accounts"), 1);
+    assert!(
+        took < Duration::from_millis(550),
+        "the POST left after {took:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_create_task_that_failed_after_making_an_account_hands_the_account_over() {
     // The account it names carries this create's name and key, and was not there before.
     let out =

@@ -256,14 +256,12 @@ impl Client {
         let fresh_after = Instant::now()
             .checked_sub(SNAPSHOT_STALENESS)
             .unwrap_or_else(Instant::now);
-        let snapshot = self
-            .accounts_for_write(fresh_after)
-            .await
-            .map_err(CreateFailure::NotCreated)?;
-        let tasks = self
-            .tasks_for_write(fresh_after)
-            .await
-            .map_err(CreateFailure::NotCreated)?;
+        // Both lists at once: against the real API each is a round trip of its own.
+        let (snapshot, tasks) = tokio::try_join!(
+            self.accounts_for_write(fresh_after),
+            self.tasks_for_write(fresh_after),
+        )
+        .map_err(CreateFailure::NotCreated)?;
         if let Some(existing) = name_holder(&snapshot, &body.name) {
             return Err(CreateFailure::NameTaken {
                 existing: existing.clone(),
