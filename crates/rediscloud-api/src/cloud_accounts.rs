@@ -117,7 +117,7 @@ impl Client {
         let paced = self.bounds.is_some() && !for_write;
         let shared = self.inner.accounts.get(
             fresh_after,
-            || paced.then(|| gate.list_pace()),
+            || if paced { gate.list_pace() } else { None },
             move || async move { fetcher.fetch_cloud_accounts(!for_write, true).await },
         );
         self.within_bounds("the cloud account list", shared).await

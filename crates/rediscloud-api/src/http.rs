@@ -731,18 +731,8 @@ const SHARED_BURST_SPAN: Duration = Duration::from_secs(1);
 /// counts itself as sharing it.
 const SHARED_FOR: Duration = Duration::from_secs(10);
 
-/// How long a report of ample room keeps polls at [`ROOMY_LIST_PACE`] without a fresh report.
+/// How long a report of ample room lets polls skip their pacing without a fresh report.
 const ROOMY_FOR: Duration = Duration::from_secs(1);
-
-/// How fast each list may be fetched while the server has room well beyond this client's
-/// limit: 50 fetches a second, two back to back. A wait that looks 20 ms later than it could
-/// loses next to nothing, even against an API that answers at once; each fetch saved is a
-/// whole list the API writes and the provider reads. Against a local emulator with no
-/// latency, this cuts the requests of a 100-account apply by about a quarter (200 to 150).
-const ROOMY_LIST_PACE: ListPace = ListPace {
-    per_s: 50.0,
-    burst: 2.0,
-};
 
 /// How long later requests wait for the first response before going ahead
 /// anyway (the first request may have failed without a response).
@@ -863,21 +853,21 @@ impl RateGate {
         }
     }
 
-    /// How many fetches a second each of the two shared lists may start now: [`ROOMY_LIST_PACE`]
-    /// while the server recently reported more requests left in its window than twice this
-    /// client's whole limit (the key's real limit is larger, as a local emulator's may be, and
-    /// pacing polls protects no budget).
+    /// How many fetches a second each of the two shared lists may start now; `None` while the
+    /// server recently reported more requests left in its window than twice this client's
+    /// whole limit (the key's real limit is larger, as a local emulator's may be, and pacing
+    /// polls protects nothing).
     ///
     /// Polls spend what the key's window has left above the writes' reserve, spread over the
     /// time the window has left: the server's count is shared by every client of the key, so
     /// as other processes spend it, each slows down in proportion, and none stops while budget
     /// is left. Without knowing where the window began, it is assumed to have just begun (a
     /// whole window left), which is never faster than the truth.
-    pub(crate) fn list_pace(&self) -> ListPace {
+    pub(crate) fn list_pace(&self) -> Option<ListPace> {
         let state = self.lock();
         let now = Instant::now();
         if state.roomy_until.is_some_and(|until| now < until) {
-            return ROOMY_LIST_PACE;
+            return None;
         }
         let counted = state
             .sent
@@ -904,10 +894,10 @@ impl RateGate {
         } else {
             BURST_SPAN
         };
-        ListPace {
+        Some(ListPace {
             per_s,
             burst: per_s * span.as_secs_f64(),
-        }
+        })
     }
 
     /// Requests of each window that polls leave to writes and the reads Terraform waits on.
@@ -1118,34 +1108,37 @@ mod tests {
         gate.acquire(None, false).await.unwrap();
         // This process's first request was the window's first.
         gate.observe(Some(399));
-        let fresh = gate.list_pace().per_s;
+        let fresh = gate.list_pace().unwrap().per_s;
         // (399 - 50 reserve) over 60 s, halved between the two lists.
         assert!((fresh - 349.0 / 60.0 / 2.0).abs() < 0.01, "{fresh}");
         // 10 s on, this process sent 20 and another as many.
         tokio::time::advance(Duration::from_secs(10)).await;
         take_at_once(&gate, 20).await;
         gate.observe(Some(359));
-        let later = gate.list_pace().per_s;
+        let later = gate.list_pace().unwrap().per_s;
         assert!((later - 309.0 / 50.0 / 2.0).abs() < 0.01, "{later}");
         // Others spend almost all the rest at once: what is left over the reserve is small;
         // the lists still poll, at the slowest pace.
         gate.observe(Some(55));
-        assert_eq!(gate.list_pace().per_s, 1.0 / SLOWEST_LIST_POLL_S);
+        assert_eq!(
+            gate.list_pace().map(|p| p.per_s),
+            Some(1.0 / SLOWEST_LIST_POLL_S)
+        );
         // The count jumps back: a new window, a whole minute to spread it over.
         tokio::time::advance(Duration::from_secs(3)).await;
         gate.acquire(None, false).await.unwrap();
         gate.observe(Some(398));
-        let reset = gate.list_pace().per_s;
+        let reset = gate.list_pace().unwrap().per_s;
         assert!((reset - 348.0 / 60.0 / 2.0).abs() < 0.01, "{reset}");
         // 58 s into that window, little spent: the rest may go quickly.
         tokio::time::advance(Duration::from_secs(58)).await;
         gate.acquire(None, false).await.unwrap();
         gate.observe(Some(396));
-        let late = gate.list_pace().per_s;
+        let late = gate.list_pace().unwrap().per_s;
         assert!(late > 10.0 * fresh, "{late} vs {fresh}");
-        // A server reporting far more room than the configured limit: the brisk roomy pace.
+        // A server reporting far more room than the configured limit: no pacing at all.
         gate.observe(Some(100_000));
-        assert_eq!(gate.list_pace(), ROOMY_LIST_PACE);
+        assert_eq!(gate.list_pace(), None);
     }
 
     /// Alone on the key, a list may burst up to 8 s of its pace; once the count shows others
@@ -1157,14 +1150,14 @@ mod tests {
         gate.acquire(None, false).await.unwrap();
         // 150 spent before this client's first request.
         gate.observe(Some(250));
-        let alone = gate.list_pace();
+        let alone = gate.list_pace().unwrap();
         assert!((alone.burst - alone.per_s * 8.0).abs() < 1e-9, "{alone:?}");
         take_at_once(&gate, 1).await;
         gate.observe(Some(240));
-        let shared = gate.list_pace();
+        let shared = gate.list_pace().unwrap();
         assert!((shared.burst - shared.per_s).abs() < 1e-9, "{shared:?}");
         tokio::time::advance(SHARED_FOR).await;
-        let quiet = gate.list_pace();
+        let quiet = gate.list_pace().unwrap();
         assert!((quiet.burst - quiet.per_s * 8.0).abs() < 1e-9, "{quiet:?}");
     }
 
@@ -1188,7 +1181,10 @@ mod tests {
         ahead.observe(Some(338));
         take_at_once(&behind, 2).await;
         behind.observe(Some(336));
-        let (a, b) = (ahead.list_pace().per_s, behind.list_pace().per_s);
+        let (a, b) = (
+            ahead.list_pace().unwrap().per_s,
+            behind.list_pace().unwrap().per_s,
+        );
         assert!(
             b >= a * 0.95,
             "the process behind polls at {b:.2}/s, the one ahead at {a:.2}/s"

@@ -70,7 +70,7 @@ impl Client {
         let paced = self.bounds.is_some() && !for_write;
         let shared = self.inner.tasks.get(
             fresh_after,
-            || paced.then(|| gate.list_pace()),
+            || if paced { gate.list_pace() } else { None },
             move || async move { fetcher.fetch_tasks(!for_write, true).await },
         );
         self.within_bounds("the task list", shared).await

@@ -1744,10 +1744,9 @@ async fn a_wait_looks_once_before_its_first_delay() {
 }
 
 #[tokio::test]
-async fn list_fetches_are_paced_briskly_while_the_server_reports_ample_room() {
+async fn list_fetches_are_paced_unless_the_server_reports_ample_room() {
     // Past the burst, list fetches are paced to what the window has left over the time it has
-    // left; while the server says far more requests are left than the whole configured limit,
-    // at 50 a second, so that looks a few milliseconds apart share one list.
+    // left: unless the server says far more requests are left than the whole configured limit.
     async fn fetch_past_the_burst(remaining: &'static str) -> Duration {
         let server = TestServer::start(move |r| match r.path.as_str() {
             "/v1/tasks" => {
@@ -1771,11 +1770,7 @@ async fn list_fetches_are_paced_briskly_while_the_server_reports_ample_room() {
     let paced = fetch_past_the_burst("100").await;
     assert!(paced >= Duration::from_secs(2), "{paced:?}");
     let roomy = fetch_past_the_burst("999000").await;
-    // Two back to back, then one every 20 ms: seven more take 140 ms.
-    assert!(
-        roomy >= Duration::from_millis(120) && roomy < Duration::from_secs(1),
-        "{roomy:?}"
-    );
+    assert!(roomy < Duration::from_secs(1), "{roomy:?}");
 }
 
 // ---------- reconciliation: what counts as evidence of an account ----------

@@ -96,8 +96,8 @@ impl<T: Send + Sync + 'static> SharedList<T> {
 
     /// The list as fetched by a request that started at or after `fresh_after`; `fetch` makes
     /// the request when none is fresh enough. `pace` says how fast this list may start fetches
-    /// now, `None` for a fetch that must not wait for the pace (a write's snapshot, a wait's
-    /// last look).
+    /// now, `None` when they need no pacing (the server has room well beyond the configured
+    /// limit).
     pub(crate) async fn get<F, Fut>(
         &self,
         fresh_after: Instant,

@@ -377,10 +377,8 @@ pub(super) fn report(r: &Results) -> String {
          destroy also wait, but a wait's first look needs no sleep: it reads a list fetched after the wait began \
          (`Poller::pause` skips the first delay), so a task the emulator finished at once ends the wait on that \
          look, and concurrent waits share the list. The cost is one more request per wait for a resource alone \
-         (§5). While the server reports room well beyond the configured limit (this emulator runs with \
-         `--rate-limit {RATE_LIMIT}`), each list is still fetched at most 50 times a second (`ROOMY_LIST_PACE`): \
-         a look 20 ms later costs a wait next to nothing, and each fetch saved is a whole list the API writes and \
-         the provider reads."
+         (§5); while the server reports room well beyond the configured limit (this emulator runs with \
+         `--rate-limit {RATE_LIMIT}`), list fetches are not paced either."
     );
     let limited = &r.overhead.limited;
     let _ = writeln!(
