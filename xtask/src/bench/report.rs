@@ -335,7 +335,7 @@ pub(super) fn report(r: &Results) -> String {
          --activation-ms 0 --delete-ms 0`, and `--rate-limit {RATE_LIMIT}` so the real API's 400 requests/minute \
          cannot dominate: each run sends about {} requests) compared with {MANY} `terraform_data` resources, and \
          with {MANY} resources of each of the two kinds of the control plugin (below). {OVERHEAD_ROUNDS} rounds of \
-         one run of each kind, each round starting with a different kind; each run is apply, then \
+         one run of each kind, the kinds taking turns to start a round; each run is apply, then \
          `plan -detailed-exitcode` (must exit 0: no changes), then destroy (with its refresh).\n",
         r.overhead.many_requests.iter().sum::<usize>()
     );
