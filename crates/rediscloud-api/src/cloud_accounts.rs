@@ -282,12 +282,40 @@ impl Client {
         deadline: Instant,
         cancel: &CancellationToken,
     ) -> Result<CloudAccount, Error> {
+        self.wait_active(id, Instant::now(), deadline, cancel).await
+    }
+
+    /// [`Client::wait_for_cloud_account_active`] for an account the create that began at
+    /// `create_began` made. A list fetched since then already counts: the account did not exist
+    /// before, so whatever status a list shows for it is one it has had since it was made, and
+    /// a list the create's neighbours fetched a moment ago that shows it active ends the wait
+    /// without a fetch of its own. (After an update the wait needs a list fetched after it
+    /// began: an older one shows the account as it was.)
+    pub async fn wait_for_new_cloud_account_active(
+        &self,
+        id: i64,
+        create_began: Instant,
+        deadline: Instant,
+        cancel: &CancellationToken,
+    ) -> Result<CloudAccount, Error> {
+        self.wait_active(id, create_began, deadline, cancel).await
+    }
+
+    /// Waits until account `id` is `active`; its first look may use a list fetched at or after
+    /// `seen_since`.
+    async fn wait_active(
+        &self,
+        id: i64,
+        seen_since: Instant,
+        deadline: Instant,
+        cancel: &CancellationToken,
+    ) -> Result<CloudAccount, Error> {
         let what = format!("cloud account {id} to become active");
         let mut poller = Poller::new(&self.inner.poll, deadline, cancel, what);
-        let mut fresh_after = Instant::now();
+        let mut fresh_after = seen_since;
         // The account was created or changed just now: while it is young, its absence is the
         // API's lag (see `Client::gone`), so the wait goes on.
-        let young_until = fresh_after + self.inner.poll.visibility_window;
+        let young_until = Instant::now() + self.inner.poll.visibility_window;
         loop {
             poller.pause().await?;
             let by_id_look = |look: Look| {

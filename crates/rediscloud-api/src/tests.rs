@@ -246,6 +246,7 @@ fn _futures_are_send(c: &Client, cancel: &CancellationToken) {
     is_send(&c.delete_cloud_account(1));
     is_send(&c.wait_for_task("t", far(), cancel));
     is_send(&c.wait_for_cloud_account_active(1, far(), cancel));
+    is_send(&c.wait_for_new_cloud_account_active(1, Instant::now(), far(), cancel));
     is_send(&c.wait_for_cloud_account_gone(1, far(), cancel));
 }
 
@@ -1828,6 +1829,41 @@ async fn create_whose_task_failed_after_making_9(
         .bounded(far(), &token)
         .create_cloud_account_reconciled(&create_request())
         .await
+}
+
+#[tokio::test]
+async fn a_new_account_s_wait_ends_on_a_list_fetched_since_its_create_began() {
+    let server = TestServer::start(move |r| match (r.method.as_str(), r.path.as_str()) {
+        ("GET", "/v1/cloud-accounts") => reply(
+            200,
+            json!({"cloudAccounts": [serde_json::from_str::<Value>(&account(3, "active")).unwrap()]})
+                .to_string(),
+        ),
+        _ => reply(500, "{}"),
+    })
+    .await;
+    let token = CancellationToken::new();
+    let c = client(&server).bounded(far(), &token);
+    // A list fetched before the create began says nothing of the new account: the wait
+    // fetches its own.
+    c.accounts_since(Instant::now()).await.unwrap();
+    let began = Instant::now();
+    c.wait_for_new_cloud_account_active(3, began, far(), &token)
+        .await
+        .unwrap();
+    assert_eq!(server.count("GET", "/v1/cloud-accounts"), 2);
+    // One fetched since (a neighbour's wait, say) that shows it active ends the wait at once.
+    let active = c
+        .wait_for_new_cloud_account_active(3, began, far(), &token)
+        .await
+        .unwrap();
+    assert_eq!(active.status.as_deref(), Some("active"));
+    assert_eq!(server.count("GET", "/v1/cloud-accounts"), 2);
+    // After an update only a list fetched since the wait began counts.
+    c.wait_for_cloud_account_active(3, far(), &token)
+        .await
+        .unwrap();
+    assert_eq!(server.count("GET", "/v1/cloud-accounts"), 3);
 }
 
 #[tokio::test]

@@ -243,6 +243,7 @@ impl Resource for CloudAccountResource {
             console_password: cfg.console_password.clone(),
             sign_in_login_url: cfg.sign_in_login_url.clone(),
         };
+        let create_began = Instant::now();
         let id = match client.create_cloud_account_reconciled(&body).await {
             Ok(Created { id }) => id,
             Err(failure) => {
@@ -259,7 +260,7 @@ impl Resource for CloudAccountResource {
             "cloud account {id} created; waiting for it to become active"
         );
         match client
-            .wait_for_cloud_account_active(id, deadline, &req.stop)
+            .wait_for_new_cloud_account_active(id, create_began, deadline, &req.stop)
             .await
         {
             Ok(account) => merge_account(&mut state, &account),
