@@ -230,7 +230,7 @@ pub fn run(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str) -> Res
     // (1) and (5): one account at realistic latencies.
     loads.push(load_average());
     println!(
-        "==> apply latency: 1 account (task stages {STAGE_MS} ms, activation {ACTIVATION_MS} ms) vs 1 terraform_data, {LATENCY_RUNS} runs each"
+        "==> apply latency: 1 account (task stages {STAGE_MS} ms, activation {ACTIVATION_MS} ms) vs 1 terraform_data and 1 control_cloud_account, {LATENCY_RUNS} runs each"
     );
     let slow = Emulator::start(&emulator_bin, STAGE_MS, ACTIVATION_MS, DELETE_MS)?;
     let tf = Tf {
