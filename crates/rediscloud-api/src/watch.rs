@@ -285,6 +285,25 @@ mod tests {
         burst: POLL_BURST,
     };
 
+    /// Ten callers asking `list` at once for a fetch at or after `fresh_after`, each fetch
+    /// answering how many fetches `made` counted before it.
+    async fn ten_at_once(
+        list: &Arc<SharedList<u32>>,
+        made: &Arc<AtomicU32>,
+        fresh_after: Instant,
+        pace: Option<ListPace>,
+    ) -> Vec<u32> {
+        let calls = (0..10).map(|_| {
+            let (list, made) = (Arc::clone(list), Arc::clone(made));
+            async move {
+                let fetch =
+                    move || async move { Ok::<_, Error>(made.fetch_add(1, Ordering::SeqCst)) };
+                *list.get(fresh_after, move || pace, fetch).await.unwrap()
+            }
+        });
+        futures::future::join_all(calls).await
+    }
+
     #[tokio::test]
     async fn callers_together_share_a_fetch_and_paced_callers_still_fetch() {
         let list: Arc<SharedList<u32>> = Arc::new(SharedList::new());
@@ -293,14 +312,8 @@ mod tests {
             move || async move { Ok::<_, Error>(made.fetch_add(1, Ordering::SeqCst)) }
         };
         // Ten callers at once: one request.
-        let now = Instant::now();
-        let calls = (0..10).map(|_| {
-            let (list, made) = (Arc::clone(&list), Arc::clone(&made));
-            async move { list.get(now, || Some(TEN_A_SECOND), fetch(made)).await }
-        });
-        for got in futures::future::join_all(calls).await {
-            assert_eq!(*got.unwrap(), 0);
-        }
+        let got = ten_at_once(&list, &made, Instant::now(), Some(TEN_A_SECOND)).await;
+        assert_eq!(got, vec![0; 10]);
         assert_eq!(made.load(Ordering::SeqCst), 1);
         // Past the burst, each fresh fetch waits for the budget, and still happens.
         let started = Instant::now();
@@ -334,18 +347,9 @@ mod tests {
             move || async move { Ok::<_, Error>(made.fetch_add(1, Ordering::SeqCst)) }
         };
         let began = Instant::now();
-        let calls = (0..10).map(|_| {
-            let (list, made) = (Arc::clone(&list), Arc::clone(&made));
-            async move { list.get(began, || None, fetch(made)).await }
-        });
-        for got in futures::future::join_all(calls).await {
-            assert_eq!(*got.unwrap(), 0);
-        }
-        assert_eq!(
-            made.load(Ordering::SeqCst),
-            1,
-            "callers together share one fetch"
-        );
+        let got = ten_at_once(&list, &made, began, None).await;
+        assert_eq!(got, vec![0; 10], "callers together share one fetch");
+        assert_eq!(made.load(Ordering::SeqCst), 1);
         assert_eq!(
             began.elapsed(),
             Duration::ZERO,
