@@ -251,11 +251,16 @@ async fn gather(g: &Gathering) {
     *sent = Some(Instant::now());
 }
 
-/// Holds a new fetch only while callers already runnable join it, then marks it sent: what
-/// gathering is worth when the key has room to spare.
+/// The most turns a roomy fetch yields to callers joining it: a steady stream of them cannot
+/// hold it back for longer.
+const READY_TURNS: usize = 64;
+
+/// Holds a new fetch only while callers already runnable join it (one turn of the runtime
+/// each, at most [`READY_TURNS`]), then marks it sent: what gathering is worth when the key
+/// has room to spare.
 async fn gather_ready(g: &Gathering) {
     let mut joined = g.joins.load(Ordering::SeqCst);
-    for _ in 0..64 {
+    for _ in 0..READY_TURNS {
         tokio::task::yield_now().await;
         let now_joined = g.joins.load(Ordering::SeqCst);
         if now_joined == joined {
