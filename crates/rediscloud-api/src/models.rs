@@ -241,6 +241,12 @@ impl TaskStatus {
             Self::Initialized | Self::Received | Self::ProcessingInProgress
         )
     }
+
+    /// Not known to have ended: in progress, or a status this client does not know (which the
+    /// task waiter keeps polling too). What decides whether a write may be on its way uses this.
+    pub fn may_still_run(&self) -> bool {
+        !matches!(self, Self::ProcessingCompleted | Self::ProcessingError)
+    }
 }
 
 impl fmt::Display for TaskStatus {
@@ -371,6 +377,8 @@ mod tests {
             TaskStatus::Other("weird".into())
         );
         assert!(TaskStatus::parse("received").is_in_progress());
+        assert!(TaskStatus::parse("weird").may_still_run());
+        assert!(!TaskStatus::parse("processing-error").may_still_run());
     }
 
     #[test]

@@ -2540,3 +2540,133 @@ async fn a_resent_create_refused_by_an_invisible_holder_is_pending_not_nothing()
         "{out:?}"
     );
 }
+
+/// Another client's create of the same name and key, queued just before ours, makes account 9;
+/// our POST is answered 502 although the API took it, and its task (refused: the name is taken)
+/// shows in the task list only 200 ms later, within the task-visibility grace. A look before
+/// the grace has passed cannot know that no other new task is on its way: account 9 is never
+/// adopted on it, and once our refused task shows, whose account 9 is stays undecided.
+#[tokio::test]
+async fn an_account_made_by_a_task_our_answer_never_named_is_not_adopted_within_the_grace() {
+    let posted_at: Arc<Mutex<Option<std::time::Instant>>> = Arc::new(Mutex::new(None));
+    let p = posted_at.clone();
+    let server = TestServer::start(move |r| {
+        let since_post = p.lock().unwrap().map(|at| at.elapsed());
+        match (r.method.as_str(), r.path.as_str(), since_post) {
+            ("GET", "/v1/cloud-accounts", None) => reply(200, listing(&[])),
+            ("GET", "/v1/cloud-accounts", Some(_)) => {
+                reply(200, listing(&[account(9, "active")]))
+            }
+            ("GET", "/v1/cloud-accounts/9", Some(_)) => reply(200, account(9, "active")),
+            ("GET", "/v1/tasks", None) => reply(200, r#"{"tasks":[]}"#),
+            ("GET", "/v1/tasks", Some(since)) => {
+                let mut tasks = vec![task_done("theirs", "cloudAccountCreateRequest", 9)];
+                if since >= Duration::from_millis(200) {
+                    tasks.push(
+                        json!({"taskId": "ours", "commandType": "cloudAccountCreateRequest",
+                               "status": "processing-error",
+                               "response": {"resourceId": 9, "error": {"type": "CLOUD_ACCOUNT_NAME_EXISTS",
+                               "status": "409 CONFLICT", "description": "name exists"}}})
+                        .to_string(),
+                    );
+                }
+                reply(200, format!(r#"{{"tasks":[{}]}}"#, tasks.join(",")))
+            }
+            ("POST", "/v1/cloud-accounts", _) => {
+                p.lock().unwrap().get_or_insert_with(std::time::Instant::now);
+                reply(502, r#"{"message":"bad gateway"}"#)
+            }
+            _ => reply(500, "{}"),
+        }
+    })
+    .await;
+    let token = CancellationToken::new();
+    let out = short_grace(&server)
+        .bounded(soon(1_500), &token)
+        .create_cloud_account_reconciled(&create_request())
+        .await;
+    assert_eq!(server.count("POST", "/v1/cloud-accounts"), 1, "{out:?}");
+    assert!(
+        !matches!(out, Ok(ops::Created { id: 9 })),
+        "adopted another client's account on a look within the grace: {out:?}"
+    );
+    assert!(
+        recorded_as_pending(&out),
+        "the create must be recorded: {out:?}"
+    );
+}
+
+/// A pending create whose own task (named by its POST's answer) completed, making account 9,
+/// which someone renamed before the next refresh: account 9 is still the create's. Taking it
+/// for "nothing created" would drop the ID from state and orphan the account.
+#[tokio::test]
+async fn a_pending_create_s_own_completed_task_keeps_its_account_after_a_rename() {
+    let renamed = {
+        let mut a: Value = serde_json::from_str(&account(9, "active")).unwrap();
+        a["name"] = json!("renamed-in-the-console");
+        a.to_string()
+    };
+    let server = TestServer::start(move |r| match (r.method.as_str(), r.path.as_str()) {
+        ("GET", "/v1/tasks") => reply(
+            200,
+            format!(
+                r#"{{"tasks":[{}]}}"#,
+                task_done("t", "cloudAccountCreateRequest", 9)
+            ),
+        ),
+        ("GET", "/v1/cloud-accounts") => reply(200, listing(std::slice::from_ref(&renamed))),
+        ("GET", "/v1/cloud-accounts/9") => reply(200, renamed.clone()),
+        _ => reply(500, "{}"),
+    })
+    .await;
+    let record = ownership::PendingCreate {
+        intent: ownership::Intent::from(&create_request()),
+        sent_at_ms: 0,
+        before: ownership::Before::Snapshot {
+            accounts: [1].into(),
+            create_tasks: [].into(),
+        },
+        tasks: vec!["t".to_owned()],
+    };
+    let got = client(&server).resolve_pending_create(&record).await;
+    assert!(
+        matches!(&got, Ok(ops::Resolution::Created(a)) if a.id == 9),
+        "{got:?}"
+    );
+}
+
+/// After a 502, a create task new since the POST shows a status this client does not know.
+/// It has not ended, as far as anyone can tell: the create is held back and recorded as
+/// pending, never sent again as if nothing were on its way.
+#[tokio::test]
+async fn a_new_task_in_a_status_this_client_does_not_know_holds_a_create_back() {
+    let posted = Arc::new(AtomicBool::new(false));
+    let p = posted.clone();
+    let server = TestServer::start(move |r| {
+        match (r.method.as_str(), r.path.as_str()) {
+            ("GET", "/v1/cloud-accounts") => reply(200, listing(&[])),
+            ("GET", "/v1/tasks") if p.load(Ordering::SeqCst) => reply(
+                200,
+                r#"{"tasks":[{"taskId":"t1","commandType":"cloudAccountCreateRequest","status":"waiting-for-approval"}]}"#,
+            ),
+            ("GET", "/v1/tasks") => reply(200, r#"{"tasks":[]}"#),
+            ("POST", "/v1/cloud-accounts") => {
+                p.store(true, Ordering::SeqCst);
+                reply(502, r#"{"message":"bad gateway"}"#)
+            }
+            _ => reply(500, "{}"),
+        }
+    })
+    .await;
+    let token = CancellationToken::new();
+    let out = short_grace(&server)
+        .bounded(soon(1_000), &token)
+        .create_cloud_account_reconciled(&create_request())
+        .await;
+    assert_eq!(
+        server.count("POST", "/v1/cloud-accounts"),
+        1,
+        "sent again while a task of unknown status may be it: {out:?}"
+    );
+    assert!(recorded_as_pending(&out), "{out:?}");
+}

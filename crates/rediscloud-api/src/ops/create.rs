@@ -408,8 +408,12 @@ impl Client {
         {
             Some(Ok(Look::Ours(account))) => CreateFailure::FailedWithAccount {
                 id: account.id,
+                // What ran out is the reconciliation: the wait for `active` never began.
                 err: Error::Timeout {
-                    waiting_for: format!("cloud account {} to become active", account.id),
+                    waiting_for: format!(
+                        "the outcome of the interrupted create, found at the end to be cloud account {}",
+                        account.id
+                    ),
                     last_status: account.status,
                 },
             },

@@ -270,14 +270,19 @@ pub(crate) fn judge(
     if !is_live(account) {
         return Verdict::NotOurs("it is deleted");
     }
+    if claims.account_held_by_other(owner, account.id) {
+        return Verdict::NotOurs("another resource of this run holds it");
+    }
+    // Made by a task our POST's own answer named, which completed: ours whatever it is called
+    // or keyed by now (a rename since shows as drift; dropping it would orphan it).
+    if creator.is_some_and(|t| made_by_own_task(t, pending)) {
+        return Verdict::Ours;
+    }
     if account.name.as_deref() != Some(intent.name.as_str()) {
         return Verdict::NotOurs("it has another name");
     }
     if !same_provider(account, intent.provider.as_deref()) {
         return Verdict::NotOurs("it is on another cloud provider");
-    }
-    if claims.account_held_by_other(owner, account.id) {
-        return Verdict::NotOurs("another resource of this run holds it");
     }
     match key {
         KeyEvidence::Differs => return Verdict::NotOurs("it uses another access key"),
@@ -304,6 +309,12 @@ pub(crate) fn judge(
             Verdict::Unknown("this state does not record which tasks existed before the create")
         }
     }
+}
+
+/// Whether `task` is one our POSTs' own answers named and it completed: what it names is the
+/// account it made.
+fn made_by_own_task(task: &TaskStateUpdate, pending: &PendingCreate) -> bool {
+    pending.tasks.contains(&task.task_id) && task.task_status() == TaskStatus::ProcessingCompleted
 }
 
 /// What one look at the lists found.
@@ -377,8 +388,16 @@ impl Client {
     ) -> Result<Look, Error> {
         let claims = self.claims();
         // Only lists fetched at least the task-visibility grace after the POST can show that
-        // nothing is on its way (a new task can be invisible for that long).
-        let started_ms = now_ms();
+        // nothing else is on its way (a new task can be invisible for that long). The lists
+        // below are fetched at or after `fresh_after`: count from then.
+        let started_ms = now_ms().saturating_sub(
+            u64::try_from(
+                Instant::now()
+                    .saturating_duration_since(fresh_after)
+                    .as_millis(),
+            )
+            .unwrap_or(u64::MAX),
+        );
         let accounts = self.accounts_since(fresh_after).await?;
         let tasks = self.tasks_since(fresh_after).await?;
         let grace = self.inner.poll.not_found_grace;
@@ -390,7 +409,8 @@ impl Client {
         let mut unknown: Vec<(i64, &'static str)> = Vec::new();
         let mut key_reads = 0;
         for account in accounts.iter().filter(|a| {
-            a.name.as_deref() == Some(pending.intent.name.as_str())
+            (a.name.as_deref() == Some(pending.intent.name.as_str())
+                || creator_of(&tasks, a.id).is_some_and(|t| made_by_own_task(t, pending)))
                 && is_live(a)
                 && !pending.before.had_account(a.id)
         }) {
@@ -417,6 +437,16 @@ impl Client {
                 {
                     Verdict::Unknown(
                         "another create task new since the create was sent may be this create's instead",
+                    )
+                }
+                // Such a rival can be invisible for the task-visibility grace after the POST
+                // (our own refused task, say): until then no look can rule one out.
+                Verdict::Ours
+                    if !past_grace
+                        && creator.is_some_and(|c| !pending.tasks.contains(&c.task_id)) =>
+                {
+                    Verdict::Unknown(
+                        "the create was sent too recently for every task new since it to be visible",
                     )
                 }
                 verdict => verdict,
@@ -467,7 +497,7 @@ impl Client {
             };
             t.command_type.as_deref() == Some(CREATE_COMMAND)
                 && may_be_ours
-                && (t.task_status().is_in_progress()
+                && (t.task_status().may_still_run()
                     || !refused_as_taken(t)
                         && t.resource_id().is_some_and(|id| {
                             !listed.contains(&id)
@@ -513,7 +543,7 @@ fn rival_task<'a>(
             && pending.before.had_task(&t.task_id) == Some(false)
             && !pending.tasks.contains(&t.task_id)
             && !claims.task_held_by_other(owner, &t.task_id)
-            && (t.task_status().is_in_progress()
+            && (t.task_status().may_still_run()
                 || t.failure().is_some()
                 || t.resource_id()
                     .is_some_and(|id| !accounts.iter().any(|a| a.id == id)))

@@ -111,7 +111,7 @@ impl Client {
                     let busy = account.status_kind() == AccountStatusKind::Pending
                         || tasks.iter().any(|t| {
                             t.command_type.as_deref() == Some(command)
-                                && t.task_status().is_in_progress()
+                                && t.task_status().may_still_run()
                                 && t.resource_id().is_none_or(|r| r == id)
                                 && !claims.task_held_by_other(owner, &t.task_id)
                         });
