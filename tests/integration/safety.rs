@@ -1270,3 +1270,50 @@ fn a_create_applied_after_its_504_is_never_duplicated_nor_orphaned() {
         }
     });
 }
+
+/// Where the API masks access keys in its list, the data source reads the account it found by
+/// ID: its `access_key_id` is the key, never the list's `A***E`.
+#[test]
+fn the_data_source_never_outputs_a_masked_access_key() {
+    rt().block_on(async {
+        let rig = Rig::start(200).await;
+        rig.admin("PUT", "/config", json!({"mask_list_access_keys": true}))
+            .await;
+        let applied = rig
+            .apply(&Value::Null, &config("looked-up", "AKIALOOKEDUP0001", None))
+            .await;
+        assert!(applied.errors.is_empty(), "{:?}", applied.errors);
+        let ds = terraform_provider_rediscloud::provider::cloud_account::data_source::CloudAccountDataSource;
+        let ty = tfplugin::framework::data_source::DataSource::schema(&ds).implied_type();
+        let Type::Object(attrs) = &ty else {
+            unreachable!("a data source is an object")
+        };
+        let mut query: BTreeMap<String, Value> =
+            attrs.keys().map(|k| (k.clone(), Value::Null)).collect();
+        query.insert("name".into(), Value::string("looked-up"));
+        let read = rig
+            .server
+            .read_data_source(Request::new(pb::read_data_source::Request {
+                type_name: TYPE.into(),
+                config: Some(pb::DynamicValue {
+                    msgpack: msgpack::encode(&Value::Object(query), &ty).unwrap(),
+                    json: vec![],
+                }),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(
+            !read.diagnostics.iter().any(is_error),
+            "{:?}",
+            read.diagnostics
+        );
+        let state = msgpack::decode(&read.state.expect("state").msgpack, &ty).expect("decode");
+        assert_eq!(
+            state.attr("access_key_id").as_str(),
+            Some("AKIALOOKEDUP0001"),
+            "{state:?}"
+        );
+    });
+}

@@ -256,23 +256,41 @@ impl DataSource for CloudAccountDataSource {
         // Bounded like a resource's read, so that StopProvider or a stalled API ends it with an
         // error (Terraform takes a null object without one for a provider bug).
         let client = client.bounded(Instant::now() + DEFAULT_READ_TIMEOUT, &req.stop);
+        let deadline_said = format!(
+            "A data source's read has a fixed deadline of {} minutes, which ran out; run the command again.",
+            DEFAULT_READ_TIMEOUT.as_secs() / 60
+        );
         let accounts = match client.list_cloud_accounts().await {
             Ok(a) => a,
             Err(err) => {
-                api_error(
-                    diags,
-                    "List Cloud Accounts",
-                    &err,
-                    "",
-                    &format!(
-                        "A data source's read has a fixed deadline of {} minutes, which ran out; run the command again.",
-                        DEFAULT_READ_TIMEOUT.as_secs() / 60
-                    ),
-                );
+                api_error(diags, "List Cloud Accounts", &err, "", &deadline_said);
                 return None;
             }
         };
-        let account = select(&accounts, &filter, diags)?;
+        let listed = select(&accounts, &filter, diags)?;
+        // The list may mask the access key (`A***E`): read such an account by ID for its values.
+        let read_by_id;
+        let account = if listed.has_masked_fields() {
+            read_by_id = match client.get_cloud_account(listed.id).await {
+                Ok(a) => a,
+                Err(err) => {
+                    api_error(
+                        diags,
+                        "Read Cloud Account",
+                        &err,
+                        &format!(
+                            "The list masks cloud account {}'s access key, so it is read by ID; run the command again.",
+                            listed.id
+                        ),
+                        &deadline_said,
+                    );
+                    return None;
+                }
+            };
+            &read_by_id
+        } else {
+            listed
+        };
         model.found(account, filter.exclude_internal_account);
         match model::write(&model) {
             Ok(value) => Some(value),
