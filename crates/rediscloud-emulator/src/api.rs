@@ -254,6 +254,7 @@ async fn authenticated(st: &EmulatorState, req: Request, next: Next) -> Response
             retry_after_s,
             commit,
             commit_after_ms,
+            error_type,
         }) => {
             if let Some(ms) = commit_after_ms {
                 // Answered now, applied later: the handler runs on its own, whatever the client
@@ -287,7 +288,10 @@ async fn authenticated(st: &EmulatorState, req: Request, next: Next) -> Response
             } else {
                 others.instead();
             }
-            let mut resp = injected_status(st, status, html, &path);
+            let mut resp = match error_type {
+                Some(ty) => api_error_as(status, &ty),
+                None => injected_status(st, status, html, &path),
+            };
             if let Some(value) = retry_after_s.and_then(|v| HeaderValue::from_str(&v).ok()) {
                 resp.headers_mut()
                     .insert("x-rate-limit-retry-after-seconds", value);
@@ -420,6 +424,14 @@ fn interpose(st: &EmulatorState, write: &InterposedWrite, when: When, around: &s
             task_id,
         }),
     });
+}
+
+/// The API's own error answer with `status` and error type `ty`, described as the API does.
+fn api_error_as(status: u16, ty: &str) -> Response {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let description =
+        crate::model::task_error_info(ty).map_or("The request failed", |info| info.description);
+    error_response(code, ty, description)
 }
 
 fn injected_status(st: &EmulatorState, status: u16, html: bool, path: &str) -> Response {

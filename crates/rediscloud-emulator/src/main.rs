@@ -13,7 +13,8 @@ use rediscloud_emulator::{EmulatorConfig, TASK_RETENTION_MS, start};
 /// queueing (one task at a time), time-driven account lifecycles and rate limits, plus an
 /// unauthenticated /admin API to inspect state and inject faults (POST /admin/faults: every error
 /// status of the contract and a gateway's 502/504, optionally after committing the write
-/// (`"commit": true`) and with any `retry_after_s`; latency, before the API or after the write
+/// (`"commit": true`) and with any `retry_after_s`, as the gateway or, with `"error_type"`, as the
+/// API itself answers; latency, before the API or after the write
 /// was applied; connection drops before or after commit; another API client's write interposed
 /// just before or after the request is applied, alongside any other fault:
 /// `{"interpose": {"name": N, "access_key_id": K, "provider": "AWS"|"GCP"}, "when": "before"|"after"}`

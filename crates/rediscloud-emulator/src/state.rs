@@ -227,6 +227,11 @@ pub enum FaultKind {
         commit: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         commit_after_ms: Option<u64>,
+        /// Answer as the API itself does, with this `error.type` (one of the contract's error
+        /// types), instead of the status's generic answer: a 404 `CLOUD_ACCOUNT_NOT_FOUND` for an
+        /// account the API has (a read that lags), a 409 `CLOUD_ACCOUNT_NAME_EXISTS`, and so on.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error_type: Option<String>,
     },
     /// A slow answer. Without `commit` the delay comes before the request reaches the API (a
     /// client that gives up meanwhile changed nothing); with it the request is applied first and
@@ -389,6 +394,7 @@ impl Fault {
                 "commit_after_ms",
                 "html",
                 "retry_after_s",
+                "error_type",
             ];
             if let Some(other) = alone
                 .iter()
@@ -416,12 +422,28 @@ impl Fault {
                 return Err(format!("status must be one of {FAULT_STATUSES:?}"));
             }
             let html = bool_field("html")?;
+            let error_type = str_field("error_type")?;
+            if let Some(ty) = &error_type {
+                if html {
+                    return Err(
+                        "error_type is the API's own JSON answer; it does not go with html"
+                            .to_owned(),
+                    );
+                }
+                if !crate::model::TASK_ERROR_TYPES.contains(&ty.as_str()) {
+                    return Err(format!(
+                        "error_type must be one of {:?}",
+                        crate::model::TASK_ERROR_TYPES
+                    ));
+                }
+            }
             FaultKind::Status {
                 status,
                 html,
                 retry_after_s: retry_after(obj.get("retry_after_s"))?,
                 commit: bool_field("commit")?,
                 commit_after_ms: u64_field("commit_after_ms")?,
+                error_type,
             }
         } else if let Some(latency_ms) = u64_field("latency_ms")? {
             FaultKind::Latency {

@@ -936,6 +936,33 @@ async fn faults_status_latency_and_filters() {
         .await
         .expect("admin");
     assert_eq!(bad.status(), 400);
+    // The API's own typed answer: a read that lags behind an account the API has.
+    client
+        .post(&faults)
+        .json(&json!({"status": 404, "error_type": "CLOUD_ACCOUNT_NOT_FOUND", "count": 1, "method": "GET", "path_prefix": "/v1/cloud-accounts/1"}))
+        .send()
+        .await
+        .expect("admin");
+    let r = authed(&client, reqwest::Method::GET, format!("{list}/1"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 404);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["error"]["type"], "CLOUD_ACCOUNT_NOT_FOUND", "{body}");
+    assert_eq!(body["error"]["status"], "404 NOT_FOUND", "{body}");
+    let r = authed(&client, reqwest::Method::GET, format!("{list}/1"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 200, "the account is there all along");
+    for bad in [
+        json!({"status": 404, "error_type": "NO_SUCH_TYPE"}),
+        json!({"status": 404, "error_type": "CLOUD_ACCOUNT_NOT_FOUND", "html": true}),
+    ] {
+        let r = client.post(&faults).json(&bad).send().await.expect("admin");
+        assert_eq!(r.status(), 400, "{bad}");
+    }
     emu.shutdown().await;
 }
 
