@@ -1317,3 +1317,60 @@ fn the_data_source_never_outputs_a_masked_access_key() {
         );
     });
 }
+
+/// A create recorded as pending is destroyed as soon as its task has made the account. That
+/// account is seconds old: a DELETE answered with the API's own 404 for it is the API's lag,
+/// no proof that it is gone. The destroy must delete it, never report success and leave it
+/// behind with nothing in state pointing to it.
+#[test]
+fn a_pending_create_destroyed_young_is_deleted_despite_a_lagging_404() {
+    rt().block_on(async {
+        let rig = Rig::start(200).await;
+        rig.admin("PUT", "/config", json!({"task_stage_ms": 1200}))
+            .await;
+        let applied = rig
+            .apply(
+                &Value::Null,
+                &config("young-pending", "AKIAYOUNGPENDING", Some("1s")),
+            )
+            .await;
+        assert_eq!(
+            applied.state.attr("id").as_str(),
+            Some("pending-create"),
+            "{:?}",
+            applied.state
+        );
+        // The task makes the account, then the API lags behind it for one DELETE.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let made = rig.named("young-pending").await;
+        assert_eq!(made.len(), 1, "the create made one account: {made:?}");
+        rig.admin("PUT", "/config", json!({"task_stage_ms": 5}))
+            .await;
+        rig.fault(
+            json!({"status": 404, "error_type": "CLOUD_ACCOUNT_NOT_FOUND", "count": 1,
+                         "method": "DELETE", "path_prefix": "/v1/cloud-accounts/"}),
+        )
+        .await;
+        let plan = rig
+            .server
+            .plan_resource_change(Request::new(pb::plan_resource_change::Request {
+                type_name: TYPE.into(),
+                prior_state: dv(&applied.state),
+                proposed_new_state: dv(&Value::Null),
+                config: dv(&Value::Null),
+                prior_private: applied.private.clone(),
+                client_capabilities: caps(),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        let destroyed = rig.apply_plan(&applied.state, &Value::Null, &plan).await;
+        assert!(destroyed.errors.is_empty(), "{:?}", destroyed.errors);
+        assert_eq!(
+            rig.named("young-pending").await,
+            Vec::<i64>::new(),
+            "the destroy reported success and left the account behind"
+        );
+    });
+}

@@ -472,14 +472,18 @@ impl Resource for CloudAccountResource {
         let deadline_said = deadline_text(timeouts, Operation::Delete);
         let client = client.bounded(deadline, &req.stop);
         const KEPT: &str = "The account is still in state; run `terraform destroy` (or apply) again once the cause is fixed.";
-        let id = match state_id(req.prior) {
-            Ok(StateId::Account(id)) => id,
+        // When the account was created (unix ms), for the gone rule: a young account's 404 is lag.
+        let (id, created_at): (i64, Option<u64>) = match state_id(req.prior) {
+            Ok(StateId::Account(id)) => (id, req.private.get(CREATED_AT)),
             Ok(StateId::Pending(legacy)) => {
                 let Some(record) = pending_record(req.prior, req.private, &legacy, diags) else {
                     return;
                 };
                 match client.settle_pending_create(&record).await {
-                    Ok(Resolution::Created(account)) => account.id,
+                    // Made no earlier than its POST was sent (unknown for a legacy record).
+                    Ok(Resolution::Created(account)) => {
+                        (account.id, Some(record.sent_at_ms).filter(|ms| *ms > 0))
+                    }
                     // The create made nothing: there is nothing to delete.
                     Ok(Resolution::NothingCreated) => return,
                     Ok(Resolution::Undecided { why, candidates }) => {
@@ -506,7 +510,6 @@ impl Resource for CloudAccountResource {
                 return;
             }
         };
-        let created_at: Option<u64> = req.private.get(CREATED_AT);
         if let Err(err) = client.delete_cloud_account_reconciled(id, created_at).await {
             let context = match err {
                 Error::Timeout { .. } | Error::Cancelled { .. } => format!(
