@@ -117,7 +117,7 @@ async fn full_create_get_update_delete_flow() {
 
     let task = c.delete_cloud_account(id).await.unwrap();
     c.wait_for_task(&task.task_id, soon(), &stop).await.unwrap();
-    c.wait_for_cloud_account_gone(id, soon(), &stop)
+    c.wait_for_cloud_account_gone(id, None, soon(), &stop)
         .await
         .unwrap();
     assert!(matches!(

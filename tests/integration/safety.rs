@@ -245,6 +245,25 @@ impl Rig {
         self.apply_plan(prior, config, &plan).await
     }
 
+    /// A destroy as Terraform runs it, with the private state it keeps beside `prior`.
+    pub(super) async fn destroy(&self, prior: &Value, private: &[u8]) -> Applied {
+        let plan = self
+            .server
+            .plan_resource_change(Request::new(pb::plan_resource_change::Request {
+                type_name: TYPE.into(),
+                prior_state: dv(prior),
+                proposed_new_state: dv(&Value::Null),
+                config: dv(&Value::Null),
+                prior_private: private.to_vec(),
+                client_capabilities: caps(),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        self.apply_plan(prior, &Value::Null, &plan).await
+    }
+
     /// Applies `plan`, made earlier (what changed in between is the test's).
     pub(super) async fn apply_plan(
         &self,
@@ -1351,26 +1370,46 @@ fn a_pending_create_destroyed_young_is_deleted_despite_a_lagging_404() {
                          "method": "DELETE", "path_prefix": "/v1/cloud-accounts/"}),
         )
         .await;
-        let plan = rig
-            .server
-            .plan_resource_change(Request::new(pb::plan_resource_change::Request {
-                type_name: TYPE.into(),
-                prior_state: dv(&applied.state),
-                proposed_new_state: dv(&Value::Null),
-                config: dv(&Value::Null),
-                prior_private: applied.private.clone(),
-                client_capabilities: caps(),
-                ..Default::default()
-            }))
-            .await
-            .unwrap()
-            .into_inner();
-        let destroyed = rig.apply_plan(&applied.state, &Value::Null, &plan).await;
+        let destroyed = rig.destroy(&applied.state, &applied.private).await;
         assert!(destroyed.errors.is_empty(), "{:?}", destroyed.errors);
         assert_eq!(
             rig.named("young-pending").await,
             Vec::<i64>::new(),
             "the destroy reported success and left the account behind"
+        );
+    });
+}
+
+/// The list lags behind reads by ID: an account destroyed right after its create was never
+/// listed, so its absence from the list proves nothing. The destroy ends only once the
+/// account is gone, not while the API still holds it as `deleted`.
+#[test]
+fn a_young_account_missing_from_a_lagging_list_is_not_taken_as_deleted() {
+    rt().block_on(async {
+        let rig = Rig::start(200).await;
+        rig.admin(
+            "PUT",
+            "/config",
+            json!({"list_lag_ms": 10_000, "delete_ms": 1_500}),
+        )
+        .await;
+        let applied = rig
+            .apply(&Value::Null, &config("unlisted", "AKIAUNLISTED0001", None))
+            .await;
+        assert!(applied.errors.is_empty(), "{:?}", applied.errors);
+        let id = state_id(&applied.state).expect("id");
+        let destroyed = rig.destroy(&applied.state, &applied.private).await;
+        assert!(destroyed.errors.is_empty(), "{:?}", destroyed.errors);
+        let st = rig.admin("GET", "/state", Json::Null).await;
+        let held = match &st["accounts"] {
+            Json::Array(a) => a.iter().any(|a| a["id"] == id),
+            Json::Object(m) => m.values().any(|a| a["id"] == id),
+            _ => false,
+        };
+        assert!(
+            !held,
+            "destroy ended while the API still held account {id}: {}",
+            st["accounts"]
         );
     });
 }

@@ -85,6 +85,11 @@ impl Client {
                 poll,
             })
             .await?;
+        self.inner
+            .ever_listed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(list.cloud_accounts.iter().map(|a| a.id));
         Ok(list.cloud_accounts)
     }
 
@@ -377,11 +382,14 @@ impl Client {
         }
     }
 
-    /// Waits until account `id` is proven gone: a successful account list without it. Any
-    /// status means "not yet".
+    /// Waits until account `id` (created at `created_at_ms`, unix ms, when known) is proven
+    /// gone: a successful account list without it, or for an account young enough that the
+    /// list may not show it yet, the gone rule's verdict on its answer by ID. Any status means
+    /// "not yet".
     pub async fn wait_for_cloud_account_gone(
         &self,
         id: i64,
+        created_at_ms: Option<u64>,
         deadline: Instant,
         cancel: &CancellationToken,
     ) -> Result<(), Error> {
@@ -397,8 +405,28 @@ impl Client {
             match poller.run(list_look).await? {
                 Ok(list) => {
                     fresh_after = Instant::now();
-                    let Some(account) = list.iter().find(|a| a.id == id) else {
-                        return Ok(());
+                    let listed = list.iter().find(|a| a.id == id).cloned();
+                    let account = match listed {
+                        Some(a) => a,
+                        None if self.absence_proves_gone(id, created_at_ms) => return Ok(()),
+                        // The list may lag behind a young account: ask for it by ID.
+                        None => {
+                            let by_id_look = |look: Look| {
+                                let client = self.for_look(look);
+                                async move { client.get_cloud_account(id).await }
+                            };
+                            match poller.run(by_id_look).await? {
+                                Ok(a) => a,
+                                Err(e) if e.is_any_not_found() => {
+                                    match self.gone(id, e, created_at_ms).await? {
+                                        Gone::Proven => return Ok(()),
+                                        Gone::TooYoung { .. } => continue,
+                                    }
+                                }
+                                Err(e) if e.is_transient() => continue,
+                                Err(e) => return Err(e),
+                            }
+                        }
                     };
                     let status = account.status.clone().unwrap_or_default();
                     poller.observe_status(&format!("cloud account {id}"), &status);

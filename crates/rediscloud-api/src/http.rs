@@ -53,6 +53,9 @@ pub(crate) struct Inner {
     /// The shared watcher's lists.
     pub(crate) accounts: super::watch::SharedList<Vec<super::CloudAccount>>,
     pub(crate) tasks: super::watch::SharedList<Vec<super::TaskStateUpdate>>,
+    /// Every account ID an account list answered to this process has shown: for these the
+    /// list has caught up, so their absence from a later list is no lag.
+    pub(crate) ever_listed: std::sync::Mutex<std::collections::HashSet<i64>>,
     /// The account list that proved the configuration, and when its request was sent: the
     /// refreshes right after it read it (and nothing else does).
     pub(crate) verified: std::sync::Mutex<
@@ -163,6 +166,7 @@ impl Inner {
             // Each list polls at half the pace the gate allows polls ([`RateGate::list_pace`]).
             accounts: super::watch::SharedList::new(),
             tasks: super::watch::SharedList::new(),
+            ever_listed: std::sync::Mutex::default(),
             verified: std::sync::Mutex::new(None),
         })
     }

@@ -247,7 +247,7 @@ fn _futures_are_send(c: &Client, cancel: &CancellationToken) {
     is_send(&c.wait_for_task("t", far(), cancel));
     is_send(&c.wait_for_cloud_account_active(1, far(), cancel));
     is_send(&c.wait_for_new_cloud_account_active(1, Instant::now(), far(), cancel));
-    is_send(&c.wait_for_cloud_account_gone(1, far(), cancel));
+    is_send(&c.wait_for_cloud_account_gone(1, None, far(), cancel));
 }
 
 #[tokio::test]
@@ -368,7 +368,7 @@ async fn create_get_update_delete_flow_with_headers_and_bodies() {
     c.wait_for_task(&del_task.task_id, far(), &cancel)
         .await
         .unwrap();
-    c.wait_for_cloud_account_gone(42, far(), &cancel)
+    c.wait_for_cloud_account_gone(42, None, far(), &cancel)
         .await
         .unwrap();
     assert!(deleted.load(Ordering::SeqCst));
@@ -1334,14 +1334,14 @@ async fn account_wait_handles_failure_statuses_and_not_found_grace() {
 
     // An account that keeps answering is not gone: the wait ends at the deadline.
     let err = c
-        .wait_for_cloud_account_gone(4, soon(120), &cancel)
+        .wait_for_cloud_account_gone(4, None, soon(120), &cancel)
         .await
         .unwrap_err();
     assert!(
         matches!(&err, Error::Timeout { last_status: Some(s), .. } if s == "deleted"),
         "{err:?}"
     );
-    c.wait_for_cloud_account_gone(3, far(), &cancel)
+    c.wait_for_cloud_account_gone(3, None, far(), &cancel)
         .await
         .unwrap();
 }

@@ -74,7 +74,7 @@ impl Client {
                         }
                         Err(err) => return Err(err),
                     }
-                    self.wait_for_cloud_account_gone(id, deadline, &stop)
+                    self.wait_for_cloud_account_gone(id, created_at_ms, deadline, &stop)
                         .await?;
                     claims.release_account(id);
                     return Ok(());
@@ -105,7 +105,7 @@ impl Client {
                     if account.is_some_and(|a| {
                         matches!(a.status.as_deref(), Some("delete-draft" | "deleted"))
                     }) {
-                        self.wait_for_cloud_account_gone(id, deadline, &stop)
+                        self.wait_for_cloud_account_gone(id, created_at_ms, deadline, &stop)
                             .await?;
                         claims.release_account(id);
                         return Ok(());
@@ -139,7 +139,7 @@ impl Client {
         let (deadline, stop) = self.bounds_or_default();
         match self.settle(id, DELETE_COMMAND, sent_at, owner).await {
             Ok(a) if matches!(a.status.as_deref(), Some("delete-draft" | "deleted")) => {
-                self.wait_for_cloud_account_gone(id, deadline, &stop)
+                self.wait_for_cloud_account_gone(id, created_at_ms, deadline, &stop)
                     .await?;
                 Ok(true)
             }

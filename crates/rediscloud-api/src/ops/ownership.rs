@@ -15,7 +15,8 @@
 //!
 //! **Gone** only when proven and old enough ([`Client::gone`]): the API's own not-found error (or
 //! a fresh list without the account), for an account older than the visibility window. A young
-//! account's 404 is the API's lag, not evidence.
+//! account's 404 is the API's lag, not evidence, and so is its absence from a list, unless a list
+//! has shown it to this process before ([`Client::absence_proves_gone`]).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -348,11 +349,9 @@ impl Client {
         err: Error,
         created_at_ms: Option<u64>,
     ) -> Result<Gone, Error> {
-        let window = self.inner.poll.visibility_window;
-        if let Some(born) = created_at_ms {
-            let age = Duration::from_millis(now_ms().saturating_sub(born));
+        if let Some(age) = self.young(created_at_ms) {
             // A completed delete of it is evidence whatever its age; its absence alone is not.
-            if age < window && err.is_any_not_found() && !self.deleted_by_a_task(id).await {
+            if err.is_any_not_found() && !self.deleted_by_a_task(id).await {
                 return Ok(Gone::TooYoung { age });
             }
         }
@@ -364,6 +363,27 @@ impl Client {
             },
             other => Err(other),
         }
+    }
+
+    /// The age of an account created at `created_at_ms` (unix ms) while it is younger than the
+    /// visibility window: while the API's not-found answers and lists may lag behind it. `None`
+    /// for an older account, or one whose creation time is unknown (which counts as old).
+    pub(crate) fn young(&self, created_at_ms: Option<u64>) -> Option<Duration> {
+        let age = Duration::from_millis(now_ms().saturating_sub(created_at_ms?));
+        (age < self.inner.poll.visibility_window).then_some(age)
+    }
+
+    /// Whether account `id`'s absence from a list fetched after a look began proves it gone:
+    /// it is old enough, or a list has shown it to this process before (the list has caught
+    /// up with it, so its absence now is no lag).
+    pub(crate) fn absence_proves_gone(&self, id: i64, created_at_ms: Option<u64>) -> bool {
+        self.young(created_at_ms).is_none()
+            || self
+                .inner
+                .ever_listed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(&id)
     }
 
     /// Whether the task list shows a completed delete of account `id` (by anyone).
