@@ -555,10 +555,14 @@ struct ListLinkView<'a> {
 async fn list_accounts(State(st): State<EmulatorState>, headers: HeaderMap) -> Response {
     let base = base_url(&headers);
     st.with_world(|w, knobs, _, now| {
-        let cloud_accounts = w
+        let listed: Vec<_> = w
             .accounts
             .values()
             .filter(|a| a.is_listed(now))
+            .map(|a| a.as_listed(now))
+            .collect();
+        let cloud_accounts = listed
+            .iter()
             .map(|a| {
                 let view = account_view(a, &base, knobs);
                 if knobs.mask_list_access_keys {

@@ -108,6 +108,21 @@ pub struct Account {
     /// lagging behind reads by id, knob `list_lag_ms`); 0 when the list does not lag.
     #[serde(default)]
     pub listed_ms: u64,
+    /// What the list still shows after an update (knob `list_lag_ms`): the account as it was
+    /// before the update began, until `list_lag_ms` after its task completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listed_as: Option<Box<ListedAs>>,
+}
+
+/// An account as a lagging list still shows it, until `until_ms`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListedAs {
+    pub until_ms: u64,
+    pub name: String,
+    pub status: String,
+    pub access_key_id: Option<String>,
+    pub sign_in_login_url: Option<String>,
 }
 
 impl Account {
@@ -126,6 +141,23 @@ impl Account {
             final_override: None,
             visible_ms: 0,
             listed_ms: 0,
+            listed_as: None,
+        }
+    }
+
+    /// The account as `GET /v1/cloud-accounts` shows it at `now`: as it was before an update
+    /// while the list lags behind it.
+    pub fn as_listed(&self, now: u64) -> std::borrow::Cow<'_, Account> {
+        match self.listed_as.as_deref() {
+            Some(old) if now < old.until_ms => {
+                let mut a = self.clone();
+                a.name.clone_from(&old.name);
+                a.status.clone_from(&old.status);
+                a.access_key_id.clone_from(&old.access_key_id);
+                a.sign_in_login_url.clone_from(&old.sign_in_login_url);
+                std::borrow::Cow::Owned(a)
+            }
+            _ => std::borrow::Cow::Borrowed(self),
         }
     }
 
@@ -838,6 +870,7 @@ impl World {
                         final_override: None,
                         visible_ms,
                         listed_ms,
+                        listed_as: None,
                     };
                     events.push(format!(
                         "account {id} ({:?}): created as draft",
@@ -854,6 +887,18 @@ impl World {
                     };
                     if let Some(a) = task.account_id.and_then(|id| self.accounts.get_mut(&id)) {
                         a.next = None;
+                        // A list lagging behind reads by id shows an update only `list_lag_ms`
+                        // after its task completed; until then, the account as it was.
+                        a.listed_as = (task.command == Command::Update && task.list_lag_ms > 0)
+                            .then(|| {
+                                Box::new(ListedAs {
+                                    until_ms: task.done_ms.saturating_add(task.list_lag_ms),
+                                    name: a.name.clone(),
+                                    status: a.status.clone(),
+                                    access_key_id: a.access_key_id.clone(),
+                                    sign_in_login_url: a.sign_in_login_url.clone(),
+                                })
+                            });
                         Self::set_status(a, status, at, events);
                     }
                 }

@@ -89,7 +89,9 @@ pub struct Knobs {
     #[serde(default)]
     pub max_cloud_accounts: Option<u32>,
     /// A new account joins `GET /v1/cloud-accounts` only this long after GET by id first finds
-    /// it (itself `account_404_ms` after its task completed): the list lags behind reads by id.
+    /// it (itself `account_404_ms` after its task completed), and an updated one shows there as
+    /// it was before the update until this long after the update's task completed: the list lags
+    /// behind reads by id.
     #[serde(default)]
     pub list_lag_ms: u64,
     /// `GET /v1/tasks` lists, and `GET /v1/tasks/{id}` finds, only the tasks submitted within this

@@ -2012,6 +2012,65 @@ fn listed_names(list: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The list lags behind an update as it does behind a create: until `list_lag_ms` after the
+/// update's task completed it shows the account as it was before the update (`active`, the old
+/// name and key), while GET by id already shows the new values.
+#[tokio::test]
+async fn the_list_shows_an_updated_account_as_it_was_until_its_lag_has_passed() {
+    let emu = Emu::new(EmulatorConfig {
+        list_lag_ms: 300,
+        ..test_config()
+    });
+    emu.call(
+        "POST",
+        "/v1/cloud-accounts",
+        Some(create_body("lagged", "KOLD")),
+    )
+    .await;
+    // Created (+200), active (+400), listed (+500).
+    emu.advance(1_000);
+    assert!(listed(&emu).await);
+    let id = task_id(
+        &emu.call(
+            "PUT",
+            "/v1/cloud-accounts/2",
+            Some(update_body(Some("renamed"), "KNEW")),
+        )
+        .await,
+    );
+    // The update's task completes 200 ms later: GET by id shows it at once, the list does not.
+    emu.advance(200);
+    assert_eq!(emu.task(&id).await["status"], "processing-completed");
+    let by_id = emu.account(2).await.body;
+    assert_eq!(
+        (by_id["name"].clone(), by_id["accessKeyId"].clone()),
+        (json!("renamed"), json!("KNEW"))
+    );
+    let list = emu.call("GET", "/v1/cloud-accounts", None).await.body;
+    let shown = |list: &Value| {
+        list["cloudAccounts"]
+            .as_array()
+            .and_then(|a| a.iter().find(|a| a["id"] == 2).cloned())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        (
+            shown(&list)["name"].clone(),
+            shown(&list)["accessKeyId"].clone(),
+            shown(&list)["status"].clone()
+        ),
+        (json!("lagged"), json!("KOLD"), json!("active")),
+        "{list}"
+    );
+    emu.advance(299);
+    let list = emu.call("GET", "/v1/cloud-accounts", None).await.body;
+    assert_eq!(shown(&list)["name"], "lagged", "{list}");
+    emu.advance(1);
+    let list = emu.call("GET", "/v1/cloud-accounts", None).await.body;
+    assert_eq!(shown(&list)["name"], "renamed", "{list}");
+    assert_eq!(shown(&list)["accessKeyId"], "KNEW", "{list}");
+}
+
 #[tokio::test]
 async fn the_list_lags_behind_get_by_id_which_lags_behind_the_task() {
     let emu = Emu::new(EmulatorConfig {
