@@ -1413,3 +1413,44 @@ fn a_young_account_missing_from_a_lagging_list_is_not_taken_as_deleted() {
         );
     });
 }
+
+/// The list lags behind an update: for a while after the update's task completed it still
+/// shows the account as it was, `active` under its old name. The apply must not take that for
+/// the updated account (its state would contradict the plan, which Terraform rejects as an
+/// inconsistent result), and the refresh right after must not take it for drift.
+#[test]
+fn a_list_lagging_behind_an_update_is_neither_applied_nor_refreshed_as_the_truth() {
+    rt().block_on(async {
+        let rig = Rig::start(200).await;
+        let created = rig
+            .apply(
+                &Value::Null,
+                &config("before-rename", "AKIARENAME000001", None),
+            )
+            .await;
+        assert!(created.errors.is_empty(), "{:?}", created.errors);
+        rig.admin("PUT", "/config", json!({"list_lag_ms": 3_000}))
+            .await;
+        let renamed = rig
+            .apply(
+                &created.state,
+                &config("after-rename", "AKIARENAME000001", None),
+            )
+            .await;
+        assert!(renamed.errors.is_empty(), "{:?}", renamed.errors);
+        assert_eq!(
+            renamed.state.attr("name").as_str(),
+            Some("after-rename"),
+            "the apply took the lagging list for the updated account: {:?}",
+            renamed.state
+        );
+        assert_eq!(renamed.state.attr("status").as_str(), Some("active"));
+        let (read, _, errors) = rig.refresh(&renamed.state, &renamed.private).await;
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(
+            read.attr("name").as_str(),
+            Some("after-rename"),
+            "the refresh took the lagging list for drift: {read:?}"
+        );
+    });
+}

@@ -10,6 +10,7 @@ use super::models::{
     AccountStatusKind, COLLECTION, CloudAccount, CloudAccountCreateRequest, CloudAccountList,
     CloudAccountUpdateRequest, TaskStateUpdate,
 };
+use super::ops::update::shows_update;
 use super::ownership::Gone;
 use super::poll::{Look, Poller};
 use super::{Client, Error};
@@ -158,10 +159,15 @@ impl Client {
         &self,
         id: i64,
         created_at_ms: Option<u64>,
+        updated_at_ms: Option<u64>,
     ) -> Result<Option<CloudAccount>, Error> {
+        // A list may lag behind an update this recent and show the old values as drift: the
+        // answer by ID is the fresher read.
+        let by_id = self.young(updated_at_ms).is_some();
         // A plan's refresh wave follows ConfigureProvider at once: the list that proved the
         // configuration serves an account it shows. Only a newer list can prove one gone.
-        if let Some(a) = self.verified_account(id)
+        if !by_id
+            && let Some(a) = self.verified_account(id)
             && a.status.as_deref() != Some("deleted")
         {
             return Ok(Some(a));
@@ -171,7 +177,12 @@ impl Client {
         // end the wait for it, not the refresh's evidence.
         let mut unseen: Option<Error> = None;
         loop {
-            let err = match self.read_cloud_account(id).await {
+            let read = if by_id {
+                self.get_cloud_account(id).await
+            } else {
+                self.read_cloud_account(id).await
+            };
+            let err = match read {
                 Ok(a) if a.status.as_deref() == Some("deleted") => return Ok(None),
                 Ok(a) => return Ok(Some(a)),
                 Err(e) if e.is_any_not_found() => e,
@@ -287,7 +298,23 @@ impl Client {
         deadline: Instant,
         cancel: &CancellationToken,
     ) -> Result<CloudAccount, Error> {
-        self.wait_active(id, Instant::now(), deadline, cancel).await
+        self.wait_active(id, Instant::now(), None, deadline, cancel)
+            .await
+    }
+
+    /// [`Client::wait_for_cloud_account_active`] after the update `body` of account `id`
+    /// completed. A list may lag behind the update and still show the account as it was,
+    /// `active` with its old values: an account the list shows `active` without the update is
+    /// read by ID, the fresher answer, which ends the wait once it is `active`.
+    pub async fn wait_for_updated_cloud_account_active(
+        &self,
+        id: i64,
+        body: &CloudAccountUpdateRequest,
+        deadline: Instant,
+        cancel: &CancellationToken,
+    ) -> Result<CloudAccount, Error> {
+        self.wait_active(id, Instant::now(), Some(body), deadline, cancel)
+            .await
     }
 
     /// [`Client::wait_for_cloud_account_active`] for an account the create that began at
@@ -303,15 +330,17 @@ impl Client {
         deadline: Instant,
         cancel: &CancellationToken,
     ) -> Result<CloudAccount, Error> {
-        self.wait_active(id, create_began, deadline, cancel).await
+        self.wait_active(id, create_began, None, deadline, cancel)
+            .await
     }
 
     /// Waits until account `id` is `active`; its first look may use a list fetched at or after
-    /// `seen_since`.
+    /// `seen_since`. After an `update`, `active` counts from a list only with the update shown.
     async fn wait_active(
         &self,
         id: i64,
         seen_since: Instant,
+        update: Option<&CloudAccountUpdateRequest>,
         deadline: Instant,
         cancel: &CancellationToken,
     ) -> Result<CloudAccount, Error> {
@@ -344,6 +373,7 @@ impl Client {
                 }
                 Err(e) => return Err(e),
             };
+            let from_list = found.is_some();
             let account = match found {
                 Some(a) => a,
                 None if poller.tolerate_not_found() => {
@@ -366,6 +396,26 @@ impl Client {
             let status = account.status.clone().unwrap_or_default();
             poller.observe_status(&format!("cloud account {id}"), &status);
             match account.status_kind() {
+                AccountStatusKind::Active
+                    if from_list && update.is_some_and(|b| !shows_update(&account, b)) =>
+                {
+                    // The list may lag behind the update: its answer by ID settles it.
+                    match poller.run(by_id_look).await? {
+                        Ok(a) => {
+                            let status = a.status.clone().unwrap_or_default();
+                            poller.observe_status(&format!("cloud account {id}"), &status);
+                            match a.status_kind() {
+                                AccountStatusKind::Active => return Ok(a),
+                                AccountStatusKind::Failed => {
+                                    return Err(Error::AccountStatus { id, status });
+                                }
+                                AccountStatusKind::Pending | AccountStatusKind::Unknown => {}
+                            }
+                        }
+                        Err(e) if e.is_transient() => {}
+                        Err(e) => return Err(e),
+                    }
+                }
                 AccountStatusKind::Active if account.has_masked_fields() => {
                     // Read by ID for the values the list masks.
                     return poller.run(by_id_look).await?;

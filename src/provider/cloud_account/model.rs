@@ -171,6 +171,11 @@ impl CloudAccountModel {
         keep(&mut self.provider_type, &account.provider);
         keep(&mut self.access_key_id, &account.access_key_id);
         keep(&mut self.sign_in_login_url, &account.sign_in_login_url);
+        self.merge_computed(account);
+    }
+
+    /// Takes only what the API computes (status, ARNs) from `account`.
+    pub fn merge_computed(&mut self, account: &CloudAccount) {
         self.status = account.status.clone().into();
         self.aws_console_role_arn = account.aws_console_role_arn.clone().into();
         self.aws_user_arn = account.aws_user_arn.clone().into();
@@ -410,6 +415,15 @@ pub fn timeout(timeouts: &Val<Timeouts>, op: Operation) -> Duration {
 }
 
 /// Copies what the API reports into a state object. Attributes the API never returns keep their values.
+/// Records in `state` what the API computed for `account` (its status and ARNs), keeping every
+/// configured value: after an update, the plan's values are the truth.
+pub fn merge_computed(state: &mut Value, account: &CloudAccount) {
+    if let Ok(mut model) = CloudAccountModel::read(state) {
+        model.merge_computed(account);
+        *state = model.to_value();
+    }
+}
+
 pub fn merge_account(state: &mut Value, account: &CloudAccount) {
     match CloudAccountModel::read(state) {
         Ok(mut model) => {

@@ -7,7 +7,7 @@ use tokio::time::Instant;
 use super::model::{
     self, AccountConfig, CloudAccountIdentity, CloudAccountModel, DEFAULT_READ_TIMEOUT,
     INTERNAL_ACCOUNT_ID, LegacyPending, Operation, PENDING_ID, StateId, TYPE_NAME, deadline_text,
-    identity_schema, identity_value, merge_account, parse_id, state_id, timeout,
+    identity_schema, identity_value, merge_account, merge_computed, parse_id, state_id, timeout,
 };
 use crate::provider::RedisCloud;
 use crate::provider::diagnostics::api_error;
@@ -33,6 +33,9 @@ pub struct CloudAccountResource;
 
 /// Private state: when the account's ID became known (unix ms), for the gone rule.
 const CREATED_AT: &str = "created_at_ms";
+/// When this provider last saw an update of the account complete (unix ms): until the API's
+/// list has caught up with it, a refresh reads the account by ID.
+const UPDATED_AT: &str = "updated_at_ms";
 /// Private state: the record of a create not settled yet.
 const PENDING: &str = "pending_create";
 /// Planned private state: recorded by the plan of a change to an existing object, and read by
@@ -317,7 +320,11 @@ impl Resource for CloudAccountResource {
             );
         }
         let created_at: Option<u64> = req.private.get(CREATED_AT);
-        match client.refresh_cloud_account(id, created_at).await {
+        let updated_at: Option<u64> = req.private.get(UPDATED_AT);
+        match client
+            .refresh_cloud_account(id, created_at, updated_at)
+            .await
+        {
             Ok(None) => {
                 tracing::info!(
                     cloud_account_id = id,
@@ -435,16 +442,18 @@ impl Resource for CloudAccountResource {
                 return Some(prior);
             }
         }
-        // The change was applied: from here the planned values are the truth.
+        // The change was applied: from here the planned values are the truth, and the API's
+        // answers give only what the plan left to it (a list may still show the old values).
+        req.private.set(UPDATED_AT, &now_ms());
         let mut state = req.planned.clone();
         match client
-            .wait_for_cloud_account_active(id, deadline, &req.stop)
+            .wait_for_updated_cloud_account_active(id, &body, deadline, &req.stop)
             .await
         {
-            Ok(account) => merge_account(&mut state, &account),
+            Ok(account) => merge_computed(&mut state, &account),
             Err(err) => {
                 if let Some(account) = client.last_look_at_account(id).await {
-                    merge_account(&mut state, &account);
+                    merge_computed(&mut state, &account);
                 }
                 api_error(
                     diags,
