@@ -31,7 +31,8 @@
 //! - reads of a new account lag in two steps: GET by id answers 404 until `account_404_ms` after
 //!   its create task completed, and the list omits it for `list_lag_ms` more (`--list-lag-ms`),
 //!   so a client may find by id an account the list does not show yet; likewise the list shows
-//!   an updated account as it was before the update until `list_lag_ms` after its task completed;
+//!   an updated or deleted account as it was before the write until `list_lag_ms` after its task
+//!   completed (while the API holds it);
 //! - tasks age out of sight after `task_retention_ms` (`--task-retention-ms`, default the
 //!   documented ten days): `GET /v1/tasks` lists only tasks submitted within it, and
 //!   `GET /v1/tasks/{id}` answers an older one with the 404 of an unknown task (`ENTITY_NOT_FOUND`).
@@ -112,7 +113,7 @@ pub struct EmulatorConfig {
     /// Cap on cloud accounts (internal account excluded); creates beyond it answer 400.
     pub max_cloud_accounts: Option<u32>,
     /// A new account joins `GET /v1/cloud-accounts` only this long after GET by id first finds
-    /// it, and an updated one is listed as it was until this long after the update's task
+    /// it, and an updated or deleted one is listed as it was until this long after its task
     /// completed: the list lags behind reads by id, which lag behind the task (`account_404_ms`).
     pub list_lag_ms: u64,
     /// Tasks submitted longer ago than this are no longer listed nor found by id (they answer

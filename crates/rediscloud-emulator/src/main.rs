@@ -75,7 +75,7 @@ struct Cli {
     account_404_ms: u64,
     /// A new account joins GET /v1/cloud-accounts only this long after GET by id first finds it
     /// (the list lags behind reads by id, which lag behind the task by --account-404-ms), and an
-    /// updated one is listed as it was until this long after the update's task completed, in ms.
+    /// updated or deleted one is listed as it was until this long after its task completed, in ms.
     #[arg(long, default_value_t = 0, value_name = "MS")]
     list_lag_ms: u64,
     /// Tasks submitted longer ago than this are no longer listed by GET /v1/tasks and answer 404

@@ -108,8 +108,8 @@ pub struct Account {
     /// lagging behind reads by id, knob `list_lag_ms`); 0 when the list does not lag.
     #[serde(default)]
     pub listed_ms: u64,
-    /// What the list still shows after an update (knob `list_lag_ms`): the account as it was
-    /// before the update began, until `list_lag_ms` after its task completed.
+    /// What the list still shows after an update or a delete (knob `list_lag_ms`): the account
+    /// as it was before the write began, until `list_lag_ms` after its task completed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listed_as: Option<Box<ListedAs>>,
 }
@@ -887,18 +887,18 @@ impl World {
                     };
                     if let Some(a) = task.account_id.and_then(|id| self.accounts.get_mut(&id)) {
                         a.next = None;
-                        // A list lagging behind reads by id shows an update only `list_lag_ms`
-                        // after its task completed; until then, the account as it was.
-                        a.listed_as = (task.command == Command::Update && task.list_lag_ms > 0)
-                            .then(|| {
-                                Box::new(ListedAs {
-                                    until_ms: task.done_ms.saturating_add(task.list_lag_ms),
-                                    name: a.name.clone(),
-                                    status: a.status.clone(),
-                                    access_key_id: a.access_key_id.clone(),
-                                    sign_in_login_url: a.sign_in_login_url.clone(),
-                                })
-                            });
+                        // A list lagging behind reads by id shows an update or a delete only
+                        // `list_lag_ms` after its task completed; until then, the account as it
+                        // was (while the API still holds it).
+                        a.listed_as = (task.list_lag_ms > 0).then(|| {
+                            Box::new(ListedAs {
+                                until_ms: task.done_ms.saturating_add(task.list_lag_ms),
+                                name: a.name.clone(),
+                                status: a.status.clone(),
+                                access_key_id: a.access_key_id.clone(),
+                                sign_in_login_url: a.sign_in_login_url.clone(),
+                            })
+                        });
                         Self::set_status(a, status, at, events);
                     }
                 }

@@ -89,8 +89,8 @@ pub struct Knobs {
     #[serde(default)]
     pub max_cloud_accounts: Option<u32>,
     /// A new account joins `GET /v1/cloud-accounts` only this long after GET by id first finds
-    /// it (itself `account_404_ms` after its task completed), and an updated one shows there as
-    /// it was before the update until this long after the update's task completed: the list lags
+    /// it (itself `account_404_ms` after its task completed), and an updated or deleted one shows
+    /// there as it was before the write until this long after its task completed: the list lags
     /// behind reads by id.
     #[serde(default)]
     pub list_lag_ms: u64,

@@ -2069,6 +2069,13 @@ async fn the_list_shows_an_updated_account_as_it_was_until_its_lag_has_passed() 
     let list = emu.call("GET", "/v1/cloud-accounts", None).await.body;
     assert_eq!(shown(&list)["name"], "renamed", "{list}");
     assert_eq!(shown(&list)["accessKeyId"], "KNEW", "{list}");
+    // Likewise a delete: the list shows the account active until the lag has passed.
+    let id = task_id(&emu.call("DELETE", "/v1/cloud-accounts/2", None).await);
+    emu.advance(200);
+    assert_eq!(emu.task(&id).await["status"], "processing-completed");
+    assert_eq!(emu.account(2).await.body["status"], "deleted");
+    let list = emu.call("GET", "/v1/cloud-accounts", None).await.body;
+    assert_eq!(shown(&list)["status"], "active", "{list}");
 }
 
 #[tokio::test]
