@@ -1454,3 +1454,36 @@ fn a_list_lagging_behind_an_update_is_neither_applied_nor_refreshed_as_the_truth
         );
     });
 }
+
+/// A DELETE answered 500 although the API took it; its task completes at once, but the list
+/// lags behind it and still shows the account `active`. The completed delete task is evidence
+/// that the DELETE happened: it is never sent again.
+#[test]
+fn a_delete_whose_task_completed_is_not_sent_again_while_the_list_lags() {
+    rt().block_on(async {
+        let rig = Rig::start(200).await;
+        let created = rig
+            .apply(
+                &Value::Null,
+                &config("lagged-delete", "AKIALAGDELETE001", None),
+            )
+            .await;
+        assert!(created.errors.is_empty(), "{:?}", created.errors);
+        rig.admin(
+            "PUT",
+            "/config",
+            json!({"list_lag_ms": 3_000, "delete_ms": 1_500}),
+        )
+        .await;
+        rig.fault(json!({"status": 500, "commit": true, "count": 1, "method": "DELETE"}))
+            .await;
+        let destroyed = rig.destroy(&created.state, &created.private).await;
+        assert!(destroyed.errors.is_empty(), "{:?}", destroyed.errors);
+        assert_eq!(
+            rig.writes("DELETE").await,
+            1,
+            "the DELETE was sent again although its task had completed"
+        );
+        assert!(rig.named("lagged-delete").await.is_empty());
+    });
+}

@@ -143,6 +143,13 @@ impl Client {
                     .await?;
                 Ok(true)
             }
+            // A completed delete of it is evidence the DELETE happened, whatever a list that
+            // lags behind it still shows: it is not sent again.
+            Ok(_) if self.deleted_by_a_task(id).await => {
+                self.wait_for_cloud_account_gone(id, created_at_ms, deadline, &stop)
+                    .await?;
+                Ok(true)
+            }
             Ok(_) => Ok(false),
             Err(e) if e.is_any_not_found() => self.gone_for_delete(id, e, created_at_ms).await,
             Err(e) => Err(e),

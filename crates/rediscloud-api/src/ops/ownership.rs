@@ -387,7 +387,7 @@ impl Client {
     }
 
     /// Whether the task list shows a completed delete of account `id` (by anyone).
-    async fn deleted_by_a_task(&self, id: i64) -> bool {
+    pub(crate) async fn deleted_by_a_task(&self, id: i64) -> bool {
         self.tasks_since(Instant::now()).await.is_ok_and(|tasks| {
             tasks.iter().any(|t| {
                 t.command_type.as_deref() == Some(DELETE_COMMAND)
