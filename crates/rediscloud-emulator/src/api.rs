@@ -362,6 +362,7 @@ const FOREIGN_SIGN_IN_URL: &str = "https://210987654321.signin.aws.amazon.com/co
 /// interposed and prints an event.
 fn interpose(st: &EmulatorState, write: &InterposedWrite, when: When, around: &str) {
     let (method, path, status, task_id, time_ms) = st.with_world(|w, knobs, ms, now| {
+        ms.foreign = true;
         let (method, path, submitted) = match write {
             InterposedWrite::Create {
                 name,
@@ -390,6 +391,7 @@ fn interpose(st: &EmulatorState, write: &InterposedWrite, when: When, around: &s
                 ("DELETE", format!("/v1/cloud-accounts/{delete}"), submitted)
             }
         };
+        ms.foreign = false;
         let (status, task_id) = match submitted {
             // Its answer went to the other client: only its status and task are kept.
             Ok((status, task)) => (status.as_u16(), Some(task.id)),

@@ -745,6 +745,7 @@ impl EmulatorState {
                 changed: false,
                 task_errors: &mut inner.task_errors,
                 events: &mut events,
+                foreign: false,
             };
             let result = f(&mut inner.world, &mut inner.knobs, &mut ms, now);
             changed |= ms.changed;
@@ -992,6 +993,9 @@ pub(crate) struct MutState<'a> {
     pub(crate) changed: bool,
     task_errors: &'a mut VecDeque<(String, bool, u32)>,
     pub(crate) events: &'a mut Vec<String>,
+    /// Set while another client's interposed write is submitted: injected task errors and
+    /// final statuses are for the client under test, never for it.
+    pub(crate) foreign: bool,
 }
 
 impl MutState<'_> {
@@ -1010,7 +1014,7 @@ impl MutState<'_> {
             .saturating_add(knobs.task_stage_ms)
             .max(world.queue_free_ms());
         let (injected_error, error_after_create) = match self.task_errors.front_mut() {
-            Some((ty, after_create, n)) => {
+            Some((ty, after_create, n)) if !self.foreign => {
                 let injected = (Some(ty.clone()), *after_create);
                 *n = n.saturating_sub(1);
                 if *n == 0 {
@@ -1018,9 +1022,9 @@ impl MutState<'_> {
                 }
                 injected
             }
-            None => (None, false),
+            _ => (None, false),
         };
-        let final_status = if command == Command::Delete {
+        let final_status = if command == Command::Delete || self.foreign {
             "active".to_owned()
         } else {
             knobs.take_final_status()

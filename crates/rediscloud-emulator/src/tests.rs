@@ -2237,6 +2237,64 @@ fn own(log: &[Value]) -> Vec<Value> {
         .collect()
 }
 
+/// Injected task errors and final statuses are meant for the client under test: another
+/// client's interposed create, queued just before ours, never takes them.
+#[tokio::test]
+async fn injected_task_errors_and_final_statuses_skip_interposed_writes() {
+    let emu = Emu::new(test_config());
+    let r = emu
+        .admin(
+            "POST",
+            "/task-errors",
+            json!({"type": "CLOUD_ACCOUNT_INVALID_CREDS", "count": 1}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = emu
+        .admin(
+            "PUT",
+            "/config",
+            json!({"final_status": "active-error", "final_status_count": 1}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = emu
+        .admin(
+            "POST",
+            "/faults",
+            json!({
+                "interpose": {"name": "theirs", "access_key_id": "AKIATHEIRS", "provider": "AWS"},
+                "when": "before", "method": "POST", "count": 1,
+            }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let ours = task_id(
+        &emu.call(
+            "POST",
+            "/v1/cloud-accounts",
+            Some(create_body("ours", "AKIAOURS")),
+        )
+        .await,
+    );
+    emu.advance(2_000);
+    let tasks = tasks_of(&emu.admin("GET", "/state", json!(null)).await.body);
+    let theirs = tasks
+        .iter()
+        .find(|t| t["changes"]["name"] == "theirs")
+        .expect("their task");
+    assert_eq!(theirs["status"], "processing-completed", "{theirs}");
+    assert_eq!(emu.task(&ours).await["status"], "processing-error");
+    let list = emu.call("GET", "/v1/cloud-accounts", None).await.body;
+    let status_of = |name: &str| {
+        list["cloudAccounts"]
+            .as_array()
+            .and_then(|a| a.iter().find(|a| a["name"] == name).cloned())
+            .map(|a| a["status"].clone())
+    };
+    assert_eq!(status_of("theirs"), Some(json!("active")), "{list}");
+}
+
 #[tokio::test]
 async fn an_interposed_create_lands_though_our_dropped_create_does_not() {
     let emu = Emu::new(test_config());
