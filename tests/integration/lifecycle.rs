@@ -1558,13 +1558,15 @@ impl Sim {
             });
             // A write answered already and still to be applied (a late commit) lands first.
             let late = s["lateCommitsInFlight"].as_u64().unwrap_or(0) > 0;
-            // New accounts are found by id and listed (the emulator's clock is this machine's).
+            // New accounts are found by id and listed, and the list shows every update and
+            // delete (the emulator's clock is this machine's).
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64);
             let lagging = s["accounts"].as_array().into_iter().flatten().any(|a| {
                 a["visibleMs"].as_u64().unwrap_or(0) > now
                     || a["listedMs"].as_u64().unwrap_or(0) > now
+                    || a["listedAs"]["untilMs"].as_u64().unwrap_or(0) > now
             });
             if !busy_task && !busy_account && !late && !lagging {
                 return Ok(());
