@@ -177,7 +177,7 @@ pub(crate) async fn log_layer(
 }
 
 /// Rate limit (per presented API key, fixed one-minute windows), then auth, then faults.
-/// Every response gets `X-Rate-Limit-Remaining`.
+/// Every response gets `X-Rate-Limit-Remaining`, unless the knob leaves it out.
 pub(crate) async fn gate(State(st): State<EmulatorState>, req: Request, next: Next) -> Response {
     let key = req
         .headers()
@@ -201,8 +201,10 @@ pub(crate) async fn gate(State(st): State<EmulatorState>, req: Request, next: Ne
         }
         RateDecision::Allowed { remaining } => (remaining, authenticated(&st, req, next).await),
     };
-    resp.headers_mut()
-        .insert("x-rate-limit-remaining", HeaderValue::from(remaining));
+    if !st.knobs().omit_rate_limit_remaining {
+        resp.headers_mut()
+            .insert("x-rate-limit-remaining", HeaderValue::from(remaining));
+    }
     resp
 }
 

@@ -110,6 +110,9 @@ pub struct EmulatorConfig {
     /// Leave `signInLoginUrl` out of every account answer, as the official provider says the
     /// real API does (the contract lists the field).
     pub omit_sign_in_login_url: bool,
+    /// Leave `X-Rate-Limit-Remaining` out of every answer: the header is inferred, not
+    /// documented, so a client must also work from 429s and their retry-after alone.
+    pub omit_rate_limit_remaining: bool,
     /// Cap on cloud accounts (internal account excluded); creates beyond it answer 400.
     pub max_cloud_accounts: Option<u32>,
     /// A new account joins `GET /v1/cloud-accounts` only this long after GET by id first finds
@@ -145,6 +148,7 @@ impl Default for EmulatorConfig {
             account_404_ms: 0,
             mask_list_access_keys: false,
             omit_sign_in_login_url: false,
+            omit_rate_limit_remaining: false,
             max_cloud_accounts: None,
             list_lag_ms: 0,
             task_retention_ms: TASK_RETENTION_MS,
@@ -174,6 +178,7 @@ impl fmt::Debug for EmulatorConfig {
             .field("account_404_ms", &self.account_404_ms)
             .field("mask_list_access_keys", &self.mask_list_access_keys)
             .field("omit_sign_in_login_url", &self.omit_sign_in_login_url)
+            .field("omit_rate_limit_remaining", &self.omit_rate_limit_remaining)
             .field("max_cloud_accounts", &self.max_cloud_accounts)
             .field("list_lag_ms", &self.list_lag_ms)
             .field("task_retention_ms", &self.task_retention_ms)

@@ -90,6 +90,10 @@ struct Cli {
     /// does (the OpenAPI contract lists the field).
     #[arg(long)]
     omit_sign_in_login_url: bool,
+    /// Leave X-Rate-Limit-Remaining out of every answer (the real API's is inferred, not
+    /// documented): clients must work from 429s and their retry-after alone.
+    #[arg(long)]
+    omit_rate_limit_remaining: bool,
     /// Cap on cloud accounts (internal account excluded, queued creates included); creates
     /// beyond it answer 400 BAD_REQUEST.
     #[arg(long, value_name = "N")]
@@ -168,6 +172,7 @@ async fn main() -> ExitCode {
         account_404_ms: cli.account_404_ms,
         mask_list_access_keys: cli.mask_list_access_keys,
         omit_sign_in_login_url: cli.omit_sign_in_login_url,
+        omit_rate_limit_remaining: cli.omit_rate_limit_remaining,
         max_cloud_accounts: cli.max_cloud_accounts,
         list_lag_ms: cli.list_lag_ms,
         task_retention_ms: cli.task_retention_ms,

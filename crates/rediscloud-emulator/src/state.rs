@@ -84,6 +84,9 @@ pub struct Knobs {
     /// Account answers leave out `signInLoginUrl`.
     #[serde(default)]
     pub omit_sign_in_login_url: bool,
+    /// Answers leave out `X-Rate-Limit-Remaining` (429s keep their retry-after).
+    #[serde(default)]
+    pub omit_rate_limit_remaining: bool,
     /// Creates beyond this many cloud accounts (internal account excluded, creates still queued
     /// included) answer 400 synchronously; `null` means no cap.
     #[serde(default)]
@@ -130,6 +133,7 @@ impl Knobs {
             account_404_ms: cfg.account_404_ms,
             mask_list_access_keys: cfg.mask_list_access_keys,
             omit_sign_in_login_url: cfg.omit_sign_in_login_url,
+            omit_rate_limit_remaining: cfg.omit_rate_limit_remaining,
             max_cloud_accounts: cfg.max_cloud_accounts,
             list_lag_ms: cfg.list_lag_ms,
             task_retention_ms: cfg.task_retention_ms,

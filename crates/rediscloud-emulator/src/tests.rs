@@ -641,6 +641,38 @@ async fn rate_limit_uses_fixed_minute_windows_with_headers() {
     assert_eq!(r.headers["x-rate-limit-remaining"], "2");
 }
 
+/// Without `X-Rate-Limit-Remaining` (the knob, also settable at run time), a client learns of
+/// the limit only from a 429 and its retry-after, which stay.
+#[tokio::test]
+async fn the_remaining_count_header_can_be_left_out_and_429s_keep_their_retry_after() {
+    let emu = Emu::new(EmulatorConfig {
+        rate_limit_per_minute: 2,
+        omit_rate_limit_remaining: true,
+        ..test_config()
+    });
+    emu.clock.store(T0 - T0 % 60_000, Ordering::SeqCst);
+    for _ in 0..2 {
+        let r = emu.call("GET", "/v1/cloud-accounts", None).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(!r.headers.contains_key("x-rate-limit-remaining"));
+    }
+    let r = emu.call("GET", "/v1/cloud-accounts", None).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(!r.headers.contains_key("x-rate-limit-remaining"));
+    assert_eq!(r.headers["x-rate-limit-retry-after-seconds"], "60");
+    let r = emu
+        .admin(
+            "PUT",
+            "/config",
+            json!({"omit_rate_limit_remaining": false}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    emu.advance(60_000);
+    let r = emu.call("GET", "/v1/cloud-accounts", None).await;
+    assert_eq!(r.headers["x-rate-limit-remaining"], "1");
+}
+
 #[tokio::test]
 async fn a_rate_window_may_open_at_a_keys_first_request_and_be_partly_spent_by_another_client() {
     let emu = Emu::new(EmulatorConfig {
