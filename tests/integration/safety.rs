@@ -1487,3 +1487,71 @@ fn a_delete_whose_task_completed_is_not_sent_again_while_the_list_lags() {
         assert!(rig.named("lagged-delete").await.is_empty());
     });
 }
+
+/// Another client deletes the account just before our DELETE: ours then fails as a task with
+/// `CLOUD_ACCOUNT_NOT_FOUND` while the API still holds the account as `deleted`. The destroy
+/// ends once the account is gone, not while the API still holds it.
+#[test]
+fn a_destroy_racing_another_client_s_delete_ends_only_once_the_account_is_gone() {
+    rt().block_on(async {
+        let rig = Rig::start(200).await;
+        let created = rig
+            .apply(
+                &Value::Null,
+                &config("raced-delete", "AKIARACEDDELETE1", None),
+            )
+            .await;
+        assert!(created.errors.is_empty(), "{:?}", created.errors);
+        let id = state_id(&created.state).expect("id");
+        rig.admin("PUT", "/config", json!({"delete_ms": 1_500}))
+            .await;
+        rig.fault(
+            json!({"interpose": {"delete": id}, "when": "before", "method": "DELETE", "count": 1}),
+        )
+        .await;
+        let destroyed = rig.destroy(&created.state, &created.private).await;
+        assert!(destroyed.errors.is_empty(), "{:?}", destroyed.errors);
+        let st = rig.admin("GET", "/state", Json::Null).await;
+        let held = match &st["accounts"] {
+            Json::Array(a) => a.iter().any(|a| a["id"] == id),
+            Json::Object(m) => m.values().any(|a| a["id"] == id),
+            _ => false,
+        };
+        assert!(
+            !held,
+            "destroy ended while the API still held account {id}: {}",
+            st["accounts"]
+        );
+    });
+}
+
+/// A destroy that runs out of time waiting for a young account the API answers 404 for says
+/// so: nothing was deleted yet, and the next destroy sends the DELETE again. It never claims
+/// that Redis Cloud may still be deleting it.
+#[test]
+fn a_destroy_out_of_time_before_the_api_shows_the_account_says_nothing_was_deleted() {
+    rt().block_on(async {
+        let rig = Rig::start(200).await;
+        let created = rig
+            .apply(
+                &Value::Null,
+                &config("unseen-delete", "AKIAUNSEENDELETE", Some("1s")),
+            )
+            .await;
+        assert!(created.errors.is_empty(), "{:?}", created.errors);
+        rig.fault(
+            json!({"status": 404, "error_type": "CLOUD_ACCOUNT_NOT_FOUND",
+                         "probability": 1.0, "method": "DELETE"}),
+        )
+        .await;
+        let destroyed = rig.destroy(&created.state, &created.private).await;
+        let text = destroyed.errors.join("\n");
+        assert!(!text.is_empty(), "the destroy cannot have succeeded");
+        assert!(
+            !text.contains("may still be deleting"),
+            "the message claims a deletion that was never accepted: {text}"
+        );
+        assert!(text.contains("does not show it yet"), "{text}");
+        assert_eq!(rig.named("unseen-delete").await.len(), 1);
+    });
+}

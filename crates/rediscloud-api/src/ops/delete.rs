@@ -29,6 +29,27 @@ impl Client {
         }
     }
 
+    /// Pauses `delay` before looking again for account `id`, too young for the API to show it
+    /// yet. Should the operation's deadline come first, that is what the error says: the
+    /// account is not visible yet, so nothing was deleted.
+    async fn wait_until_visible(
+        &self,
+        id: i64,
+        created_at_ms: Option<u64>,
+        delay: std::time::Duration,
+        what: &str,
+    ) -> Result<(), Error> {
+        self.reconcile_pause(delay, what)
+            .await
+            .map_err(|e| match e {
+                Error::Timeout { .. } => Error::NotVisibleYet {
+                    id,
+                    age_s: self.young(created_at_ms).map_or(0, |age| age.as_secs()),
+                },
+                other => other,
+            })
+    }
+
     /// Deletes account `id` (created at `created_at_ms`, unix ms, when known) and waits until it
     /// is proven gone; an ambiguous DELETE is reconciled. An account that is already gone counts
     /// as deleted; one too young for the API to show it yet is waited for.
@@ -64,11 +85,28 @@ impl Client {
                                         claims.release_account(id);
                                         return Ok(());
                                     }
-                                    self.reconcile_pause(young.next_delay(), &what).await?;
+                                    self.wait_until_visible(
+                                        id,
+                                        created_at_ms,
+                                        young.next_delay(),
+                                        &what,
+                                    )
+                                    .await?;
                                     sends -= 1;
                                     continue;
                                 }
-                                Ok(a) if a.status.as_deref() == Some("deleted") => return Ok(()),
+                                // Deleted by another client's delete: gone once it is gone.
+                                Ok(a) if a.status.as_deref() == Some("deleted") => {
+                                    self.wait_for_cloud_account_gone(
+                                        id,
+                                        created_at_ms,
+                                        deadline,
+                                        &stop,
+                                    )
+                                    .await?;
+                                    claims.release_account(id);
+                                    return Ok(());
+                                }
                                 _ => return Err(err),
                             }
                         }
@@ -85,7 +123,8 @@ impl Client {
                         return Ok(());
                     }
                     // A definite answer: nothing was deleted, so the DELETE may be sent again.
-                    self.reconcile_pause(young.next_delay(), &what).await?;
+                    self.wait_until_visible(id, created_at_ms, young.next_delay(), &what)
+                        .await?;
                     sends -= 1;
                 }
                 Err(err @ Error::Ambiguous { .. }) => {
