@@ -1555,3 +1555,81 @@ fn a_destroy_out_of_time_before_the_api_shows_the_account_says_nothing_was_delet
         assert_eq!(rig.named("unseen-delete").await.len(), 1);
     });
 }
+
+/// A configuration with another `access_secret_key`: a rotation the API never shows.
+fn rotated(name: &str, key: &str) -> Value {
+    let mut c = config(name, key, None);
+    if let Some(obj) = c.as_object_mut() {
+        obj.insert("access_secret_key".to_owned(), Value::string("r0tated"));
+    }
+    c
+}
+
+/// A secret rotation ends with the account in `active-error`, while the list lags behind the
+/// update and still shows it `active`: nothing in that stale entry tells it apart, so the
+/// apply must not report success from it.
+#[test]
+fn a_rotation_that_ends_in_error_is_not_reported_as_active_from_a_lagging_list() {
+    rt().block_on(async {
+        let rig = Rig::start(200).await;
+        let created = rig
+            .apply(&Value::Null, &config("rotated", "AKIAROTATED00001", None))
+            .await;
+        assert!(created.errors.is_empty(), "{:?}", created.errors);
+        rig.admin(
+            "PUT",
+            "/config",
+            json!({"list_lag_ms": 3_000, "final_status": "active-error", "final_status_count": 1}),
+        )
+        .await;
+        let applied = rig
+            .apply(&created.state, &rotated("rotated", "AKIAROTATED00001"))
+            .await;
+        assert!(
+            !applied.errors.is_empty(),
+            "the rotation ended in active-error, yet the apply reported success: {:?}",
+            applied.state
+        );
+        assert_eq!(
+            applied.state.attr("status").as_str(),
+            Some("active-error"),
+            "{:?}",
+            applied.state
+        );
+    });
+}
+
+/// An account in `active-error` is fixed by an update, while the list lags behind the update
+/// and still shows `active-error`: the apply must wait for the account as it is now, not fail
+/// on the stale entry.
+#[test]
+fn an_update_that_fixes_an_account_is_not_failed_by_a_lagging_list() {
+    rt().block_on(async {
+        let rig = Rig::start(200).await;
+        let created = rig
+            .apply(&Value::Null, &config("fixed", "AKIAFIXED0000001", None))
+            .await;
+        assert!(created.errors.is_empty(), "{:?}", created.errors);
+        let id = state_id(&created.state).expect("id");
+        rig.admin(
+            "POST",
+            &format!("/accounts/{id}/status"),
+            json!({"status": "active-error"}),
+        )
+        .await;
+        rig.admin("PUT", "/config", json!({"list_lag_ms": 3_000}))
+            .await;
+        let (refreshed, _, errors) = rig.refresh(&created.state, &created.private).await;
+        assert!(errors.is_empty(), "{errors:?}");
+        let applied = rig
+            .apply(&refreshed, &rotated("fixed", "AKIAFIXED0000001"))
+            .await;
+        assert!(applied.errors.is_empty(), "{:?}", applied.errors);
+        assert_eq!(
+            applied.state.attr("status").as_str(),
+            Some("active"),
+            "{:?}",
+            applied.state
+        );
+    });
+}

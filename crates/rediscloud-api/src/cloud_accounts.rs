@@ -10,7 +10,6 @@ use super::models::{
     AccountStatusKind, COLLECTION, CloudAccount, CloudAccountCreateRequest, CloudAccountList,
     CloudAccountUpdateRequest, TaskStateUpdate,
 };
-use super::ops::update::shows_update;
 use super::ownership::Gone;
 use super::poll::{Look, Poller};
 use super::{Client, Error};
@@ -298,22 +297,21 @@ impl Client {
         deadline: Instant,
         cancel: &CancellationToken,
     ) -> Result<CloudAccount, Error> {
-        self.wait_active(id, Instant::now(), None, deadline, cancel)
+        self.wait_active(id, Instant::now(), false, deadline, cancel)
             .await
     }
 
-    /// [`Client::wait_for_cloud_account_active`] after the update `body` of account `id`
-    /// completed. A list may lag behind the update and still show the account as it was,
-    /// `active` with its old values: an account the list shows `active` without the update is
-    /// read by ID, the fresher answer, which ends the wait once it is `active`.
+    /// [`Client::wait_for_cloud_account_active`] after an update of account `id` completed. A
+    /// list may lag behind the update and still show the account as it was, `active` or failed
+    /// with its old values, and nothing in the entry tells (a rotated secret never shows): a
+    /// status that would end the wait is confirmed by ID, the fresher answer, which decides.
     pub async fn wait_for_updated_cloud_account_active(
         &self,
         id: i64,
-        body: &CloudAccountUpdateRequest,
         deadline: Instant,
         cancel: &CancellationToken,
     ) -> Result<CloudAccount, Error> {
-        self.wait_active(id, Instant::now(), Some(body), deadline, cancel)
+        self.wait_active(id, Instant::now(), true, deadline, cancel)
             .await
     }
 
@@ -330,17 +328,17 @@ impl Client {
         deadline: Instant,
         cancel: &CancellationToken,
     ) -> Result<CloudAccount, Error> {
-        self.wait_active(id, create_began, None, deadline, cancel)
+        self.wait_active(id, create_began, false, deadline, cancel)
             .await
     }
 
     /// Waits until account `id` is `active`; its first look may use a list fetched at or after
-    /// `seen_since`. After an `update`, `active` counts from a list only with the update shown.
+    /// `seen_since`. `after_update`: a list's status that would end the wait is confirmed by ID.
     async fn wait_active(
         &self,
         id: i64,
         seen_since: Instant,
-        update: Option<&CloudAccountUpdateRequest>,
+        after_update: bool,
         deadline: Instant,
         cancel: &CancellationToken,
     ) -> Result<CloudAccount, Error> {
@@ -396,8 +394,8 @@ impl Client {
             let status = account.status.clone().unwrap_or_default();
             poller.observe_status(&format!("cloud account {id}"), &status);
             match account.status_kind() {
-                AccountStatusKind::Active
-                    if from_list && update.is_some_and(|b| !shows_update(&account, b)) =>
+                AccountStatusKind::Active | AccountStatusKind::Failed
+                    if from_list && after_update =>
                 {
                     // The list may lag behind the update: its answer by ID settles it.
                     match poller.run(by_id_look).await? {

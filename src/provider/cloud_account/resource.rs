@@ -447,7 +447,7 @@ impl Resource for CloudAccountResource {
         req.private.set(UPDATED_AT, &now_ms());
         let mut state = req.planned.clone();
         match client
-            .wait_for_updated_cloud_account_active(id, &body, deadline, &req.stop)
+            .wait_for_updated_cloud_account_active(id, deadline, &req.stop)
             .await
         {
             Ok(account) => merge_computed(&mut state, &account),

@@ -3,7 +3,7 @@
 use tokio::time::Instant;
 
 use super::MAX_SENDS;
-use super::ownership::{DELETE_COMMAND, Gone, Owner};
+use super::ownership::{DELETE_COMMAND, Gone, Owner, now_ms};
 use crate::{Client, Error};
 
 impl Client {
@@ -44,7 +44,7 @@ impl Client {
             .map_err(|e| match e {
                 Error::Timeout { .. } => Error::NotVisibleYet {
                     id,
-                    age_s: self.young(created_at_ms).map_or(0, |age| age.as_secs()),
+                    age_s: created_at_ms.map_or(0, |born| now_ms().saturating_sub(born) / 1000),
                 },
                 other => other,
             })

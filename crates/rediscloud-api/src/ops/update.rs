@@ -128,7 +128,7 @@ impl Client {
 }
 
 /// Whether every field the PUT sets, other than secrets, is seen with the requested value.
-pub(crate) fn shows_update(account: &CloudAccount, body: &CloudAccountUpdateRequest) -> bool {
+fn shows_update(account: &CloudAccount, body: &CloudAccountUpdateRequest) -> bool {
     let name_ok = body
         .name
         .as_deref()
