@@ -20,9 +20,9 @@ fn accounts(n: usize) -> String {
 }
 
 /// An emulator whose windows of `length_ms` open at a key's first request and hold `limit`
-/// requests, with millisecond task stages.
-fn small_windows(limit: &str, length_ms: &str) -> Emulator {
-    Emulator::start(&[
+/// requests, with millisecond task stages, and the flags in `more`.
+fn small_windows_and(limit: &str, length_ms: &str, more: &[&str]) -> Emulator {
+    let mut args = vec![
         "--rate-limit",
         limit,
         "--rate-window-ms",
@@ -35,7 +35,13 @@ fn small_windows(limit: &str, length_ms: &str) -> Emulator {
         "20",
         "--delete-ms",
         "10",
-    ])
+    ];
+    args.extend_from_slice(more);
+    Emulator::start(&args)
+}
+
+fn small_windows(limit: &str, length_ms: &str) -> Emulator {
+    small_windows_and(limit, length_ms, &[])
 }
 
 /// A working directory whose provider talks to `emulator`.
@@ -220,21 +226,7 @@ fn every_429_honoured(who: &str, mine: &[Sent]) -> usize {
 /// allows less than it assumed, honours every retry-after, and still finishes.
 #[test]
 fn without_the_remaining_count_a_run_works_from_429s_and_honours_every_retry_after() {
-    let emulator = Emulator::start(&[
-        "--rate-limit",
-        "8",
-        "--rate-window-ms",
-        "2000",
-        "--rate-window-start",
-        "first_request",
-        "--omit-rate-limit-remaining",
-        "--task-stage-ms",
-        "10",
-        "--activation-ms",
-        "20",
-        "--delete-ms",
-        "10",
-    ]);
+    let emulator = small_windows_and("8", "2000", &["--omit-rate-limit-remaining"]);
     let w = workdir_on(&emulator, "rate_window_no_header");
     w.write_config(&accounts(3));
     let started = Instant::now();

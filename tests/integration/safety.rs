@@ -245,6 +245,25 @@ impl Rig {
         self.apply_plan(prior, config, &plan).await
     }
 
+    /// A first apply creating account `name` with access key `key` (and `timeouts`), which
+    /// must succeed.
+    pub(super) async fn create(&self, name: &str, key: &str, timeouts: Option<&str>) -> Applied {
+        let created = self.apply(&Value::Null, &config(name, key, timeouts)).await;
+        assert!(created.errors.is_empty(), "{:?}", created.errors);
+        created
+    }
+
+    /// Whether the API still holds account `id`, in any status: the emulator's own view, not a
+    /// list that may lag.
+    pub(super) async fn holds(&self, id: i64) -> bool {
+        let st = self.admin("GET", "/state", Json::Null).await;
+        match &st["accounts"] {
+            Json::Array(a) => a.iter().any(|a| a["id"] == id),
+            Json::Object(m) => m.values().any(|a| a["id"] == id),
+            _ => false,
+        }
+    }
+
     /// A destroy as Terraform runs it, with the private state it keeps beside `prior`.
     pub(super) async fn destroy(&self, prior: &Value, private: &[u8]) -> Applied {
         let plan = self
@@ -385,6 +404,31 @@ pub(super) fn dv(v: &Value) -> Option<pb::DynamicValue> {
 
 pub(super) fn decode(d: &Option<pb::DynamicValue>) -> Value {
     msgpack::decode(&d.as_ref().expect("value").msgpack, &resource_type()).expect("decode")
+}
+
+fn data_source_type() -> Type {
+    let ds =
+        terraform_provider_rediscloud::provider::cloud_account::data_source::CloudAccountDataSource;
+    tfplugin::framework::data_source::DataSource::schema(&ds).implied_type()
+}
+
+/// A read of the data source for the account named `name`, every other argument unset.
+fn data_source_by_name(name: &str) -> pb::read_data_source::Request {
+    let ty = data_source_type();
+    let Type::Object(attrs) = &ty else {
+        unreachable!("a data source is an object")
+    };
+    let mut query: BTreeMap<String, Value> =
+        attrs.keys().map(|k| (k.clone(), Value::Null)).collect();
+    query.insert("name".into(), Value::string(name));
+    pb::read_data_source::Request {
+        type_name: TYPE.into(),
+        config: Some(pb::DynamicValue {
+            msgpack: msgpack::encode(&Value::Object(query), &ty).unwrap(),
+            json: vec![],
+        }),
+        ..Default::default()
+    }
 }
 
 fn caps() -> Option<pb::ClientCapabilities> {
@@ -849,10 +893,7 @@ fn a_transient_500_on_a_create_is_recovered_by_sending_it_again() {
         let rig = Rig::start(200).await;
         rig.fault(json!({"status": 500, "method": "POST", "path_prefix": "/v1/cloud-accounts"}))
             .await;
-        let applied = rig
-            .apply(&Value::Null, &config("byoa", "AKIAONE", None))
-            .await;
-        assert!(applied.errors.is_empty(), "{:?}", applied.errors);
+        let applied = rig.create("byoa", "AKIAONE", None).await;
         let id = state_id(&applied.state).expect("an account ID");
         assert_eq!(rig.writes("POST").await, 2);
         assert_eq!(
@@ -871,10 +912,7 @@ fn a_transient_500_on_a_create_is_recovered_by_sending_it_again() {
 fn a_base_url_without_v1_is_an_error_never_a_deleted_account() {
     rt().block_on(async {
         let rig = Rig::start(200).await;
-        let applied = rig
-            .apply(&Value::Null, &config("byoa", "AKIAONE", None))
-            .await;
-        assert!(applied.errors.is_empty(), "{:?}", applied.errors);
+        let applied = rig.create("byoa", "AKIAONE", None).await;
         let wrong = rig.emulator.base_url().trim_end_matches("/v1").to_owned();
         // The provider's own check of its configuration names the URL and the missing `/v1`...
         let text = rig.configure_with(&wrong).await.join("\n");
@@ -903,10 +941,7 @@ fn a_base_url_without_v1_is_an_error_never_a_deleted_account() {
 fn an_update_of_a_state_without_arns_plans_them_unknown() {
     rt().block_on(async {
         let rig = Rig::start(200).await;
-        let applied = rig
-            .apply(&Value::Null, &config("byoa", "AKIAONE", None))
-            .await;
-        assert!(applied.errors.is_empty(), "{:?}", applied.errors);
+        let applied = rig.create("byoa", "AKIAONE", None).await;
         // As the official provider wrote it: no ARNs.
         let mut official = applied.state.clone();
         for k in ["aws_console_role_arn", "aws_user_arn"] {
@@ -947,10 +982,7 @@ fn an_ambiguous_create_waits_out_the_task_visibility_window_before_sending_again
             json!({"drop": "after_commit", "method": "POST", "path_prefix": "/v1/cloud-accounts"}),
         )
         .await;
-        let applied = rig
-            .apply(&Value::Null, &config("byoa", "AKIAONE", None))
-            .await;
-        assert!(applied.errors.is_empty(), "{:?}", applied.errors);
+        let applied = rig.create("byoa", "AKIAONE", None).await;
         assert_eq!(
             rig.writes("POST").await,
             1,
@@ -1046,24 +1078,9 @@ fn stop_provider_during_a_data_source_read_is_an_error_not_a_null_object() {
             json!({"latency_ms": 5000, "method": "GET", "path_prefix": "/v1/cloud-accounts"}),
         )
         .await;
-        let ds = terraform_provider_rediscloud::provider::cloud_account::data_source::CloudAccountDataSource;
-        let ty = tfplugin::framework::data_source::DataSource::schema(&ds).implied_type();
-        let Type::Object(attrs) = &ty else {
-            unreachable!("a data source is an object")
-        };
-        let mut query: BTreeMap<String, Value> =
-            attrs.keys().map(|k| (k.clone(), Value::Null)).collect();
-        query.insert("name".into(), Value::string("byoa"));
         let read = rig
             .server
-            .read_data_source(Request::new(pb::read_data_source::Request {
-                type_name: TYPE.into(),
-                config: Some(pb::DynamicValue {
-                    msgpack: msgpack::encode(&Value::Object(query), &ty).unwrap(),
-                    json: vec![],
-                }),
-                ..Default::default()
-            }));
+            .read_data_source(Request::new(data_source_by_name("byoa")));
         let stop = async {
             tokio::time::sleep(Duration::from_millis(300)).await;
             rig.server
@@ -1100,10 +1117,7 @@ fn a_create_answered_after_the_http_timeout_is_adopted_not_sent_again() {
         let rig = Rig::start(300).await;
         rig.fault(json!({"latency_ms": SLOW_AFTER_COMMIT_MS, "commit": true, "method": "POST"}))
             .await;
-        let applied = rig
-            .apply(&Value::Null, &config("slow-answer", "AKIASLOW", None))
-            .await;
-        assert!(applied.errors.is_empty(), "{:?}", applied.errors);
+        let applied = rig.create("slow-answer", "AKIASLOW", None).await;
         let id = state_id(&applied.state).expect("the account is in state");
         assert_eq!(
             rig.accounts().await.get(&id),
@@ -1121,10 +1135,7 @@ fn a_create_answered_after_the_http_timeout_is_adopted_not_sent_again() {
 fn an_update_and_a_delete_answered_after_the_http_timeout_are_reconciled_not_sent_again() {
     rt().block_on(async {
         let rig = Rig::start(300).await;
-        let created = rig
-            .apply(&Value::Null, &config("before", "AKIASLOWUPD", None))
-            .await;
-        assert!(created.errors.is_empty(), "{:?}", created.errors);
+        let created = rig.create("before", "AKIASLOWUPD", None).await;
         let id = state_id(&created.state).expect("created");
 
         rig.fault(json!({"latency_ms": SLOW_AFTER_COMMIT_MS, "commit": true, "method": "PUT"}))
@@ -1298,28 +1309,10 @@ fn the_data_source_never_outputs_a_masked_access_key() {
         let rig = Rig::start(200).await;
         rig.admin("PUT", "/config", json!({"mask_list_access_keys": true}))
             .await;
-        let applied = rig
-            .apply(&Value::Null, &config("looked-up", "AKIALOOKEDUP0001", None))
-            .await;
-        assert!(applied.errors.is_empty(), "{:?}", applied.errors);
-        let ds = terraform_provider_rediscloud::provider::cloud_account::data_source::CloudAccountDataSource;
-        let ty = tfplugin::framework::data_source::DataSource::schema(&ds).implied_type();
-        let Type::Object(attrs) = &ty else {
-            unreachable!("a data source is an object")
-        };
-        let mut query: BTreeMap<String, Value> =
-            attrs.keys().map(|k| (k.clone(), Value::Null)).collect();
-        query.insert("name".into(), Value::string("looked-up"));
+        rig.create("looked-up", "AKIALOOKEDUP0001", None).await;
         let read = rig
             .server
-            .read_data_source(Request::new(pb::read_data_source::Request {
-                type_name: TYPE.into(),
-                config: Some(pb::DynamicValue {
-                    msgpack: msgpack::encode(&Value::Object(query), &ty).unwrap(),
-                    json: vec![],
-                }),
-                ..Default::default()
-            }))
+            .read_data_source(Request::new(data_source_by_name("looked-up")))
             .await
             .unwrap()
             .into_inner();
@@ -1328,7 +1321,8 @@ fn the_data_source_never_outputs_a_masked_access_key() {
             "{:?}",
             read.diagnostics
         );
-        let state = msgpack::decode(&read.state.expect("state").msgpack, &ty).expect("decode");
+        let state = msgpack::decode(&read.state.expect("state").msgpack, &data_source_type())
+            .expect("decode");
         assert_eq!(
             state.attr("access_key_id").as_str(),
             Some("AKIALOOKEDUP0001"),
@@ -1393,23 +1387,13 @@ fn a_young_account_missing_from_a_lagging_list_is_not_taken_as_deleted() {
             json!({"list_lag_ms": 10_000, "delete_ms": 1_500}),
         )
         .await;
-        let applied = rig
-            .apply(&Value::Null, &config("unlisted", "AKIAUNLISTED0001", None))
-            .await;
-        assert!(applied.errors.is_empty(), "{:?}", applied.errors);
+        let applied = rig.create("unlisted", "AKIAUNLISTED0001", None).await;
         let id = state_id(&applied.state).expect("id");
         let destroyed = rig.destroy(&applied.state, &applied.private).await;
         assert!(destroyed.errors.is_empty(), "{:?}", destroyed.errors);
-        let st = rig.admin("GET", "/state", Json::Null).await;
-        let held = match &st["accounts"] {
-            Json::Array(a) => a.iter().any(|a| a["id"] == id),
-            Json::Object(m) => m.values().any(|a| a["id"] == id),
-            _ => false,
-        };
         assert!(
-            !held,
-            "destroy ended while the API still held account {id}: {}",
-            st["accounts"]
+            !rig.holds(id).await,
+            "destroy ended while the API still held account {id}"
         );
     });
 }
@@ -1422,13 +1406,7 @@ fn a_young_account_missing_from_a_lagging_list_is_not_taken_as_deleted() {
 fn a_list_lagging_behind_an_update_is_neither_applied_nor_refreshed_as_the_truth() {
     rt().block_on(async {
         let rig = Rig::start(200).await;
-        let created = rig
-            .apply(
-                &Value::Null,
-                &config("before-rename", "AKIARENAME000001", None),
-            )
-            .await;
-        assert!(created.errors.is_empty(), "{:?}", created.errors);
+        let created = rig.create("before-rename", "AKIARENAME000001", None).await;
         rig.admin("PUT", "/config", json!({"list_lag_ms": 3_000}))
             .await;
         let renamed = rig
@@ -1462,13 +1440,7 @@ fn a_list_lagging_behind_an_update_is_neither_applied_nor_refreshed_as_the_truth
 fn a_delete_whose_task_completed_is_not_sent_again_while_the_list_lags() {
     rt().block_on(async {
         let rig = Rig::start(200).await;
-        let created = rig
-            .apply(
-                &Value::Null,
-                &config("lagged-delete", "AKIALAGDELETE001", None),
-            )
-            .await;
-        assert!(created.errors.is_empty(), "{:?}", created.errors);
+        let created = rig.create("lagged-delete", "AKIALAGDELETE001", None).await;
         rig.admin(
             "PUT",
             "/config",
@@ -1495,13 +1467,7 @@ fn a_delete_whose_task_completed_is_not_sent_again_while_the_list_lags() {
 fn a_destroy_racing_another_client_s_delete_ends_only_once_the_account_is_gone() {
     rt().block_on(async {
         let rig = Rig::start(200).await;
-        let created = rig
-            .apply(
-                &Value::Null,
-                &config("raced-delete", "AKIARACEDDELETE1", None),
-            )
-            .await;
-        assert!(created.errors.is_empty(), "{:?}", created.errors);
+        let created = rig.create("raced-delete", "AKIARACEDDELETE1", None).await;
         let id = state_id(&created.state).expect("id");
         rig.admin("PUT", "/config", json!({"delete_ms": 1_500}))
             .await;
@@ -1511,16 +1477,9 @@ fn a_destroy_racing_another_client_s_delete_ends_only_once_the_account_is_gone()
         .await;
         let destroyed = rig.destroy(&created.state, &created.private).await;
         assert!(destroyed.errors.is_empty(), "{:?}", destroyed.errors);
-        let st = rig.admin("GET", "/state", Json::Null).await;
-        let held = match &st["accounts"] {
-            Json::Array(a) => a.iter().any(|a| a["id"] == id),
-            Json::Object(m) => m.values().any(|a| a["id"] == id),
-            _ => false,
-        };
         assert!(
-            !held,
-            "destroy ended while the API still held account {id}: {}",
-            st["accounts"]
+            !rig.holds(id).await,
+            "destroy ended while the API still held account {id}"
         );
     });
 }
@@ -1533,12 +1492,8 @@ fn a_destroy_out_of_time_before_the_api_shows_the_account_says_nothing_was_delet
     rt().block_on(async {
         let rig = Rig::start(200).await;
         let created = rig
-            .apply(
-                &Value::Null,
-                &config("unseen-delete", "AKIAUNSEENDELETE", Some("1s")),
-            )
+            .create("unseen-delete", "AKIAUNSEENDELETE", Some("1s"))
             .await;
-        assert!(created.errors.is_empty(), "{:?}", created.errors);
         rig.fault(
             json!({"status": 404, "error_type": "CLOUD_ACCOUNT_NOT_FOUND",
                          "probability": 1.0, "method": "DELETE"}),
@@ -1572,10 +1527,7 @@ fn rotated(name: &str, key: &str) -> Value {
 fn a_rotation_that_ends_in_error_is_not_reported_as_active_from_a_lagging_list() {
     rt().block_on(async {
         let rig = Rig::start(200).await;
-        let created = rig
-            .apply(&Value::Null, &config("rotated", "AKIAROTATED00001", None))
-            .await;
-        assert!(created.errors.is_empty(), "{:?}", created.errors);
+        let created = rig.create("rotated", "AKIAROTATED00001", None).await;
         rig.admin(
             "PUT",
             "/config",
@@ -1606,10 +1558,7 @@ fn a_rotation_that_ends_in_error_is_not_reported_as_active_from_a_lagging_list()
 fn an_update_that_fixes_an_account_is_not_failed_by_a_lagging_list() {
     rt().block_on(async {
         let rig = Rig::start(200).await;
-        let created = rig
-            .apply(&Value::Null, &config("fixed", "AKIAFIXED0000001", None))
-            .await;
-        assert!(created.errors.is_empty(), "{:?}", created.errors);
+        let created = rig.create("fixed", "AKIAFIXED0000001", None).await;
         let id = state_id(&created.state).expect("id");
         rig.admin(
             "POST",

@@ -1789,6 +1789,18 @@ fn listing(extra: &[String]) -> String {
     json!({"accountId": 40131, "cloudAccounts": accounts, "links": []}).to_string()
 }
 
+/// The create of [`create_request`] with a 300 ms task-visibility grace and a deadline `ms`
+/// from now.
+async fn interrupted_create(
+    server: &TestServer,
+    ms: u64,
+) -> Result<ops::Created, ops::CreateFailure> {
+    short_grace(server)
+        .bounded(soon(ms), &CancellationToken::new())
+        .create_cloud_account_reconciled(&create_request())
+        .await
+}
+
 fn short_grace(server: &TestServer) -> Client {
     let mut cfg = config(&server.base_url);
     cfg.task_poll.not_found_grace = Duration::from_millis(300);
@@ -2002,11 +2014,7 @@ async fn interrupted_create_with_unconfirmed_account(
         }
     })
     .await;
-    let token = CancellationToken::new();
-    let out = short_grace(&server)
-        .bounded(soon(2_000), &token)
-        .create_cloud_account_reconciled(&create_request())
-        .await;
+    let out = interrupted_create(&server, 2_000).await;
     let sent = posts.lock().unwrap().clone();
     (sent, out)
 }
@@ -2381,6 +2389,20 @@ async fn a_resent_create_refused_for_its_name_adopts_the_first_post_s_account() 
     assert!(matches!(out, Ok(ops::Created { id: 9 })), "{out:?}");
 }
 
+/// The record of a create sent long ago, before which only the internal account existed,
+/// whose POST's answer named task `t`.
+fn pending_by_task_t() -> ownership::PendingCreate {
+    ownership::PendingCreate {
+        intent: ownership::Intent::from(&create_request()),
+        sent_at_ms: 0,
+        before: ownership::Before::Snapshot {
+            accounts: [1].into(),
+            create_tasks: [].into(),
+        },
+        tasks: vec!["t".to_owned()],
+    }
+}
+
 /// A pending create whose task failed: what the task names is this create's only if it carries
 /// both its name and its key, never when the task was refused for a name or key in use, and a
 /// named account that is not visible counts as never made only once it is older than the
@@ -2434,16 +2456,9 @@ async fn a_pending_failed_task_resolves_only_on_proof() {
             _ => reply(500, "{}"),
         })
         .await;
-        let record = ownership::PendingCreate {
-            intent: ownership::Intent::from(&create_request()),
-            sent_at_ms: 0,
-            before: ownership::Before::Snapshot {
-                accounts: [1].into(),
-                create_tasks: [].into(),
-            },
-            tasks: vec!["t".to_owned()],
-        };
-        let got = client(&server).resolve_pending_create(&record).await;
+        let got = client(&server)
+            .resolve_pending_create(&pending_by_task_t())
+            .await;
         let got = match got {
             Ok(ops::Resolution::Created(a)) if a.id == 9 => "created",
             Ok(ops::Resolution::NothingCreated) => "nothing",
@@ -2529,11 +2544,7 @@ async fn a_resent_create_refused_by_an_invisible_holder_is_pending_not_nothing()
         |_| None,
     ))
     .await;
-    let token = CancellationToken::new();
-    let out = short_grace(&server)
-        .bounded(soon(1_500), &token)
-        .create_cloud_account_reconciled(&create_request())
-        .await;
+    let out = interrupted_create(&server, 1_500).await;
     assert_eq!(server.count("POST", "/v1/cloud-accounts"), 2, "{out:?}");
     assert!(
         matches!(&out, Err(ops::CreateFailure::Pending { why, .. }) if why.contains("not visible yet")),
@@ -2580,11 +2591,7 @@ async fn an_account_made_by_a_task_our_answer_never_named_is_not_adopted_within_
         }
     })
     .await;
-    let token = CancellationToken::new();
-    let out = short_grace(&server)
-        .bounded(soon(1_500), &token)
-        .create_cloud_account_reconciled(&create_request())
-        .await;
+    let out = interrupted_create(&server, 1_500).await;
     assert_eq!(server.count("POST", "/v1/cloud-accounts"), 1, "{out:?}");
     assert!(
         !matches!(out, Ok(ops::Created { id: 9 })),
@@ -2619,16 +2626,9 @@ async fn a_pending_create_s_own_completed_task_keeps_its_account_after_a_rename(
         _ => reply(500, "{}"),
     })
     .await;
-    let record = ownership::PendingCreate {
-        intent: ownership::Intent::from(&create_request()),
-        sent_at_ms: 0,
-        before: ownership::Before::Snapshot {
-            accounts: [1].into(),
-            create_tasks: [].into(),
-        },
-        tasks: vec!["t".to_owned()],
-    };
-    let got = client(&server).resolve_pending_create(&record).await;
+    let got = client(&server)
+        .resolve_pending_create(&pending_by_task_t())
+        .await;
     assert!(
         matches!(&got, Ok(ops::Resolution::Created(a)) if a.id == 9),
         "{got:?}"
@@ -2658,11 +2658,7 @@ async fn a_new_task_in_a_status_this_client_does_not_know_holds_a_create_back() 
         }
     })
     .await;
-    let token = CancellationToken::new();
-    let out = short_grace(&server)
-        .bounded(soon(1_000), &token)
-        .create_cloud_account_reconciled(&create_request())
-        .await;
+    let out = interrupted_create(&server, 1_000).await;
     assert_eq!(
         server.count("POST", "/v1/cloud-accounts"),
         1,

@@ -331,9 +331,8 @@ async fn new_task_ids_answer_404_during_the_window() {
     );
 }
 
-#[tokio::test]
-async fn injected_task_errors_fail_the_next_tasks_only() {
-    let emu = Emu::new(test_config());
+/// Queues one task error (`CLOUD_ACCOUNT_INVALID_CREDS`) for the next task.
+async fn fail_the_next_task(emu: &Emu) {
     let r = emu
         .admin(
             "POST",
@@ -342,6 +341,12 @@ async fn injected_task_errors_fail_the_next_tasks_only() {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn injected_task_errors_fail_the_next_tasks_only() {
+    let emu = Emu::new(test_config());
+    fail_the_next_task(&emu).await;
     let bad = emu
         .admin("POST", "/task-errors", json!({"type": "NOT_A_TYPE"}))
         .await;
@@ -2274,14 +2279,7 @@ fn own(log: &[Value]) -> Vec<Value> {
 #[tokio::test]
 async fn injected_task_errors_and_final_statuses_skip_interposed_writes() {
     let emu = Emu::new(test_config());
-    let r = emu
-        .admin(
-            "POST",
-            "/task-errors",
-            json!({"type": "CLOUD_ACCOUNT_INVALID_CREDS", "count": 1}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK);
+    fail_the_next_task(&emu).await;
     let r = emu
         .admin(
             "PUT",
