@@ -56,6 +56,9 @@ pub(crate) struct Inner {
     /// Every account ID an account list answered to this process has shown: for these the
     /// list has caught up, so their absence from a later list is no lag.
     pub(crate) ever_listed: std::sync::Mutex<std::collections::HashSet<i64>>,
+    /// How far the API's clock is ahead of this machine's (ms, negative when behind), from the
+    /// `Date` header of its latest answer: task timestamps are on the API's clock.
+    pub(crate) api_clock_offset_ms: std::sync::atomic::AtomicI64,
     /// The account list that proved the configuration, and when its request was sent: the
     /// refreshes right after it read it (and nothing else does).
     pub(crate) verified: std::sync::Mutex<
@@ -167,6 +170,7 @@ impl Inner {
             accounts: super::watch::SharedList::new(),
             tasks: super::watch::SharedList::new(),
             ever_listed: std::sync::Mutex::default(),
+            api_clock_offset_ms: std::sync::atomic::AtomicI64::new(0),
             verified: std::sync::Mutex::new(None),
         })
     }
@@ -357,6 +361,12 @@ impl Inner {
         let status = response.status();
         let headers = response.headers().clone();
         self.gate.observe(header_u32(&headers, HEADER_REMAINING));
+        if let Some(api_now) = http_date_ms(&headers) {
+            self.api_clock_offset_ms.store(
+                api_now - super::ownership::now_ms() as i64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
         let body = response.bytes().await;
         let elapsed_ms = started.elapsed().as_millis() as u64;
         // A shared watcher's successful polls come several a second during a wave of waits: they
@@ -568,6 +578,17 @@ fn transport_message(e: &reqwest::Error) -> String {
     } else {
         format!("{kind}: {}", parts.join(": "))
     }
+}
+
+/// The `Date` header (an HTTP-date, `Sun, 06 Nov 1994 08:49:37 GMT`) as unix ms.
+fn http_date_ms(headers: &HeaderMap) -> Option<i64> {
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    let at = time::PrimitiveDateTime::parse(headers.get("date")?.to_str().ok()?.trim(), &format)
+        .ok()?
+        .assume_utc();
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
 fn header_u32(headers: &HeaderMap, name: &str) -> Option<u32> {

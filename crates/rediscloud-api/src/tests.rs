@@ -2666,3 +2666,45 @@ async fn a_new_task_in_a_status_this_client_does_not_know_holds_a_create_back() 
     );
     assert!(recorded_as_pending(&out), "{out:?}");
 }
+
+/// The API's clock runs ten minutes behind this machine's, as its `Date` header shows. A
+/// pending create's task failed after naming account 9 five seconds ago by the API's own clock;
+/// account 9 is not listed yet. By this machine's clock the task looks ten minutes old, long
+/// past the visibility window, and the create would be resolved as "nothing made" (orphaning
+/// account 9 once it shows). Task ages are read against the API's clock.
+#[tokio::test]
+async fn task_ages_are_read_on_the_api_s_clock_not_this_machine_s() {
+    let behind = time::Duration::minutes(10);
+    let server = TestServer::start(move |r| {
+        let api_now = time::OffsetDateTime::now_utc() - behind;
+        let date = api_now
+            .format(
+                &time::format_description::parse(
+                    "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT",
+                )
+                .unwrap(),
+            )
+            .unwrap();
+        let stamp = (api_now - time::Duration::seconds(5))
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+        let failed = json!({"taskId": "t", "commandType": "cloudAccountCreateRequest",
+            "status": "processing-error", "timestamp": stamp,
+            "response": {"resourceId": 9, "error": {"type": "CLOUD_ACCOUNT_PERMISSION_FAILED"}}});
+        let mut answer = match (r.method.as_str(), r.path.as_str()) {
+            ("GET", "/v1/tasks") => reply(200, json!({"tasks": [failed]}).to_string()),
+            ("GET", "/v1/cloud-accounts") => reply(200, listing(&[])),
+            _ => reply(500, "{}"),
+        };
+        answer.headers.push(("date", date));
+        answer
+    })
+    .await;
+    let got = client(&server)
+        .resolve_pending_create(&pending_by_task_t())
+        .await;
+    assert!(
+        matches!(got, Ok(ops::Resolution::Undecided { .. })),
+        "a task 5 s old by the API's clock was taken for an old one: {got:?}"
+    );
+}

@@ -422,6 +422,10 @@ impl Client {
         let tasks = self.tasks_since(fresh_after).await?;
         let grace = self.inner.poll.not_found_grace;
         let window = self.inner.poll.visibility_window;
+        let api_clock = self
+            .inner
+            .api_clock_offset_ms
+            .load(std::sync::atomic::Ordering::Relaxed);
         let past_grace = started_ms
             >= pending
                 .sent_at_ms
@@ -523,7 +527,7 @@ impl Client {
                             !listed.contains(&id)
                                 && !pending.before.had_account(id)
                                 && !claims.account_held_by_other(owner, id)
-                                && task_age(t).is_none_or(|age| age < window)
+                                && task_age(t, api_clock).is_none_or(|age| age < window)
                         }))
         });
         if let Some(t) = on_its_way {
@@ -570,15 +574,18 @@ fn rival_task<'a>(
     })
 }
 
-/// How long ago the task last changed, by its own timestamp and this machine's clock; `None`
-/// when it has no readable timestamp or one in the future.
-pub(crate) fn task_age(task: &TaskStateUpdate) -> Option<Duration> {
+/// How long ago the task last changed, by its own timestamp and the API's clock (this
+/// machine's, moved by `api_clock_offset_ms`); `None` when it has no readable timestamp or one
+/// in the future.
+pub(crate) fn task_age(task: &TaskStateUpdate, api_clock_offset_ms: i64) -> Option<Duration> {
     let at = time::OffsetDateTime::parse(
         task.timestamp.as_deref()?,
         &time::format_description::well_known::Rfc3339,
     )
     .ok()?;
-    Duration::try_from(time::OffsetDateTime::now_utc() - at).ok()
+    let api_now =
+        time::OffsetDateTime::now_utc() + time::Duration::milliseconds(api_clock_offset_ms);
+    Duration::try_from(api_now - at).ok()
 }
 
 #[cfg(test)]
