@@ -1582,3 +1582,35 @@ fn an_update_that_fixes_an_account_is_not_failed_by_a_lagging_list() {
         );
     });
 }
+
+/// The API's clock runs ten minutes behind this machine's. A create answered 502 although the
+/// API took it: its task completes and names an account the API does not show for a while.
+/// Read on this machine's clock the task would look ten minutes old, as if its account were
+/// long gone, and the create would be sent again. Read on the API's clock (its `Date`
+/// header) it is seconds old: the create waits for its account and adopts it.
+#[test]
+fn an_api_clock_behind_this_machine_s_never_makes_a_new_task_look_old() {
+    rt().block_on(async {
+        let rig = Rig::start(200).await;
+        rig.admin(
+            "PUT",
+            "/config",
+            json!({"clock_skew_ms": -600_000, "account_404_ms": 1_500}),
+        )
+        .await;
+        rig.fault(json!({"status": 502, "commit": true, "method": "POST", "count": 1}))
+            .await;
+        let applied = rig
+            .apply(&Value::Null, &config("skewed", "AKIASKEWED000001", None))
+            .await;
+        assert_eq!(
+            rig.writes("POST").await,
+            1,
+            "the create was sent again: {:?}",
+            applied.errors
+        );
+        assert!(applied.errors.is_empty(), "{:?}", applied.errors);
+        let id = state_id(&applied.state).expect("the account is in state");
+        assert_eq!(rig.named("skewed").await, vec![id]);
+    });
+}

@@ -103,7 +103,7 @@ pub(crate) async fn gateway_not_found(
 /// `{"timestamp", "status", "error", "path"}`: what a gateway or web framework answers on its own.
 fn gateway_error(st: &EmulatorState, status: StatusCode, path: &str) -> Response {
     let body = json!({
-        "timestamp": iso_timestamp(st.now_ms()),
+        "timestamp": iso_timestamp(st.now_ms().saturating_add_signed(st.knobs().clock_skew_ms)),
         "status": status.as_u16(),
         "error": status.canonical_reason().unwrap_or("Error"),
         "path": path,
@@ -201,11 +201,29 @@ pub(crate) async fn gate(State(st): State<EmulatorState>, req: Request, next: Ne
         }
         RateDecision::Allowed { remaining } => (remaining, authenticated(&st, req, next).await),
     };
-    if !st.knobs().omit_rate_limit_remaining {
+    let knobs = st.knobs();
+    if !knobs.omit_rate_limit_remaining {
         resp.headers_mut()
             .insert("x-rate-limit-remaining", HeaderValue::from(remaining));
     }
+    // On the API's clock, as every timestamp it answers.
+    if let Ok(date) = HeaderValue::from_str(&http_date(
+        st.now_ms().saturating_add_signed(knobs.clock_skew_ms),
+    )) {
+        resp.headers_mut().insert(axum::http::header::DATE, date);
+    }
     resp
+}
+
+/// Unix ms as an HTTP-date (`Sun, 06 Nov 1994 08:49:37 GMT`).
+fn http_date(ms: u64) -> String {
+    let fmt = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&fmt).ok())
+        .unwrap_or_default()
 }
 
 async fn authenticated(st: &EmulatorState, req: Request, next: Next) -> Response {
@@ -702,7 +720,11 @@ async fn create_account(
     let base = base_url(&headers);
     st.with_world(
         |w, knobs, ms, now| match submit_create(w, knobs, ms, now, changes) {
-            Ok(task) => (StatusCode::ACCEPTED, Json(task.to_json_at(&base, now))).into_response(),
+            Ok(task) => (
+                StatusCode::ACCEPTED,
+                Json(task.to_json_at(&base, now, knobs.clock_skew_ms)),
+            )
+                .into_response(),
             Err(refused) => refused.into_response(),
         },
     )
@@ -786,7 +808,11 @@ async fn update_account(
             return conflict(ty);
         }
         let task = ms.enqueue(w, knobs, now, Command::Update, Some(id), changes);
-        (StatusCode::ACCEPTED, Json(task.to_json_at(&base, now))).into_response()
+        (
+            StatusCode::ACCEPTED,
+            Json(task.to_json_at(&base, now, knobs.clock_skew_ms)),
+        )
+            .into_response()
     })
 }
 
@@ -801,7 +827,11 @@ async fn delete_account(
     let base = base_url(&headers);
     st.with_world(
         |w, knobs, ms, now| match submit_delete(w, knobs, ms, now, id) {
-            Ok(task) => (StatusCode::OK, Json(task.to_json_at(&base, now))).into_response(),
+            Ok(task) => (
+                StatusCode::OK,
+                Json(task.to_json_at(&base, now, knobs.clock_skew_ms)),
+            )
+                .into_response(),
             Err(refused) => refused.into_response(),
         },
     )
@@ -845,7 +875,10 @@ async fn list_tasks(State(st): State<EmulatorState>, headers: HeaderMap) -> Resp
                 .cmp(&a.updated_ms)
                 .then(b.created_ms.cmp(&a.created_ms))
         });
-        let tasks: Vec<_> = tasks.iter().map(|t| t.view_at(&base, now)).collect();
+        let tasks: Vec<_> = tasks
+            .iter()
+            .map(|t| t.view_at(&base, now, knobs.clock_skew_ms))
+            .collect();
         Json(TaskListView { tasks }).into_response()
     })
 }
@@ -862,7 +895,7 @@ async fn get_task(
             .iter()
             .find(|t| t.id == id && task_readable(t, knobs, now))
         {
-            Some(t) => Json(t.to_json_at(&base, now)).into_response(),
+            Some(t) => Json(t.to_json_at(&base, now, knobs.clock_skew_ms)).into_response(),
             None => error_response(
                 StatusCode::NOT_FOUND,
                 "ENTITY_NOT_FOUND",

@@ -113,6 +113,9 @@ pub struct EmulatorConfig {
     /// Leave `X-Rate-Limit-Remaining` out of every answer: the header is inferred, not
     /// documented, so a client must also work from 429s and their retry-after alone.
     pub omit_rate_limit_remaining: bool,
+    /// How far the API's clock runs ahead of this machine's, in ms (negative when behind):
+    /// task timestamps and the `Date` header are on it.
+    pub clock_skew_ms: i64,
     /// Cap on cloud accounts (internal account excluded); creates beyond it answer 400.
     pub max_cloud_accounts: Option<u32>,
     /// A new account joins `GET /v1/cloud-accounts` only this long after GET by id first finds
@@ -149,6 +152,7 @@ impl Default for EmulatorConfig {
             mask_list_access_keys: false,
             omit_sign_in_login_url: false,
             omit_rate_limit_remaining: false,
+            clock_skew_ms: 0,
             max_cloud_accounts: None,
             list_lag_ms: 0,
             task_retention_ms: TASK_RETENTION_MS,
@@ -179,6 +183,7 @@ impl fmt::Debug for EmulatorConfig {
             .field("mask_list_access_keys", &self.mask_list_access_keys)
             .field("omit_sign_in_login_url", &self.omit_sign_in_login_url)
             .field("omit_rate_limit_remaining", &self.omit_rate_limit_remaining)
+            .field("clock_skew_ms", &self.clock_skew_ms)
             .field("max_cloud_accounts", &self.max_cloud_accounts)
             .field("list_lag_ms", &self.list_lag_ms)
             .field("task_retention_ms", &self.task_retention_ms)

@@ -94,6 +94,15 @@ struct Cli {
     /// documented): clients must work from 429s and their retry-after alone.
     #[arg(long)]
     omit_rate_limit_remaining: bool,
+    /// How far the API's clock runs ahead of this machine's, in ms (negative when behind): task
+    /// timestamps and the Date header are on it.
+    #[arg(
+        long,
+        default_value_t = 0,
+        value_name = "MS",
+        allow_negative_numbers = true
+    )]
+    clock_skew_ms: i64,
     /// Cap on cloud accounts (internal account excluded, queued creates included); creates
     /// beyond it answer 400 BAD_REQUEST.
     #[arg(long, value_name = "N")]
@@ -173,6 +182,7 @@ async fn main() -> ExitCode {
         mask_list_access_keys: cli.mask_list_access_keys,
         omit_sign_in_login_url: cli.omit_sign_in_login_url,
         omit_rate_limit_remaining: cli.omit_rate_limit_remaining,
+        clock_skew_ms: cli.clock_skew_ms,
         max_cloud_accounts: cli.max_cloud_accounts,
         list_lag_ms: cli.list_lag_ms,
         task_retention_ms: cli.task_retention_ms,

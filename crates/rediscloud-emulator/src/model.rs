@@ -435,13 +435,14 @@ pub struct Task {
 impl Task {
     /// The `TaskStateUpdate` representation at `now`: a queued task still in its `initialized`
     /// window says so; `response` only appears once the task has ended.
-    pub fn to_json_at(&self, base: &str, now: u64) -> Value {
-        serde_json::to_value(self.view_at(base, now)).unwrap_or(Value::Null)
+    pub fn to_json_at(&self, base: &str, now: u64, clock_skew_ms: i64) -> Value {
+        serde_json::to_value(self.view_at(base, now, clock_skew_ms)).unwrap_or(Value::Null)
     }
 
     /// The `TaskStateUpdate` at `now`, ready to serialize straight into an answer: a list of
     /// hundreds of tasks is written without building a JSON tree for each.
-    pub fn view_at<'a>(&'a self, base: &'a str, now: u64) -> TaskView<'a> {
+    /// Its `timestamp` is on the API's clock, `clock_skew_ms` off this machine's.
+    pub fn view_at<'a>(&'a self, base: &'a str, now: u64, clock_skew_ms: i64) -> TaskView<'a> {
         let status = if self.status == TaskStatus::Received && now < self.initialized_until_ms {
             "initialized"
         } else {
@@ -478,6 +479,7 @@ impl Task {
         TaskView {
             task: self,
             base,
+            clock_skew_ms,
             status,
             description,
             response,
@@ -489,6 +491,7 @@ impl Task {
 pub struct TaskView<'a> {
     task: &'a Task,
     base: &'a str,
+    clock_skew_ms: i64,
     status: &'static str,
     description: &'static str,
     response: Option<TaskResponseView<'a>>,
@@ -562,7 +565,10 @@ impl Serialize for TaskView<'_> {
         }
         map.serialize_entry("status", self.status)?;
         map.serialize_entry("taskId", &t.id)?;
-        map.serialize_entry("timestamp", &iso_timestamp(t.updated_ms))?;
+        map.serialize_entry(
+            "timestamp",
+            &iso_timestamp(t.updated_ms.saturating_add_signed(self.clock_skew_ms)),
+        )?;
         map.end()
     }
 }
@@ -1127,7 +1133,7 @@ mod tests {
         );
         assert_eq!(w.tasks[1].error.as_deref(), Some("CLOUD_ACCOUNT_NOT_FOUND"));
         assert!(w.accounts.contains_key(&INTERNAL_ACCOUNT_ID));
-        let json = w.tasks[1].to_json_at("http://h", u64::MAX);
+        let json = w.tasks[1].to_json_at("http://h", u64::MAX, 0);
         assert_eq!(json["response"]["error"]["status"], "404 NOT_FOUND");
         assert_eq!(
             json["response"]["additionalInfo"],

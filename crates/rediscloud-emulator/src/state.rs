@@ -87,6 +87,10 @@ pub struct Knobs {
     /// Answers leave out `X-Rate-Limit-Remaining` (429s keep their retry-after).
     #[serde(default)]
     pub omit_rate_limit_remaining: bool,
+    /// How far the API's clock runs ahead of this machine's (ms; negative when behind): every
+    /// timestamp it answers and its `Date` header are on that clock.
+    #[serde(default)]
+    pub clock_skew_ms: i64,
     /// Creates beyond this many cloud accounts (internal account excluded, creates still queued
     /// included) answer 400 synchronously; `null` means no cap.
     #[serde(default)]
@@ -134,6 +138,7 @@ impl Knobs {
             mask_list_access_keys: cfg.mask_list_access_keys,
             omit_sign_in_login_url: cfg.omit_sign_in_login_url,
             omit_rate_limit_remaining: cfg.omit_rate_limit_remaining,
+            clock_skew_ms: cfg.clock_skew_ms,
             max_cloud_accounts: cfg.max_cloud_accounts,
             list_lag_ms: cfg.list_lag_ms,
             task_retention_ms: cfg.task_retention_ms,

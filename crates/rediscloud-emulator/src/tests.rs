@@ -646,6 +646,52 @@ async fn rate_limit_uses_fixed_minute_windows_with_headers() {
     assert_eq!(r.headers["x-rate-limit-remaining"], "2");
 }
 
+/// The API's clock may run off this machine's: its task timestamps and its `Date` header are
+/// both on it.
+#[tokio::test]
+async fn task_timestamps_and_the_date_header_follow_the_api_s_clock() {
+    let emu = Emu::new(EmulatorConfig {
+        clock_skew_ms: -600_000,
+        ..test_config()
+    });
+    let now = emu.clock.load(Ordering::SeqCst);
+    let r = emu
+        .call(
+            "POST",
+            "/v1/cloud-accounts",
+            Some(create_body("skewed", "KSKEW")),
+        )
+        .await;
+    assert_eq!(
+        r.body["timestamp"],
+        super::model::iso_timestamp(now - 600_000),
+        "{}",
+        r.body
+    );
+    let date = r.headers["date"].to_str().unwrap().to_owned();
+    let api_now =
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(now - 600_000) * 1_000_000)
+            .unwrap();
+    assert_eq!(
+        date,
+        format!(
+            "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
+            &api_now.weekday().to_string()[..3],
+            api_now.day(),
+            &api_now.month().to_string()[..3],
+            api_now.year(),
+            api_now.hour(),
+            api_now.minute(),
+            api_now.second()
+        )
+    );
+    let listed = emu.call("GET", "/v1/tasks", None).await;
+    assert_eq!(
+        listed.body["tasks"][0]["timestamp"],
+        super::model::iso_timestamp(now - 600_000)
+    );
+}
+
 /// Without `X-Rate-Limit-Remaining` (the knob, also settable at run time), a client learns of
 /// the limit only from a 429 and its retry-after, which stay.
 #[tokio::test]
