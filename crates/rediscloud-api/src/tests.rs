@@ -2678,12 +2678,9 @@ async fn task_ages_are_read_on_the_api_s_clock_not_this_machine_s() {
     let server = TestServer::start(move |r| {
         let api_now = time::OffsetDateTime::now_utc() - behind;
         let date = api_now
-            .format(
-                &time::format_description::parse(
-                    "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT",
-                )
-                .unwrap(),
-            )
+            .format(time::macros::format_description!(
+                "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+            ))
             .unwrap();
         let stamp = (api_now - time::Duration::seconds(5))
             .format(&time::format_description::well_known::Rfc3339)
