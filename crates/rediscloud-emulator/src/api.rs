@@ -856,6 +856,13 @@ fn task_readable(t: &Task, knobs: &Knobs, now: u64) -> bool {
     t.visible_ms <= now && t.created_ms.saturating_add(knobs.task_retention_ms) >= now
 }
 
+/// Whether `GET /v1/tasks` still lists the task at `now`: within the list's own window.
+fn task_listed(t: &Task, knobs: &Knobs, now: u64) -> bool {
+    knobs
+        .task_list_retention_ms
+        .is_none_or(|keep| t.created_ms.saturating_add(keep) >= now)
+}
+
 /// `TasksStateUpdate`.
 #[derive(serde::Serialize)]
 struct TaskListView<'a> {
@@ -868,7 +875,7 @@ async fn list_tasks(State(st): State<EmulatorState>, headers: HeaderMap) -> Resp
         let mut tasks: Vec<_> = w
             .tasks
             .iter()
-            .filter(|t| task_readable(t, knobs, now))
+            .filter(|t| task_readable(t, knobs, now) && task_listed(t, knobs, now))
             .collect();
         tasks.sort_by(|a, b| {
             b.updated_ms

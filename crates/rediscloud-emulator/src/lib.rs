@@ -37,7 +37,9 @@
 //!   documented ten days): `GET /v1/tasks` lists only tasks submitted within it, and
 //!   `GET /v1/tasks/{id}` answers an older one with the 404 of an unknown task (`ENTITY_NOT_FOUND`).
 //!   A task still runs to its end however short the window; finished tasks are dropped from
-//!   memory only after the window or ten days, whichever is longer;
+//!   memory only after the window or ten days, whichever is longer. The list may drop a task
+//!   sooner than its own address does (`task_list_retention_ms`, `--task-list-retention-ms`):
+//!   then GET by id still finds a task the list no longer shows;
 //! - another API client writing at the same moment is a fault kind (`POST /admin/faults` with
 //!   `"interpose": {"name", "access_key_id", "provider"}` or `{"delete": <id>}` and
 //!   `"when": "before" | "after"`): its create or delete goes through the API's own logic (quota,
@@ -125,6 +127,9 @@ pub struct EmulatorConfig {
     /// Tasks submitted longer ago than this are no longer listed nor found by id (they answer
     /// the 404 of an unknown task); they still run to their end.
     pub task_retention_ms: u64,
+    /// `GET /v1/tasks` lists only the tasks submitted within this window, while GET by id still
+    /// finds them until `task_retention_ms`; `None` means the same window.
+    pub task_list_retention_ms: Option<u64>,
     /// Do not print lifecycle events to stdout.
     pub quiet: bool,
     /// Print the startup banner (URL and `export` lines) to stdout before serving.
@@ -156,6 +161,7 @@ impl Default for EmulatorConfig {
             max_cloud_accounts: None,
             list_lag_ms: 0,
             task_retention_ms: TASK_RETENTION_MS,
+            task_list_retention_ms: None,
             quiet: false,
             banner: false,
         }
@@ -187,6 +193,7 @@ impl fmt::Debug for EmulatorConfig {
             .field("max_cloud_accounts", &self.max_cloud_accounts)
             .field("list_lag_ms", &self.list_lag_ms)
             .field("task_retention_ms", &self.task_retention_ms)
+            .field("task_list_retention_ms", &self.task_list_retention_ms)
             .field("quiet", &self.quiet)
             .field("banner", &self.banner)
             .finish()

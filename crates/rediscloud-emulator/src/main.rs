@@ -83,6 +83,10 @@ struct Cli {
     /// the default is ten days.
     #[arg(long, default_value_t = TASK_RETENTION_MS, value_name = "MS")]
     task_retention_ms: u64,
+    /// GET /v1/tasks lists only the tasks submitted within this window, in ms, while GET
+    /// /v1/tasks/{id} still finds them until --task-retention-ms (by default the same window).
+    #[arg(long, value_name = "MS")]
+    task_list_retention_ms: Option<u64>,
     /// Mask access key ids in GET /v1/cloud-accounts as first char + "***" + last char.
     #[arg(long)]
     mask_list_access_keys: bool,
@@ -186,6 +190,7 @@ async fn main() -> ExitCode {
         max_cloud_accounts: cli.max_cloud_accounts,
         list_lag_ms: cli.list_lag_ms,
         task_retention_ms: cli.task_retention_ms,
+        task_list_retention_ms: cli.task_list_retention_ms,
         quiet: cli.quiet,
         banner: true,
     };

@@ -105,6 +105,11 @@ pub struct Knobs {
     /// window; older ones answer the 404 of an unknown task. They still run to their end.
     #[serde(default = "default_task_retention_ms")]
     pub task_retention_ms: u64,
+    /// `GET /v1/tasks` lists only the tasks submitted within this window, while GET by id still
+    /// finds them until `task_retention_ms`: the list may drop a task before its own address
+    /// does. `null` (the default) means the same window as `task_retention_ms`.
+    #[serde(default)]
+    pub task_list_retention_ms: Option<u64>,
 }
 
 fn default_task_retention_ms() -> u64 {
@@ -142,6 +147,7 @@ impl Knobs {
             max_cloud_accounts: cfg.max_cloud_accounts,
             list_lag_ms: cfg.list_lag_ms,
             task_retention_ms: cfg.task_retention_ms,
+            task_list_retention_ms: cfg.task_list_retention_ms,
         }
     }
 

@@ -2306,6 +2306,40 @@ async fn tasks_age_out_of_sight_after_task_retention_ms_yet_still_run() {
     assert_eq!(emu.task(&id).await["status"], "processing-completed");
 }
 
+#[tokio::test]
+async fn the_task_list_may_drop_a_task_its_own_address_still_answers() {
+    let emu = Emu::new(EmulatorConfig {
+        task_list_retention_ms: Some(100),
+        ..test_config()
+    });
+    let listed = |body: &Value| body["tasks"].as_array().map_or(0, Vec::len);
+    let id = task_id(
+        &emu.call(
+            "POST",
+            "/v1/cloud-accounts",
+            Some(create_body("dropped", "KDROPPED")),
+        )
+        .await,
+    );
+    emu.advance(100);
+    assert_eq!(listed(&emu.call("GET", "/v1/tasks", None).await.body), 1);
+    emu.advance(1);
+    assert_eq!(listed(&emu.call("GET", "/v1/tasks", None).await.body), 0);
+    assert_eq!(emu.task(&id).await["status"], "processing-in-progress");
+    emu.advance(1000);
+    let done = emu.task(&id).await;
+    assert_eq!(done["status"], "processing-completed");
+    assert_eq!(done["response"]["resourceId"], 2);
+    // At run time, and back: `null` is the by-id window again.
+    emu.admin("PUT", "/config", json!({"task_list_retention_ms": null}))
+        .await;
+    assert_eq!(listed(&emu.call("GET", "/v1/tasks", None).await.body), 1);
+    emu.admin("PUT", "/config", json!({"task_list_retention_ms": 0}))
+        .await;
+    assert_eq!(listed(&emu.call("GET", "/v1/tasks", None).await.body), 0);
+    assert_eq!(emu.task(&id).await["status"], "processing-completed");
+}
+
 fn interposed(log: &[Value]) -> Vec<Value> {
     log.iter()
         .filter(|e| e["interposed"] == true)
