@@ -194,6 +194,24 @@ impl Rig {
         panic!("the foreign account was never created");
     }
 
+    /// Someone else's rename of account `id` (keeping its access key `key`), straight through
+    /// the REST API, as a console user's would be; not waited for.
+    pub(super) async fn foreign_rename(&self, id: i64, key: &str, name: &str) {
+        let resp = self
+            .http
+            .put(format!("{}/cloud-accounts/{id}", self.emulator.base_url()))
+            .header("x-api-key", KEY)
+            .header("x-api-secret-key", SECRET)
+            .json(&json!({
+                "name": name, "accessKeyId": key, "accessSecretKey": "s3cr3t",
+                "consoleUsername": "console", "consolePassword": "pw"
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), reqwest::StatusCode::ACCEPTED);
+    }
+
     /// Someone else's create, sent straight through the REST API and not waited for: its task ID.
     pub(super) async fn foreign_create(&self, name: &str, key: &str) -> String {
         let resp: Json = self
@@ -1612,5 +1630,87 @@ fn an_api_clock_behind_this_machine_s_never_makes_a_new_task_look_old() {
         assert!(applied.errors.is_empty(), "{:?}", applied.errors);
         let id = state_id(&applied.state).expect("the account is in state");
         assert_eq!(rig.named("skewed").await, vec![id]);
+    });
+}
+
+/// A create recorded as pending by its task (the task outlived the 1 s timeout), whose task
+/// then made account "slow" and which a console user renamed: its ID and the pending state.
+async fn pending_create_renamed_since(rig: &Rig) -> (i64, Applied) {
+    rig.admin("PUT", "/config", json!({"task_stage_ms": 1200}))
+        .await;
+    let applied = rig
+        .apply(&Value::Null, &config("slow", "AKIASLOW", Some("1s")))
+        .await;
+    assert_eq!(applied.state.attr("id").as_str(), Some("pending-create"));
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let [id] = rig.named("slow").await[..] else {
+        panic!("the task made one account: {:?}", rig.accounts().await);
+    };
+    rig.admin("PUT", "/config", json!({"task_stage_ms": 5}))
+        .await;
+    rig.foreign_rename(id, "AKIASLOW", "renamed-in-the-console")
+        .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(rig.named("renamed-in-the-console").await, vec![id]);
+    (id, applied)
+}
+
+#[test]
+fn a_pending_create_whose_task_left_the_list_is_resolved_by_the_task_itself() {
+    rt().block_on(async {
+        let rig = Rig::start(200).await;
+        let (id, pending) = pending_create_renamed_since(&rig).await;
+        // The list has dropped the create's task; asked by its ID, the API still answers it.
+        rig.admin("PUT", "/config", json!({"task_list_retention_ms": 0}))
+            .await;
+        let (read, _, errors) = rig.refresh(&pending.state, &pending.private).await;
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(
+            state_id(&read),
+            Some(id),
+            "the account its own task made was dropped from state: {read:?}"
+        );
+        // The rename shows as drift, and the next apply renames it back: no second account.
+        let applied = rig
+            .apply(&read, &config("slow", "AKIASLOW", Some("1s")))
+            .await;
+        assert!(applied.errors.is_empty(), "{:?}", applied.errors);
+        assert_eq!(rig.writes("POST").await, 1);
+        assert_eq!(rig.named("slow").await, vec![id]);
+    });
+}
+
+#[test]
+fn a_pending_create_whose_task_is_no_longer_visible_is_never_taken_for_nothing_made() {
+    rt().block_on(async {
+        let rig = Rig::start(200).await;
+        let (id, pending) = pending_create_renamed_since(&rig).await;
+        // Neither the list nor the task's own address shows the create's task any more.
+        rig.admin("PUT", "/config", json!({"task_retention_ms": 0}))
+            .await;
+        let (read, _, errors) = rig.refresh(&pending.state, &pending.private).await;
+        assert_eq!(
+            read.attr("id").as_str(),
+            Some("pending-create"),
+            "a create whose outcome cannot be told left state: {read:?} {errors:?}"
+        );
+        // No later look can tell either: the user is told now, with the account it may be and
+        // the commands that settle it.
+        let text = errors.join("\n");
+        assert!(text.contains("no longer visible"), "{text}");
+        assert!(
+            text.contains(&format!("terraform import <resource address> {id}")),
+            "{text}"
+        );
+        let applied = rig
+            .apply(&read, &config("slow", "AKIASLOW", Some("1s")))
+            .await;
+        assert_eq!(
+            rig.writes("POST").await,
+            1,
+            "the create was sent again: {:?}",
+            applied.errors
+        );
+        assert!(rig.holds(id).await);
     });
 }

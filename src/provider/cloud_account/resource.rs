@@ -495,7 +495,10 @@ impl Resource for CloudAccountResource {
                     }
                     // The create made nothing: there is nothing to delete.
                     Ok(Resolution::NothingCreated) => return,
-                    Ok(Resolution::Undecided { why, candidates }) => {
+                    Ok(
+                        Resolution::Undecided { why, candidates }
+                        | Resolution::EvidenceLost { why, candidates },
+                    ) => {
                         diags.error(
                             "Unable to Delete Cloud Account",
                             format!(
@@ -805,6 +808,25 @@ fn candidates_sentence(candidates: &[i64]) -> String {
     }
 }
 
+/// The error for a pending create the evidence cannot resolve: what is missing, the accounts
+/// that may be its, and the commands that settle it.
+fn unresolved_create(
+    diags: &mut Diagnostics,
+    record: &PendingCreate,
+    why: &str,
+    candidates: &[i64],
+) {
+    diags.error(
+        "Unresolved Cloud Account Create",
+        format!(
+            "This cloud account is recorded as a pending create of {:?}, and the evidence to resolve it is missing: {why}.{} The provider never guesses which account is this resource's. {}",
+            record.intent.name,
+            candidates_sentence(candidates),
+            undecided_commands(candidates)
+        ),
+    );
+}
+
 /// The exact commands for a user who knows better than the evidence.
 fn undecided_commands(candidates: &[i64]) -> String {
     let mut out = String::new();
@@ -914,16 +936,13 @@ fn pending_outcome(
                     ),
                 );
             } else {
-                diags.error(
-                    "Unresolved Cloud Account Create",
-                    format!(
-                        "This cloud account is recorded as a pending create of {:?}, and the evidence to resolve it is missing: {why}.{} The provider never guesses which account is this resource's. {}",
-                        record.intent.name,
-                        candidates_sentence(&candidates),
-                        undecided_commands(&candidates)
-                    ),
-                );
+                unresolved_create(diags, &record, &why, &candidates);
             }
+            ReadOutcome::Found(kept)
+        }
+        // No later look can decide it: the user must choose now.
+        Ok(Resolution::EvidenceLost { why, candidates }) => {
+            unresolved_create(diags, &record, &why, &candidates);
             ReadOutcome::Found(kept)
         }
         Err(err) => {

@@ -326,7 +326,10 @@ impl Client {
                             );
                         }
                         Ok(Look::Nothing) => return Err(CreateFailure::NotCreated(err)),
-                        Ok(Look::Undecided { why, candidates }) => {
+                        Ok(
+                            Look::Undecided { why, candidates }
+                            | Look::EvidenceLost { why, candidates },
+                        ) => {
                             return Err(CreateFailure::Pending {
                                 record,
                                 err,
@@ -368,7 +371,9 @@ impl Client {
             let looked = self.look(record, owner, fresh_after).await;
             fresh_after = Instant::now();
             match looked {
-                Ok(found @ (Look::Ours(_) | Look::Nothing)) => return (Ok(found), last),
+                Ok(found @ (Look::Ours(_) | Look::Nothing | Look::EvidenceLost { .. })) => {
+                    return (Ok(found), last);
+                }
                 Ok(undecided @ Look::Undecided { .. }) => {
                     if let Look::Undecided { why, .. } = &undecided {
                         tracing::debug!("the interrupted create is not decided yet: {why}");
@@ -398,7 +403,9 @@ impl Client {
         earlier: Option<Look>,
     ) -> CreateFailure {
         let (earlier_why, earlier_candidates) = match earlier {
-            Some(Look::Undecided { why, candidates }) => (Some(why), candidates),
+            Some(Look::Undecided { why, candidates } | Look::EvidenceLost { why, candidates }) => {
+                (Some(why), candidates)
+            }
             _ => (None, Vec::new()),
         };
         let fresh = Instant::now();
@@ -417,7 +424,9 @@ impl Client {
                     last_status: account.status,
                 },
             },
-            Some(Ok(Look::Undecided { why, candidates })) => CreateFailure::Pending {
+            Some(Ok(
+                Look::Undecided { why, candidates } | Look::EvidenceLost { why, candidates },
+            )) => CreateFailure::Pending {
                 record,
                 err,
                 why,
@@ -499,12 +508,14 @@ impl Client {
                     candidates: Vec::new(),
                 })
             }
-            Ok(Look::Undecided { why, candidates }) => Err(CreateFailure::Pending {
-                record,
-                err,
-                why,
-                candidates,
-            }),
+            Ok(Look::Undecided { why, candidates } | Look::EvidenceLost { why, candidates }) => {
+                Err(CreateFailure::Pending {
+                    record,
+                    err,
+                    why,
+                    candidates,
+                })
+            }
             Err(e) => Err(CreateFailure::Pending {
                 record,
                 err,

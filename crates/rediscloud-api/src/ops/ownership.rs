@@ -327,6 +327,9 @@ pub enum Look {
     Nothing,
     /// Not decided yet: why, and the accounts that may be the create's.
     Undecided { why: String, candidates: Vec<i64> },
+    /// Never to be decided: evidence the rule needs is gone for good (a task older than the API
+    /// keeps tasks). Why, and the accounts that may be the create's.
+    EvidenceLost { why: String, candidates: Vec<i64> },
 }
 
 /// What the gone rule says of a not-found answer.
@@ -419,7 +422,7 @@ impl Client {
             .unwrap_or(u64::MAX),
         );
         let accounts = self.accounts_since(fresh_after).await?;
-        let tasks = self.tasks_since(fresh_after).await?;
+        let listed_tasks = self.tasks_since(fresh_after).await?;
         let grace = self.inner.poll.not_found_grace;
         let window = self.inner.poll.visibility_window;
         let api_clock = self
@@ -430,6 +433,29 @@ impl Client {
             >= pending
                 .sent_at_ms
                 .saturating_add(u64::try_from(grace.as_millis()).unwrap_or(u64::MAX));
+        // The list covers the last ten days and may drop a task before its own address does: a
+        // task our answers named that the list does not show is asked for by its ID. (Before the
+        // grace it may only be too new, and every verdict below waits for the grace anyway.)
+        let mut by_id = Vec::new();
+        let mut unseen_own: Vec<&str> = Vec::new();
+        if past_grace {
+            for task_id in pending
+                .tasks
+                .iter()
+                .filter(|id| !listed_tasks.iter().any(|t| &t.task_id == *id))
+            {
+                match self.get_task(task_id).await {
+                    Ok(task) => by_id.push(task),
+                    Err(e) if e.is_any_not_found() => unseen_own.push(task_id),
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        let tasks: std::borrow::Cow<'_, [TaskStateUpdate]> = if by_id.is_empty() {
+            std::borrow::Cow::Borrowed(listed_tasks.as_slice())
+        } else {
+            std::borrow::Cow::Owned(listed_tasks.iter().cloned().chain(by_id).collect())
+        };
         let mut unknown: Vec<(i64, &'static str)> = Vec::new();
         let mut key_reads = 0;
         for account in accounts.iter().filter(|a| {
@@ -471,6 +497,16 @@ impl Client {
                 {
                     Verdict::Unknown(
                         "the create was sent too recently for every task new since it to be visible",
+                    )
+                }
+                // A task our answers named can no longer be seen: it may have made another
+                // account, and this one may be another client's.
+                Verdict::Ours
+                    if !unseen_own.is_empty()
+                        && creator.is_some_and(|c| !pending.tasks.contains(&c.task_id)) =>
+                {
+                    Verdict::Unknown(
+                        "a create task its answer named is no longer visible and may have made another account",
                     )
                 }
                 verdict => verdict,
@@ -537,6 +573,27 @@ impl Client {
                     t.task_id
                 ),
                 candidates: Vec::new(),
+            });
+        }
+        // A task our answers named that neither the list nor its own address shows any more
+        // (older than the API keeps tasks): what it made cannot be told, so nothing is proven.
+        if let Some(task_id) = unseen_own.first() {
+            return Ok(Look::EvidenceLost {
+                why: format!(
+                    "create task {task_id}, which the create's answer named, is no longer visible in the task list or by its ID, so what it made cannot be told"
+                ),
+                // Accounts new since the POST that its key may hold, whatever their names now.
+                candidates: accounts
+                    .iter()
+                    .filter(|a| {
+                        is_live(a)
+                            && !pending.before.had_account(a.id)
+                            && !claims.account_held_by_other(owner, a.id)
+                            && key_evidence(a, &pending.intent.access_key_id)
+                                != KeyEvidence::Differs
+                    })
+                    .map(|a| a.id)
+                    .collect(),
             });
         }
         // A recorded task that the list does not show yet (too new) holds it back for the grace.
