@@ -1187,6 +1187,46 @@ fn an_update_and_a_delete_answered_after_the_http_timeout_are_reconciled_not_sen
     });
 }
 
+#[test]
+fn writes_whose_answers_are_cut_off_mid_body_are_reconciled_not_sent_again() {
+    rt().block_on(async {
+        let rig = Rig::start(300).await;
+        // Each write is applied and its 202 arrives, but the connection drops halfway through
+        // the body that names its task, and GETs' answers are cut off now and then as well.
+        for method in ["POST", "PUT", "DELETE"] {
+            rig.fault(json!({"drop": "mid_answer", "method": method, "count": 1}))
+                .await;
+        }
+        rig.fault(json!({"drop": "mid_answer", "method": "GET", "probability": 0.2}))
+            .await;
+        let created = rig.create("cut-short", "AKIACUTSHORT", None).await;
+        let id = state_id(&created.state).expect("the account is in state");
+        let renamed = rig
+            .apply(&created.state, &config("cut-shorter", "AKIACUTSHORT", None))
+            .await;
+        assert!(renamed.errors.is_empty(), "{:?}", renamed.errors);
+        assert_eq!(
+            rig.accounts().await.get(&id).map(|(name, _)| name.as_str()),
+            Some("cut-shorter")
+        );
+        let destroyed = rig.apply(&renamed.state, &Value::Null).await;
+        assert!(destroyed.errors.is_empty(), "{:?}", destroyed.errors);
+        assert!(!rig.holds(id).await);
+        for method in ["POST", "PUT", "DELETE"] {
+            assert_eq!(
+                rig.writes(method).await,
+                1,
+                "a landed {method} was sent again"
+            );
+        }
+        let log = rig.admin("GET", "/requests", Json::Null).await;
+        let cut = log["requests"]
+            .as_array()
+            .map_or(0, |r| r.iter().filter(|e| e["cutShort"] == true).count());
+        assert!(cut >= 3, "{log}");
+    });
+}
+
 // An API that never returns the sign-in URL --------------------------------------------------
 
 #[test]

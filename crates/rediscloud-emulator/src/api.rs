@@ -32,6 +32,10 @@ pub const REDIS_ACCOUNT_ID: i64 = 40_001;
 #[derive(Clone, Copy)]
 struct Dropped;
 
+/// Marks a response whose body is cut off by a dropped connection.
+#[derive(Clone, Copy)]
+struct CutShort;
+
 /// Logs a request whose client went away before its answer (the future is dropped then).
 struct AbandonedLog {
     st: EmulatorState,
@@ -147,6 +151,7 @@ pub(crate) async fn log_layer(
             committed: false,
             handler_status: None,
             abandoned: false,
+            cut_short: false,
             time_ms: st.now_ms(),
             duration_ms: 0,
             note: Some(note.clone()),
@@ -160,6 +165,7 @@ pub(crate) async fn log_layer(
     let committed = note.get();
     if let Some(mut entry) = pending.entry.take() {
         entry.status = (!dropped).then(|| resp.status().as_u16());
+        entry.cut_short = resp.extensions().get::<CutShort>().is_some();
         entry.retry_after_ms = resp
             .headers()
             .get("x-rate-limit-retry-after-seconds")
@@ -318,6 +324,14 @@ async fn authenticated(st: &EmulatorState, req: Request, next: Next) -> Response
             }
             resp
         }
+        Some(FaultKind::Drop {
+            drop: DropPoint::MidAnswer,
+        }) => {
+            let resp = others.around(req, next).await;
+            note.record(Some(resp.status().as_u16()));
+            slow_answer().await;
+            cut_short(resp).await
+        }
         Some(FaultKind::Drop { drop }) => {
             let conn = req
                 .extensions()
@@ -436,6 +450,7 @@ fn interpose(st: &EmulatorState, write: &InterposedWrite, when: When, around: &s
         committed: true,
         handler_status: None,
         abandoned: false,
+        cut_short: false,
         time_ms,
         duration_ms: 0,
         note: None,
@@ -497,6 +512,38 @@ fn injected_status(st: &EmulatorState, status: u16, html: bool, path: &str) -> R
         ),
     };
     error_response(code, ty, description)
+}
+
+/// `resp` with its status and headers (its full `Content-Length` among them) and the first half
+/// of its body, after which the body fails: the server then drops the connection mid-answer.
+async fn cut_short(resp: Response) -> Response {
+    let (mut parts, body) = resp.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    parts.headers.insert(
+        axum::http::header::CONTENT_LENGTH,
+        HeaderValue::from(bytes.len()),
+    );
+    let head: Result<axum::body::Bytes, std::io::Error> = Ok(bytes.slice(..bytes.len() / 2));
+    // The pause lets the server flush the head and the first half before the body fails (it
+    // would otherwise drop the connection with nothing sent).
+    let cut = futures::stream::once(async {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "answer cut short by fault injection",
+        ))
+    });
+    let mut resp = Response::from_parts(
+        parts,
+        axum::body::Body::from_stream(futures::StreamExt::chain(
+            futures::stream::iter([head]),
+            cut,
+        )),
+    );
+    resp.extensions_mut().insert(CutShort);
+    resp
 }
 
 fn drop_connection(conn: Option<ConnCtl>) -> Response {

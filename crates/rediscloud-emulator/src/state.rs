@@ -227,6 +227,9 @@ pub enum DropPoint {
     BeforeCommit,
     /// The request is applied, then the connection is dropped.
     AfterCommit,
+    /// The request is applied and its answer's status line and headers are sent, then the
+    /// connection is dropped halfway through the body.
+    MidAnswer,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -476,7 +479,10 @@ impl Fault {
             let drop = match drop.as_str() {
                 "before_commit" => DropPoint::BeforeCommit,
                 "after_commit" => DropPoint::AfterCommit,
-                _ => return Err("drop must be before_commit or after_commit".to_owned()),
+                "mid_answer" => DropPoint::MidAnswer,
+                _ => {
+                    return Err("drop must be before_commit, after_commit or mid_answer".to_owned());
+                }
             };
             FaultKind::Drop { drop }
         } else {
@@ -579,6 +585,10 @@ pub struct LogEntry {
     /// The client went away before the answer (it gave up waiting); `status` is then `None`.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub abandoned: bool,
+    /// The answer's status and headers were sent, and the connection was dropped partway
+    /// through its body.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cut_short: bool,
     pub time_ms: u64,
     pub duration_ms: u64,
     /// What the request's handler has done so far, read again whenever the log is read.

@@ -1130,6 +1130,61 @@ async fn drop_faults_close_the_connection_without_a_response() {
 }
 
 #[tokio::test]
+async fn a_mid_answer_drop_sends_the_status_and_half_the_body_of_an_applied_write() {
+    let (emu, client) = running(test_config()).await;
+    let list = format!("{}/cloud-accounts", emu.base_url());
+    let r = client
+        .post(format!("{}/faults", emu.admin_url()))
+        .json(&json!({"drop": "mid_answer", "method": "POST", "count": 1}))
+        .send()
+        .await
+        .expect("admin");
+    assert_eq!(r.status(), 200);
+    let r = authed(&client, reqwest::Method::POST, list.clone())
+        .json(&create_body("a", "K1"))
+        .send()
+        .await
+        .expect("the status line and headers arrive");
+    assert_eq!(r.status(), 202);
+    let promised = r.content_length().expect("a Content-Length");
+    let err = r.bytes().await.expect_err("the body is cut off");
+    assert!(err.is_body() || err.is_decode(), "{err:?}");
+    assert!(promised > 20, "{promised}");
+    // The write was applied; the log says the answer was cut short.
+    let state: Value = client
+        .get(format!("{}/state", emu.admin_url()))
+        .send()
+        .await
+        .expect("state")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(state["tasks"].as_array().map(Vec::len), Some(1), "{state}");
+    let log: Value = client
+        .get(format!("{}/requests", emu.admin_url()))
+        .send()
+        .await
+        .expect("log")
+        .json()
+        .await
+        .expect("json");
+    let entry = &log["requests"][0];
+    assert_eq!(
+        (&entry["status"], &entry["cutShort"], &entry["committed"]),
+        (&json!(202), &json!(true), &json!(true)),
+        "{log}"
+    );
+    // The next request, on a new connection, is answered in full.
+    let r = authed(&client, reqwest::Method::GET, list)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 200);
+    r.json::<Value>().await.expect("a whole body");
+    emu.shutdown().await;
+}
+
+#[tokio::test]
 async fn state_file_survives_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("emulator.json");
