@@ -15,6 +15,13 @@ pub fn api_error(
 ) {
     let mut detail = err.to_string();
     let hint = match err {
+        // Waited on as still in progress, which it may not be: say so.
+        Error::Timeout {
+            last_status: Some(status),
+            ..
+        } if !rediscloud_api::is_known_status(status) => Some(format!(
+            "`{status}` is not a status this provider knows (a newer Redis Cloud may have added it): the wait took it as still in progress until the deadline. {deadline}"
+        )),
         Error::Timeout { .. } => Some(deadline.to_owned()),
         _ => hint(err),
     };

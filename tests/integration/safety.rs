@@ -1754,3 +1754,37 @@ fn a_pending_create_whose_task_is_no_longer_visible_is_never_taken_for_nothing_m
         assert!(rig.holds(id).await);
     });
 }
+
+#[test]
+fn a_status_the_provider_does_not_know_is_waited_on_and_named_for_what_it_is() {
+    rt().block_on(async {
+        let rig = Rig::start(200).await;
+        // A newer API ends this create in a status the contract's clients have never seen.
+        rig.admin(
+            "PUT",
+            "/config",
+            json!({"final_status": "suspended-by-billing", "final_status_count": 1}),
+        )
+        .await;
+        let cfg = config("novel", "AKIANOVEL", Some("1s"));
+        let applied = rig.apply(&Value::Null, &cfg).await;
+        let id = state_id(&applied.state).expect("the account reaches state");
+        let text = applied.errors.join("\n");
+        for said in [
+            "`suspended-by-billing` is not a status this provider knows",
+            "took it as still in progress",
+            "tainted: the next `terraform apply` deletes it and creates a new one",
+        ] {
+            assert!(text.contains(said), "{said:?} not in: {text}");
+        }
+        // And the next apply does what it said: replaces it.
+        let (read, private, errors) = rig.refresh(&applied.state, &applied.private).await;
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(read.attr("status"), &Value::string("suspended-by-billing"));
+        let destroyed = rig.destroy(&read, &private).await;
+        assert!(destroyed.errors.is_empty(), "{:?}", destroyed.errors);
+        assert!(!rig.holds(id).await);
+        let created = rig.create("novel", "AKIANOVEL", None).await;
+        assert_eq!(created.state.attr("status"), &Value::string("active"));
+    });
+}

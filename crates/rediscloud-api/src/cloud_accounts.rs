@@ -348,6 +348,7 @@ impl Client {
         // The account was created or changed just now: while it is young, its absence is the
         // API's lag (see `Client::gone`), so the wait goes on.
         let young_until = Instant::now() + self.inner.poll.visibility_window;
+        let mut warned: Option<String> = None;
         loop {
             poller.pause().await?;
             let by_id_look = |look: Look| {
@@ -423,9 +424,14 @@ impl Client {
                 AccountStatusKind::Failed => {
                     return Err(Error::AccountStatus { id, status });
                 }
-                AccountStatusKind::Unknown => tracing::warn!(
-                    "cloud account {id} has a status this client does not know: {status:?}"
-                ),
+                // Once per status, not on every poll of a long wait.
+                AccountStatusKind::Unknown if warned.as_deref() != Some(status.as_str()) => {
+                    tracing::warn!(
+                        "cloud account {id} has a status this client does not know: {status:?}; waiting on it as still in progress"
+                    );
+                    warned = Some(status);
+                }
+                AccountStatusKind::Unknown => {}
             }
         }
     }

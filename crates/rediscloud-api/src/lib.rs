@@ -26,7 +26,7 @@ pub use error::{Error, TaskFailure};
 pub use http::base_url_problem;
 pub use models::{
     AccountStatusKind, CloudAccount, CloudAccountCreateRequest, CloudAccountUpdateRequest,
-    ProcessorResponse, TaskErrorDetail, TaskStateUpdate, TaskStatus,
+    ProcessorResponse, TaskErrorDetail, TaskStateUpdate, TaskStatus, is_known_status,
 };
 pub use ops::ownership;
 pub use secret::Secret;

@@ -82,6 +82,13 @@ impl AccountStatusKind {
     }
 }
 
+/// Whether `status` is a task or cloud-account status this client knows. The contract types
+/// account statuses as a free string, so a newer API may answer others.
+pub fn is_known_status(status: &str) -> bool {
+    AccountStatusKind::classify(status) != AccountStatusKind::Unknown
+        || !matches!(TaskStatus::parse(status), TaskStatus::Other(_))
+}
+
 /// `GET /cloud-accounts` body. `cloudAccounts` is absent from the published schema but present in
 /// real responses.
 #[derive(Debug, Clone, Deserialize)]
@@ -316,6 +323,23 @@ impl<'de> Deserialize<'de> for TaskErrorDetail {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_contract_s_statuses_are_known() {
+        for known in [
+            "draft",
+            "active",
+            "active-error",
+            "deleted",
+            "received",
+            "processing-error",
+        ] {
+            assert!(is_known_status(known), "{known}");
+        }
+        for novel in ["suspended", "on-hold", "", "Active"] {
+            assert!(!is_known_status(novel), "{novel}");
+        }
+    }
 
     #[test]
     fn cloud_account_decodes_all_fields_and_ignores_unknown() {

@@ -118,6 +118,7 @@ impl Client {
         // Once the task has been missing from the list for the whole grace (the list covers
         // ten days, and a new task may be missing briefly), it is asked for by ID.
         let mut by_id = false;
+        let mut warned: Option<String> = None;
         loop {
             poller.pause().await?;
             let by_id_look = |look: Look| {
@@ -165,10 +166,14 @@ impl Client {
                         TaskStatus::ProcessingCompleted => return Ok(task),
                         s if s.is_in_progress() => {}
                         // Not in the spec; keep polling (bounded by the deadline) rather than
-                        // abandon a task that may still complete.
-                        other => tracing::warn!(
-                            "task {task_id} has a status this client does not know: {other}"
-                        ),
+                        // abandon a task that may still complete. Said once per status.
+                        other if warned.as_deref() != Some(other.as_str()) => {
+                            tracing::warn!(
+                                "task {task_id} has a status this client does not know: {other}; waiting on it as still in progress"
+                            );
+                            warned = Some(other.as_str().to_owned());
+                        }
+                        _ => {}
                     }
                 }
                 Err(e) if e.is_any_not_found() && poller.tolerate_not_found() => {

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use super::model::{INTERNAL_ACCOUNT_ID, KNOWN_STATUSES, TASK_ERROR_TYPES};
+use super::model::{INTERNAL_ACCOUNT_ID, KNOWN_STATUSES, TASK_ERROR_TYPES, is_novel_status};
 use super::state::{EmulatorState, Fault};
 
 pub(crate) fn router() -> Router<EmulatorState> {
@@ -141,11 +141,13 @@ async fn force_status(
     };
     let status = match parse_json(&body) {
         Ok(v) => match v.get("status").and_then(Value::as_str) {
-            Some(s) if KNOWN_STATUSES.contains(&s) => s.to_owned(),
+            Some(s) if KNOWN_STATUSES.contains(&s) || is_novel_status(s) => s.to_owned(),
             _ => {
                 return admin_error(
                     StatusCode::BAD_REQUEST,
-                    format!("status must be one of {KNOWN_STATUSES:?}"),
+                    format!(
+                        "status must be one of {KNOWN_STATUSES:?} or a status the contract does not know yet (lowercase words joined by hyphens)"
+                    ),
                 );
             }
         },

@@ -39,6 +39,17 @@ pub const KNOWN_STATUSES: &[&str] = &[
 /// Statuses a provisioning lifecycle may settle in.
 pub const FINAL_STATUSES: &[&str] = &["active", "active-error", "error"];
 
+/// Whether `status` is one a newer API could add: the contract types the account status as a
+/// free string, so a client must meet statuses beyond the known ones. Any lowercase word or
+/// words joined by hyphens (at most 40 characters) that is not already known.
+pub fn is_novel_status(status: &str) -> bool {
+    !KNOWN_STATUSES.contains(&status)
+        && status.len() <= 40
+        && status
+            .split('-')
+            .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()))
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Provider {
     #[serde(rename = "AWS")]

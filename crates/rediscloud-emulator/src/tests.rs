@@ -775,6 +775,65 @@ async fn a_rate_window_may_open_at_a_keys_first_request_and_be_partly_spent_by_a
 }
 
 #[tokio::test]
+async fn statuses_the_contract_does_not_know_yet_can_be_forced_and_ended_in() {
+    let emu = Emu::new(test_config());
+    // The contract types the status as a free string: a newer API may answer any word.
+    for bad in [
+        "",
+        "Suspended",
+        "on hold",
+        "-x",
+        "x--y",
+        "pending2",
+        &"x".repeat(41),
+    ] {
+        assert_eq!(
+            emu.admin("PUT", "/config", json!({"final_status": bad}))
+                .await
+                .status,
+            StatusCode::BAD_REQUEST,
+            "{bad:?}"
+        );
+    }
+    // Not a status a lifecycle settles in under a known name: those stay as they were.
+    assert_eq!(
+        emu.admin("PUT", "/config", json!({"final_status": "pending"}))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+    let r = emu
+        .admin(
+            "PUT",
+            "/config",
+            json!({"final_status": "suspended-by-billing", "final_status_count": 1}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    emu.call("POST", "/v1/cloud-accounts", Some(create_body("a", "K1")))
+        .await;
+    emu.advance(2000);
+    assert_eq!(emu.account(2).await.body["status"], "suspended-by-billing");
+    let list = emu.call("GET", "/v1/cloud-accounts", None).await.body;
+    assert!(list.to_string().contains("suspended-by-billing"), "{list}");
+    let r = emu
+        .admin("POST", "/accounts/2/status", json!({"status": "on-hold"}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(emu.account(2).await.body["status"], "on-hold");
+    // An account in such a status still takes updates and deletes.
+    emu.call("PUT", "/v1/cloud-accounts/2", Some(update_body(None, "K1")))
+        .await;
+    emu.advance(2000);
+    assert_eq!(emu.account(2).await.body["status"], "active");
+    emu.admin("POST", "/accounts/2/status", json!({"status": "on-hold"}))
+        .await;
+    emu.call("DELETE", "/v1/cloud-accounts/2", None).await;
+    emu.advance(5000);
+    assert_eq!(emu.account(2).await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
 async fn final_status_knob_and_forced_status() {
     let emu = Emu::new(test_config());
     let r = emu
@@ -786,7 +845,7 @@ async fn final_status_knob_and_forced_status() {
         .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(
-        emu.admin("PUT", "/config", json!({"final_status": "bogus"}))
+        emu.admin("PUT", "/config", json!({"final_status": "Bogus!"}))
             .await
             .status,
         StatusCode::BAD_REQUEST
@@ -809,7 +868,7 @@ async fn final_status_knob_and_forced_status() {
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(emu.account(3).await.body["status"], "error");
     assert_eq!(
-        emu.admin("POST", "/accounts/3/status", json!({"status": "x"}))
+        emu.admin("POST", "/accounts/3/status", json!({"status": "x y"}))
             .await
             .status,
         StatusCode::BAD_REQUEST
