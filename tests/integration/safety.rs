@@ -1788,3 +1788,36 @@ fn a_status_the_provider_does_not_know_is_waited_on_and_named_for_what_it_is() {
         assert_eq!(created.state.attr("status"), &Value::string("active"));
     });
 }
+
+#[test]
+fn another_client_s_update_right_after_ours_shows_as_drift_never_as_our_result() {
+    rt().block_on(async {
+        let rig = Rig::start(200).await;
+        let created = rig.create("mine", "AKIARACEDUPDATE", None).await;
+        let id = state_id(&created.state).expect("created");
+        // A console user renames it the moment our rename is accepted.
+        rig.fault(json!({
+            "interpose": {"update": id, "name": "theirs"}, "when": "after", "method": "PUT"
+        }))
+        .await;
+        let wanted = config("ours", "AKIARACEDUPDATE", None);
+        let renamed = rig.apply(&created.state, &wanted).await;
+        assert!(renamed.errors.is_empty(), "{:?}", renamed.errors);
+        assert_eq!(renamed.state.attr("name"), &Value::string("ours"));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(rig.named("theirs").await, vec![id]);
+        // The refresh tells the truth, and the plan puts our name back.
+        let (read, _, errors) = rig.refresh(&renamed.state, &renamed.private).await;
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(read.attr("name"), &Value::string("theirs"));
+        let plan = rig.plan(&read, &wanted).await;
+        assert_eq!(
+            decode(&plan.planned_state).attr("name"),
+            &Value::string("ours")
+        );
+        let again = rig.apply_plan(&read, &wanted, &plan).await;
+        assert!(again.errors.is_empty(), "{:?}", again.errors);
+        assert_eq!(rig.named("ours").await, vec![id]);
+        assert_eq!(rig.writes("PUT").await, 2 + 1, "ours twice, theirs once");
+    });
+}

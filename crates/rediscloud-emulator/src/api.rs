@@ -419,6 +419,38 @@ fn interpose(st: &EmulatorState, write: &InterposedWrite, when: When, around: &s
                     .map(|task| (StatusCode::ACCEPTED, task));
                 ("POST", "/v1/cloud-accounts".to_owned(), submitted)
             }
+            InterposedWrite::Update {
+                update,
+                name,
+                access_key_id,
+                sign_in_login_url,
+            } => {
+                // Unless it changes the key, the other client sends the one the account has.
+                let key = access_key_id
+                    .clone()
+                    .or_else(|| w.accounts.get(update).and_then(|a| a.access_key_id.clone()));
+                let mut body = json!({
+                    "accessKeyId": key.unwrap_or_default(),
+                    "accessSecretKey": FOREIGN_SECRET_KEY,
+                    "consoleUsername": FOREIGN_CONSOLE_USER,
+                    "consolePassword": FOREIGN_CONSOLE_PASSWORD,
+                });
+                if let Some(name) = name {
+                    body["name"] = json!(name);
+                }
+                if let Some(url) = sign_in_login_url {
+                    body["signInLoginUrl"] = json!(url);
+                }
+                let submitted = if w.accounts.contains_key(update) {
+                    validate_update(body.to_string().as_bytes())
+                        .map_err(Refused::BadRequest)
+                        .and_then(|changes| submit_update(w, knobs, ms, now, *update, changes))
+                } else {
+                    Err(Refused::NotFound(*update))
+                }
+                .map(|task| (StatusCode::ACCEPTED, task));
+                ("PUT", format!("/v1/cloud-accounts/{update}"), submitted)
+            }
             InterposedWrite::Delete { delete } => {
                 let submitted =
                     submit_delete(w, knobs, ms, now, *delete).map(|task| (StatusCode::OK, task));
@@ -845,22 +877,37 @@ async fn update_account(
         Err(msg) => return bad_request(&msg),
     };
     let base = base_url(&headers);
-    st.with_world(|w, knobs, ms, now| {
-        if !w.accounts.contains_key(&id) {
-            return account_not_found(id);
-        }
-        if knobs.sync_errors
-            && let Some(ty) = w.conflict(Some(id), &changes)
-        {
-            return conflict(ty);
-        }
-        let task = ms.enqueue(w, knobs, now, Command::Update, Some(id), changes);
-        (
-            StatusCode::ACCEPTED,
-            Json(task.to_json_at(&base, now, knobs.clock_skew_ms)),
-        )
-            .into_response()
-    })
+    st.with_world(
+        |w, knobs, ms, now| match submit_update(w, knobs, ms, now, id, changes) {
+            Ok(task) => (
+                StatusCode::ACCEPTED,
+                Json(task.to_json_at(&base, now, knobs.clock_skew_ms)),
+            )
+                .into_response(),
+            Err(refused) => refused.into_response(),
+        },
+    )
+}
+
+/// A validated update, from our client or an interposed one: 404 for an unknown account, then
+/// (with `sync_errors`) duplicates, then the queue.
+fn submit_update(
+    w: &mut World,
+    knobs: &mut Knobs,
+    ms: &mut MutState<'_>,
+    now: u64,
+    id: i64,
+    changes: Changes,
+) -> Result<Task, Refused> {
+    if !w.accounts.contains_key(&id) {
+        return Err(Refused::NotFound(id));
+    }
+    if knobs.sync_errors
+        && let Some(ty) = w.conflict(Some(id), &changes)
+    {
+        return Err(Refused::Conflict(ty));
+    }
+    Ok(ms.enqueue(w, knobs, now, Command::Update, Some(id), changes))
 }
 
 async fn delete_account(

@@ -41,8 +41,9 @@
 //!   sooner than its own address does (`task_list_retention_ms`, `--task-list-retention-ms`):
 //!   then GET by id still finds a task the list no longer shows;
 //! - another API client writing at the same moment is a fault kind (`POST /admin/faults` with
-//!   `"interpose": {"name", "access_key_id", "provider"}` or `{"delete": <id>}` and
-//!   `"when": "before" | "after"`): its create or delete goes through the API's own logic (quota,
+//!   `"interpose": {"name", "access_key_id", "provider"}`, `{"update": <id>, "name", ...}` or
+//!   `{"delete": <id>}` and `"when": "before" | "after"`): its create, update (keeping the
+//!   account's key unless it gives one) or delete goes through the API's own logic (quota,
 //!   `sync_errors`, 404 for an unknown account) as a task of the one queue, immediately before or
 //!   after the matching request is applied (for a request never applied, when it would have been;
 //!   for `commit_after_ms`, when it is). It fires alongside any other fault on that request. Its

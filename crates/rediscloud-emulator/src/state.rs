@@ -295,7 +295,8 @@ impl When {
 }
 
 /// The write another API client makes: a full create (its secrets, console user and, unless
-/// given, sign-in URL are made up when it is sent) or the delete of an account.
+/// given, sign-in URL are made up when it is sent), the update of an account (its secrets and
+/// console user made up, its key the account's own unless given), or the delete of one.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum InterposedWrite {
@@ -306,12 +307,30 @@ pub enum InterposedWrite {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         sign_in_login_url: Option<String>,
     },
+    Update {
+        update: i64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        access_key_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sign_in_login_url: Option<String>,
+    },
     Delete {
         delete: i64,
     },
 }
 
-const INTERPOSE_SHAPE: &str = "interpose must be {\"name\": ..., \"access_key_id\": ..., \"provider\": \"AWS\"|\"GCP\", \"sign_in_login_url\": ... (optional)} for another client's create, or {\"delete\": <account id>} for its delete";
+const INTERPOSE_SHAPE: &str = "interpose must be {\"name\": ..., \"access_key_id\": ..., \"provider\": \"AWS\"|\"GCP\", \"sign_in_login_url\": ... (optional)} for another client's create, {\"update\": <account id>, \"name\", \"access_key_id\", \"sign_in_login_url\" (each optional)} for its update, or {\"delete\": <account id>} for its delete";
+
+/// An account id in an interposed write: a non-negative 32-bit integer.
+fn interposed_id(v: &Value, field: &str) -> Result<i64, String> {
+    v.as_i64()
+        .filter(|id| (0..=i64::from(i32::MAX)).contains(id))
+        .ok_or_else(|| {
+            format!("interpose.{field} must be an account id (a non-negative 32-bit integer)")
+        })
+}
 
 impl InterposedWrite {
     fn parse(v: &Value) -> Result<Self, String> {
@@ -322,17 +341,9 @@ impl InterposedWrite {
                     "interpose.{other} does not go with interpose.delete; {INTERPOSE_SHAPE}"
                 ));
             }
-            let id = id
-                .as_i64()
-                .filter(|id| (0..=i64::from(i32::MAX)).contains(id))
-                .ok_or("interpose.delete must be an account id (a non-negative 32-bit integer)")?;
-            return Ok(Self::Delete { delete: id });
-        }
-        const FIELDS: [&str; 4] = ["name", "access_key_id", "provider", "sign_in_login_url"];
-        if let Some(other) = obj.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-            return Err(format!(
-                "unknown field interpose.{other}; {INTERPOSE_SHAPE}"
-            ));
+            return Ok(Self::Delete {
+                delete: interposed_id(id, "delete")?,
+            });
         }
         let text = |name: &str| -> Result<Option<String>, String> {
             match obj.get(name) {
@@ -341,6 +352,26 @@ impl InterposedWrite {
                 Some(_) => Err(format!("interpose.{name} must be a non-empty string")),
             }
         };
+        if let Some(id) = obj.get("update") {
+            const FIELDS: [&str; 4] = ["update", "name", "access_key_id", "sign_in_login_url"];
+            if let Some(other) = obj.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+                return Err(format!(
+                    "interpose.{other} does not go with interpose.update; {INTERPOSE_SHAPE}"
+                ));
+            }
+            return Ok(Self::Update {
+                update: interposed_id(id, "update")?,
+                name: text("name")?,
+                access_key_id: text("access_key_id")?,
+                sign_in_login_url: text("sign_in_login_url")?,
+            });
+        }
+        const FIELDS: [&str; 4] = ["name", "access_key_id", "provider", "sign_in_login_url"];
+        if let Some(other) = obj.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+            return Err(format!(
+                "unknown field interpose.{other}; {INTERPOSE_SHAPE}"
+            ));
+        }
         let name = text("name")?
             .ok_or_else(|| format!("interpose.name is required; {INTERPOSE_SHAPE}"))?;
         let access_key_id = text("access_key_id")?

@@ -2766,6 +2766,78 @@ async fn an_interposed_delete_takes_the_account_from_under_our_update() {
 }
 
 #[tokio::test]
+async fn an_interposed_update_lands_right_after_ours_and_wins() {
+    let emu = Emu::new(test_config());
+    emu.call(
+        "POST",
+        "/v1/cloud-accounts",
+        Some(create_body("shared", "K1")),
+    )
+    .await;
+    emu.advance(1000);
+    let r = emu
+        .admin(
+            "POST",
+            "/faults",
+            json!({"interpose": {"update": 2, "name": "theirs"}, "when": "after", "method": "PUT"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let ours = emu
+        .call(
+            "PUT",
+            "/v1/cloud-accounts/2",
+            Some(update_body(Some("ours"), "K1")),
+        )
+        .await;
+    assert_eq!(ours.status, StatusCode::ACCEPTED);
+    let state = emu.admin("GET", "/state", json!(null)).await.body;
+    let commands: Vec<_> = tasks_of(&state)
+        .iter()
+        .map(|t| t["command"].clone())
+        .collect();
+    assert_eq!(
+        commands[1..],
+        [
+            json!("cloudAccountUpdateRequest"),
+            json!("cloudAccountUpdateRequest")
+        ]
+    );
+    // One task at a time: ours, then theirs; the account ends as they left it, key kept.
+    emu.advance(3000);
+    let account = emu.account(2).await.body;
+    assert_eq!(
+        (
+            &account["name"],
+            &account["accessKeyId"],
+            &account["status"]
+        ),
+        (&json!("theirs"), &json!("K1"), &json!("active"))
+    );
+    let log = log_entries(&emu.admin("GET", "/requests", json!(null)).await.body);
+    let foreign = interposed(&log);
+    assert_eq!(
+        (
+            &foreign[0]["method"],
+            &foreign[0]["path"],
+            &foreign[0]["status"]
+        ),
+        (&json!("PUT"), &json!("/v1/cloud-accounts/2"), &json!(202))
+    );
+    // Their update of an account that does not exist answers them 404 and queues nothing.
+    emu.admin(
+        "POST",
+        "/faults",
+        json!({"interpose": {"update": 42, "name": "x"}, "when": "after"}),
+    )
+    .await;
+    emu.call("GET", "/v1/tasks", None).await;
+    let log = log_entries(&emu.admin("GET", "/requests", json!(null)).await.body);
+    let last = interposed(&log).pop().unwrap_or_default();
+    assert_eq!((&last["status"], last.get("taskId")), (&json!(404), None));
+}
+
+#[tokio::test]
 async fn bad_interpose_faults_are_refused_with_a_reason() {
     let emu = Emu::new(test_config());
     let create = json!({"name": "x", "access_key_id": "AKIAX", "provider": "AWS"});
@@ -2834,6 +2906,18 @@ async fn bad_interpose_faults_are_refused_with_a_reason() {
         (
             json!({"interpose": {"delete": 2, "name": "x"}, "when": "before"}),
             "interpose.name does not go with interpose.delete",
+        ),
+        (
+            json!({"interpose": {"update": -1, "name": "x"}, "when": "before"}),
+            "interpose.update must be an account id",
+        ),
+        (
+            json!({"interpose": {"update": 2, "provider": "AWS"}, "when": "before"}),
+            "interpose.provider does not go with interpose.update",
+        ),
+        (
+            json!({"interpose": {"update": 2, "name": ""}, "when": "before"}),
+            "interpose.name must be a non-empty string",
         ),
         (
             json!({"interpose": create, "when": "before", "status": 500}),
