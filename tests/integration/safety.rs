@@ -633,7 +633,9 @@ fn an_ambiguous_create_never_adopts_an_account_another_client_queued_before_it()
 }
 
 /// Failure 3: after an ambiguous POST, a create task that is new but made by another client
-/// (another name, the same key) is not ours, and its account never reaches our state.
+/// (another name, the same key) is not ours, and its account never reaches our state. Nor is it
+/// proof that nothing was made: the lists look the same when it is our own account, renamed
+/// since. The create stays pending, for the user to settle with the commands it is told.
 #[test]
 fn an_ambiguous_create_never_takes_another_client_s_new_task_as_its_own() {
     rt().block_on(async {
@@ -672,11 +674,13 @@ fn an_ambiguous_create_never_takes_another_client_s_new_task_as_its_own() {
             );
             (state, private) = (read, p);
         }
-        assert!(
-            state.is_null(),
-            "our create made nothing, which the refresh proves: {state:?}"
+        assert_eq!(
+            state.attr("id").as_str(),
+            Some("pending-create"),
+            "an account that may be ours renamed is no proof of nothing made: {state:?}"
         );
         assert!(rig.named("ours").await.is_empty());
+        assert_eq!(rig.writes("POST").await, 2, "ours, once, and theirs");
     });
 }
 
@@ -1819,5 +1823,39 @@ fn another_client_s_update_right_after_ours_shows_as_drift_never_as_our_result()
         assert!(again.errors.is_empty(), "{:?}", again.errors);
         assert_eq!(rig.named("ours").await, vec![id]);
         assert_eq!(rig.writes("PUT").await, 2 + 1, "ours twice, theirs once");
+    });
+}
+
+/// An older provider's `pending-task:` state named candidate tasks: any new create task no other
+/// resource had claimed. One that made another client's account never makes it ours.
+#[test]
+fn a_legacy_candidate_task_never_hands_over_another_client_s_account() {
+    rt().block_on(async {
+        let rig = Rig::start(200).await;
+        let task = rig.foreign_create("someone-else", "AKIASOMEONEELSE").await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let [theirs] = rig.named("someone-else").await[..] else {
+            panic!("their create made one account");
+        };
+        let mut state = config("legacy-mine", "AKIALEGACYMINE", None);
+        state
+            .as_object_mut()
+            .unwrap()
+            .insert("id".into(), Value::string(format!("pending-task:{task}")));
+        let (read, _, errors) = rig.refresh(&state, &[]).await;
+        assert_ne!(
+            state_id(&read),
+            Some(theirs),
+            "took another client's account: {read:?}"
+        );
+        assert_eq!(read.attr("id").as_str(), Some("pending-create"), "{read:?}");
+        let text = errors.join("\n");
+        assert!(
+            text.contains(&format!("terraform import <resource address> {theirs}")),
+            "{text}"
+        );
+        // Destroying it deletes nothing of theirs.
+        let destroyed = rig.destroy(&read, &[]).await;
+        assert!(rig.holds(theirs).await, "{:?}", destroyed.errors);
     });
 }

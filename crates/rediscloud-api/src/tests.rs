@@ -2427,10 +2427,11 @@ async fn a_pending_failed_task_resolves_only_on_proof() {
             Some(account(9, "error")),
             "created",
         ),
+        // Renamed since: its own task made it, so it may be this create's; not nothing.
         (
             failed("CLOUD_ACCOUNT_PERMISSION_FAILED", old),
             Some(renamed),
-            "nothing",
+            "undecided",
         ),
         (
             failed("CLOUD_ACCOUNT_ACCESS_KEY_EXISTS", old),
@@ -2468,6 +2469,124 @@ async fn a_pending_failed_task_resolves_only_on_proof() {
             other => panic!("{task_json}: {other:?}"),
         };
         assert_eq!(got, want, "{task_json} with {listed:?}");
+    }
+}
+
+/// What a task a pending create's record names (or, after an ambiguous POST, a create task new
+/// since it) made is never taken for nothing made, nor for this create's without proof: an
+/// older provider's `pending-task:` record named candidate tasks, not certainly its own.
+#[tokio::test]
+async fn what_a_recorded_or_new_task_made_is_never_guessed_either_way() {
+    let old = "2020-01-01T00:00:00Z";
+    let completed = |resource: Option<i64>| {
+        json!({"taskId": "t", "commandType": "cloudAccountCreateRequest",
+               "status": "processing-completed", "timestamp": old,
+               "response": resource.map_or(json!({}), |id| json!({"resourceId": id}))})
+        .to_string()
+    };
+    let failed = json!({"taskId": "t", "commandType": "cloudAccountCreateRequest",
+                        "status": "processing-error", "timestamp": old,
+                        "response": {"resourceId": 9, "error": {"type": "CLOUD_ACCOUNT_PERMISSION_FAILED"}}})
+    .to_string();
+    let account_9 = |name: &str, key: &str| {
+        json!({"id": 9, "name": name, "provider": "AWS", "status": "active",
+               "accessKeyId": key, "links": []})
+        .to_string()
+    };
+    let own = pending_by_task_t();
+    let legacy = ownership::PendingCreate {
+        before: ownership::Before::Unrecorded,
+        ..pending_by_task_t()
+    };
+    let ambiguous = ownership::PendingCreate {
+        tasks: Vec::new(),
+        ..pending_by_task_t()
+    };
+    let cases: Vec<(
+        &str,
+        &ownership::PendingCreate,
+        String,
+        Option<String>,
+        &str,
+    )> = vec![
+        // A legacy record's candidate task made another client's account: never ours.
+        (
+            "legacy, their account",
+            &legacy,
+            completed(Some(9)),
+            Some(account_9("theirs", "AKIATHEIRS")),
+            "undecided",
+        ),
+        (
+            "legacy, our name and key",
+            &legacy,
+            completed(Some(9)),
+            Some(account_9("acct", "AKIAEXAMPLE")),
+            "created",
+        ),
+        // Our own task, completed: ours whatever it is called now.
+        (
+            "own, renamed",
+            &own,
+            completed(Some(9)),
+            Some(account_9("renamed", "AKIAEXAMPLE")),
+            "created",
+        ),
+        // Our own task completed without naming what it made: nothing is proven.
+        (
+            "own, no resourceId",
+            &own,
+            completed(None),
+            None,
+            "undecided",
+        ),
+        // Our own task failed after making an account, renamed since: not proven either way.
+        (
+            "own failed, renamed",
+            &own,
+            failed.clone(),
+            Some(account_9("renamed", "AKIAEXAMPLE")),
+            "undecided",
+        ),
+        // After an ambiguous POST, a new task made an account with our key under another
+        // name: ours renamed, or not; never "nothing".
+        (
+            "ambiguous, our key renamed",
+            &ambiguous,
+            completed(Some(9)),
+            Some(account_9("renamed", "AKIAEXAMPLE")),
+            "undecided",
+        ),
+        (
+            "ambiguous, their account",
+            &ambiguous,
+            completed(Some(9)),
+            Some(account_9("theirs", "AKIATHEIRS")),
+            "nothing",
+        ),
+    ];
+    for (what, record, task_json, listed, want) in cases {
+        let (t, l) = (task_json.clone(), listed.clone());
+        let server = TestServer::start(move |r| match (r.method.as_str(), r.path.as_str()) {
+            ("GET", "/v1/tasks") => reply(200, format!(r#"{{"tasks":[{t}]}}"#)),
+            ("GET", "/v1/cloud-accounts") => reply(200, listing(l.as_slice())),
+            _ => reply(500, "{}"),
+        })
+        .await;
+        let got = match client(&server).resolve_pending_create(record).await {
+            Ok(ops::Resolution::Created(a)) if a.id == 9 => "created",
+            Ok(ops::Resolution::NothingCreated) => "nothing",
+            Ok(ops::Resolution::Undecided { candidates, .. }) => {
+                assert_eq!(
+                    candidates,
+                    if listed.is_some() { vec![9] } else { vec![] },
+                    "{what}"
+                );
+                "undecided"
+            }
+            other => panic!("{what}: {other:?}"),
+        };
+        assert_eq!(got, want, "{what}");
     }
 }
 

@@ -152,7 +152,8 @@ impl Before {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingCreate {
     pub intent: Intent,
-    /// When the (first) POST was sent, unix ms.
+    /// When the latest POST was sent, unix ms: the account it made is no older, and a task it
+    /// started may be invisible for the task-visibility grace after it.
     pub sent_at_ms: u64,
     pub before: Before,
     /// Tasks that answers to this create's POSTs named: certainly its own.
@@ -315,7 +316,11 @@ pub(crate) fn judge(
 /// Whether `task` is one our POSTs' own answers named and it completed: what it names is the
 /// account it made.
 fn made_by_own_task(task: &TaskStateUpdate, pending: &PendingCreate) -> bool {
-    pending.tasks.contains(&task.task_id) && task.task_status() == TaskStatus::ProcessingCompleted
+    // An older provider's `pending-task:` record named candidate tasks (any new create task no
+    // other resource claimed), not certainly its own: those must still carry the name and key.
+    !matches!(pending.before, Before::Unrecorded)
+        && pending.tasks.contains(&task.task_id)
+        && task.task_status() == TaskStatus::ProcessingCompleted
 }
 
 /// What one look at the lists found.
@@ -542,10 +547,65 @@ impl Client {
             }
         }
         if let Some((id, why)) = unknown.first() {
-            return Ok(Look::Undecided {
-                why: format!("cloud account {id} may be this create's, but {why}"),
-                candidates: unknown.iter().map(|(id, _)| *id).collect(),
+            let why = format!("cloud account {id} may be this create's, but {why}");
+            let candidates = unknown.iter().map(|(id, _)| *id).collect();
+            // Without the create's own task no later look can tell either.
+            return Ok(if unseen_own.is_empty() {
+                Look::Undecided { why, candidates }
+            } else {
+                Look::EvidenceLost { why, candidates }
             });
+        }
+        // An ended create task that is this create's (its answers named it; for an older
+        // record, may be) or, new since its POST, made an account with its access key, whose
+        // account no verdict above took: that may be this create's account, renamed or
+        // re-keyed since. Neither ours nor nothing: the user decides.
+        for t in tasks.iter().filter(|t| {
+            t.command_type.as_deref() == Some(CREATE_COMMAND)
+                && !refused_as_taken(t)
+                && !t.task_status().may_still_run()
+        }) {
+            let recorded = pending.tasks.contains(&t.task_id);
+            if !recorded
+                && (pending.before.had_task(&t.task_id) != Some(false)
+                    || claims.task_held_by_other(owner, &t.task_id))
+            {
+                continue;
+            }
+            let Some(id) = t.resource_id() else {
+                if recorded && t.task_status() == TaskStatus::ProcessingCompleted {
+                    return Ok(Look::Undecided {
+                        why: format!(
+                            "create task {}, which the create's answer named, completed without naming the account it made",
+                            t.task_id
+                        ),
+                        candidates: Vec::new(),
+                    });
+                }
+                continue;
+            };
+            let Some(account) = accounts.iter().find(|a| a.id == id && is_live(a)) else {
+                continue;
+            };
+            if pending.before.had_account(id) || claims.account_held_by_other(owner, id) {
+                continue;
+            }
+            let mut key = key_evidence(account, &pending.intent.access_key_id);
+            if !recorded && key == KeyEvidence::Unreadable && key_reads < MAX_KEY_READS {
+                key_reads += 1;
+                if let Ok(full) = self.get_cloud_account(id).await {
+                    key = key_evidence(&full, &pending.intent.access_key_id);
+                }
+            }
+            if recorded || key == KeyEvidence::Matches {
+                return Ok(Look::Undecided {
+                    why: format!(
+                        "create task {} made cloud account {id}, which no longer carries this create's name and access key: it may be this create's, changed since, or another client's",
+                        t.task_id
+                    ),
+                    candidates: vec![id],
+                });
+            }
         }
         // A create task that may be ours and has not shown its account yet.
         let listed: BTreeSet<i64> = accounts.iter().map(|a| a.id).collect();
