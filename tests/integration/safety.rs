@@ -1859,3 +1859,36 @@ fn a_legacy_candidate_task_never_hands_over_another_client_s_account() {
         assert!(rig.holds(theirs).await, "{:?}", destroyed.errors);
     });
 }
+
+/// A create sent again after its first POST's outcome was proven empty: the task the second
+/// answer named may be invisible for the grace after that second send, not after the first.
+#[test]
+fn a_create_sent_again_is_given_its_task_visibility_grace_from_the_second_send() {
+    rt().block_on(async {
+        let rig = Rig::start(2_000).await;
+        // New tasks answer 404 for 1.5 s; the first POST fails with a 502 and is not applied.
+        rig.admin("PUT", "/config", json!({"task_404_ms": 1_500}))
+            .await;
+        rig.fault(json!({"status": 502, "method": "POST", "count": 1}))
+            .await;
+        let applied = rig
+            .apply(&Value::Null, &config("resent", "AKIARESENT", Some("3s")))
+            .await;
+        assert_eq!(rig.writes("POST").await, 2, "{:?}", applied.errors);
+        assert_eq!(
+            applied.state.attr("id").as_str(),
+            Some("pending-create"),
+            "{:?}",
+            applied.errors
+        );
+        // At once: the second POST's task is still within its grace; nothing is lost for good.
+        let (read, private, errors) = rig.refresh(&applied.state, &applied.private).await;
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(read.attr("id").as_str(), Some("pending-create"));
+        // Once it shows, the create resolves to its account.
+        tokio::time::sleep(Duration::from_millis(2_500)).await;
+        let (read, _, errors) = rig.refresh(&read, &private).await;
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(state_id(&read), rig.named("resent").await.first().copied());
+    });
+}

@@ -295,6 +295,8 @@ impl Client {
                 Ok(task) => {
                     claims.claim_task(owner, &task.task_id);
                     record.tasks.push(task.task_id.clone());
+                    // Its task may be invisible for the grace after this send, not the first.
+                    record.sent_at_ms = now_ms();
                     let out = self.follow_create_task(&task.task_id, &record, owner).await;
                     return match out {
                         Err(CreateFailure::NotCreated(err)) if sends > 1 => {
