@@ -14,6 +14,11 @@ pub fn api_error(
     deadline: &str,
 ) {
     let mut detail = err.to_string();
+    // What ended the operation before anything was sent says what to do.
+    let err = match err {
+        Error::NotSent(inner) => inner,
+        other => other,
+    };
     let hint = match err {
         // Waited on as still in progress, which it may not be: say so.
         Error::Timeout {

@@ -1892,3 +1892,33 @@ fn a_create_sent_again_is_given_its_task_visibility_grace_from_the_second_send()
         assert_eq!(state_id(&read), rig.named("resent").await.first().copied());
     });
 }
+
+#[test]
+fn a_destroy_stopped_before_its_delete_is_sent_says_nothing_was_deleted() {
+    rt().block_on(async {
+        let rig = Rig::start(200).await;
+        let created = rig.create("unsent-delete", "AKIAUNSENTDELETE", None).await;
+        let id = state_id(&created.state).expect("created");
+        // Another client has spent the key's whole window; this process learns it from a 429,
+        // so its DELETE waits for the window to end, and Terraform is interrupted meanwhile.
+        let left = rig
+            .admin("POST", "/rate/spend", json!({"count": 400}))
+            .await;
+        assert_eq!(left["remaining"], 0, "{left}");
+        let _ = rig.refresh(&created.state, &created.private).await;
+        let destroy = rig.destroy(&created.state, &created.private);
+        let stop = async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            rig.server
+                .stop_provider(Request::new(pb::stop_provider::Request {}))
+                .await
+                .unwrap();
+        };
+        let (destroyed, ()) = tokio::join!(destroy, stop);
+        let text = destroyed.errors.join("\n");
+        assert_eq!(rig.writes("DELETE").await, 0, "{text}");
+        assert!(rig.holds(id).await);
+        assert!(!text.contains("may still be deleting"), "{text}");
+        assert!(text.contains("Nothing was deleted"), "{text}");
+    });
+}

@@ -92,6 +92,11 @@ pub enum Error {
     #[error("cancelled while waiting for {waiting_for}")]
     Cancelled { waiting_for: String },
 
+    /// The operation ended (its deadline, or StopProvider) before its write reached the API:
+    /// nothing was changed.
+    #[error("{0}; it was never sent, so nothing was changed")]
+    NotSent(Box<Error>),
+
     /// A young account the API does not show yet: its absence is the API's lag, not evidence
     /// that it is gone.
     #[error(

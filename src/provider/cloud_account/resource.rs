@@ -527,6 +527,9 @@ impl Resource for CloudAccountResource {
                 Error::Timeout { .. } | Error::Cancelled { .. } => format!(
                     "Redis Cloud may still be deleting cloud account {id}. {KEPT} The next run finds it gone, or waits for it."
                 ),
+                Error::NotSent(_) => format!(
+                    "Nothing was deleted: the operation ended before the DELETE of cloud account {id} could be sent. {KEPT} The next run sends it."
+                ),
                 _ => KEPT.to_owned(),
             };
             api_error(

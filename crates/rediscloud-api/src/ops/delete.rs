@@ -161,6 +161,11 @@ impl Client {
                         false => return Err(err),
                     }
                 }
+                // Held back (the rate window, a refusal retried) until the bounds ended: no
+                // DELETE of ours was applied.
+                Err(err @ (Error::Timeout { .. } | Error::Cancelled { .. })) => {
+                    return Err(Error::NotSent(Box::new(err)));
+                }
                 Err(err) => return Err(err),
             }
         }
