@@ -1922,3 +1922,34 @@ fn a_destroy_stopped_before_its_delete_is_sent_says_nothing_was_deleted() {
         assert!(text.contains("Nothing was deleted"), "{text}");
     });
 }
+
+#[test]
+fn an_update_whose_answer_was_lost_never_undoes_another_client_s_change_by_sending_it_again() {
+    rt().block_on(async {
+        let rig = Rig::start(200).await;
+        let created = rig.create("mine", "AKIALOSTUPDATE", None).await;
+        let id = state_id(&created.state).expect("created");
+        // Our rename lands but its answer is a 502; a console user renames it right after.
+        rig.fault(json!({"status": 502, "commit": true, "method": "PUT", "count": 1}))
+            .await;
+        rig.fault(json!({
+            "interpose": {"update": id, "name": "theirs"}, "when": "after", "method": "PUT",
+            "count": 1
+        }))
+        .await;
+        let renamed = rig
+            .apply(&created.state, &config("ours", "AKIALOSTUPDATE", None))
+            .await;
+        assert_eq!(
+            rig.writes("PUT").await,
+            2,
+            "our PUT was sent again over their change: {:?}",
+            renamed.errors
+        );
+        assert_eq!(rig.named("theirs").await, vec![id]);
+        // Told the truth: not known to be applied; the next plan shows what differs.
+        let text = renamed.errors.join("\n");
+        assert!(text.contains("could not be established"), "{text}");
+        assert_eq!(state_id(&renamed.state), Some(id));
+    });
+}

@@ -3,7 +3,7 @@
 use tokio::time::Instant;
 
 use super::MAX_SENDS;
-use super::ownership::Owner;
+use super::ownership::{Owner, task_age};
 use crate::models::{AccountStatusKind, CloudAccount, CloudAccountUpdateRequest, TaskStatus};
 use crate::{Client, Error};
 
@@ -61,6 +61,23 @@ impl Client {
                         Ok(account) if !rotates_secrets && shows_update(&account, body) => {
                             return Ok(());
                         }
+                        // An update ran since this PUT was sent (ours, or another client's
+                        // after it) and the account does not show ours: sending it again could
+                        // undo another client's change. Not certain nothing happened: unknown.
+                        Ok(account)
+                            if !shows_visible_update(&account, body)
+                                // A task list that cannot be read proves nothing either.
+                                && self
+                                    .updated_since(id, sent_at, owner)
+                                    .await
+                                    .unwrap_or(true) =>
+                        {
+                            tracing::warn!(
+                                cloud_account_id = id,
+                                "an update of cloud account {id} ran since the interrupted PUT was sent, and the account does not show this one's values: not sending it again"
+                            );
+                            return Err(UpdateFailure::Unknown { err });
+                        }
                         Ok(_) if sends < MAX_SENDS => {
                             tracing::info!(
                                 cloud_account_id = id,
@@ -79,6 +96,26 @@ impl Client {
                 Err(err) => return Err(UpdateFailure::Rejected(err)),
             }
         }
+    }
+
+    /// Whether an update task of account `id`, sent by no other write of this process, changed
+    /// since `sent_at` (by its timestamp, on the API's clock; one without a readable timestamp
+    /// counts as changed): the interrupted PUT may have been applied.
+    async fn updated_since(&self, id: i64, sent_at: Instant, owner: Owner) -> Result<bool, Error> {
+        let claims = self.claims();
+        let tasks = self.tasks_since(Instant::now()).await?;
+        let api_clock = self
+            .inner
+            .api_clock_offset_ms
+            .load(std::sync::atomic::Ordering::Relaxed);
+        // Timestamps may be whole seconds: a second more is the cautious side.
+        let since = sent_at.elapsed() + std::time::Duration::from_secs(1);
+        Ok(tasks.iter().any(|t| {
+            t.command_type.as_deref() == Some(UPDATE_COMMAND)
+                && t.resource_id().is_none_or(|r| r == id)
+                && !claims.task_held_by_other(owner, &t.task_id)
+                && task_age(t, api_clock).is_none_or(|age| age <= since)
+        }))
     }
 
     /// Waits until account `id` has no `command` task of another owner in progress and is in no
@@ -127,20 +164,32 @@ impl Client {
     }
 }
 
+/// Whether every field the PUT sets that the account shows (its name and key; its sign-in URL
+/// when reported) has the requested value: what another client's change would differ in.
+fn shows_visible_update(account: &CloudAccount, body: &CloudAccountUpdateRequest) -> bool {
+    let url_ok = match (&body.sign_in_login_url, &account.sign_in_login_url) {
+        (Some(wanted), Some(shown)) => wanted == shown,
+        _ => true,
+    };
+    shows_name_and_key(account, body) && url_ok
+}
+
+fn shows_name_and_key(account: &CloudAccount, body: &CloudAccountUpdateRequest) -> bool {
+    body.name
+        .as_deref()
+        .is_none_or(|n| account.name.as_deref() == Some(n))
+        && account
+            .access_key_id
+            .as_deref()
+            .is_some_and(|k| k == body.access_key_id)
+}
+
 /// Whether every field the PUT sets, other than secrets, is seen with the requested value.
 fn shows_update(account: &CloudAccount, body: &CloudAccountUpdateRequest) -> bool {
-    let name_ok = body
-        .name
-        .as_deref()
-        .is_none_or(|n| account.name.as_deref() == Some(n));
-    let key_ok = account
-        .access_key_id
-        .as_deref()
-        .is_some_and(|k| k == body.access_key_id);
     // An account that does not report its sign-in URL cannot show that it changed.
     let url_ok = body
         .sign_in_login_url
         .as_deref()
         .is_none_or(|u| account.sign_in_login_url.as_deref() == Some(u));
-    name_ok && key_ok && url_ok
+    shows_name_and_key(account, body) && url_ok
 }
