@@ -1953,3 +1953,25 @@ fn an_update_whose_answer_was_lost_never_undoes_another_client_s_change_by_sendi
         assert_eq!(state_id(&renamed.state), Some(id));
     });
 }
+
+#[test]
+fn an_account_a_partial_list_leaves_out_is_never_dropped_from_state() {
+    rt().block_on(async {
+        let rig = Rig::start(200).await;
+        let created = rig.create("left-out", "AKIALEFTOUT", None).await;
+        let id = state_id(&created.state).expect("created");
+        // The list answers 200 without it, though the API holds it. (No private state: an
+        // account whose age is unknown counts as old, so no lag excuses its absence.)
+        rig.admin("PUT", "/config", json!({"list_omits": [id]}))
+            .await;
+        let (read, _, errors) = rig.refresh(&created.state, &[]).await;
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(state_id(&read), Some(id), "dropped from state: {read:?}");
+        // Once it is really gone, the refresh says so.
+        rig.admin("POST", &format!("/accounts/{id}/delete"), Json::Null)
+            .await;
+        let (read, _, errors) = rig.refresh(&created.state, &[]).await;
+        assert!(errors.is_empty(), "{errors:?}");
+        assert!(read.is_null(), "{read:?}");
+    });
+}

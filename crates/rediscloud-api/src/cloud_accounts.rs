@@ -130,23 +130,21 @@ impl Client {
 
     /// Reads account `id` for a refresh. Refreshes issued together share one list request; an
     /// account the list masks (an `accessKeyId` like `A***E`) is read by ID, so a masked value
-    /// is never taken for drift. A list that succeeds without the account proves it gone
-    /// ([`Error::NotFound`]).
+    /// is never taken for drift. So is one the list does not show: a list may be stale or
+    /// partial, and only the API's answer for the account itself says it is not found.
     pub async fn read_cloud_account(&self, id: i64) -> Result<CloudAccount, Error> {
-        // Only a list fetched after this read began can prove the account gone (an older one
-        // may predate the account itself); reads that arrive together still share it.
+        // Reads that arrive together share one list fetched after this read began.
         let list = self.accounts_since(Instant::now()).await?;
         match list.iter().find(|a| a.id == id) {
             Some(a) if !a.has_masked_fields() => Ok(a.clone()),
             Some(_) => self.get_cloud_account(id).await,
-            None => Err(Error::NotFound {
-                resource: format!("cloud account {id}"),
-                error_type: "absent from the cloud account list".to_owned(),
-                evidence: format!(
-                    "absent from the cloud account list, GET {}",
-                    self.inner.shown_url(&[COLLECTION])
-                ),
-            }),
+            None => {
+                tracing::debug!(
+                    cloud_account_id = id,
+                    "cloud account {id} is not in the list; asking for it by ID"
+                );
+                self.get_cloud_account(id).await
+            }
         }
     }
 

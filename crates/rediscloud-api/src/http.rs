@@ -291,14 +291,6 @@ impl Inner {
         }
     }
 
-    /// The URL of `segments` as logs and errors show it.
-    pub(crate) fn shown_url(&self, segments: &[&str]) -> String {
-        let segments: Vec<String> = segments.iter().map(|s| (*s).to_owned()).collect();
-        self.url(&segments)
-            .map(|u| self.display_url(&u))
-            .unwrap_or_else(|_| self.display_url(&self.base))
-    }
-
     /// The URL as logs and errors show it: never with user information.
     fn display_url(&self, url: &Url) -> String {
         let mut shown = url.clone();

@@ -659,7 +659,7 @@ async fn list_accounts(State(st): State<EmulatorState>, headers: HeaderMap) -> R
         let listed: Vec<_> = w
             .accounts
             .values()
-            .filter(|a| a.is_listed(now))
+            .filter(|a| a.is_listed(now) && !knobs.list_omits.contains(&a.id))
             .map(|a| a.as_listed(now))
             .collect();
         let cloud_accounts = listed

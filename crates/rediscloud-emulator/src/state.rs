@@ -111,6 +111,10 @@ pub struct Knobs {
     /// does. `null` (the default) means the same window as `task_retention_ms`.
     #[serde(default)]
     pub task_list_retention_ms: Option<u64>,
+    /// `GET /v1/cloud-accounts` leaves these accounts out, whatever their age, while GET by id
+    /// still finds them: a list that is stale or partial for reasons no client can see.
+    #[serde(default)]
+    pub list_omits: Vec<i64>,
 }
 
 fn default_task_retention_ms() -> u64 {
@@ -149,6 +153,7 @@ impl Knobs {
             list_lag_ms: cfg.list_lag_ms,
             task_retention_ms: cfg.task_retention_ms,
             task_list_retention_ms: cfg.task_list_retention_ms,
+            list_omits: Vec::new(),
         }
     }
 

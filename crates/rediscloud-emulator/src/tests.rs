@@ -2421,6 +2421,34 @@ async fn tasks_age_out_of_sight_after_task_retention_ms_yet_still_run() {
 }
 
 #[tokio::test]
+async fn the_account_list_may_leave_out_an_account_get_by_id_finds() {
+    let emu = Emu::new(test_config());
+    emu.call(
+        "POST",
+        "/v1/cloud-accounts",
+        Some(create_body("left-out", "KLEFTOUT")),
+    )
+    .await;
+    emu.advance(5000);
+    let listed = |body: &Value| listed_names(body).contains(&"left-out".to_owned());
+    assert!(listed(
+        &emu.call("GET", "/v1/cloud-accounts", None).await.body
+    ));
+    let r = emu
+        .admin("PUT", "/config", json!({"list_omits": [2]}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(!listed(
+        &emu.call("GET", "/v1/cloud-accounts", None).await.body
+    ));
+    assert_eq!(emu.account(2).await.body["status"], "active");
+    emu.admin("PUT", "/config", json!({"list_omits": []})).await;
+    assert!(listed(
+        &emu.call("GET", "/v1/cloud-accounts", None).await.body
+    ));
+}
+
+#[tokio::test]
 async fn the_task_list_may_drop_a_task_its_own_address_still_answers() {
     let emu = Emu::new(EmulatorConfig {
         task_list_retention_ms: Some(100),
