@@ -1975,3 +1975,41 @@ fn an_account_a_partial_list_leaves_out_is_never_dropped_from_state() {
         assert!(read.is_null(), "{read:?}");
     });
 }
+
+#[test]
+fn an_account_made_in_the_console_during_an_ambiguous_create_is_never_taken() {
+    rt().block_on(async {
+        let rig = Rig::start(200).await;
+        // Our POST is lost before it lands; meanwhile someone makes the very same account in
+        // the console, which leaves no task in this key's task list.
+        rig.fault(json!({"drop": "before_commit", "method": "POST", "count": 1}))
+            .await;
+        let cfg = config("console-twin", "AKIACONSOLETWIN", Some("1s"));
+        let apply = rig.apply(&Value::Null, &cfg);
+        let console = async {
+            rig.until_writes("POST", 1).await;
+            rig.admin(
+                "POST",
+                "/accounts",
+                json!({"name": "console-twin", "access_key_id": "AKIACONSOLETWIN"}),
+            )
+            .await["id"]
+                .as_i64()
+                .expect("made")
+        };
+        let (applied, theirs) = tokio::join!(apply, console);
+        assert_ne!(
+            state_id(&applied.state),
+            Some(theirs),
+            "took the console's account"
+        );
+        assert_eq!(applied.state.attr("id").as_str(), Some("pending-create"));
+        let text = applied.errors.join("\n");
+        assert!(
+            text.contains(&format!("Cloud account {theirs} may be this create's")),
+            "{text}"
+        );
+        assert_eq!(rig.writes("POST").await, 1, "sent again: {text}");
+        assert_eq!(rig.named("console-twin").await, vec![theirs]);
+    });
+}

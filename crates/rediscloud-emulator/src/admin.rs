@@ -10,7 +10,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use super::model::{INTERNAL_ACCOUNT_ID, KNOWN_STATUSES, TASK_ERROR_TYPES, is_novel_status};
+use super::model::{
+    Changes, INTERNAL_ACCOUNT_ID, KNOWN_STATUSES, Provider, TASK_ERROR_TYPES, is_novel_status,
+};
 use super::state::{EmulatorState, Fault};
 
 pub(crate) fn router() -> Router<EmulatorState> {
@@ -20,6 +22,7 @@ pub(crate) fn router() -> Router<EmulatorState> {
         .route("/reset", post(reset))
         .route("/config", get(config).put(put_config))
         .route("/faults", post(add_fault).delete(clear_faults))
+        .route("/accounts", post(create_account))
         .route("/accounts/{id}/delete", post(delete_account))
         .route("/accounts/{id}/status", post(force_status))
         .route("/task-errors", post(add_task_errors))
@@ -107,6 +110,52 @@ async fn spend_rate(State(st): State<EmulatorState>, body: Bytes) -> Response {
 async fn clear_faults(State(st): State<EmulatorState>) -> Response {
     st.clear_faults();
     Json(json!({"faults": []})).into_response()
+}
+
+/// Out-of-band creation, as in the console or with another API key: the account is `active`
+/// at once and no task of this key's made it. Body `{"name", "access_key_id", "provider"?,
+/// "sign_in_login_url"?}`; a taken name or key answers 409 with its error type.
+async fn create_account(State(st): State<EmulatorState>, body: Bytes) -> Response {
+    let v = match parse_json(&body) {
+        Ok(v) => v,
+        Err(msg) => return admin_error(StatusCode::BAD_REQUEST, msg),
+    };
+    let text = |k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.trim().is_empty())
+            .map(str::to_owned)
+    };
+    let (Some(name), Some(key)) = (text("name"), text("access_key_id")) else {
+        return admin_error(
+            StatusCode::BAD_REQUEST,
+            "name and access_key_id are required non-empty strings",
+        );
+    };
+    let provider = match text("provider") {
+        None => Provider::Aws,
+        Some(p) => match Provider::parse(&p) {
+            Some(p) => p,
+            None => return admin_error(StatusCode::BAD_REQUEST, "provider must be AWS or GCP"),
+        },
+    };
+    let changes = Changes {
+        name: Some(name),
+        provider: Some(provider),
+        access_key_id: Some(key),
+        sign_in_login_url: text("sign_in_login_url"),
+    };
+    st.with_world(|w, _, ms, now| match w.create_out_of_band(&changes, now) {
+        Ok(a) => {
+            let (id, name) = (a.id, a.name.clone());
+            ms.changed = true;
+            ms.events.push(format!(
+                "account {id} ({name:?}): created out of band, active"
+            ));
+            (StatusCode::CREATED, Json(json!({"id": id}))).into_response()
+        }
+        Err(ty) => admin_error(StatusCode::CONFLICT, ty),
+    })
 }
 
 /// Out-of-band deletion: the account disappears at once, as if removed outside Terraform.

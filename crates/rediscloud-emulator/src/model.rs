@@ -768,6 +768,38 @@ impl World {
         None
     }
 
+    /// An account made outside this key's API, as a console user or another API key would:
+    /// active at once, with no task in this key's task list. Refused (the error type) when its
+    /// name or key is taken.
+    pub fn create_out_of_band(
+        &mut self,
+        changes: &Changes,
+        now: u64,
+    ) -> Result<&Account, &'static str> {
+        if let Some(ty) = self.conflict(None, changes) {
+            return Err(ty);
+        }
+        let id = self.next_account_id;
+        self.next_account_id += 1;
+        let account = Account {
+            id,
+            name: changes.name.clone().unwrap_or_default(),
+            provider: changes.provider.unwrap_or(Provider::Aws),
+            status: "active".to_owned(),
+            access_key_id: changes.access_key_id.clone(),
+            sign_in_login_url: changes.sign_in_login_url.clone(),
+            created_ms: now,
+            updated_ms: now,
+            credentials_generation: 1,
+            next: None,
+            final_override: None,
+            visible_ms: 0,
+            listed_ms: 0,
+            listed_as: None,
+        };
+        Ok(self.accounts.entry(id).or_insert(account))
+    }
+
     /// Drops finished tasks submitted more than `retention_ms` before `now`. Tasks still queued
     /// or running are kept whatever their age, so every task runs to its end (a create still
     /// makes its account) however short the retention. Returns whether any task was dropped.

@@ -2449,6 +2449,45 @@ async fn the_account_list_may_leave_out_an_account_get_by_id_finds() {
 }
 
 #[tokio::test]
+async fn an_account_made_out_of_band_is_active_at_once_with_no_task_of_this_key() {
+    let emu = Emu::new(test_config());
+    let r = emu
+        .admin(
+            "POST",
+            "/accounts",
+            json!({"name": "console-made", "access_key_id": "KCONSOLE"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["id"], 2);
+    let account = emu.account(2).await.body;
+    assert_eq!(
+        (&account["name"], &account["status"], &account["provider"]),
+        (&json!("console-made"), &json!("active"), &json!("AWS"))
+    );
+    let tasks = emu.call("GET", "/v1/tasks", None).await.body;
+    assert_eq!(tasks["tasks"], json!([]), "{tasks}");
+    // The API's uniqueness rules hold for it too.
+    let taken = emu
+        .admin(
+            "POST",
+            "/accounts",
+            json!({"name": "console-made", "access_key_id": "KOTHER"}),
+        )
+        .await;
+    assert_eq!(taken.status, StatusCode::CONFLICT);
+    assert_eq!(taken.body["error"], "CLOUD_ACCOUNT_NAME_EXISTS");
+    for bad in [
+        json!({"name": "x"}),
+        json!({"access_key_id": "K"}),
+        json!({"name": "x", "access_key_id": "K", "provider": "AZURE"}),
+    ] {
+        let r = emu.admin("POST", "/accounts", bad.clone()).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+}
+
+#[tokio::test]
 async fn the_task_list_may_drop_a_task_its_own_address_still_answers() {
     let emu = Emu::new(EmulatorConfig {
         task_list_retention_ms: Some(100),
