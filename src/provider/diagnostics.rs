@@ -62,6 +62,7 @@ fn hint(err: &Error) -> Option<String> {
             "deleted" | "delete-draft" => "The account was deleted while Terraform was waiting for it (outside this Terraform run?).".to_owned(),
             _ => return None,
         },
+        Error::NotDeleted { status, .. } => format!("Redis Cloud could not de-provision the account and left it in status `{status}`. Check it in the Redis Cloud console (a subscription may still use it) before destroying again; the next destroy sends the DELETE again."),
         Error::NotVisibleYet { .. } => "Redis Cloud answers \"not found\" for a new account for a while after its create finished, so this is no evidence that it is gone. It stays in state, and the next plan or apply looks for it again. If it was deleted outside Terraform, `terraform state rm <resource address>` forgets it.".to_owned(),
         Error::Cancelled { .. } => "Terraform was interrupted (Ctrl-C or SIGTERM) before the operation finished.".to_owned(),
         Error::Unauthorized { .. } => "Check the provider's `api_key` and `secret_key` (or REDISCLOUD_ACCESS_KEY and REDISCLOUD_SECRET_KEY), and that API access is enabled for the account.".to_owned(),

@@ -2013,3 +2013,40 @@ fn an_account_made_in_the_console_during_an_ambiguous_create_is_never_taken() {
         assert_eq!(rig.named("console-twin").await, vec![theirs]);
     });
 }
+
+#[test]
+fn a_delete_redis_cloud_could_not_finish_fails_at_once_and_keeps_the_account() {
+    rt().block_on(async {
+        let rig = Rig::start(200).await;
+        let created = rig
+            .create("undeletable", "AKIAUNDELETABLE", Some("3s"))
+            .await;
+        let id = state_id(&created.state).expect("created");
+        // The delete's task completes, then de-provisioning fails: the account comes back in
+        // `active-error` instead of going away.
+        rig.admin("PUT", "/config", json!({"delete_ms": 1_000}))
+            .await;
+        let started = std::time::Instant::now();
+        let destroy = rig.destroy(&created.state, &created.private);
+        let fail = async {
+            rig.until_writes("DELETE", 1).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            rig.admin(
+                "POST",
+                &format!("/accounts/{id}/status"),
+                json!({"status": "active-error"}),
+            )
+            .await;
+        };
+        let (destroyed, ()) = tokio::join!(destroy, fail);
+        let text = destroyed.errors.join("\n");
+        assert!(
+            started.elapsed() < Duration::from_millis(2_500),
+            "waited out the delete timeout: {text}"
+        );
+        assert!(text.contains("did not remove it"), "{text}");
+        assert!(!text.contains("may still be deleting"), "{text}");
+        assert_eq!(state_id(&destroyed.state), Some(id), "kept in state");
+        assert!(rig.holds(id).await);
+    });
+}

@@ -448,6 +448,9 @@ impl Client {
         let what = format!("cloud account {id} to be deleted");
         let mut poller = Poller::new(&self.inner.poll, deadline, cancel, what);
         let mut fresh_after = Instant::now();
+        // Once the account has been seen being deleted, a settled status after that says the
+        // delete failed (de-provisioning can fail after the task completed).
+        let mut seen_deleting = false;
         loop {
             poller.pause().await?;
             let list_look = |look: Look| {
@@ -482,6 +485,21 @@ impl Client {
                     };
                     let status = account.status.clone().unwrap_or_default();
                     poller.observe_status(&format!("cloud account {id}"), &status);
+                    if is_deleting(&status) {
+                        seen_deleting = true;
+                    } else if seen_deleting && is_settled(&status) {
+                        // A list may show the account as it was before the delete: its answer by
+                        // ID settles it.
+                        let by_id_look = |look: Look| {
+                            let client = self.for_look(look);
+                            async move { client.get_cloud_account(id).await }
+                        };
+                        if let Ok(Ok(a)) = poller.run(by_id_look).await
+                            && let Some(status) = a.status.filter(|s| is_settled(s))
+                        {
+                            return Err(Error::NotDeleted { id, status });
+                        }
+                    }
                 }
                 Err(e) if e.is_transient() => {
                     tracing::warn!("polling cloud account {id} failed, will retry: {e}");
@@ -490,4 +508,18 @@ impl Client {
             }
         }
     }
+}
+
+/// `delete-draft` or `deleted`: on its way out.
+fn is_deleting(status: &str) -> bool {
+    matches!(status, "delete-draft" | "deleted")
+}
+
+/// A status an account rests in (`active`, `active-error`, `error`): no write is under way.
+fn is_settled(status: &str) -> bool {
+    !is_deleting(status)
+        && matches!(
+            AccountStatusKind::classify(status),
+            AccountStatusKind::Active | AccountStatusKind::Failed
+        )
 }

@@ -92,6 +92,13 @@ pub enum Error {
     #[error("cancelled while waiting for {waiting_for}")]
     Cancelled { waiting_for: String },
 
+    /// The delete ran, but the account settled in a status other than gone: Redis Cloud did
+    /// not remove it.
+    #[error(
+        "the delete of cloud account {id} ran, but the account is in status \"{status}\": Redis Cloud did not remove it"
+    )]
+    NotDeleted { id: i64, status: String },
+
     /// The operation ended (its deadline, or StopProvider) before its write reached the API:
     /// nothing was changed.
     #[error("{0}; it was never sent, so nothing was changed")]

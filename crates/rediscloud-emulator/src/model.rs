@@ -1043,6 +1043,12 @@ impl World {
                 let status = a.final_override.take().unwrap_or(status);
                 Self::set_status(a, &status, pending.at_ms, events);
             }
+            // A status forced while it was being deleted: de-provisioning failed, and the
+            // account stays in that status.
+            PendingAction::Remove if a.final_override.is_some() => {
+                let status = a.final_override.take().unwrap_or_default();
+                Self::set_status(a, &status, pending.at_ms, events);
+            }
             PendingAction::Remove => {
                 self.accounts.remove(&id);
                 events.push(format!("account {id}: deleted (no longer listed)"));

@@ -834,6 +834,33 @@ async fn statuses_the_contract_does_not_know_yet_can_be_forced_and_ended_in() {
 }
 
 #[tokio::test]
+async fn a_status_forced_during_a_delete_is_where_the_delete_ends() {
+    let emu = Emu::new(EmulatorConfig {
+        delete_ms: 2000,
+        ..test_config()
+    });
+    emu.call("POST", "/v1/cloud-accounts", Some(create_body("a", "K1")))
+        .await;
+    emu.advance(5000);
+    emu.call("DELETE", "/v1/cloud-accounts/2", None).await;
+    emu.advance(300);
+    assert_eq!(emu.account(2).await.body["status"], "deleted");
+    // De-provisioning fails: the account stays, in the forced status.
+    let r = emu
+        .admin(
+            "POST",
+            "/accounts/2/status",
+            json!({"status": "active-error"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    emu.advance(5000);
+    assert_eq!(emu.account(2).await.body["status"], "active-error");
+    let list = emu.call("GET", "/v1/cloud-accounts", None).await.body;
+    assert!(listed_names(&list).contains(&"a".to_owned()), "{list}");
+}
+
+#[tokio::test]
 async fn final_status_knob_and_forced_status() {
     let emu = Emu::new(test_config());
     let r = emu
