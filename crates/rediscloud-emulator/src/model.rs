@@ -970,6 +970,10 @@ impl World {
             {
                 Self::set_status(a, "error", at, events);
             }
+            // A status forced for this write's end has nothing left to end in.
+            if let Some(a) = task.account_id.and_then(|id| self.accounts.get_mut(&id)) {
+                a.final_override = None;
+            }
             let t = &mut self.tasks[i];
             t.status = TaskStatus::Error;
             t.updated_ms = at;
@@ -1011,6 +1015,9 @@ impl World {
                     });
                 }
                 Command::Delete => {
+                    // What an earlier write was forced to end in does not outlive this delete;
+                    // a status forced from here on is where it ends.
+                    a.final_override = None;
                     Self::set_status(a, "deleted", at, events);
                     a.next = Some(Pending {
                         at_ms: at.saturating_add(task.delete_ms),
@@ -1045,7 +1052,11 @@ impl World {
             }
             // A status forced while it was being deleted: de-provisioning failed, and the
             // account stays in that status.
-            PendingAction::Remove if a.final_override.is_some() => {
+            PendingAction::Remove
+                if a.final_override
+                    .as_deref()
+                    .is_some_and(|s| !matches!(s, "deleted" | "delete-draft")) =>
+            {
                 let status = a.final_override.take().unwrap_or_default();
                 Self::set_status(a, &status, pending.at_ms, events);
             }

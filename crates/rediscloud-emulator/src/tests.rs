@@ -858,6 +858,18 @@ async fn a_status_forced_during_a_delete_is_where_the_delete_ends() {
     assert_eq!(emu.account(2).await.body["status"], "active-error");
     let list = emu.call("GET", "/v1/cloud-accounts", None).await.body;
     assert!(listed_names(&list).contains(&"a".to_owned()), "{list}");
+
+    // A status forced for an earlier write's end never outlives a later delete.
+    emu.admin("PUT", "/config", json!({"activation_ms": 60_000}))
+        .await;
+    emu.call("POST", "/v1/cloud-accounts", Some(create_body("b", "K2")))
+        .await;
+    emu.advance(250);
+    emu.admin("POST", "/accounts/3/status", json!({"status": "active"}))
+        .await;
+    emu.call("DELETE", "/v1/cloud-accounts/3", None).await;
+    emu.advance(5000);
+    assert_eq!(emu.account(3).await.status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
