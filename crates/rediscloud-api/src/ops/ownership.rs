@@ -461,6 +461,32 @@ impl Client {
         } else {
             std::borrow::Cow::Owned(listed_tasks.iter().cloned().chain(by_id).collect())
         };
+        // An account a task our answers named made, which the list does not show (it may lag,
+        // or be partial): asked for by its ID, since only that answer says it is not there.
+        let mut unlisted = Vec::new();
+        for id in tasks
+            .iter()
+            .filter(|t| {
+                pending.tasks.contains(&t.task_id)
+                    && t.command_type.as_deref() == Some(CREATE_COMMAND)
+                    && !refused_as_taken(t)
+            })
+            .filter_map(TaskStateUpdate::resource_id)
+        {
+            if accounts.iter().any(|a| a.id == id) || pending.before.had_account(id) {
+                continue;
+            }
+            match self.get_cloud_account(id).await {
+                Ok(account) => unlisted.push(account),
+                Err(e) if e.is_any_not_found() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let accounts: std::borrow::Cow<'_, [CloudAccount]> = if unlisted.is_empty() {
+            std::borrow::Cow::Borrowed(accounts.as_slice())
+        } else {
+            std::borrow::Cow::Owned(accounts.iter().cloned().chain(unlisted).collect())
+        };
         let mut unknown: Vec<(i64, &'static str)> = Vec::new();
         let mut key_reads = 0;
         for account in accounts.iter().filter(|a| {
