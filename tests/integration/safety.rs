@@ -1947,9 +1947,15 @@ fn an_update_whose_answer_was_lost_never_undoes_another_client_s_change_by_sendi
             renamed.errors
         );
         assert_eq!(rig.named("theirs").await, vec![id]);
-        // Told the truth: not known to be applied; the next plan shows what differs.
+        // Told the truth: not known to be applied, not sent again over a later change; the
+        // next plan shows what differs.
         let text = renamed.errors.join("\n");
-        assert!(text.contains("could not be established"), "{text}");
+        assert!(
+            text.contains(
+                "could not be established, and another update of this account has completed since"
+            ),
+            "{text}"
+        );
         assert_eq!(state_id(&renamed.state), Some(id));
     });
 }
@@ -2048,5 +2054,50 @@ fn a_delete_redis_cloud_could_not_finish_fails_at_once_and_keeps_the_account() {
         assert!(!text.contains("may still be deleting"), "{text}");
         assert_eq!(state_id(&destroyed.state), Some(id), "kept in state");
         assert!(rig.holds(id).await);
+    });
+}
+
+#[test]
+fn an_update_whose_answer_was_lost_is_confirmed_by_id_or_sent_again_when_nothing_ran() {
+    rt().block_on(async {
+        let rig = Rig::start(200).await;
+        let ours = rig.create("ours-before", "AKIALOSTUPDATEA", None).await;
+        let id = state_id(&ours.state).expect("created");
+        let other = rig.create("other", "AKIALOSTUPDATEB", None).await;
+        let other_id = state_id(&other.state).expect("created");
+        // Our PUT lands but its answer is a 502, and the list lags behind it: the answer by ID
+        // shows it applied, so it is neither sent again nor reported unknown.
+        rig.admin("PUT", "/config", json!({"list_lag_ms": 1_500}))
+            .await;
+        rig.fault(json!({"status": 502, "commit": true, "method": "PUT", "count": 1}))
+            .await;
+        let renamed = rig
+            .apply(&ours.state, &config("ours-after", "AKIALOSTUPDATEA", None))
+            .await;
+        assert!(renamed.errors.is_empty(), "{:?}", renamed.errors);
+        assert_eq!(rig.writes("PUT").await, 1, "sent again");
+        rig.admin("PUT", "/config", json!({"list_lag_ms": 0})).await;
+        // (Task timestamps, and the `Date` header that sets the API's clock, may be whole
+        // seconds: an update completed within about two seconds before a PUT counts as possibly
+        // since it. Let that one age past it.)
+        tokio::time::sleep(Duration::from_millis(2_500)).await;
+        // Our PUT is lost before it lands, while another account's update fails (its name is
+        // taken): nothing changed ours, so it is sent again.
+        rig.fault(json!({"status": 502, "method": "PUT", "count": 1}))
+            .await;
+        rig.fault(json!({
+            "interpose": {"update": other_id, "name": "ours-after"}, "when": "before",
+            "method": "PUT", "count": 1
+        }))
+        .await;
+        let again = rig
+            .apply(
+                &renamed.state,
+                &config("ours-final", "AKIALOSTUPDATEA", None),
+            )
+            .await;
+        assert!(again.errors.is_empty(), "{:?}", again.errors);
+        assert_eq!(rig.named("ours-final").await, vec![id]);
+        assert_eq!(rig.named("other").await, vec![other_id]);
     });
 }

@@ -431,6 +431,16 @@ impl Resource for CloudAccountResource {
                 );
                 return Some(prior);
             }
+            Err(UpdateFailure::Overtaken { err }) => {
+                api_error(
+                    diags,
+                    "Update Cloud Account",
+                    &err,
+                    "Whether Redis Cloud applied the change could not be established, and another update of this account has completed since it was sent: the account now shows values other than this change's, perhaps another client's, so the change was not sent again over them. The state keeps the values from before this apply: the next plan reads the account and shows what differs, and applying that plan sends this configuration's values.",
+                    &deadline_said,
+                );
+                return Some(prior);
+            }
             Err(UpdateFailure::Unknown { err }) => {
                 api_error(
                     diags,

@@ -18,6 +18,10 @@ pub enum UpdateFailure {
     Pending { task_id: String, err: Error },
     /// Whether it was applied is unknown.
     Unknown { err: Error },
+    /// Whether it was applied is unknown, and an update of the account completed since it was
+    /// sent (another client's, perhaps) that the account now shows instead: sending it again
+    /// could undo that change, so it was not.
+    Overtaken { err: Error },
 }
 
 impl Client {
@@ -57,13 +61,20 @@ impl Client {
                 Err(err @ Error::Ambiguous { .. }) => {
                     let sent_at = err.sent_at().unwrap_or(asked_at);
                     tracing::warn!(cloud_account_id = id, error = %err, "the update of cloud account {id} has an unknown outcome ({err}); reconciling");
-                    match self.settle(id, UPDATE_COMMAND, sent_at, owner).await {
+                    let settled = match self.settle(id, UPDATE_COMMAND, sent_at, owner).await {
+                        // The list may lag behind the PUT: the answer by ID is the fresher read.
+                        Ok(listed) if !shows_update(&listed, body) => {
+                            Ok(self.get_cloud_account(id).await.unwrap_or(listed))
+                        }
+                        other => other,
+                    };
+                    match settled {
                         Ok(account) if !rotates_secrets && shows_update(&account, body) => {
                             return Ok(());
                         }
-                        // An update ran since this PUT was sent (ours, or another client's
+                        // An update completed since this PUT was sent (ours, or another client's
                         // after it) and the account does not show ours: sending it again could
-                        // undo another client's change. Not certain nothing happened: unknown.
+                        // undo another client's change. Not certain nothing happened.
                         Ok(account)
                             if !shows_visible_update(&account, body)
                                 // A task list that cannot be read proves nothing either.
@@ -74,9 +85,9 @@ impl Client {
                         {
                             tracing::warn!(
                                 cloud_account_id = id,
-                                "an update of cloud account {id} ran since the interrupted PUT was sent, and the account does not show this one's values: not sending it again"
+                                "an update of cloud account {id} completed since the interrupted PUT was sent, and the account does not show this one's values: not sending it again"
                             );
-                            return Err(UpdateFailure::Unknown { err });
+                            return Err(UpdateFailure::Overtaken { err });
                         }
                         Ok(_) if sends < MAX_SENDS => {
                             tracing::info!(
@@ -98,9 +109,10 @@ impl Client {
         }
     }
 
-    /// Whether an update task of account `id`, sent by no other write of this process, changed
+    /// Whether an update task of account `id`, sent by no other write of this process, completed
     /// since `sent_at` (by its timestamp, on the API's clock; one without a readable timestamp
-    /// counts as changed): the interrupted PUT may have been applied.
+    /// counts as recent): the interrupted PUT may have been applied. A failed update changed
+    /// nothing.
     async fn updated_since(&self, id: i64, sent_at: Instant, owner: Owner) -> Result<bool, Error> {
         let claims = self.claims();
         let tasks = self.tasks_since(Instant::now()).await?;
@@ -112,6 +124,7 @@ impl Client {
         let since = sent_at.elapsed() + std::time::Duration::from_secs(1);
         Ok(tasks.iter().any(|t| {
             t.command_type.as_deref() == Some(UPDATE_COMMAND)
+                && t.task_status() == TaskStatus::ProcessingCompleted
                 && t.resource_id().is_none_or(|r| r == id)
                 && !claims.task_held_by_other(owner, &t.task_id)
                 && task_age(t, api_clock).is_none_or(|age| age <= since)
