@@ -1951,9 +1951,7 @@ fn an_update_whose_answer_was_lost_never_undoes_another_client_s_change_by_sendi
         // next plan shows what differs.
         let text = renamed.errors.join("\n");
         assert!(
-            text.contains(
-                "could not be established, and another update of this account has completed since"
-            ),
+            text.contains("An update of this account completed after it was sent"),
             "{text}"
         );
         assert_eq!(state_id(&renamed.state), Some(id));

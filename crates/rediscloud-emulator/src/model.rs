@@ -970,13 +970,18 @@ impl World {
             {
                 Self::set_status(a, "error", at, events);
             }
-            // A status forced for this write's end has nothing left to end in.
-            if let Some(a) = task.account_id.and_then(|id| self.accounts.get_mut(&id)) {
-                a.final_override = None;
-            }
             let t = &mut self.tasks[i];
             t.status = TaskStatus::Error;
             t.updated_ms = at;
+            // A status forced for this write's end has nothing left to end in, unless another
+            // write of the account is still under way.
+            if let Some(id) = task.account_id
+                && !self.in_flight(id)
+                && let Some(a) = self.accounts.get_mut(&id)
+            {
+                a.final_override = None;
+            }
+            let t = &self.tasks[i];
             events.push(format!(
                 "task {} ({}): processing-error {error}",
                 t.id,

@@ -859,17 +859,48 @@ async fn a_status_forced_during_a_delete_is_where_the_delete_ends() {
     let list = emu.call("GET", "/v1/cloud-accounts", None).await.body;
     assert!(listed_names(&list).contains(&"a".to_owned()), "{list}");
 
+    // A write that fails while another is still settling leaves the status forced for that
+    // one's end in place.
+    emu.call("POST", "/v1/cloud-accounts", Some(create_body("c", "K3")))
+        .await;
+    emu.call("POST", "/v1/cloud-accounts", Some(create_body("d", "K4")))
+        .await;
+    emu.advance(5000);
+    emu.admin("PUT", "/config", json!({"activation_ms": 1_000}))
+        .await;
+    emu.call(
+        "PUT",
+        "/v1/cloud-accounts/3",
+        Some(update_body(Some("c2"), "K3")),
+    )
+    .await;
+    emu.advance(250);
+    assert_eq!(emu.account(3).await.body["status"], "change-pending");
+    emu.admin("POST", "/accounts/3/status", json!({"status": "error"}))
+        .await;
+    // Its name is taken: this update fails when it runs.
+    emu.call(
+        "PUT",
+        "/v1/cloud-accounts/3",
+        Some(update_body(Some("d"), "K3")),
+    )
+    .await;
+    emu.advance(5000);
+    assert_eq!(emu.account(3).await.body["status"], "error");
+    emu.admin("PUT", "/config", json!({"activation_ms": 200}))
+        .await;
+
     // A status forced for an earlier write's end never outlives a later delete.
     emu.admin("PUT", "/config", json!({"activation_ms": 60_000}))
         .await;
     emu.call("POST", "/v1/cloud-accounts", Some(create_body("b", "K2")))
         .await;
     emu.advance(250);
-    emu.admin("POST", "/accounts/3/status", json!({"status": "active"}))
+    emu.admin("POST", "/accounts/5/status", json!({"status": "active"}))
         .await;
-    emu.call("DELETE", "/v1/cloud-accounts/3", None).await;
+    emu.call("DELETE", "/v1/cloud-accounts/5", None).await;
     emu.advance(5000);
-    assert_eq!(emu.account(3).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(emu.account(5).await.status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]

@@ -436,7 +436,7 @@ impl Resource for CloudAccountResource {
                     diags,
                     "Update Cloud Account",
                     &err,
-                    "Whether Redis Cloud applied the change could not be established, and another update of this account has completed since it was sent: the account now shows values other than this change's, perhaps another client's, so the change was not sent again over them. The state keeps the values from before this apply: the next plan reads the account and shows what differs, and applying that plan sends this configuration's values.",
+                    "Whether Redis Cloud applied the change could not be established. An update of this account completed after it was sent (this one, or another client's), yet the account does not show this change's values, so it was not sent again: that could undo another client's change. The state keeps the values from before this apply: the next plan reads the account and shows what differs, and applying that plan sends this configuration's values.",
                     &deadline_said,
                 );
                 return Some(prior);

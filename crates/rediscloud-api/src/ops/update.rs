@@ -72,22 +72,30 @@ impl Client {
                         Ok(account) if !rotates_secrets && shows_update(&account, body) => {
                             return Ok(());
                         }
-                        // An update completed since this PUT was sent (ours, or another client's
-                        // after it) and the account does not show ours: sending it again could
-                        // undo another client's change. Not certain nothing happened.
-                        Ok(account)
-                            if !shows_visible_update(&account, body)
-                                // A task list that cannot be read proves nothing either.
-                                && self
-                                    .updated_since(id, sent_at, owner)
-                                    .await
-                                    .unwrap_or(true) =>
-                        {
-                            tracing::warn!(
+                        // An update of the account completed since this PUT was sent (this one,
+                        // or another client's after it) and the account does not show ours:
+                        // sending it again could undo another client's change.
+                        Ok(account) if !shows_visible_update(&account, body) => {
+                            match self.updates_since(id, sent_at, owner).await {
+                                Since::None => {}
+                                Since::Completed => {
+                                    tracing::warn!(
+                                        cloud_account_id = id,
+                                        "an update of cloud account {id} completed since the interrupted PUT was sent, and the account does not show this one's values: not sending it again"
+                                    );
+                                    return Err(UpdateFailure::Overtaken { err });
+                                }
+                                // Something may have run (or the tasks could not be read): not
+                                // certain that nothing happened.
+                                Since::Maybe => return Err(UpdateFailure::Unknown { err }),
+                            }
+                            if sends >= MAX_SENDS {
+                                return Err(UpdateFailure::Unknown { err });
+                            }
+                            tracing::info!(
                                 cloud_account_id = id,
-                                "an update of cloud account {id} completed since the interrupted PUT was sent, and the account does not show this one's values: not sending it again"
+                                "nothing ran for cloud account {id} since the interrupted PUT and the update is not visible; sending it again (a PUT sets absolute values)"
                             );
-                            return Err(UpdateFailure::Overtaken { err });
                         }
                         Ok(_) if sends < MAX_SENDS => {
                             tracing::info!(
@@ -109,26 +117,43 @@ impl Client {
         }
     }
 
-    /// Whether an update task of account `id`, sent by no other write of this process, completed
-    /// since `sent_at` (by its timestamp, on the API's clock; one without a readable timestamp
-    /// counts as recent): the interrupted PUT may have been applied. A failed update changed
-    /// nothing.
-    async fn updated_since(&self, id: i64, sent_at: Instant, owner: Owner) -> Result<bool, Error> {
+    /// What update tasks of account `id`, sent by no other write of this process, did since
+    /// `sent_at` (by their timestamps, on the API's clock): whether the interrupted PUT may have
+    /// been applied. A failed update changed nothing.
+    async fn updates_since(&self, id: i64, sent_at: Instant, owner: Owner) -> Since {
         let claims = self.claims();
-        let tasks = self.tasks_since(Instant::now()).await?;
+        let Ok(tasks) = self.tasks_since(Instant::now()).await else {
+            return Since::Maybe;
+        };
         let api_clock = self
             .inner
             .api_clock_offset_ms
             .load(std::sync::atomic::Ordering::Relaxed);
-        // Timestamps may be whole seconds: a second more is the cautious side.
+        // Timestamps, and the `Date` header that sets the API's clock, may be whole seconds:
+        // a second more is the cautious side.
         let since = sent_at.elapsed() + std::time::Duration::from_secs(1);
-        Ok(tasks.iter().any(|t| {
+        let mut out = Since::None;
+        for t in tasks.iter().filter(|t| {
             t.command_type.as_deref() == Some(UPDATE_COMMAND)
-                && t.task_status() == TaskStatus::ProcessingCompleted
-                && t.resource_id().is_none_or(|r| r == id)
+                && t.failure().is_none()
                 && !claims.task_held_by_other(owner, &t.task_id)
-                && task_age(t, api_clock).is_none_or(|age| age <= since)
-        }))
+        }) {
+            let age = task_age(t, api_clock);
+            if age.is_some_and(|age| age > since) {
+                continue;
+            }
+            // (An age of none: a timestamp ahead of the API's clock as this client knows it to
+            // the second, so just now; or none that can be read.)
+            match (t.task_status(), t.resource_id()) {
+                (TaskStatus::ProcessingCompleted, Some(r)) if r == id && t.timestamp.is_some() => {
+                    return Since::Completed;
+                }
+                (_, Some(r)) if r != id => {}
+                // Still running, naming no account yet, or without a timestamp.
+                _ => out = Since::Maybe,
+            }
+        }
+        out
     }
 
     /// Waits until account `id` has no `command` task of another owner in progress and is in no
@@ -175,6 +200,16 @@ impl Client {
             self.reconcile_pause(schedule.next_delay(), &what).await?;
         }
     }
+}
+
+/// What update tasks did since an interrupted PUT was sent.
+enum Since {
+    /// None ran (none of this account's, none that may be).
+    None,
+    /// One of this account's completed.
+    Completed,
+    /// One may have: still running, naming no account, or the task list could not be read.
+    Maybe,
 }
 
 /// Whether every field the PUT sets that the account shows (its name and key; its sign-in URL
