@@ -2175,6 +2175,54 @@ async fn an_interrupted_update_counts_as_applied_only_once_its_sign_in_url_is_se
     assert_eq!(puts, 1);
 }
 
+/// An update task that may be another account's (it names none yet) shows up only after the
+/// account settled: it is waited out, then the PUT that never landed is sent again.
+#[tokio::test]
+async fn an_update_task_appearing_after_the_settle_is_waited_out_not_reported_unknown() {
+    let puts = Arc::new(AtomicUsize::new(0));
+    let armed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (p, a) = (puts.clone(), armed.clone());
+    let once = std::sync::atomic::AtomicBool::new(false);
+    let server = TestServer::start(move |r| match (r.method.as_str(), r.path.as_str()) {
+        ("GET", "/v1/cloud-accounts") => reply(200, listing(&[account(7, "active")])),
+        // Read by ID once the list does not show the update: the next task list, that once,
+        // shows an update in progress that names no account.
+        ("GET", "/v1/cloud-accounts/7") => {
+            if !once.swap(true, Ordering::SeqCst) {
+                a.store(true, Ordering::SeqCst);
+            }
+            reply(200, account(7, "active"))
+        }
+        ("GET", "/v1/tasks") if a.swap(false, Ordering::SeqCst) => reply(
+            200,
+            json!({"tasks": [{"taskId": "other", "commandType": "cloudAccountUpdateRequest",
+                    "status": "processing-in-progress",
+                    "timestamp": time::OffsetDateTime::now_utc()
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .unwrap()}]})
+            .to_string(),
+        ),
+        ("GET", "/v1/tasks") => reply(200, r#"{"tasks":[]}"#),
+        ("PUT", "/v1/cloud-accounts/7") => {
+            if p.fetch_add(1, Ordering::SeqCst) == 0 {
+                reply(502, r#"{"message":"bad gateway"}"#)
+            } else {
+                reply(202, task("t2", "cloudAccountUpdateRequest", "received"))
+            }
+        }
+        ("GET", "/v1/tasks/t2") => reply(200, task_done("t2", "cloudAccountUpdateRequest", 7)),
+        _ => reply(500, "{}"),
+    })
+    .await;
+    let token = CancellationToken::new();
+    let out = short_grace(&server)
+        .bounded(far(), &token)
+        .update_cloud_account_reconciled(7, &update_request(), false)
+        .await;
+    assert!(out.is_ok(), "{out:?}");
+    assert_eq!(puts.load(Ordering::SeqCst), 2);
+}
+
 #[tokio::test]
 async fn an_interrupted_update_whose_account_cannot_be_read_is_unknown_not_rejected() {
     let server = TestServer::start(move |r| match (r.method.as_str(), r.path.as_str()) {

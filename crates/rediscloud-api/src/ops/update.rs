@@ -61,55 +61,69 @@ impl Client {
                 Err(err @ Error::Ambiguous { .. }) => {
                     let sent_at = err.sent_at().unwrap_or(asked_at);
                     tracing::warn!(cloud_account_id = id, error = %err, "the update of cloud account {id} has an unknown outcome ({err}); reconciling");
-                    let settled = match self.settle(id, UPDATE_COMMAND, sent_at, owner).await {
-                        // The list may lag behind the PUT: the answer by ID is the fresher read.
-                        Ok(listed) if !shows_update(&listed, body) => {
-                            Ok(self.get_cloud_account(id).await.unwrap_or(listed))
-                        }
-                        other => other,
-                    };
-                    match settled {
-                        Ok(account) if !rotates_secrets && shows_update(&account, body) => {
-                            return Ok(());
-                        }
-                        // An update of the account completed since this PUT was sent (this one,
-                        // or another client's after it) and the account does not show ours:
-                        // sending it again could undo another client's change.
-                        Ok(account) if !shows_visible_update(&account, body) => {
-                            match self.updates_since(id, sent_at, owner).await {
-                                Since::None => {}
-                                Since::Completed => {
-                                    tracing::warn!(
-                                        cloud_account_id = id,
-                                        "an update of cloud account {id} completed since the interrupted PUT was sent, and the account does not show this one's values: not sending it again"
-                                    );
-                                    return Err(UpdateFailure::Overtaken { err });
-                                }
-                                // Something may have run (or the tasks could not be read): not
-                                // certain that nothing happened.
-                                Since::Maybe => return Err(UpdateFailure::Unknown { err }),
+                    let what = format!("the updates of cloud account {id} to settle");
+                    let mut schedule = self.schedule();
+                    loop {
+                        let settled = match self.settle(id, UPDATE_COMMAND, sent_at, owner).await {
+                            // The list may lag behind the PUT: the answer by ID is the fresher read.
+                            Ok(listed) if !shows_update(&listed, body) => {
+                                Ok(self.get_cloud_account(id).await.unwrap_or(listed))
                             }
-                            if sends >= MAX_SENDS {
+                            other => other,
+                        };
+                        match settled {
+                            Ok(account) if !rotates_secrets && shows_update(&account, body) => {
+                                return Ok(());
+                            }
+                            // An update of the account completed since this PUT was sent (this one,
+                            // or another client's after it) and the account does not show ours:
+                            // sending it again could undo another client's change.
+                            Ok(account) if !shows_visible_update(&account, body) => {
+                                match self.updates_since(id, sent_at, owner).await {
+                                    Since::None => {}
+                                    Since::Completed => {
+                                        tracing::warn!(
+                                            cloud_account_id = id,
+                                            "an update of cloud account {id} completed since the interrupted PUT was sent, and the account does not show this one's values: not sending it again"
+                                        );
+                                        return Err(UpdateFailure::Overtaken { err });
+                                    }
+                                    // Something may be running (or the tasks could not be read):
+                                    // settle again, within the operation's bounds.
+                                    Since::Maybe => {
+                                        if self
+                                            .reconcile_pause(schedule.next_delay(), &what)
+                                            .await
+                                            .is_err()
+                                        {
+                                            return Err(UpdateFailure::Unknown { err });
+                                        }
+                                        continue;
+                                    }
+                                }
+                                if sends >= MAX_SENDS {
+                                    return Err(UpdateFailure::Unknown { err });
+                                }
+                                tracing::info!(
+                                    cloud_account_id = id,
+                                    "nothing ran for cloud account {id} since the interrupted PUT and the update is not visible; sending it again (a PUT sets absolute values)"
+                                );
+                            }
+                            Ok(_) if sends < MAX_SENDS => {
+                                tracing::info!(
+                                    cloud_account_id = id,
+                                    "nothing is in progress for cloud account {id} and the update is not visible; sending it again (a PUT sets absolute values)"
+                                );
+                            }
+                            Ok(_) => return Err(UpdateFailure::Unknown { err }),
+                            Err(e @ (Error::Timeout { .. } | Error::Cancelled { .. })) => {
+                                tracing::warn!(error = %e, "gave up reconciling the update: {e}");
                                 return Err(UpdateFailure::Unknown { err });
                             }
-                            tracing::info!(
-                                cloud_account_id = id,
-                                "nothing ran for cloud account {id} since the interrupted PUT and the update is not visible; sending it again (a PUT sets absolute values)"
-                            );
+                            // The account could not be read: the PUT may still have been applied.
+                            Err(e) => return Err(UpdateFailure::Unknown { err: e }),
                         }
-                        Ok(_) if sends < MAX_SENDS => {
-                            tracing::info!(
-                                cloud_account_id = id,
-                                "nothing is in progress for cloud account {id} and the update is not visible; sending it again (a PUT sets absolute values)"
-                            );
-                        }
-                        Ok(_) => return Err(UpdateFailure::Unknown { err }),
-                        Err(e @ (Error::Timeout { .. } | Error::Cancelled { .. })) => {
-                            tracing::warn!(error = %e, "gave up reconciling the update: {e}");
-                            return Err(UpdateFailure::Unknown { err });
-                        }
-                        // The account could not be read: the PUT may still have been applied.
-                        Err(e) => return Err(UpdateFailure::Unknown { err: e }),
+                        break;
                     }
                 }
                 Err(err) => return Err(UpdateFailure::Rejected(err)),
