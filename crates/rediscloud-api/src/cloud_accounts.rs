@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use super::http::Call;
 use super::models::{
     AccountStatusKind, COLLECTION, CloudAccount, CloudAccountCreateRequest, CloudAccountList,
-    CloudAccountUpdateRequest, TaskStateUpdate,
+    CloudAccountUpdateRequest, TaskStateUpdate, is_deleting_status,
 };
 use super::ownership::Gone;
 use super::poll::{Look, Poller};
@@ -485,7 +485,7 @@ impl Client {
                     };
                     let status = account.status.clone().unwrap_or_default();
                     poller.observe_status(&format!("cloud account {id}"), &status);
-                    if is_deleting(&status) {
+                    if is_deleting_status(&status) {
                         seen_deleting = true;
                     } else if seen_deleting && is_settled(&status) {
                         // A list may show the account as it was before the delete: its answer by
@@ -510,14 +510,9 @@ impl Client {
     }
 }
 
-/// `delete-draft` or `deleted`: on its way out.
-fn is_deleting(status: &str) -> bool {
-    matches!(status, "delete-draft" | "deleted")
-}
-
 /// A status an account rests in (`active`, `active-error`, `error`): no write is under way.
 fn is_settled(status: &str) -> bool {
-    !is_deleting(status)
+    !is_deleting_status(status)
         && matches!(
             AccountStatusKind::classify(status),
             AccountStatusKind::Active | AccountStatusKind::Failed

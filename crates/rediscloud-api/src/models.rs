@@ -53,6 +53,11 @@ impl CloudAccount {
             .is_some_and(|k| k.contains('*'))
     }
 
+    /// `delete-draft` or `deleted`: on its way out (see [`is_deleting_status`]).
+    pub fn is_being_deleted(&self) -> bool {
+        self.status.as_deref().is_some_and(is_deleting_status)
+    }
+
     pub fn status_kind(&self) -> AccountStatusKind {
         AccountStatusKind::classify(self.status.as_deref().unwrap_or(""))
     }
@@ -80,6 +85,11 @@ impl AccountStatusKind {
             _ => Self::Unknown,
         }
     }
+}
+
+/// Whether a cloud-account status is `delete-draft` or `deleted`: the account is on its way out.
+pub fn is_deleting_status(status: &str) -> bool {
+    matches!(status, "delete-draft" | "deleted")
 }
 
 /// Whether `status` is a task or cloud-account status this client knows. The contract types

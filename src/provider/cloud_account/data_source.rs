@@ -33,7 +33,7 @@ pub struct Filter {
 
 /// An account being deleted is still listed for a moment; it never matches.
 fn is_being_deleted(account: &CloudAccount) -> bool {
-    matches!(account.status.as_deref(), Some("deleted" | "delete-draft"))
+    account.is_being_deleted()
 }
 
 impl Filter {

@@ -94,7 +94,7 @@ impl Filter {
     pub fn matches(&self, account: &CloudAccount) -> bool {
         let name = account.name.as_deref();
         account.id != INTERNAL_ACCOUNT_ID
-            && !matches!(account.status.as_deref(), Some("deleted" | "delete-draft"))
+            && !account.is_being_deleted()
             && self.name.as_deref().is_none_or(|n| name == Some(n))
             && self
                 .name_regex

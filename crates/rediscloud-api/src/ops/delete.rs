@@ -141,9 +141,7 @@ impl Client {
                         }
                         Err(_) => None,
                     };
-                    if account.is_some_and(|a| {
-                        matches!(a.status.as_deref(), Some("delete-draft" | "deleted"))
-                    }) {
+                    if account.is_some_and(|a| a.is_being_deleted()) {
                         self.wait_for_cloud_account_gone(id, created_at_ms, deadline, &stop)
                             .await?;
                         claims.release_account(id);
@@ -182,7 +180,7 @@ impl Client {
     ) -> Result<bool, Error> {
         let (deadline, stop) = self.bounds_or_default();
         match self.settle(id, DELETE_COMMAND, sent_at, owner).await {
-            Ok(a) if matches!(a.status.as_deref(), Some("delete-draft" | "deleted")) => {
+            Ok(a) if a.is_being_deleted() => {
                 self.wait_for_cloud_account_gone(id, created_at_ms, deadline, &stop)
                     .await?;
                 Ok(true)

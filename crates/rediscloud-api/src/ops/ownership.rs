@@ -193,7 +193,7 @@ pub enum Verdict {
 }
 
 pub(crate) fn is_live(a: &CloudAccount) -> bool {
-    !matches!(a.status.as_deref(), Some("deleted" | "delete-draft"))
+    !a.is_being_deleted()
 }
 
 pub(crate) fn is_masked(key: &str) -> bool {
