@@ -37,6 +37,7 @@ commands:
   bench scale                   only the scale section (N accounts under the real rate limit), printed
   bench build                   only the build section (cold release builds before the split and now), printed
   bench shared                  only the shared-key section (4 workspaces at once on one key), printed
+  bench latency                 only the single-account latency section (one account vs the physical limit), printed
   bench overhead                only the protocol-overhead section (100 accounts vs terraform_data, CPU split), printed
   test [-- <cargo test args>]   fmt check, clippy -D warnings, then the whole test suite against real Terraform
                                 (the version matrix included)
@@ -83,6 +84,9 @@ fn run() -> Result<()> {
             }
             if rest.first().is_some_and(|a| a == "shared") {
                 return bench::run_shared(&root, &tf, &release, &crate_version(&root)?);
+            }
+            if rest.first().is_some_and(|a| a == "latency") {
+                return bench::run_latency(&root, &tf, &release, &crate_version(&root)?);
             }
             if rest.first().is_some_and(|a| a == "overhead") {
                 return bench::run_overhead(&root, &tf, &release, &crate_version(&root)?);

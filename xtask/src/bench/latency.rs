@@ -7,11 +7,12 @@ use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
 use super::rig::{Emulator, Kind, Logged, Tf, Workdirs};
+use super::stats::median;
 use super::text::secs;
 
 /// Runs per workload for the single-account latency figure: enough that the median is not one
 /// lucky or unlucky draw of the poll jitter.
-pub(super) const LATENCY_RUNS: usize = 7;
+pub(super) const LATENCY_RUNS: usize = 15;
 
 /// Emulator latencies for the single-account figure (milliseconds).
 pub(super) const STAGE_MS: u64 = 500;
@@ -172,24 +173,157 @@ pub(super) struct Latency {
     pub(super) creates: Vec<Counts>,
     pub(super) reads: Vec<Counts>,
     pub(super) deletes: Vec<Counts>,
+    /// The provider when issue 24 was filed ([`super::baseline`]), timed in the same rounds:
+    /// its applies and when it noticed the task and the activation. Empty without it.
+    pub(super) baseline_apply: Vec<f64>,
+    pub(super) baseline_observed: Vec<(f64, f64)>,
+    /// Requests each of its creates sent (the apply's slice of the emulator log).
+    pub(super) baseline_requests: Vec<usize>,
+}
+
+/// This provider against the one when issue 24 was filed, timed in the same rounds.
+pub(super) struct Versus {
+    /// The median of the per-round ratios (this provider's apply over the baseline's).
+    pub(super) ratio: f64,
+    /// Rounds in which this provider's apply was the slower, of `rounds`.
+    pub(super) slower: usize,
+    pub(super) rounds: usize,
+    /// The per-round difference in ms (this provider's apply minus the baseline's): an interval
+    /// holding its median with at least 95% confidence (a sign test's order statistics), when
+    /// there are rounds enough for one.
+    pub(super) interval_ms: Option<(f64, f64)>,
+    /// The baseline's median apply, when it noticed the activation (median, after the POST),
+    /// and its requests per create (median).
+    pub(super) apply_ms: f64,
+    pub(super) noticed_active_ms: f64,
+    pub(super) requests: f64,
+}
+
+/// "No worse than when issue 24 was filed", as the report's target column says it.
+pub(super) const TARGET_BASELINE: &str =
+    "not measurably slower: the 95% interval of the per-round difference reaches 0";
+
+impl Versus {
+    /// "No worse than when issue 24 was filed": the rounds do not show this provider slower.
+    /// The 95% interval of the per-round difference reaches zero or below (the difference could
+    /// be none); with too few rounds for an interval, the median round is not slower.
+    pub(super) fn no_worse(&self) -> bool {
+        match self.interval_ms {
+            Some((lo, _)) => lo <= 0.0,
+            None => self.ratio <= 1.0,
+        }
+    }
+}
+
+impl Latency {
+    /// This provider against the baseline; `None` when the baseline was not run. Each round ran
+    /// both back to back, so the machine's state at the time weighs on both alike.
+    pub(super) fn versus_baseline(&self) -> Option<Versus> {
+        if self.baseline_apply.is_empty() {
+            return None;
+        }
+        let pairs: Vec<(f64, f64)> = self
+            .acct_apply
+            .iter()
+            .copied()
+            .zip(self.baseline_apply.iter().copied())
+            .collect();
+        let ratios: Vec<f64> = pairs.iter().map(|(a, b)| a / b).collect();
+        let mut diffs: Vec<f64> = pairs.iter().map(|(a, b)| a - b).collect();
+        diffs.sort_by(f64::total_cmp);
+        Some(Versus {
+            ratio: median(&ratios),
+            slower: pairs.iter().filter(|(a, b)| a > b).count(),
+            rounds: pairs.len(),
+            interval_ms: sign_interval(&diffs),
+            apply_ms: median(&self.baseline_apply),
+            noticed_active_ms: median(
+                &self
+                    .baseline_observed
+                    .iter()
+                    .map(|o| o.1)
+                    .collect::<Vec<_>>(),
+            ),
+            requests: median(
+                &self
+                    .baseline_requests
+                    .iter()
+                    .map(|n| *n as f64)
+                    .collect::<Vec<_>>(),
+            ),
+        })
+    }
+}
+
+/// An interval holding the median of the population `sorted` was drawn from with at least 95%
+/// confidence: the k-th smallest and k-th largest, for the largest k whose two tails (each
+/// P(Binomial(n, 1/2) < k)) add up to at most 5%.
+pub(super) fn sign_interval(sorted: &[f64]) -> Option<(f64, f64)> {
+    let n = sorted.len();
+    let choose = |j: usize| (0..j).fold(1.0, |acc, i| acc * (n - i) as f64 / (i + 1) as f64);
+    let total = 2f64.powi(i32::try_from(n).ok()?);
+    let mut tail = 0.0;
+    let mut k = 0;
+    // tail = P(X < k + 1) once the loop body ran for k.
+    while k < n / 2 {
+        let next = tail + choose(k) / total;
+        if 2.0 * next > 0.05 {
+            break;
+        }
+        tail = next;
+        k += 1;
+    }
+    (k >= 1).then(|| (sorted[k - 1], sorted[n - k]))
 }
 
 /// Creates, reads and destroys one account per round against `slow` (one unrecorded warm-up
 /// round, then [`LATENCY_RUNS`]), taking turns with one `terraform_data` and one
-/// `control_cloud_account` apply.
-pub(super) fn measure(tf: &Tf<'_>, slow: &Emulator, dirs: &mut Workdirs) -> Result<Latency> {
+/// `control_cloud_account` apply, and with `baseline` one create (and untimed destroy) by the
+/// provider when issue 24 was filed.
+pub(super) fn measure(
+    tf: &Tf<'_>,
+    slow: &Emulator,
+    dirs: &mut Workdirs,
+    baseline: bool,
+) -> Result<Latency> {
     let (mut acct_apply, mut data_apply, mut observed_at) = (Vec::new(), Vec::new(), Vec::new());
     let mut control_apply = Vec::new();
     let (mut creates, mut reads, mut deletes) = (Vec::new(), Vec::new(), Vec::new());
     let mut timeline = (0, 0);
+    let (mut baseline_apply, mut baseline_observed) = (Vec::new(), Vec::new());
+    let mut baseline_requests = Vec::new();
     // One unrecorded warm-up round fills the page cache for Terraform and the provider.
     for round in 0..=LATENCY_RUNS {
         let record = round > 0;
         // Each kind takes its turn to go first, so none always runs on a cooler machine.
-        let mut order = [Kind::Account, Kind::Data, Kind::ControlAccount];
-        order.rotate_left(round % 3);
+        let mut order = vec![Kind::Account, Kind::Data, Kind::ControlAccount];
+        if baseline {
+            order.push(Kind::Baseline);
+        }
+        let turns = order.len();
+        order.rotate_left(round % turns);
         for kind in order {
             let dir = dirs.fresh(kind, 1)?;
+            if kind == Kind::Baseline {
+                slow.clear_log()?;
+                let ms = tf.apply(&dir)?;
+                let log = slow.log()?;
+                tf.destroy(&dir, false)?;
+                if record {
+                    println!(
+                        "    run {round}: the provider at {} apply {} ({} requests)",
+                        super::baseline::SHORT,
+                        secs(ms),
+                        log.len()
+                    );
+                    baseline_apply.push(ms);
+                    baseline_requests.push(log.len());
+                    if let Some(o) = observed(&log) {
+                        baseline_observed.push(o);
+                    }
+                }
+                continue;
+            }
             if kind != Kind::Account {
                 let ms = tf.apply(&dir)?;
                 if record {
@@ -239,12 +373,125 @@ pub(super) fn measure(tf: &Tf<'_>, slow: &Emulator, dirs: &mut Workdirs) -> Resu
         creates,
         reads,
         deletes,
+        baseline_apply,
+        baseline_observed,
+        baseline_requests,
     })
+}
+
+/// §1's figures, printed by `cargo xtask bench latency`: the medians, the ratio to the physical
+/// limit and to the limit for any plugin with this schema, and when the provider noticed the
+/// task's completion and the activation.
+pub(super) fn summary_rows(l: &Latency) -> String {
+    let physical = (2 * STAGE_MS + ACTIVATION_MS) as f64;
+    let acct = median(&l.acct_apply);
+    let data = median(&l.data_apply);
+    let control = median(&l.control_apply);
+    let noticed =
+        |pick: fn(&(f64, f64)) -> f64| median(&l.observed.iter().map(pick).collect::<Vec<_>>());
+    let requests = median(&l.creates.iter().map(|c| c.total as f64).collect::<Vec<_>>());
+    format!(
+        "apply {} vs physical limit {} ({}+{} ms): {:.3}x; vs any plugin with this schema {}: {:.3}x\n\
+         noticed the task's completion at {:.0} ms (it happened at {}), the activation at {:.0} ms (at {}); {:.0} requests per create\n",
+        secs(acct),
+        secs(physical + data),
+        physical,
+        data.round(),
+        acct / (physical + data),
+        secs(physical + control),
+        acct / (physical + control),
+        noticed(|o| o.0),
+        2 * STAGE_MS,
+        noticed(|o| o.1),
+        2 * STAGE_MS + ACTIVATION_MS,
+        requests,
+    ) + &versus_line(l, physical + data)
+}
+
+/// The comparison with the provider when issue 24 was filed, as one line (empty without it).
+fn versus_line(l: &Latency, limit: f64) -> String {
+    let Some(v) = l.versus_baseline() else {
+        return String::new();
+    };
+    format!(
+        "vs the provider at {}: {:.3}x (median of the per-round ratios; slower in {} of {} rounds; difference {}; {}); it took {} ({:.3}x the limit) and noticed the activation at {:.0} ms\n",
+        super::baseline::SHORT,
+        v.ratio,
+        v.slower,
+        v.rounds,
+        interval_text(v.interval_ms),
+        if v.no_worse() {
+            "not measurably slower"
+        } else {
+            "measurably slower"
+        },
+        secs(v.apply_ms),
+        v.apply_ms / limit,
+        v.noticed_active_ms,
+    )
+}
+
+/// A sign interval of the per-round difference, in words.
+pub(super) fn interval_text(interval: Option<(f64, f64)>) -> String {
+    match interval {
+        Some((lo, hi)) => format!("between {lo:+.0} and {hi:+.0} ms with 95% confidence"),
+        None => "too few rounds for a 95% interval".to_owned(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sign_interval_widens_to_hold_the_median_with_95_percent_confidence() {
+        let eleven: Vec<f64> = (1..=11).map(f64::from).collect();
+        // P(X <= 1) = 12/2048 for X ~ Binomial(11, 1/2): twice that is under 5%, and twice
+        // P(X <= 2) = 67/2048 is not, so the 2nd smallest and the 2nd largest.
+        assert_eq!(sign_interval(&eleven), Some((2.0, 10.0)));
+        // Five rounds cannot: even the extremes hold the median only with 1 - 2/32 = 94%.
+        assert_eq!(sign_interval(&eleven[..5]), None);
+        assert_eq!(sign_interval(&eleven[..6]), Some((1.0, 6.0)));
+    }
+
+    #[test]
+    fn versus_the_baseline_pairs_the_rounds() {
+        let l = Latency {
+            acct_apply: vec![2800.0, 2700.0, 2900.0],
+            data_apply: vec![],
+            control_apply: vec![],
+            timeline: (0, 0),
+            observed: vec![],
+            creates: vec![],
+            reads: vec![],
+            deletes: vec![],
+            baseline_apply: vec![2750.0, 2750.0, 2900.0],
+            baseline_observed: vec![(1000.0, 2550.0), (1000.0, 2600.0), (1000.0, 2500.0)],
+            baseline_requests: vec![31, 31, 32],
+        };
+        let v = l.versus_baseline().expect("the baseline ran");
+        assert_eq!((v.slower, v.rounds), (1, 3));
+        assert!((v.ratio - 1.0).abs() < 1e-9, "{}", v.ratio);
+        assert_eq!(v.apply_ms, 2750.0);
+        assert_eq!(v.noticed_active_ms, 2550.0);
+        assert_eq!(v.requests, 31.0);
+        assert_eq!(v.interval_ms, None);
+        assert!(v.no_worse(), "the median round is a tie");
+        let slower = Versus {
+            interval_ms: Some((5.0, 80.0)),
+            ..v
+        };
+        assert!(
+            !slower.no_worse(),
+            "every plausible difference is a slowdown"
+        );
+        let unclear = Versus {
+            interval_ms: Some((-20.0, 80.0)),
+            ratio: 1.02,
+            ..slower
+        };
+        assert!(unclear.no_worse(), "no difference is within the interval");
+    }
 
     #[test]
     fn our_schedule_matches_the_poll_policy() {

@@ -17,6 +17,7 @@ use anyhow::{Context, Result, bail};
 use time::macros::format_description;
 use time::{OffsetDateTime, UtcOffset};
 
+mod baseline;
 mod build;
 mod cpu;
 mod handshake;
@@ -73,6 +74,18 @@ struct Prepared {
     provider_bin: PathBuf,
     /// Points Terraform at a filesystem mirror holding the packaged provider.
     env: Vec<(String, String)>,
+    /// Whether the control mirror also holds the provider when issue 24 was filed.
+    baseline: bool,
+}
+
+/// What `prepare` installs besides the provider.
+#[derive(Clone, Copy, PartialEq)]
+enum Extras {
+    None,
+    /// The control plugin.
+    Control,
+    /// The control plugin and the provider when issue 24 was filed (§1).
+    ControlAndBaseline,
 }
 
 /// Builds the control plugin (benches/control_provider.rs, a Cargo example) in release mode.
@@ -90,10 +103,11 @@ fn build_control(root: &Path, release_dir: &Path) -> Result<PathBuf> {
 
 /// Packages the release provider into a filesystem mirror, as users install it, and the
 /// control plugin into a mirror of its own (unpacked: it is never published).
-fn prepare(root: &Path, release_dir: &Path, version: &str, control: bool) -> Result<Prepared> {
-    let work = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| root.join("target"), PathBuf::from)
-        .join("bench");
+fn prepare(root: &Path, release_dir: &Path, version: &str, extras: Extras) -> Result<Prepared> {
+    let control = extras != Extras::None;
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let work = target.join("bench");
     let _ = fs::remove_dir_all(&work);
     let (os, arch) = crate::package::platform();
     let provider_bin = release_dir.join(PROVIDER_EXE);
@@ -110,6 +124,25 @@ fn prepare(root: &Path, release_dir: &Path, version: &str, control: bool) -> Res
         fs::create_dir_all(&control_dir)?;
         fs::copy(&control_bin, control_dir.join("terraform-provider-control"))?;
     }
+    let mut baseline = false;
+    if extras == Extras::ControlAndBaseline {
+        match baseline::build(root, &target) {
+            Ok(bin) => {
+                let dir = control_mirror
+                    .join(crate::package::HOSTNAME)
+                    .join(baseline::SOURCE)
+                    .join("0.1.0")
+                    .join(format!("{os}_{arch}"));
+                fs::create_dir_all(&dir)?;
+                fs::copy(&bin, dir.join("terraform-provider-baseline"))?;
+                baseline = true;
+            }
+            Err(e) => println!(
+                "    the provider at {} is left out of §1: {e:#}",
+                baseline::SHORT
+            ),
+        }
+    }
     let cli_config = work.join("cli.tfrc");
     fs::write(&cli_config, cli_config_text(&art.mirror, &control_mirror))?;
     let base_env: Vec<(String, String)> = [
@@ -124,33 +157,42 @@ fn prepare(root: &Path, release_dir: &Path, version: &str, control: bool) -> Res
         work,
         provider_bin,
         env: base_env,
+        baseline,
     })
 }
 
 /// A Terraform CLI configuration installing the provider and the control plugin from their
 /// mirrors, and nothing from anywhere else.
 fn cli_config_text(provider_mirror: &Path, control_mirror: &Path) -> String {
-    let mirror = |path: &Path, source: &str| {
+    let mirror = |path: &Path, sources: &[&str]| {
+        let include: Vec<String> = sources
+            .iter()
+            .map(|source| format!("\"{}/{source}\"", crate::package::HOSTNAME))
+            .collect();
         format!(
-            "  filesystem_mirror {{\n    path    = {:?}\n    include = [\"{}/{source}\"]\n  }}\n",
+            "  filesystem_mirror {{\n    path    = {:?}\n    include = [{}]\n  }}\n",
             path.display().to_string(),
-            crate::package::HOSTNAME
+            include.join(", ")
         )
     };
     format!(
         "provider_installation {{\n{}{}}}\n",
         mirror(
             provider_mirror,
-            &format!("{}/{}", crate::package::NAMESPACE, crate::package::TYPE)
+            &[&format!(
+                "{}/{}",
+                crate::package::NAMESPACE,
+                crate::package::TYPE
+            )]
         ),
-        mirror(control_mirror, rig::CONTROL_SOURCE)
+        mirror(control_mirror, &[rig::CONTROL_SOURCE, baseline::SOURCE])
     )
 }
 
 /// `cargo xtask bench scale`: only the scale section, printed, with no report written (for
 /// working on the provider's request economy without the half-hour full run).
 pub fn run_scale(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str) -> Result<()> {
-    let Prepared { work, env, .. } = prepare(root, release_dir, version, false)?;
+    let Prepared { work, env, .. } = prepare(root, release_dir, version, Extras::None)?;
     let tf = Tf { bin: tf_bin, env };
     let mut dirs = Workdirs::new(work.join("runs"), &tf, &[Kind::Account, Kind::Data])?;
     let runs = scale::measure(&release_dir.join("rediscloud-emulator"), &tf, &mut dirs)?;
@@ -173,7 +215,7 @@ pub fn run_build(root: &Path) -> Result<()> {
 
 /// `cargo xtask bench shared`: only the shared-key section, printed, with no report written.
 pub fn run_shared(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str) -> Result<()> {
-    let Prepared { work, env, .. } = prepare(root, release_dir, version, false)?;
+    let Prepared { work, env, .. } = prepare(root, release_dir, version, Extras::None)?;
     let tf = Tf { bin: tf_bin, env };
     let mut dirs = Workdirs::new(work.join("runs"), &tf, &[Kind::Account, Kind::Data])?;
     let runs = shared_key::measure(&release_dir.join("rediscloud-emulator"), &tf, &mut dirs)?;
@@ -181,10 +223,42 @@ pub fn run_shared(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str)
     Ok(())
 }
 
+/// Every kind §2 compares, and for §1 the provider when issue 24 was filed where it was built.
+fn latency_kinds(baseline: bool) -> Vec<Kind> {
+    let mut kinds = Kind::ALL.to_vec();
+    if baseline {
+        kinds.push(Kind::Baseline);
+    }
+    kinds
+}
+
+/// `cargo xtask bench latency`: only §1 (one account against the physical limit), printed, with
+/// no report written.
+pub fn run_latency(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str) -> Result<()> {
+    let Prepared {
+        work,
+        env,
+        baseline,
+        ..
+    } = prepare(root, release_dir, version, Extras::ControlAndBaseline)?;
+    let slow = Emulator::start(
+        &release_dir.join("rediscloud-emulator"),
+        STAGE_MS,
+        ACTIVATION_MS,
+        DELETE_MS,
+    )?;
+    let tf = Tf { bin: tf_bin, env };
+    let tf = tf.pointed_at(&slow);
+    let mut dirs = Workdirs::new(work.join("runs"), &tf, &latency_kinds(baseline))?;
+    let latency = latency::measure(&tf, &slow, &mut dirs, baseline)?;
+    print!("{}", latency::summary_rows(&latency));
+    Ok(())
+}
+
 /// `cargo xtask bench overhead`: only §2 (the timed rounds and the CPU split), printed, with no
 /// report written.
 pub fn run_overhead(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str) -> Result<()> {
-    let Prepared { work, env, .. } = prepare(root, release_dir, version, true)?;
+    let Prepared { work, env, .. } = prepare(root, release_dir, version, Extras::Control)?;
     let emulator_bin = release_dir.join("rediscloud-emulator");
     let fast = Emulator::start(&emulator_bin, 0, 0, 0)?;
     let tf = Tf { bin: tf_bin, env };
@@ -207,7 +281,8 @@ pub fn run(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str) -> Res
         work,
         provider_bin,
         env: base_env,
-    } = prepare(root, release_dir, version, true)?;
+        baseline,
+    } = prepare(root, release_dir, version, Extras::ControlAndBaseline)?;
 
     let (cpus, model) = machine();
     let mut loads = vec![load_average()];
@@ -230,15 +305,16 @@ pub fn run(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str) -> Res
     // (1) and (5): one account at realistic latencies.
     loads.push(load_average());
     println!(
-        "==> apply latency: 1 account (task stages {STAGE_MS} ms, activation {ACTIVATION_MS} ms) vs 1 terraform_data and 1 control_cloud_account, {LATENCY_RUNS} runs each"
+        "==> apply latency: 1 account (task stages {STAGE_MS} ms, activation {ACTIVATION_MS} ms) vs 1 terraform_data, 1 control_cloud_account and the provider at {}, {LATENCY_RUNS} runs each",
+        baseline::SHORT
     );
     let slow = Emulator::start(&emulator_bin, STAGE_MS, ACTIVATION_MS, DELETE_MS)?;
     let tf = Tf {
         bin: tf_bin,
         env: emu_env(&slow),
     };
-    let mut dirs = Workdirs::new(work.join("runs"), &tf, &Kind::ALL)?;
-    let latency = latency::measure(&tf, &slow, &mut dirs)?;
+    let mut dirs = Workdirs::new(work.join("runs"), &tf, &latency_kinds(baseline))?;
+    let latency = latency::measure(&tf, &slow, &mut dirs, baseline)?;
     drop(slow);
 
     // (2): 100 resources at zero latency, round by round.

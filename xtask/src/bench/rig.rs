@@ -316,6 +316,9 @@ pub(super) enum Kind {
     /// `control_cloud_account` of the control plugin: this resource's schema and plan rules
     /// without Redis Cloud.
     ControlAccount,
+    /// `rediscloud_cloud_account` of the provider as it was when issue 24 was filed
+    /// ([`super::baseline`]): §1's comparison in the same rounds.
+    Baseline,
 }
 
 /// The attributes both account kinds set, `count.index` making each instance distinct (and
@@ -345,6 +348,15 @@ impl Kind {
             Kind::Data => "terraform_data",
             Kind::ControlData => "control_data",
             Kind::ControlAccount => "control_cloud_account",
+            Kind::Baseline => "rediscloud_cloud_account",
+        }
+    }
+
+    /// What the runs' log lines call this kind.
+    pub(super) fn label(self) -> &'static str {
+        match self {
+            Kind::Baseline => "baseline",
+            _ => self.type_name(),
         }
     }
 
@@ -377,6 +389,10 @@ impl Kind {
         let (header, attributes) = match self {
             Kind::Account => (
                 required("rediscloud", "redislabs/rediscloud") + "provider \"rediscloud\" {}\n\n",
+                ACCOUNT_ATTRIBUTES,
+            ),
+            Kind::Baseline => (
+                required("rediscloud", super::baseline::SOURCE) + "provider \"rediscloud\" {}\n\n",
                 ACCOUNT_ATTRIBUTES,
             ),
             Kind::ControlAccount => (required("control", CONTROL_SOURCE), ACCOUNT_ATTRIBUTES),
@@ -424,7 +440,7 @@ impl Workdirs {
     }
 
     pub(super) fn template(base: &Path, kind: Kind) -> PathBuf {
-        base.join(format!("template-{}", kind.type_name()))
+        base.join(format!("template-{}", kind.label()))
     }
 
     pub(super) fn fresh(&mut self, kind: Kind, count: usize) -> Result<PathBuf> {
