@@ -74,8 +74,8 @@ struct Prepared {
     provider_bin: PathBuf,
     /// Points Terraform at a filesystem mirror holding the packaged provider.
     env: Vec<(String, String)>,
-    /// Whether the control mirror also holds the provider when issue 24 was filed.
-    baseline: bool,
+    /// Whether the control mirror also holds the provider when issue 24 was filed, or why not.
+    baseline: Result<(), String>,
 }
 
 /// What `prepare` installs besides the provider.
@@ -124,7 +124,7 @@ fn prepare(root: &Path, release_dir: &Path, version: &str, extras: Extras) -> Re
         fs::create_dir_all(&control_dir)?;
         fs::copy(&control_bin, control_dir.join("terraform-provider-control"))?;
     }
-    let mut baseline = false;
+    let mut baseline = Err("not asked for".to_owned());
     if extras == Extras::ControlAndBaseline {
         match baseline::build(root, &target) {
             Ok(bin) => {
@@ -135,12 +135,15 @@ fn prepare(root: &Path, release_dir: &Path, version: &str, extras: Extras) -> Re
                     .join(format!("{os}_{arch}"));
                 fs::create_dir_all(&dir)?;
                 fs::copy(&bin, dir.join("terraform-provider-baseline"))?;
-                baseline = true;
+                baseline = Ok(());
             }
-            Err(e) => println!(
-                "    the provider at {} is left out of §1: {e:#}",
-                baseline::SHORT
-            ),
+            Err(e) => {
+                println!(
+                    "    the provider at {} is left out of §1: {e:#}",
+                    baseline::SHORT
+                );
+                baseline = Err(format!("{e:#}"));
+            }
         }
     }
     let cli_config = work.join("cli.tfrc");
@@ -249,8 +252,9 @@ pub fn run_latency(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str
     )?;
     let tf = Tf { bin: tf_bin, env };
     let tf = tf.pointed_at(&slow);
-    let mut dirs = Workdirs::new(work.join("runs"), &tf, &latency_kinds(baseline))?;
-    let latency = latency::measure(&tf, &slow, &mut dirs, baseline)?;
+    let mut dirs = Workdirs::new(work.join("runs"), &tf, &latency_kinds(baseline.is_ok()))?;
+    let mut latency = latency::measure(&tf, &slow, &mut dirs, baseline.is_ok())?;
+    latency.baseline_left_out = baseline.err();
     print!("{}", latency::summary_rows(&latency));
     Ok(())
 }
@@ -305,16 +309,21 @@ pub fn run(root: &Path, tf_bin: &Path, release_dir: &Path, version: &str) -> Res
     // (1) and (5): one account at realistic latencies.
     loads.push(load_average());
     println!(
-        "==> apply latency: 1 account (task stages {STAGE_MS} ms, activation {ACTIVATION_MS} ms) vs 1 terraform_data, 1 control_cloud_account and the provider at {}, {LATENCY_RUNS} runs each",
-        baseline::SHORT
+        "==> apply latency: 1 account (task stages {STAGE_MS} ms, activation {ACTIVATION_MS} ms) vs 1 terraform_data, 1 control_cloud_account{}, {LATENCY_RUNS} runs each",
+        if baseline.is_ok() {
+            format!(" and the provider at {}", baseline::SHORT)
+        } else {
+            String::new()
+        }
     );
     let slow = Emulator::start(&emulator_bin, STAGE_MS, ACTIVATION_MS, DELETE_MS)?;
     let tf = Tf {
         bin: tf_bin,
         env: emu_env(&slow),
     };
-    let mut dirs = Workdirs::new(work.join("runs"), &tf, &latency_kinds(baseline))?;
-    let latency = latency::measure(&tf, &slow, &mut dirs, baseline)?;
+    let mut dirs = Workdirs::new(work.join("runs"), &tf, &latency_kinds(baseline.is_ok()))?;
+    let mut latency = latency::measure(&tf, &slow, &mut dirs, baseline.is_ok())?;
+    latency.baseline_left_out = baseline.err();
     drop(slow);
 
     // (2): 100 resources at zero latency, round by round.

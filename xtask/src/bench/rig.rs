@@ -308,7 +308,7 @@ impl<'a> Tf<'a> {
 pub(super) enum Kind {
     /// `rediscloud_cloud_account`, the resource measured.
     Account,
-    /// `terraform_data`, built into Terraform: the baseline.
+    /// `terraform_data`, built into Terraform: the least a resource can cost.
     Data,
     /// `control_data` of the control plugin (benches/control_provider.rs): the least a plugin
     /// resource can be.
@@ -352,7 +352,8 @@ impl Kind {
         }
     }
 
-    /// What the runs' log lines call this kind.
+    /// What names this kind's template directory: its resource type, or `baseline`, whose
+    /// resource type is the account's.
     pub(super) fn label(self) -> &'static str {
         match self {
             Kind::Baseline => "baseline",
@@ -360,9 +361,12 @@ impl Kind {
         }
     }
 
-    /// This kind's index in [`Kind::ALL`].
+    /// This kind's index in [`Kind::ALL`]; only §2's kinds have one.
     pub(super) fn slot(self) -> usize {
-        Kind::ALL.iter().position(|k| *k == self).unwrap_or(0)
+        Kind::ALL
+            .iter()
+            .position(|k| *k == self)
+            .expect("only the kinds §2 compares have a slot")
     }
 
     /// The configuration of `count` resources of this kind.
