@@ -40,6 +40,9 @@
 //!   memory only after the window or ten days, whichever is longer. The list may drop a task
 //!   sooner than its own address does (`task_list_retention_ms`, `--task-list-retention-ms`):
 //!   then GET by id still finds a task the list no longer shows;
+//! - a completed task may leave out `response.resourceId`, which the contract makes optional
+//!   (`omit_task_resource_id`): the tasks this client sends while it is on complete without
+//!   naming the account they made or changed, fixed when each is accepted;
 //! - another API client writing at the same moment is a fault kind (`POST /admin/faults` with
 //!   `"interpose": {"name", "access_key_id", "provider"}`, `{"update": <id>, "name", ...}` or
 //!   `{"delete": <id>}` and `"when": "before" | "after"`): its create, update (keeping the

@@ -436,6 +436,10 @@ pub struct Task {
     /// in status `error`, and the failed task names it (`resourceId`).
     #[serde(default)]
     pub error_after_create: bool,
+    /// Once completed, the task does not name what it made or changed (`resourceId` left out,
+    /// as the contract allows).
+    #[serde(default)]
+    pub omits_resource_id: bool,
     pub final_status: String,
     /// Error type injected through the admin API, used when the task runs.
     pub injected_error: Option<String>,
@@ -467,7 +471,7 @@ impl Task {
         };
         let response = match self.status {
             TaskStatus::Completed => Some(TaskResponseView {
-                resource_id: self.account_id,
+                resource_id: self.account_id.filter(|_| !self.omits_resource_id),
                 error: None,
             }),
             TaskStatus::Error => {
@@ -1120,6 +1124,7 @@ mod tests {
             list_lag_ms: 0,
             initialized_until_ms: 0,
             error_after_create: false,
+            omits_resource_id: false,
             final_status: "active".to_owned(),
             injected_error: None,
             error: None,

@@ -115,6 +115,12 @@ pub struct Knobs {
     /// still finds them: a list that is stale or partial for reasons no client can see.
     #[serde(default)]
     pub list_omits: Vec<i64>,
+    /// Tasks this client sends while this is on complete without naming what they made or
+    /// changed: the contract makes a completed task's `resourceId` optional. Fixed when a task
+    /// is accepted, as every task's other settings are; another client's interposed writes
+    /// still name theirs.
+    #[serde(default)]
+    pub omit_task_resource_id: bool,
 }
 
 fn default_task_retention_ms() -> u64 {
@@ -154,6 +160,7 @@ impl Knobs {
             task_retention_ms: cfg.task_retention_ms,
             task_list_retention_ms: cfg.task_list_retention_ms,
             list_omits: Vec::new(),
+            omit_task_resource_id: false,
         }
     }
 
@@ -1112,6 +1119,7 @@ impl MutState<'_> {
             account_404_ms: knobs.account_404_ms,
             list_lag_ms: knobs.list_lag_ms,
             error_after_create,
+            omits_resource_id: knobs.omit_task_resource_id && !self.foreign,
             final_status,
             injected_error,
             error: None,

@@ -2519,6 +2519,60 @@ async fn the_account_list_may_leave_out_an_account_get_by_id_finds() {
 }
 
 #[tokio::test]
+async fn tasks_sent_while_resource_ids_are_omitted_complete_without_naming_what_they_made() {
+    let emu = Emu::new(test_config());
+    let task_of = |body: &Value| body["taskId"].as_str().expect("taskId").to_owned();
+    // Accepted before the knob: it still names its account when it completes.
+    let named = task_of(
+        &emu.call(
+            "POST",
+            "/v1/cloud-accounts",
+            Some(create_body("named", "KNAMED")),
+        )
+        .await
+        .body,
+    );
+    let r = emu
+        .admin("PUT", "/config", json!({"omit_task_resource_id": true}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let unnamed = task_of(
+        &emu.call(
+            "POST",
+            "/v1/cloud-accounts",
+            Some(create_body("unnamed", "KUNNAMED")),
+        )
+        .await
+        .body,
+    );
+    emu.advance(5000);
+    let done = emu.task(&unnamed).await;
+    assert_eq!(done["status"], "processing-completed", "{done}");
+    assert!(done["response"].get("resourceId").is_none(), "{done}");
+    let listed = emu.call("GET", "/v1/tasks", None).await.body;
+    let in_list = listed["tasks"]
+        .as_array()
+        .and_then(|ts| ts.iter().find(|t| t["taskId"] == unnamed.as_str()))
+        .cloned()
+        .expect("the task is listed");
+    assert!(in_list["response"].get("resourceId").is_none(), "{in_list}");
+    // It made its account all the same.
+    assert!(
+        listed_names(&emu.call("GET", "/v1/cloud-accounts", None).await.body)
+            .contains(&"unnamed".to_owned())
+    );
+    assert_eq!(emu.task(&named).await["response"]["resourceId"], 2);
+    // Turning it off does not rename what was answered: the task stays as it completed.
+    emu.admin("PUT", "/config", json!({"omit_task_resource_id": false}))
+        .await;
+    assert!(
+        emu.task(&unnamed).await["response"]
+            .get("resourceId")
+            .is_none()
+    );
+}
+
+#[tokio::test]
 async fn an_account_made_out_of_band_is_active_at_once_with_no_task_of_this_key() {
     let emu = Emu::new(test_config());
     let r = emu
