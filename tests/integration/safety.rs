@@ -2099,3 +2099,54 @@ fn an_update_whose_answer_was_lost_is_confirmed_by_id_or_sent_again_when_nothing
         assert_eq!(rig.named("other").await, vec![other_id]);
     });
 }
+
+#[test]
+fn a_create_whose_own_task_completes_without_naming_the_account_is_left_for_the_user() {
+    rt().block_on(async {
+        let rig = Rig::start(200).await;
+        rig.admin("PUT", "/config", json!({"omit_task_resource_id": true}))
+            .await;
+        let applied = rig
+            .apply(&Value::Null, &config("unnamed", "AKIAUNNAMED", None))
+            .await;
+        let [id] = rig.named("unnamed").await[..] else {
+            panic!("the task made one account: {:?}", rig.accounts().await);
+        };
+        assert_eq!(
+            applied.state.attr("id").as_str(),
+            Some("pending-create"),
+            "{:?} {:?}",
+            applied.state,
+            applied.errors
+        );
+        // The apply says at once what is known, and what settles it.
+        let text = applied.errors.join("\n");
+        assert!(text.contains("without naming the account"), "{text}");
+        assert!(text.contains("every plan fails this way"), "{text}");
+        assert!(
+            text.contains(&format!("terraform import <resource address> {id}")),
+            "{text}"
+        );
+        // The refresh cannot prove which account the task made: the user is told which one it
+        // may be, why, and the command that settles it; nothing is guessed.
+        let (read, _, errors) = rig.refresh(&applied.state, &applied.private).await;
+        assert_eq!(read.attr("id").as_str(), Some("pending-create"), "{read:?}");
+        let text = errors.join("\n");
+        assert!(text.contains("completed without naming"), "{text}");
+        assert!(
+            text.contains(&format!("terraform import <resource address> {id}")),
+            "{text}"
+        );
+        // An apply without the refresh cannot update it, and says so without claiming that
+        // Redis Cloud is still creating it.
+        let again = rig
+            .apply(&read, &config("unnamed", "AKIAUNNAMED", None))
+            .await;
+        let text = again.errors.join("\n");
+        assert!(text.contains("Nothing was sent"), "{text}");
+        assert!(!text.contains("still being created"), "{text}");
+        assert_eq!(rig.writes("POST").await, 1, "the create was sent again");
+        assert_eq!(rig.writes("DELETE").await, 0);
+        assert!(rig.holds(id).await);
+    });
+}

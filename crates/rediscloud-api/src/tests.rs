@@ -2531,6 +2531,9 @@ async fn a_pending_failed_task_resolves_only_on_proof() {
 #[tokio::test]
 async fn what_a_recorded_or_new_task_made_is_never_guessed_either_way() {
     let old = "2020-01-01T00:00:00Z";
+    let just_now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("a timestamp");
     let completed = |resource: Option<i64>| {
         json!({"taskId": "t", "commandType": "cloudAccountCreateRequest",
                "status": "processing-completed", "timestamp": old,
@@ -2585,11 +2588,30 @@ async fn what_a_recorded_or_new_task_made_is_never_guessed_either_way() {
             Some(account_9("renamed", "AKIAEXAMPLE")),
             "created",
         ),
-        // Our own task completed without naming what it made: nothing is proven.
+        // Our own task completed without naming what it made: nothing is proven, and no later
+        // look will prove it (the task will not name it later). The user chooses now.
         (
             "own, no resourceId",
             &own,
             completed(None),
+            None,
+            "undecidable",
+        ),
+        (
+            "own, no resourceId, an account with our name and key",
+            &own,
+            completed(None),
+            Some(account_9("acct", "AKIAEXAMPLE")),
+            "undecidable",
+        ),
+        // Completed a moment ago, and the list shows nothing it may have made: the account may
+        // only be too new to be listed, so the look waits.
+        (
+            "own, no resourceId, just completed, nothing listed yet",
+            &own,
+            json!({"taskId": "t", "commandType": "cloudAccountCreateRequest",
+                   "status": "processing-completed", "timestamp": just_now, "response": {}})
+            .to_string(),
             None,
             "undecided",
         ),
@@ -2641,6 +2663,14 @@ async fn what_a_recorded_or_new_task_made_is_never_guessed_either_way() {
                     "{what}"
                 );
                 "undecided"
+            }
+            Ok(ops::Resolution::Undecidable { candidates, .. }) => {
+                assert_eq!(
+                    candidates,
+                    if listed.is_some() { vec![9] } else { vec![] },
+                    "{what}"
+                );
+                "undecidable"
             }
             other => panic!("{what}: {other:?}"),
         };

@@ -366,7 +366,7 @@ impl Resource for CloudAccountResource {
             Ok(StateId::Pending(_)) => {
                 diags.error(
                     "Cloud Account Not Created Yet",
-                    "This cloud account is still being created by Redis Cloud, so it cannot be updated. Run `terraform apply` again once it has been: the refresh records the account's ID first.",
+                    "This cloud account is recorded as a pending create whose account is not known yet, so it cannot be updated. Nothing was sent. Only a refresh resolves it: run `terraform apply` again without `-refresh=false`. If the create has finished by then, that refresh records the account's ID; if the evidence cannot decide which account it made, the refresh says why and which commands settle it.",
                 );
                 return Some(prior);
             }
@@ -507,12 +507,12 @@ impl Resource for CloudAccountResource {
                     Ok(Resolution::NothingCreated) => return,
                     Ok(
                         Resolution::Undecided { why, candidates }
-                        | Resolution::EvidenceLost { why, candidates },
+                        | Resolution::Undecidable { why, candidates },
                     ) => {
                         diags.error(
                             "Unable to Delete Cloud Account",
                             format!(
-                                "Nothing was deleted: whether the create recorded here made a cloud account is not decided ({why}). {}",
+                                "Nothing was deleted: which cloud account, if any, the create recorded here made is not decided ({why}). {}",
                                 undecided_commands(&candidates)
                             ),
                         );
@@ -778,6 +778,28 @@ async fn create_failed(
             );
             Some(state)
         }
+        CreateFailure::Undecidable {
+            record,
+            why,
+            candidates,
+        } => {
+            let mut state = req.planned.clone();
+            if let Some(obj) = state.as_object_mut() {
+                obj.insert("id".into(), Value::string(PENDING_ID));
+            }
+            req.private.set(PENDING, &record);
+            req.checkpoint.save(&state, req.private);
+            diags.error(
+                "Unresolved Cloud Account Create",
+                format!(
+                    "Redis Cloud made a cloud account for {name:?}, but which one cannot be told: {why}.{maybe} It is recorded in state as a pending create (`id = \"{PENDING_ID}\"`), marked tainted, so the account cannot be lost. The provider never guesses which account is this resource's: every plan fails this way until you settle it. {commands}",
+                    name = body.name,
+                    maybe = candidates_sentence(&candidates),
+                    commands = undecided_commands(&candidates),
+                ),
+            );
+            Some(state)
+        }
         CreateFailure::Pending {
             record,
             err,
@@ -954,7 +976,7 @@ fn pending_outcome(
             ReadOutcome::Found(kept)
         }
         // No later look can decide it: the user must choose now.
-        Ok(Resolution::EvidenceLost { why, candidates }) => {
+        Ok(Resolution::Undecidable { why, candidates }) => {
             unresolved_create(diags, &record, &why, &candidates);
             ReadOutcome::Found(kept)
         }

@@ -66,6 +66,14 @@ pub enum CreateFailure {
         why: String,
         candidates: Vec<i64>,
     },
+    /// The create made an account, but the evidence will never tell which (its own task
+    /// completed without naming it): `why`, and the accounts that may be its. `record` keeps it
+    /// in state, for the user to settle.
+    Undecidable {
+        record: PendingCreate,
+        why: String,
+        candidates: Vec<i64>,
+    },
 }
 
 /// The live account in `list` named `name`.
@@ -330,7 +338,7 @@ impl Client {
                         Ok(Look::Nothing) => return Err(CreateFailure::NotCreated(err)),
                         Ok(
                             Look::Undecided { why, candidates }
-                            | Look::EvidenceLost { why, candidates },
+                            | Look::Undecidable { why, candidates },
                         ) => {
                             return Err(CreateFailure::Pending {
                                 record,
@@ -373,7 +381,7 @@ impl Client {
             let looked = self.look(record, owner, fresh_after).await;
             fresh_after = Instant::now();
             match looked {
-                Ok(found @ (Look::Ours(_) | Look::Nothing | Look::EvidenceLost { .. })) => {
+                Ok(found @ (Look::Ours(_) | Look::Nothing | Look::Undecidable { .. })) => {
                     return (Ok(found), last);
                 }
                 Ok(undecided @ Look::Undecided { .. }) => {
@@ -405,7 +413,7 @@ impl Client {
         earlier: Option<Look>,
     ) -> CreateFailure {
         let (earlier_why, earlier_candidates) = match earlier {
-            Some(Look::Undecided { why, candidates } | Look::EvidenceLost { why, candidates }) => {
+            Some(Look::Undecided { why, candidates } | Look::Undecidable { why, candidates }) => {
                 (Some(why), candidates)
             }
             _ => (None, Vec::new()),
@@ -427,7 +435,7 @@ impl Client {
                 },
             },
             Some(Ok(
-                Look::Undecided { why, candidates } | Look::EvidenceLost { why, candidates },
+                Look::Undecided { why, candidates } | Look::Undecidable { why, candidates },
             )) => CreateFailure::Pending {
                 record,
                 err,
@@ -510,7 +518,7 @@ impl Client {
                     candidates: Vec::new(),
                 })
             }
-            Ok(Look::Undecided { why, candidates } | Look::EvidenceLost { why, candidates }) => {
+            Ok(Look::Undecided { why, candidates } | Look::Undecidable { why, candidates }) => {
                 Err(CreateFailure::Pending {
                     record,
                     err,
@@ -576,12 +584,30 @@ impl Client {
                 self.claims().claim_account(owner, id);
                 Ok(Created { id })
             }
-            None => Err(pending(
-                Error::Decode {
+            // It made an account without naming it: which one, only the rule can say, by a look.
+            None => {
+                let err = Error::Decode {
                     message: format!("task {task_id} completed without a resourceId"),
-                },
-                format!("its task {task_id} completed without naming the account"),
-            )),
+                };
+                match self.look(record, owner, Instant::now()).await {
+                    Ok(Look::Ours(account)) => Ok(Created { id: account.id }),
+                    Ok(Look::Undecidable { why, candidates }) => Err(CreateFailure::Undecidable {
+                        record: record.clone(),
+                        why,
+                        candidates,
+                    }),
+                    Ok(Look::Undecided { why, candidates }) => Err(CreateFailure::Pending {
+                        record: record.clone(),
+                        err,
+                        why,
+                        candidates,
+                    }),
+                    Ok(Look::Nothing) | Err(_) => Err(pending(
+                        err,
+                        format!("its task {task_id} completed without naming the account it made"),
+                    )),
+                }
+            }
         }
     }
 

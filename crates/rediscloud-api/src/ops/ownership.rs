@@ -332,9 +332,10 @@ pub enum Look {
     Nothing,
     /// Not decided yet: why, and the accounts that may be the create's.
     Undecided { why: String, candidates: Vec<i64> },
-    /// Never to be decided: evidence the rule needs is gone for good (a task older than the API
-    /// keeps tasks). Why, and the accounts that may be the create's.
-    EvidenceLost { why: String, candidates: Vec<i64> },
+    /// Never to be decided by a look: evidence the rule needs is gone for good (a task older
+    /// than the API keeps tasks) or was never given (the create's own task completed without
+    /// naming its account). Why, and the accounts that may be the create's.
+    Undecidable { why: String, candidates: Vec<i64> },
 }
 
 /// What the gone rule says of a not-found answer.
@@ -572,6 +573,36 @@ impl Client {
                 }
             }
         }
+        // The create's own task completed without naming the account it made: no later look
+        // will name it either, so the accounts it may have made are for the user to choose
+        // from. Not while another task of the record may still run and name one, nor while the
+        // account may only be too new to be listed. (An older provider's record names candidate
+        // tasks, not certainly its own: those the rule below weighs as it always has.)
+        let own = |t: &&TaskStateUpdate| {
+            pending.tasks.contains(&t.task_id) && t.command_type.as_deref() == Some(CREATE_COMMAND)
+        };
+        if !matches!(pending.before, Before::Unrecorded)
+            && !tasks
+                .iter()
+                .filter(own)
+                .any(|t| t.task_status().may_still_run())
+            && let Some(t) = tasks.iter().filter(own).find(|t| {
+                t.task_status() == TaskStatus::ProcessingCompleted && t.resource_id().is_none()
+            })
+        {
+            let why = format!(
+                "create task {}, which the create's answer named, completed without naming the account it made",
+                t.task_id
+            );
+            let candidates = new_accounts_with_its_key(&accounts, pending, claims, owner);
+            if candidates.is_empty() && task_age(t, api_clock).is_none_or(|age| age < window) {
+                return Ok(Look::Undecided {
+                    why: format!("{why}, and no account it may have made is listed yet"),
+                    candidates,
+                });
+            }
+            return Ok(Look::Undecidable { why, candidates });
+        }
         if let Some((id, why)) = unknown.first() {
             let why = format!("cloud account {id} may be this create's, but {why}");
             let candidates = unknown.iter().map(|(id, _)| *id).collect();
@@ -579,7 +610,7 @@ impl Client {
             return Ok(if unseen_own.is_empty() {
                 Look::Undecided { why, candidates }
             } else {
-                Look::EvidenceLost { why, candidates }
+                Look::Undecidable { why, candidates }
             });
         }
         // An ended create task that is this create's (its answers named it; for an older
@@ -599,15 +630,6 @@ impl Client {
                 continue;
             }
             let Some(id) = t.resource_id() else {
-                if recorded && t.task_status() == TaskStatus::ProcessingCompleted {
-                    return Ok(Look::Undecided {
-                        why: format!(
-                            "create task {}, which the create's answer named, completed without naming the account it made",
-                            t.task_id
-                        ),
-                        candidates: Vec::new(),
-                    });
-                }
                 continue;
             };
             let Some(account) = accounts.iter().find(|a| a.id == id && is_live(a)) else {
@@ -664,22 +686,11 @@ impl Client {
         // A task our answers named that neither the list nor its own address shows any more
         // (older than the API keeps tasks): what it made cannot be told, so nothing is proven.
         if let Some(task_id) = unseen_own.first() {
-            return Ok(Look::EvidenceLost {
+            return Ok(Look::Undecidable {
                 why: format!(
                     "create task {task_id}, which the create's answer named, is no longer visible in the task list or by its ID, so what it made cannot be told"
                 ),
-                // Accounts new since the POST that its key may hold, whatever their names now.
-                candidates: accounts
-                    .iter()
-                    .filter(|a| {
-                        is_live(a)
-                            && !pending.before.had_account(a.id)
-                            && !claims.account_held_by_other(owner, a.id)
-                            && key_evidence(a, &pending.intent.access_key_id)
-                                != KeyEvidence::Differs
-                    })
-                    .map(|a| a.id)
-                    .collect(),
+                candidates: new_accounts_with_its_key(&accounts, pending, claims, owner),
             });
         }
         // A recorded task that the list does not show yet (too new) holds it back for the grace.
@@ -691,6 +702,27 @@ impl Client {
         }
         Ok(Look::Nothing)
     }
+}
+
+/// The accounts `pending`'s create may have made when no task names one: live, new since its
+/// POST, held by no other resource of this run, and not shown with another access key, whatever
+/// their names now.
+fn new_accounts_with_its_key(
+    accounts: &[CloudAccount],
+    pending: &PendingCreate,
+    claims: &Claims,
+    owner: Owner,
+) -> Vec<i64> {
+    accounts
+        .iter()
+        .filter(|a| {
+            is_live(a)
+                && !pending.before.had_account(a.id)
+                && !claims.account_held_by_other(owner, a.id)
+                && key_evidence(a, &pending.intent.access_key_id) != KeyEvidence::Differs
+        })
+        .map(|a| a.id)
+        .collect()
 }
 
 /// A create task other than `creator` that may be `pending`'s create as well: new since its

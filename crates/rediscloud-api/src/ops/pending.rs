@@ -15,9 +15,9 @@ pub enum Resolution {
     NothingCreated,
     /// Not decided: why, and the accounts that may be its.
     Undecided { why: String, candidates: Vec<i64> },
-    /// Never to be decided by a look: evidence is gone for good. Why, and the accounts that may
-    /// be its.
-    EvidenceLost { why: String, candidates: Vec<i64> },
+    /// Never to be decided by a look: evidence is gone for good or was never given. Why, and
+    /// the accounts that may be its.
+    Undecidable { why: String, candidates: Vec<i64> },
 }
 
 impl Client {
@@ -32,7 +32,7 @@ impl Client {
             Look::Ours(account) => Resolution::Created(account),
             Look::Nothing => Resolution::NothingCreated,
             Look::Undecided { why, candidates } => Resolution::Undecided { why, candidates },
-            Look::EvidenceLost { why, candidates } => Resolution::EvidenceLost { why, candidates },
+            Look::Undecidable { why, candidates } => Resolution::Undecidable { why, candidates },
         })
     }
 
