@@ -697,6 +697,18 @@ fn import_advice(id: i64) -> String {
     )
 }
 
+/// Records a create whose account is not known as pending: the planned object with the pending
+/// ID, and the record that lets a later operation resolve it, saved at once.
+fn record_pending(req: &mut CreateRequest<'_, CloudAccountModel>, record: &PendingCreate) -> Value {
+    let mut state = req.planned.clone();
+    if let Some(obj) = state.as_object_mut() {
+        obj.insert("id".into(), Value::string(PENDING_ID));
+    }
+    req.private.set(PENDING, record);
+    req.checkpoint.save(&state, req.private);
+    state
+}
+
 /// Answers a create that ended without a proven account ID, telling the truth about what the
 /// next apply will do.
 async fn create_failed(
@@ -704,7 +716,7 @@ async fn create_failed(
     failure: CreateFailure,
     body: &CloudAccountCreateRequest,
     planned_free: Option<NameFreeWhenPlanned>,
-    req: CreateRequest<'_, CloudAccountModel>,
+    mut req: CreateRequest<'_, CloudAccountModel>,
     diags: &mut Diagnostics,
 ) -> Option<Value> {
     const NOTHING: &str = "Nothing was created and nothing was recorded in state; the next apply tries to create the account again.";
@@ -783,12 +795,7 @@ async fn create_failed(
             why,
             candidates,
         } => {
-            let mut state = req.planned.clone();
-            if let Some(obj) = state.as_object_mut() {
-                obj.insert("id".into(), Value::string(PENDING_ID));
-            }
-            req.private.set(PENDING, &record);
-            req.checkpoint.save(&state, req.private);
+            let state = record_pending(&mut req, &record);
             diags.error(
                 "Unresolved Cloud Account Create",
                 format!(
@@ -806,12 +813,7 @@ async fn create_failed(
             why,
             candidates,
         } => {
-            let mut state = req.planned.clone();
-            if let Some(obj) = state.as_object_mut() {
-                obj.insert("id".into(), Value::string(PENDING_ID));
-            }
-            req.private.set(PENDING, &record);
-            req.checkpoint.save(&state, req.private);
+            let state = record_pending(&mut req, &record);
             api_error(
                 diags,
                 "Create Cloud Account",
