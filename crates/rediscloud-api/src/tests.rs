@@ -2604,8 +2604,32 @@ async fn what_a_recorded_or_new_task_made_is_never_guessed_either_way() {
             Some(account_9("acct", "AKIAEXAMPLE")),
             "undecidable",
         ),
-        // Completed a moment ago, and the list shows nothing it may have made: the account may
-        // only be too new to be listed, so the look waits.
+        // Another task new since the POST made an account with our name and key while our own
+        // completed without naming its account: that one is not proven ours.
+        (
+            "own, no resourceId, another task's account with our name and key",
+            &own,
+            format!(
+                "{},{}",
+                completed(None),
+                json!({"taskId": "u", "commandType": "cloudAccountCreateRequest",
+                       "status": "processing-completed", "timestamp": old,
+                       "response": {"resourceId": 9}})
+            ),
+            Some(account_9("acct", "AKIAEXAMPLE")),
+            "undecidable",
+        ),
+        // An older provider's candidate task completed without naming an account: not proven
+        // either way, and never taken for nothing made.
+        (
+            "legacy, no resourceId",
+            &legacy,
+            completed(None),
+            None,
+            "undecided",
+        ),
+        // Completed a moment ago: the account may only be too new to be listed, so the look
+        // waits.
         (
             "own, no resourceId, just completed, nothing listed yet",
             &own,

@@ -512,7 +512,7 @@ impl Resource for CloudAccountResource {
                         diags.error(
                             "Unable to Delete Cloud Account",
                             format!(
-                                "Nothing was deleted: which cloud account, if any, the create recorded here made is not decided ({why}). {}",
+                                "Nothing was deleted: which cloud account, if any, the create recorded here made is not decided ({why}). {} The state was left as it was.",
                                 undecided_commands(&candidates)
                             ),
                         );
@@ -856,7 +856,7 @@ fn unresolved_create(
     diags.error(
         "Unresolved Cloud Account Create",
         format!(
-            "This cloud account is recorded as a pending create of {:?}, and the evidence to resolve it is missing: {why}.{} The provider never guesses which account is this resource's. {}",
+            "This cloud account is recorded as a pending create of {:?}, and the evidence to resolve it is missing: {why}.{} The provider never guesses which account is this resource's. {} The state was left as it was.",
             record.intent.name,
             candidates_sentence(candidates),
             undecided_commands(candidates)
@@ -872,7 +872,7 @@ fn undecided_commands(candidates: &[i64]) -> String {
             "If cloud account {id} is the one this resource created, run `terraform state rm <resource address>` then `terraform import <resource address> {id}`. "
         ));
     }
-    out.push_str("If this create made no account, run `terraform state rm <resource address>`: the next apply creates it. The state was left as it was.");
+    out.push_str("If this create made no account, or the one it made no longer exists, run `terraform state rm <resource address>`: the next apply creates it.");
     out
 }
 
@@ -908,7 +908,7 @@ fn pending_record(
         LegacyPending::None => {
             diags.error(
                 "Invalid Cloud Account State",
-                format!("This cloud account is recorded as a pending create, but the record of that create is missing from the state's private data (was the state edited?). {}", undecided_commands(&[])),
+                format!("This cloud account is recorded as a pending create, but the record of that create is missing from the state's private data (was the state edited?). {} The state was left as it was.", undecided_commands(&[])),
             );
             return None;
         }

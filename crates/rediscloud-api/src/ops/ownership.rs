@@ -490,6 +490,15 @@ impl Client {
         };
         let mut unknown: Vec<(i64, &'static str)> = Vec::new();
         let mut key_reads = 0;
+        // The create's own task made an account without naming it: an account another task made
+        // is not proven this create's, whatever its name and key.
+        let own_made_unnamed = !matches!(pending.before, Before::Unrecorded)
+            && tasks.iter().any(|t| {
+                pending.tasks.contains(&t.task_id)
+                    && t.command_type.as_deref() == Some(CREATE_COMMAND)
+                    && t.task_status() == TaskStatus::ProcessingCompleted
+                    && t.resource_id().is_none()
+            });
         for account in accounts.iter().filter(|a| {
             (a.name.as_deref() == Some(pending.intent.name.as_str())
                 || creator_of(&tasks, a.id).is_some_and(|t| made_by_own_task(t, pending)))
@@ -507,6 +516,14 @@ impl Client {
                 }
             }
             let verdict = match judge(&shown, key, creator, pending, claims, owner) {
+                Verdict::Ours
+                    if own_made_unnamed
+                        && creator.is_some_and(|c| !pending.tasks.contains(&c.task_id)) =>
+                {
+                    Verdict::Unknown(
+                        "the create's own task made an account without naming it, and another task made this one",
+                    )
+                }
                 // A task new since the POST, made by no write of this process, that may be this
                 // create's as well (still running, failed, or naming an account not visible):
                 // then the one that made this account may be another client's create of the
@@ -595,9 +612,16 @@ impl Client {
                 t.task_id
             );
             let candidates = new_accounts_with_its_key(&accounts, pending, claims, owner);
-            if candidates.is_empty() && task_age(t, api_clock).is_none_or(|age| age < window) {
+            // While the task is young the account it made may not be listed yet: the accounts
+            // listed now are not all it may be. A task whose age cannot be told (no timestamp,
+            // or one ahead of the API's clock as this client knows it) counts as young, as for
+            // a task on its way below: the pending create's own age bounds that wait.
+            if task_age(t, api_clock).is_none_or(|age| age < window) {
                 return Ok(Look::Undecided {
-                    why: format!("{why}, and no account it may have made is listed yet"),
+                    why: format!(
+                        "{why}, and until {} after it completed the account may not be listed yet",
+                        crate::poll::human_duration(window)
+                    ),
                     candidates,
                 });
             }
@@ -630,6 +654,17 @@ impl Client {
                 continue;
             }
             let Some(id) = t.resource_id() else {
+                // An older provider's candidate task (the block above weighs only this
+                // provider's own): what it made without naming it is not proven either way.
+                if recorded && t.task_status() == TaskStatus::ProcessingCompleted {
+                    return Ok(Look::Undecided {
+                        why: format!(
+                            "create task {}, which the create's record names, completed without naming the account it made",
+                            t.task_id
+                        ),
+                        candidates: Vec::new(),
+                    });
+                }
                 continue;
             };
             let Some(account) = accounts.iter().find(|a| a.id == id && is_live(a)) else {
