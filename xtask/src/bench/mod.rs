@@ -116,25 +116,18 @@ fn prepare(root: &Path, release_dir: &Path, version: &str, extras: Extras) -> Re
     fs::create_dir_all(&control_mirror)?;
     if control {
         let control_bin = build_control(root, release_dir)?;
-        let control_dir = control_mirror
-            .join(crate::package::HOSTNAME)
-            .join(rig::CONTROL_SOURCE)
-            .join("0.1.0")
-            .join(format!("{os}_{arch}"));
-        fs::create_dir_all(&control_dir)?;
-        fs::copy(&control_bin, control_dir.join("terraform-provider-control"))?;
+        install_unpacked(
+            &control_mirror,
+            rig::CONTROL_SOURCE,
+            &control_bin,
+            (os, arch),
+        )?;
     }
     let mut baseline = Err("not asked for".to_owned());
     if extras == Extras::ControlAndBaseline {
         match baseline::build(root, &target) {
             Ok(bin) => {
-                let dir = control_mirror
-                    .join(crate::package::HOSTNAME)
-                    .join(baseline::SOURCE)
-                    .join("0.1.0")
-                    .join(format!("{os}_{arch}"));
-                fs::create_dir_all(&dir)?;
-                fs::copy(&bin, dir.join("terraform-provider-baseline"))?;
+                install_unpacked(&control_mirror, baseline::SOURCE, &bin, (os, arch))?;
                 baseline = Ok(());
             }
             Err(e) => {
@@ -162,6 +155,25 @@ fn prepare(root: &Path, release_dir: &Path, version: &str, extras: Extras) -> Re
         env: base_env,
         baseline,
     })
+}
+
+/// Installs `bin` in the unpacked filesystem `mirror` as version 0.1.0 of the plugin `source`
+/// (`namespace/type`) for `platform`, named as Terraform looks for it: `terraform-provider-<type>`.
+fn install_unpacked(
+    mirror: &Path,
+    source: &str,
+    bin: &Path,
+    (os, arch): (&str, &str),
+) -> Result<()> {
+    let ty = source.rsplit('/').next().unwrap_or(source);
+    let dir = mirror
+        .join(crate::package::HOSTNAME)
+        .join(source)
+        .join("0.1.0")
+        .join(format!("{os}_{arch}"));
+    fs::create_dir_all(&dir)?;
+    fs::copy(bin, dir.join(format!("terraform-provider-{ty}")))?;
+    Ok(())
 }
 
 /// A Terraform CLI configuration installing the provider and the control plugin from their
